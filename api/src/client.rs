@@ -1,0 +1,177 @@
+//! The socket client: HTTP/1.1 over the daemon's Unix socket.
+//!
+//! One connection per request keeps the client trivially correct (a Unix
+//! socket connect costs microseconds); `exec` upgrades its connection to the
+//! framed stream of [`crate::frame`].
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::UnixStream;
+
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::{API_VERSION, API_VERSION_HEADER, STREAM_PROTOCOL};
+
+/// Largest response body the client reads.
+const MAX_RESPONSE: usize = 16 << 20;
+
+/// An upgraded connection carrying frames.
+pub type Stream = TokioIo<Upgraded>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to tetherd at {}: {source}", path.display())]
+    Connect { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Api(ApiError),
+    #[error("unexpected answer from tetherd: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The code printed in `tether: error[CODE]`: the daemon's code, or one of
+    /// the client's own (`daemon_unavailable`, `protocol_error`).
+    pub fn code(&self) -> &str {
+        match self {
+            ClientError::Connect { .. } => "daemon_unavailable",
+            ClientError::Api(error) => error.code.as_str(),
+            ClientError::Protocol(_) => "protocol_error",
+        }
+    }
+
+    pub fn api_code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Api(error) => Some(error.code),
+            _ => None,
+        }
+    }
+}
+
+fn protocol(error: impl std::fmt::Display) -> ClientError {
+    ClientError::Protocol(error.to_string())
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    socket: PathBuf,
+}
+
+impl Client {
+    pub fn new(socket: impl Into<PathBuf>) -> Self {
+        Self { socket: socket.into() }
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let response = self.send(Method::GET, path, None, false).await?;
+        read_json(response).await
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let body = serde_json::to_vec(body).map_err(protocol)?;
+        let response = self.send(Method::POST, path, Some(body), false).await?;
+        read_json(response).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
+        let response = self.send(Method::DELETE, path, None, false).await?;
+        check_status(response).await.map(drop)
+    }
+
+    /// POSTs `body` asking to upgrade to the framed stream; returns the stream
+    /// once the daemon answered 101.
+    pub async fn open_stream<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<Stream, ClientError> {
+        let body = serde_json::to_vec(body).map_err(protocol)?;
+        let response = self.send(Method::POST, path, Some(body), true).await?;
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            let response = check_status(response).await?;
+            return Err(protocol(format!(
+                "expected 101 Switching Protocols, got {}",
+                response.status()
+            )));
+        }
+        let upgraded = hyper::upgrade::on(response).await.map_err(protocol)?;
+        Ok(TokioIo::new(upgraded))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        upgrade: bool,
+    ) -> Result<http::Response<Incoming>, ClientError> {
+        let stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| ClientError::Connect { path: self.socket.clone(), source })?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(protocol)?;
+        tokio::spawn(connection.with_upgrades());
+
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "tetherd")
+            .header(API_VERSION_HEADER, API_VERSION.to_string());
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        if upgrade {
+            request = request
+                .header(header::CONNECTION, "upgrade")
+                .header(header::UPGRADE, STREAM_PROTOCOL);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(protocol)?;
+        sender.send_request(request).await.map_err(protocol)
+    }
+}
+
+async fn read_body(response: http::Response<Incoming>) -> Result<Bytes, ClientError> {
+    Limited::new(response.into_body(), MAX_RESPONSE)
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .map_err(protocol)
+}
+
+/// Turns an error status into [`ClientError::Api`]; passes success through.
+async fn check_status(
+    response: http::Response<Incoming>,
+) -> Result<http::Response<Incoming>, ClientError> {
+    let status = response.status();
+    if status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS {
+        return Ok(response);
+    }
+    let body = read_body(response).await?;
+    match serde_json::from_slice::<ErrorBody>(&body) {
+        Ok(body) => Err(ClientError::Api(body.error)),
+        Err(_) => Err(protocol(format!("HTTP {status} without an error body"))),
+    }
+}
+
+async fn read_json<T: DeserializeOwned>(response: http::Response<Incoming>) -> Result<T, ClientError> {
+    let response = check_status(response).await?;
+    let body = read_body(response).await?;
+    serde_json::from_slice(&body).map_err(protocol)
+}

@@ -1,0 +1,152 @@
+//! Stable error codes.
+//!
+//! Every error the daemon returns is an HTTP status and a body
+//! `{"error": {"code": "...", "message": "...", "details": {...}}}`. Scripts
+//! branch on `code`; `message` is for people and may change. The code decides
+//! the status, here and nowhere else, so the daemon and the CLI cannot drift.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal, $status:literal, $doc:literal;)*) => {
+        /// A stable, snake_case error code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $(#[doc = $doc] $variant,)*
+            /// A code this client does not know (sent by a newer daemon).
+            #[serde(other)]
+            Unknown,
+        }
+
+        impl ErrorCode {
+            /// Every code the daemon may send, for documentation and tests.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                    ErrorCode::Unknown => "unknown",
+                }
+            }
+
+            /// The HTTP status that carries this code.
+            pub fn status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status,)*
+                    ErrorCode::Unknown => 500,
+                }
+            }
+
+            /// One line saying what the code means.
+            pub fn describe(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $doc,)*
+                    ErrorCode::Unknown => "an error code this client does not know",
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    BadRequest => "bad_request", 400, "the request is malformed: bad JSON, a wrong type, a missing or invalid field";
+    UnsupportedApiVersion => "unsupported_api_version", 400, "the client speaks another API version than the daemon";
+    InvalidKey => "invalid_key", 400, "the private key cannot be parsed or is of an unsupported type";
+    BadPassphrase => "bad_passphrase", 400, "the private key is encrypted and the passphrase is missing or wrong";
+    Forbidden => "forbidden", 403, "the caller may not do this";
+    NotFound => "not_found", 404, "no such endpoint";
+    ProfileNotFound => "profile_not_found", 404, "no profile has that name";
+    MethodNotAllowed => "method_not_allowed", 405, "the endpoint does not take this HTTP method";
+    RequestTimeout => "request_timeout", 408, "the request was not received in time";
+    ProfileExists => "profile_exists", 409, "a profile with that name exists already";
+    PayloadTooLarge => "payload_too_large", 413, "the request head or body is over the daemon's limit";
+    UpgradeRequired => "upgrade_required", 426, "this endpoint streams and needs an Upgrade request";
+    TooManyConnections => "too_many_connections", 429, "the caller has too many open connections to the daemon";
+    StoreCorrupt => "store_corrupt", 500, "a stored record failed its integrity check; other records are unaffected";
+    StoreError => "store_error", 500, "the credential store could not be read or written";
+    Internal => "internal", 500, "an unexpected error inside the daemon";
+    ConnectFailed => "connect_failed", 502, "the SSH server could not be reached";
+    HostKeyMismatch => "host_key_mismatch", 502, "the server's host key is not the pinned one; nothing was sent to it";
+    AuthFailed => "auth_failed", 502, "the server refused the stored credential";
+    SshError => "ssh_error", 502, "the SSH connection failed or was closed";
+    Sealed => "sealed", 503, "the store is sealed; a secret cannot be used until it is unsealed";
+    Timeout => "timeout", 504, "the SSH server did not answer in time";
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error object inside [`ErrorBody`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: serde_json::Value::Null,
+        }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ApiError,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_as_snake_case() {
+        for &code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            let back: ErrorCode = serde_json::from_str(&json).unwrap_or(ErrorCode::Unknown);
+            assert_eq!(back, code);
+            assert!((400..600).contains(&code.status()), "{code}");
+        }
+    }
+
+    #[test]
+    fn unknown_code_from_a_newer_daemon_still_parses() {
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"brand_new","message":"m"}}"#)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(body.error.code, ErrorCode::Unknown);
+    }
+
+    #[test]
+    fn host_key_mismatch_is_stable() {
+        assert_eq!(ErrorCode::HostKeyMismatch.as_str(), "host_key_mismatch");
+        assert_eq!(ErrorCode::HostKeyMismatch.status(), 502);
+    }
+}

@@ -1,0 +1,369 @@
+//! The framed byte stream of an upgraded `exec` connection.
+//!
+//! After `101 Switching Protocols` (`Upgrade: tether-stream/1`) both sides
+//! exchange frames:
+//!
+//! ```text
+//! kind: u8 | length: u32 big-endian | payload: length bytes
+//! ```
+//!
+//! | kind | name | from | payload |
+//! |---|---|---|---|
+//! | 1 | stdin | client | bytes for the command's stdin |
+//! | 2 | stdout | daemon | bytes the command wrote to stdout |
+//! | 3 | stderr | daemon | bytes the command wrote to stderr |
+//! | 4 | eof | client | empty: stdin is finished |
+//! | 5 | signal | client | a signal name without `SIG` (`INT`, `TERM`, ...) |
+//! | 6 | resize | client | cols: u32, rows: u32 (big-endian) |
+//! | 7 | exit | daemon | JSON [`ExitInfo`]; the last frame of a stream |
+//! | 8 | error | daemon | JSON [`ApiError`]; the stream failed, last frame |
+//!
+//! A payload is at most [`MAX_PAYLOAD`] bytes; a longer length, an unknown
+//! kind or a malformed payload ends the stream with a [`FrameError`]. Data is
+//! sent in chunks of at most [`CHUNK`] bytes so that neither side buffers much.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::error::ApiError;
+
+/// Largest payload either side accepts.
+pub const MAX_PAYLOAD: usize = 1 << 20;
+
+/// Largest data payload either side sends.
+pub const CHUNK: usize = 32 * 1024;
+
+const HEADER: usize = 5;
+
+/// How a remote command ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    /// The exit status, when the command exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u32>,
+    /// The signal name (without `SIG`), when a signal killed the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(default)]
+    pub core_dumped: bool,
+}
+
+impl ExitInfo {
+    /// The exit code `tether` leaves with, as ssh does: the status itself, or
+    /// 128 + the signal number, or 255 when the server reported neither.
+    pub fn exit_code(&self) -> i32 {
+        match (&self.status, &self.signal) {
+            (Some(status), _) => (*status & 0xff) as i32,
+            (None, Some(signal)) => 128 + signal_number(signal).unwrap_or(127),
+            (None, None) => 255,
+        }
+    }
+}
+
+/// Linux signal numbers of the names SSH servers send (RFC 4254 6.10).
+pub fn signal_number(name: &str) -> Option<i32> {
+    Some(match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "ABRT" => 6,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Stdin(Bytes),
+    Stdout(Bytes),
+    Stderr(Bytes),
+    Eof,
+    Signal(String),
+    Resize { cols: u32, rows: u32 },
+    Exit(ExitInfo),
+    Error(ApiError),
+}
+
+// ApiError holds a serde_json::Value, which has no Eq; frames compare by code
+// and message in tests only.
+impl PartialEq for ApiError {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code && self.message == other.message && self.details == other.details
+    }
+}
+impl Eq for ApiError {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("unknown frame kind {0}")]
+    UnknownKind(u8),
+    #[error("frame of {0} bytes is over the limit of {MAX_PAYLOAD}")]
+    TooLarge(usize),
+    #[error("malformed {0} frame")]
+    Malformed(&'static str),
+    #[error("stream ended inside a frame")]
+    Truncated,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl Frame {
+    fn kind(&self) -> u8 {
+        match self {
+            Frame::Stdin(_) => 1,
+            Frame::Stdout(_) => 2,
+            Frame::Stderr(_) => 3,
+            Frame::Eof => 4,
+            Frame::Signal(_) => 5,
+            Frame::Resize { .. } => 6,
+            Frame::Exit(_) => 7,
+            Frame::Error(_) => 8,
+        }
+    }
+
+    /// Appends the encoded frame to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let json;
+        let resize;
+        let payload: &[u8] = match self {
+            Frame::Stdin(data) | Frame::Stdout(data) | Frame::Stderr(data) => data,
+            Frame::Eof => &[],
+            Frame::Signal(name) => name.as_bytes(),
+            Frame::Resize { cols, rows } => {
+                let mut buf = [0u8; 8];
+                buf[..4].copy_from_slice(&cols.to_be_bytes());
+                buf[4..].copy_from_slice(&rows.to_be_bytes());
+                resize = buf;
+                &resize
+            }
+            Frame::Exit(info) => {
+                json = serde_json::to_vec(info).unwrap_or_default();
+                &json
+            }
+            Frame::Error(error) => {
+                json = serde_json::to_vec(error).unwrap_or_default();
+                &json
+            }
+        };
+        out.reserve(HEADER + payload.len());
+        out.push(self.kind());
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        out.extend_from_slice(payload);
+    }
+
+    fn from_parts(kind: u8, payload: &[u8]) -> Result<Frame, FrameError> {
+        Ok(match kind {
+            1 => Frame::Stdin(Bytes::copy_from_slice(payload)),
+            2 => Frame::Stdout(Bytes::copy_from_slice(payload)),
+            3 => Frame::Stderr(Bytes::copy_from_slice(payload)),
+            4 if payload.is_empty() => Frame::Eof,
+            4 => return Err(FrameError::Malformed("eof")),
+            5 => {
+                let name = std::str::from_utf8(payload)
+                    .ok()
+                    .filter(|n| valid_signal_name(n))
+                    .ok_or(FrameError::Malformed("signal"))?;
+                Frame::Signal(name.to_owned())
+            }
+            6 => {
+                let bytes: [u8; 8] = payload
+                    .try_into()
+                    .map_err(|_| FrameError::Malformed("resize"))?;
+                let (cols, rows) = bytes.split_at(4);
+                Frame::Resize {
+                    cols: u32::from_be_bytes(cols.try_into().unwrap_or_default()),
+                    rows: u32::from_be_bytes(rows.try_into().unwrap_or_default()),
+                }
+            }
+            7 => Frame::Exit(
+                serde_json::from_slice(payload).map_err(|_| FrameError::Malformed("exit"))?,
+            ),
+            8 => Frame::Error(
+                serde_json::from_slice(payload).map_err(|_| FrameError::Malformed("error"))?,
+            ),
+            other => return Err(FrameError::UnknownKind(other)),
+        })
+    }
+}
+
+/// A signal name as RFC 4254 sends it: 1 to 16 upper-case letters or digits.
+pub fn valid_signal_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 16
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// Decodes one frame from the front of `buf`: `Ok(None)` when more bytes are
+/// needed, else the frame and how many bytes it used. Pure, for fuzzing.
+pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
+    let Some(header) = buf.get(..HEADER) else {
+        return Ok(None);
+    };
+    let kind = header[0];
+    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    if len > MAX_PAYLOAD {
+        return Err(FrameError::TooLarge(len));
+    }
+    if !(1..=8).contains(&kind) {
+        return Err(FrameError::UnknownKind(kind));
+    }
+    let Some(payload) = buf.get(HEADER..HEADER + len) else {
+        return Ok(None);
+    };
+    Ok(Some((Frame::from_parts(kind, payload)?, HEADER + len)))
+}
+
+/// Reads one frame; `Ok(None)` on a clean end of stream between frames.
+///
+/// Not cancel-safe: run it in its own task rather than in a `select!` arm.
+pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Frame>, FrameError> {
+    let mut header = [0u8; HEADER];
+    let first = reader.read(&mut header[..1]).await?;
+    if first == 0 {
+        return Ok(None);
+    }
+    reader
+        .read_exact(&mut header[1..])
+        .await
+        .map_err(truncated)?;
+    let kind = header[0];
+    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    if len > MAX_PAYLOAD {
+        return Err(FrameError::TooLarge(len));
+    }
+    if !(1..=8).contains(&kind) {
+        return Err(FrameError::UnknownKind(kind));
+    }
+    let mut payload = vec![0u8; len];
+    reader.read_exact(&mut payload).await.map_err(truncated)?;
+    Frame::from_parts(kind, &payload).map(Some)
+}
+
+fn truncated(error: std::io::Error) -> FrameError {
+    if error.kind() == std::io::ErrorKind::UnexpectedEof {
+        FrameError::Truncated
+    } else {
+        FrameError::Io(error)
+    }
+}
+
+/// Writes and flushes one frame.
+pub async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, frame: &Frame) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    frame.encode(&mut buf);
+    writer.write_all(&buf).await?;
+    writer.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use proptest::prelude::*;
+
+    fn sample_frames() -> Vec<Frame> {
+        vec![
+            Frame::Stdin(Bytes::from_static(b"in\0\xff")),
+            Frame::Stdout(Bytes::new()),
+            Frame::Stderr(Bytes::from_static(b"err")),
+            Frame::Eof,
+            Frame::Signal("INT".into()),
+            Frame::Resize { cols: 80, rows: 24 },
+            Frame::Exit(ExitInfo { status: Some(3), signal: None, core_dumped: false }),
+            Frame::Error(ApiError::new(ErrorCode::SshError, "gone")),
+        ]
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        let mut buf = Vec::new();
+        for frame in sample_frames() {
+            frame.encode(&mut buf);
+        }
+        let mut rest = &buf[..];
+        for expected in sample_frames() {
+            let (frame, used) = decode(rest).unwrap().unwrap();
+            assert_eq!(frame, expected);
+            rest = &rest[used..];
+        }
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn partial_input_asks_for_more() {
+        let mut buf = Vec::new();
+        Frame::Stdout(Bytes::from_static(b"hello")).encode(&mut buf);
+        for cut in 0..buf.len() {
+            assert!(decode(&buf[..cut]).unwrap().is_none(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn hostile_headers_are_refused_before_allocating() {
+        assert!(matches!(decode(&[2, 0xff, 0xff, 0xff, 0xff]), Err(FrameError::TooLarge(_))));
+        assert!(matches!(decode(&[9, 0, 0, 0, 0]), Err(FrameError::UnknownKind(9))));
+        assert!(matches!(decode(&[0, 0, 0, 0, 0]), Err(FrameError::UnknownKind(0))));
+        assert!(decode(&[6, 0, 0, 0, 3, 1, 2, 3]).is_err());
+        assert!(decode(&[5, 0, 0, 0, 4, b'k', b'i', b'l', b'l']).is_err());
+        assert!(decode(&[4, 0, 0, 0, 1, 0]).is_err());
+        assert!(decode(&[7, 0, 0, 0, 1, b'{']).is_err());
+    }
+
+    #[test]
+    fn exit_codes_follow_ssh() {
+        let exit = |status, signal: Option<&str>| ExitInfo {
+            status,
+            signal: signal.map(str::to_owned),
+            core_dumped: false,
+        };
+        assert_eq!(exit(Some(0), None).exit_code(), 0);
+        assert_eq!(exit(Some(42), None).exit_code(), 42);
+        assert_eq!(exit(None, Some("KILL")).exit_code(), 137);
+        assert_eq!(exit(None, Some("TERM")).exit_code(), 143);
+        assert_eq!(exit(None, None).exit_code(), 255);
+    }
+
+    #[tokio::test]
+    async fn async_reader_matches_decoder() {
+        let mut buf = Vec::new();
+        for frame in sample_frames() {
+            frame.encode(&mut buf);
+        }
+        let mut reader = &buf[..];
+        for expected in sample_frames() {
+            assert_eq!(read_frame(&mut reader).await.unwrap(), Some(expected));
+        }
+        assert_eq!(read_frame(&mut reader).await.unwrap(), None);
+        let mut cut = &buf[..3];
+        assert!(matches!(read_frame(&mut cut).await, Err(FrameError::Truncated)));
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn data_frames_round_trip(data in proptest::collection::vec(any::<u8>(), 0..4096), kind in 1u8..=3) {
+            let data = Bytes::from(data);
+            let frame = match kind { 1 => Frame::Stdin(data), 2 => Frame::Stdout(data), _ => Frame::Stderr(data) };
+            let mut buf = Vec::new();
+            frame.encode(&mut buf);
+            let (back, used) = decode(&buf).unwrap().unwrap();
+            prop_assert_eq!(used, buf.len());
+            prop_assert_eq!(back, frame);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Request and response bodies of `/v1`.
+//!
+//! Endpoints:
+//!
+//! | method | path | body | answer |
+//! |---|---|---|---|
+//! | GET | /v1/status | | [`Status`] |
+//! | GET | /v1/profiles | | [`ProfileList`] |
+//! | POST | /v1/profiles | [`AddProfile`] | 201 [`ProfileInfo`] |
+//! | GET | /v1/profiles/{name} | | [`ProfileInfo`] |
+//! | DELETE | /v1/profiles/{name} | | 204 |
+//! | POST | /v1/profiles/{name}/exec | [`ExecRequest`] | 101, then [`crate::frame`] |
+//! | POST | /v1/hostkeys/probe | [`ProbeHostKey`] | [`HostKeyInfo`] |
+//!
+//! Types that carry a [`Secret`] implement neither `Debug` nor `Serialize`
+//! outside of what the request needs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// How the daemon runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `tetherd --user`: one unprivileged user's daemon.
+    User,
+    /// The root daemon serving the host.
+    System,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub daemon_version: String,
+    pub api_version: u32,
+    pub mode: Mode,
+    /// The uid the daemon runs as.
+    pub daemon_uid: u32,
+    /// The caller's uid as the kernel reported it.
+    pub caller_uid: u32,
+    pub socket: String,
+    pub state_dir: String,
+    pub profiles: usize,
+    pub uptime_secs: u64,
+}
+
+/// How a profile authenticates. Only the kind: the secret never leaves the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    Key,
+    Password,
+}
+
+/// A pinned server host key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostKeyInfo {
+    /// SSH algorithm name, e.g. `ssh-ed25519`.
+    pub algorithm: String,
+    /// `SHA256:` followed by unpadded base64, as OpenSSH prints it.
+    pub fingerprint: String,
+}
+
+/// What anyone allowed to see a profile may see of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProfileInfo {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub auth: AuthKind,
+    /// For key profiles, the public key's algorithm and fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<HostKeyInfo>,
+    pub host_keys: Vec<HostKeyInfo>,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProfileList {
+    pub profiles: Vec<ProfileInfo>,
+    /// Names of profiles whose stored record failed its integrity check
+    /// (`store_corrupt`); `tether profile remove` clears them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrupt: Vec<String>,
+}
+
+/// The credential of a new profile. Sent once; the daemon seals it at once.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum NewCredential {
+    /// An OpenSSH or PEM private key, read by the CLI with the user's own
+    /// permissions. If it is encrypted, `passphrase` decrypts it; the daemon
+    /// stores the decrypted key, sealed.
+    PrivateKey {
+        key: Secret,
+        #[serde(default)]
+        passphrase: Option<Secret>,
+    },
+    Password { password: Secret },
+}
+
+/// How `profile add` decides to trust the server's host key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HostKeyPolicy {
+    /// Trust only a key with this `SHA256:` fingerprint.
+    Pin { fingerprint: String },
+    /// Trust whatever key the server shows now (trust on first use, with the
+    /// caller's explicit consent).
+    AcceptNew,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddProfile {
+    pub name: String,
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    pub user: String,
+    pub credential: NewCredential,
+    pub host_key: HostKeyPolicy,
+}
+
+pub fn default_port() -> u16 {
+    22
+}
+
+/// Ask the daemon which host key a server presents, without authenticating,
+/// so the CLI can show the fingerprint and ask before `profile add`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeHostKey {
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+}
+
+/// Run a command. With one element, it is the remote command line as is; with
+/// several, the daemon quotes each so the remote receives exactly those words.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecRequest {
+    pub argv: Vec<String>,
+}
+
+/// Longest profile name.
+pub const MAX_PROFILE_NAME: usize = 64;
+
+/// A profile name: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`.
+/// Names end up in URLs, store keys and AADs, so they are kept plain.
+pub fn validate_profile_name(name: &str) -> Result<(), String> {
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name.len() > MAX_PROFILE_NAME {
+        return Err(format!(
+            "a profile name has 1 to {MAX_PROFILE_NAME} characters"
+        ));
+    }
+    if name.starts_with(['.', '-']) || !name.chars().all(valid_char) {
+        return Err(format!(
+            "invalid profile name {name:?}: use letters, digits, '.', '_' and '-', not starting with '.' or '-'"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_names() {
+        for good in ["web1", "db-1.prod", "A_b", "x"] {
+            assert!(validate_profile_name(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(65);
+        for bad in ["", "-x", ".x", "a/b", "a b", "é", "a\0", long.as_str(), ".."] {
+            assert!(validate_profile_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn add_profile_rejects_unknown_fields() {
+        let json = r#"{"name":"a","host":"h","user":"u","credential":{"type":"password","password":"p"},"host_key":{"mode":"accept_new"},"extra":1}"#;
+        assert!(serde_json::from_str::<AddProfile>(json).is_err());
+        let ok = json.replace(",\"extra\":1", "");
+        let parsed: AddProfile = serde_json::from_str(&ok).unwrap();
+        assert_eq!(parsed.port, 22);
+    }
+}

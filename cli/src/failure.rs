@@ -1,0 +1,39 @@
+//! tether's own failures: a stable code and a message that says what to do.
+
+use tether_api::client::ClientError;
+
+#[derive(Debug)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.to_owned(), message: message.into() }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new("usage", message)
+    }
+
+    pub fn print(&self) {
+        eprintln!("tether: error[{}]: {}", self.code, self.message);
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Self {
+        let message = match &error {
+            ClientError::Connect { path, source } => format!(
+                "cannot reach tetherd at {}: {source}. Is it running? Start it with `tetherd --user`, \
+                 or check `systemctl status tetherd`; --socket or TETHER_SOCKET choose another socket",
+                path.display()
+            ),
+            other => other.to_string(),
+        };
+        Failure { code: error.code().to_owned(), message }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Failure>;

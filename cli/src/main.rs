@@ -1,0 +1,89 @@
+//! `tether`: use SSH credentials held by tetherd.
+//!
+//! One file per command group; `main` parses, runs, and turns every failure
+//! into `tether: error[CODE]: MESSAGE` on stderr with exit status 255 (like
+//! ssh), so that a remote command's own exit status is never confused with
+//! tether's.
+
+mod exec;
+mod failure;
+mod output;
+mod profile;
+mod prompt;
+mod socket;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tether_api::client::Client;
+
+
+/// tether runs commands on SSH servers through tetherd, which holds the
+/// credentials and the connections: no key files, no passwords in scripts.
+#[derive(Debug, Parser)]
+#[command(name = "tether", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// The daemon's socket [default: /run/tether/tether.sock if it exists,
+    /// else the `tetherd --user` socket]
+    #[arg(long, global = true, env = tether_api::paths::SOCKET_ENV, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the daemon's mode, socket, store and who you are to it
+    Status(status::StatusArgs),
+    /// Add, list, show and remove server profiles
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
+    /// Run a command on a profile's server; its exit status is tether's
+    Exec(exec::ExecArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = error.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = error.render().to_string();
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            eprint!("tether: error[usage]: {text}");
+            return ExitCode::from(255);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tether: error[internal]: cannot start: {error}");
+            return ExitCode::from(255);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    // Do not wait for a blocked stdin reader thread: exit now.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
+
+async fn run(cli: Cli) -> u8 {
+    let client = Client::new(socket::resolve(cli.socket));
+    let result = match cli.command {
+        Command::Status(args) => status::run(&client, args).await,
+        Command::Profile(command) => profile::run(&client, command).await,
+        Command::Exec(args) => exec::run(&client, args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            failure.print();
+            255
+        }
+    }
+}

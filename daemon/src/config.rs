@@ -1,0 +1,242 @@
+//! `tetherd`'s TOML configuration. Every key has a default, so an empty file
+//! (or none) is a valid configuration; unknown keys are errors, so a typo is
+//! caught rather than silently ignored.
+//!
+//! ```toml
+//! socket = "/run/tether/tether.sock"   # default: by mode
+//! state_dir = "/var/lib/tether"        # default: by mode
+//! log = "info"                         # tracing filter, e.g. "tetherd=debug"
+//!
+//! [limits]
+//! max_head_bytes = 16384               # request line and headers (>= 8192)
+//! max_body_bytes = 1048576             # JSON bodies
+//! header_timeout_secs = 10             # to receive a request head
+//! body_timeout_secs = 30               # to receive a request body
+//! max_connections_per_uid = 64
+//! drain_timeout_secs = 10              # on shutdown, for running commands
+//!
+//! [ssh]
+//! connect_timeout_secs = 15            # TCP connect plus SSH handshake
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tether_api::types::Mode;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub socket: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub log: String,
+    pub limits: Limits,
+    pub ssh: SshSettings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            socket: None,
+            state_dir: None,
+            log: "info".to_owned(),
+            limits: Limits::default(),
+            ssh: SshSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_head_bytes: usize,
+    pub max_body_bytes: usize,
+    pub header_timeout_secs: u64,
+    pub body_timeout_secs: u64,
+    pub max_connections_per_uid: usize,
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_head_bytes: 16 * 1024,
+            max_body_bytes: 1024 * 1024,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            max_connections_per_uid: 64,
+            drain_timeout_secs: 10,
+        }
+    }
+}
+
+impl Limits {
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_secs)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_secs)
+    }
+
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_secs(self.drain_timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshSettings {
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for SshSettings {
+    fn default() -> Self {
+        Self { connect_timeout_secs: 15 }
+    }
+}
+
+impl SshSettings {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
+    }
+
+    /// Parses and validates; the message names the line of the error.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            match line {
+                Some(line) => format!("line {line}: {}", e.message()),
+                None => e.message().to_owned(),
+            }
+        })?;
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let limits = &self.limits;
+        if limits.max_head_bytes < 8192 {
+            return Err(ConfigError::Invalid("limits.max_head_bytes must be at least 8192".into()));
+        }
+        if limits.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid("limits.max_body_bytes must be at least 1024".into()));
+        }
+        let timeouts = [
+            ("limits.header_timeout_secs", limits.header_timeout_secs),
+            ("limits.body_timeout_secs", limits.body_timeout_secs),
+            ("ssh.connect_timeout_secs", self.ssh.connect_timeout_secs),
+        ];
+        for (name, secs) in timeouts {
+            if secs == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+            }
+        }
+        if limits.max_connections_per_uid == 0 {
+            return Err(ConfigError::Invalid("limits.max_connections_per_uid must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Where this daemon listens and keeps state, after flags, config and mode
+/// defaults are combined.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    pub config: Config,
+}
+
+impl Options {
+    /// Flags win over the config file, which wins over the mode's defaults.
+    pub fn resolve(
+        mode: Mode,
+        socket: Option<PathBuf>,
+        state_dir: Option<PathBuf>,
+        config: Config,
+        uid: u32,
+    ) -> Result<Options, ConfigError> {
+        let socket = socket.or_else(|| config.socket.clone()).unwrap_or_else(|| match mode {
+            Mode::User => tether_api::paths::user_socket(uid),
+            Mode::System => PathBuf::from(tether_api::paths::SYSTEM_SOCKET),
+        });
+        let state_dir = match state_dir.or_else(|| config.state_dir.clone()) {
+            Some(dir) => dir,
+            None => match mode {
+                Mode::User => tether_api::paths::user_state_dir().ok_or_else(|| {
+                    ConfigError::Invalid(
+                        "neither XDG_DATA_HOME nor HOME is set: pass --state-dir".into(),
+                    )
+                })?,
+                Mode::System => PathBuf::from(tether_api::paths::SYSTEM_STATE_DIR),
+            },
+        };
+        Ok(Options { mode, socket, state_dir, config })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_all_defaults() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.limits.max_body_bytes, 1024 * 1024);
+        assert_eq!(config.ssh.connect_timeout_secs, 15);
+        assert!(config.socket.is_none());
+    }
+
+    #[test]
+    fn unknown_keys_name_their_line() {
+        let err = Config::parse("log = \"debug\"\n[limits]\nmax_body = 3\n").unwrap_err();
+        assert!(err.starts_with("line 3:"), "{err}");
+        assert!(err.contains("max_body"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_and_bad_values_are_refused() {
+        assert!(Config::parse("[limits]\nmax_body_bytes = \"big\"\n").is_err());
+        let err = Config::parse("[limits]\nmax_head_bytes = 100\n").unwrap_err();
+        assert!(err.contains("max_head_bytes"), "{err}");
+        assert!(Config::parse("[ssh]\nconnect_timeout_secs = 0\n").is_err());
+    }
+
+    #[test]
+    fn flags_override_config() {
+        let config = Config::parse("socket = \"/c.sock\"\nstate_dir = \"/c\"\n").unwrap();
+        let options = Options::resolve(
+            Mode::User,
+            Some("/flag.sock".into()),
+            None,
+            config,
+            1000,
+        )
+        .unwrap();
+        assert_eq!(options.socket, PathBuf::from("/flag.sock"));
+        assert_eq!(options.state_dir, PathBuf::from("/c"));
+    }
+}

@@ -1,0 +1,115 @@
+//! The daemon's error type and its one mapping to the API's codes.
+//!
+//! Every handler returns [`Error`]; [`Error::to_api`] is the only place that
+//! decides which stable code (and so which HTTP status) a failure becomes.
+//! Messages never contain a secret: they are built from names, addresses and
+//! fingerprints only.
+
+use serde_json::json;
+use tether_api::error::{ApiError, ErrorCode};
+
+use crate::ssh::SshError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("this tetherd speaks API version {current}, the client sent {0:?}; use a tether CLI of the same release", current = tether_api::API_VERSION)]
+    ApiVersion(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no endpoint {0}")]
+    NotFound(String),
+    #[error("no profile named {0:?}; `tether profile list` shows the profiles")]
+    ProfileNotFound(String),
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+    #[error("the request body did not arrive within {0} s")]
+    RequestTimeout(u64),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0} streams: send it with `Connection: upgrade` and `Upgrade: {1}`")]
+    UpgradeRequired(String, &'static str),
+    #[error("too many open connections from uid {0}")]
+    TooManyConnections(u32),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ssh(#[from] SshError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::BadRequest(_) => ErrorCode::BadRequest,
+            Error::ApiVersion(_) => ErrorCode::UnsupportedApiVersion,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::ProfileNotFound(_) => ErrorCode::ProfileNotFound,
+            Error::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Error::RequestTimeout(_) => ErrorCode::RequestTimeout,
+            Error::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Error::UpgradeRequired(..) => ErrorCode::UpgradeRequired,
+            Error::TooManyConnections(_) => ErrorCode::TooManyConnections,
+            Error::Store(StoreError::Corrupt { .. }) => ErrorCode::StoreCorrupt,
+            Error::Store(StoreError::Exists(_)) => ErrorCode::ProfileExists,
+            Error::Store(_) => ErrorCode::StoreError,
+            Error::Ssh(SshError::Connect { .. }) => ErrorCode::ConnectFailed,
+            Error::Ssh(SshError::Timeout { .. }) => ErrorCode::Timeout,
+            Error::Ssh(SshError::HostKeyMismatch { .. }) => ErrorCode::HostKeyMismatch,
+            Error::Ssh(SshError::AuthFailed { .. }) => ErrorCode::AuthFailed,
+            Error::Ssh(SshError::InvalidKey(_)) => ErrorCode::InvalidKey,
+            Error::Ssh(SshError::BadPassphrase(_)) => ErrorCode::BadPassphrase,
+            Error::Ssh(SshError::Protocol { .. } | SshError::Closed { .. }) => ErrorCode::SshError,
+            Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn details(&self) -> serde_json::Value {
+        match self {
+            Error::Ssh(SshError::HostKeyMismatch { addr, expected, actual }) => json!({
+                "address": addr,
+                "expected": expected,
+                "actual": actual.fingerprint,
+                "actual_algorithm": actual.algorithm,
+            }),
+            Error::Store(StoreError::Corrupt { tree, record }) => json!({ "tree": tree, "record": record }),
+            Error::ProfileNotFound(name) | Error::Store(StoreError::Exists(name)) => json!({ "profile": name }),
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    pub fn to_api(&self) -> ApiError {
+        ApiError::new(self.code(), self.to_string()).with_details(self.details())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::KeyInfo;
+
+    #[test]
+    fn host_key_mismatch_carries_both_fingerprints() {
+        let error = Error::Ssh(SshError::HostKeyMismatch {
+            addr: "h:22".into(),
+            expected: vec!["SHA256:old".into()],
+            actual: KeyInfo { algorithm: "ssh-ed25519".into(), fingerprint: "SHA256:new".into() },
+        });
+        let api = error.to_api();
+        assert_eq!(api.code, ErrorCode::HostKeyMismatch);
+        assert_eq!(api.details["expected"][0], "SHA256:old");
+        assert_eq!(api.details["actual"], "SHA256:new");
+        assert!(api.message.contains("SHA256:old") && api.message.contains("SHA256:new"));
+    }
+
+    #[test]
+    fn store_errors_split_into_corrupt_and_exists() {
+        let corrupt = Error::Store(StoreError::Corrupt { tree: "secrets", record: "web1".into() });
+        assert_eq!(corrupt.code(), ErrorCode::StoreCorrupt);
+        assert_eq!(Error::Store(StoreError::Exists("a".into())).code(), ErrorCode::ProfileExists);
+    }
+}

@@ -1,0 +1,65 @@
+//! tetherd: keeps SSH credentials sealed and lends live connections to
+//! kernel-identified callers over a Unix socket.
+//!
+//! One folder per concern (see ARCHITECTURE.md):
+//! - [`server`]: accept loop, peer credentials, routing, endpoints;
+//! - [`store`]: the sealed sled store and the master key;
+//! - [`ssh`]: connecting, host keys, authentication, exec;
+//! - [`sys`]: process hardening and the one audited `unsafe`.
+//!
+//! `main.rs` only parses flags, sets up logging and calls [`run`].
+
+pub mod config;
+pub mod error;
+pub mod server;
+pub mod ssh;
+pub mod store;
+pub mod sys;
+
+use config::Options;
+use server::listener::{self, ListenError};
+use store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    #[error("socket activation: {0}")]
+    Activation(#[from] sys::ActivationError),
+    #[error("cannot open the store in {}: {source}", dir.display())]
+    Store { dir: std::path::PathBuf, source: StoreError },
+    #[error("cannot start listening: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the socket and the store, serves until `shutdown` resolves, then
+/// drains running requests and removes the socket.
+pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    sys::set_umask(0o077);
+    let activated = sys::take_activated_listener()?;
+    // Refuse to start beside a live daemon before touching its store.
+    if activated.is_none() {
+        listener::claim(&options.socket)?;
+    }
+    let store = Store::open(&options.state_dir)
+        .map_err(|source| StartError::Store { dir: options.state_dir.clone(), source })?;
+    let listener = match activated {
+        Some(listener) => listener::adopted(listener)?,
+        None => listener::bind(&options.socket, options.mode)?,
+    };
+    let tokio_listener = tokio::net::UnixListener::from_std(listener.listener.try_clone()?)?;
+    tracing::info!(
+        mode = ?options.mode,
+        socket = %options.socket.display(),
+        activated = listener.activated,
+        state_dir = %options.state_dir.display(),
+        master_key = %store.key_source(),
+        profiles = store.profile_count(),
+        "tetherd ready"
+    );
+    let app = server::App::new(options, store, sys::getuid());
+    server::serve(app, tokio_listener, shutdown).await;
+    listener.cleanup();
+    tracing::info!("tetherd stopped");
+    Ok(())
+}

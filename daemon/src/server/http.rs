@@ -1,0 +1,118 @@
+//! Small HTTP helpers shared by the endpoint files: bodies in, JSON out,
+//! errors as `{"error": {...}}`.
+
+use bytes::Bytes;
+use ::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use ::http::{Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tether_api::error::ErrorBody;
+use zeroize::Zeroizing;
+
+use crate::config::Limits;
+use crate::error::Error;
+
+pub type Resp = Response<Full<Bytes>>;
+
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, ::http::HeaderValue::from_static("application/json"));
+    response
+}
+
+pub fn empty(status: StatusCode) -> Resp {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+pub fn error(error: &Error) -> Resp {
+    let api = error.to_api();
+    let status = StatusCode::from_u16(api.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json(status, &ErrorBody { error: api })
+}
+
+/// Reads a whole request body within the size and time limits, into a buffer
+/// that is wiped on drop (bodies may carry a secret).
+pub async fn read_body(body: Incoming, headers: &::http::HeaderMap, limits: &Limits) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let too_large = || Error::PayloadTooLarge(format!("the request body is over {} bytes", limits.max_body_bytes));
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limits.max_body_bytes as u64) {
+        return Err(too_large());
+    }
+    let mut out = Zeroizing::new(Vec::new());
+    let mut body = Limited::new(body, limits.max_body_bytes);
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    too_large()
+                } else {
+                    Error::BadRequest("the request body could not be read".into())
+                }
+            })?;
+            if let Ok(data) = frame.into_data() {
+                out.extend_from_slice(&data);
+            }
+        }
+        Ok::<_, Error>(())
+    };
+    tokio::time::timeout(limits.body_timeout(), read)
+        .await
+        .map_err(|_| Error::RequestTimeout(limits.body_timeout_secs))??;
+    Ok(out)
+}
+
+/// Parses a JSON body. The message says which field is missing or unknown,
+/// but never echoes a value: a value may be a secret sent with a wrong type.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| {
+        let text = e.to_string();
+        let safe = ["missing field", "unknown field", "unknown variant", "duplicate field"]
+            .iter()
+            .any(|prefix| text.starts_with(prefix));
+        let what = if safe {
+            text.split(" at line").next().unwrap_or("").to_owned()
+        } else {
+            match e.classify() {
+                serde_json::error::Category::Data => "a field has the wrong type or value".to_owned(),
+                serde_json::error::Category::Eof => "the JSON body ends too early".to_owned(),
+                _ => "the body is not valid JSON".to_owned(),
+            }
+        };
+        Error::BadRequest(format!("{what} (line {}, column {})", e.line(), e.column()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        password: String,
+    }
+
+    #[test]
+    fn parse_errors_name_fields_but_not_values() {
+        let err = parse_json::<Body>(br#"{"name":"a"}"#).unwrap_err().to_string();
+        assert!(err.contains("missing field `password`"), "{err}");
+        let err = parse_json::<Body>(br#"{"name":"a","password":123456789}"#).unwrap_err().to_string();
+        assert!(!err.contains("123456789"), "{err}");
+        assert!(err.contains("wrong type"), "{err}");
+        let err = parse_json::<Body>(b"{nope").unwrap_err().to_string();
+        assert!(err.contains("not valid JSON"), "{err}");
+    }
+}

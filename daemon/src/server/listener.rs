@@ -1,0 +1,112 @@
+//! The listening socket: adopted from systemd, or bound by the daemon.
+//!
+//! A bound socket is created with its final mode (the umask is 077 for the
+//! whole daemon, so there is no window in which it is more open than 0600).
+//! An existing path is probed first: a live daemon behind it stops this one;
+//! a dead one (connection refused) is a stale socket and is replaced. On exit
+//! the socket is removed only if it is still the one this daemon bound.
+
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use tether_api::types::Mode;
+
+use crate::sys;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("another tetherd is serving {}; stop it first (or pass --socket for a second one)", .0.display())]
+    InUse(PathBuf),
+    #[error("{} exists and is not a socket; remove it or choose another --socket", .0.display())]
+    NotASocket(PathBuf),
+    #[error(
+        "{} belongs to uid {owner}, not to this daemon's uid {uid}; refusing to put the socket there",
+        dir.display()
+    )]
+    ForeignDir { dir: PathBuf, owner: u32, uid: u32 },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+pub struct Listener {
+    pub listener: std::os::unix::net::UnixListener,
+    /// The path to remove on exit, with the inode this daemon created there.
+    bound: Option<(PathBuf, u64)>,
+    pub activated: bool,
+}
+
+impl Listener {
+    /// Removes the socket file, if this daemon created it and it is still its own.
+    pub fn cleanup(&self) {
+        if let Some((path, ino)) = &self.bound {
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.ino() == *ino) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
+/// Checks that nothing is serving `path` and removes a stale socket there.
+/// Call before opening the store, so a second daemon stops with a clear
+/// message rather than on the store's lock.
+pub fn claim(path: &Path) -> Result<(), ListenError> {
+    let io = |source| ListenError::Io { path: path.to_owned(), source };
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(ListenError::NotASocket(path.to_owned()));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(ListenError::InUse(path.to_owned())),
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+            tracing::info!(socket = %path.display(), "removing stale socket");
+            std::fs::remove_file(path).map_err(io)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// Wraps the socket systemd passed (see [`sys::take_activated_listener`]).
+pub fn adopted(listener: std::os::unix::net::UnixListener) -> Result<Listener, ListenError> {
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| ListenError::Io { path: PathBuf::from("LISTEN_FDS"), source })?;
+    Ok(Listener { listener, bound: None, activated: true })
+}
+
+/// Binds a new socket at `path`, replacing a stale one.
+pub fn bind(path: &Path, mode: Mode) -> Result<Listener, ListenError> {
+    claim(path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let private = mode == Mode::User && dir == tether_api::paths::user_runtime_dir(sys::getuid());
+        prepare_dir(dir, private)?;
+    }
+    let io = |source| ListenError::Io { path: path.to_owned(), source };
+    let listener = std::os::unix::net::UnixListener::bind(path).map_err(io)?;
+    listener.set_nonblocking(true).map_err(io)?;
+    let ino = std::fs::symlink_metadata(path).map_err(io)?.ino();
+    Ok(Listener { listener, bound: Some((path.to_owned(), ino)), activated: false })
+}
+
+/// Creates the socket's directory 0700 if missing. The `--user` default
+/// runtime directory must moreover be the daemon's own (its `$TMPDIR`
+/// fallback could otherwise be planted by another user) and is made private.
+fn prepare_dir(dir: &Path, private: bool) -> Result<(), ListenError> {
+    let io = |source| ListenError::Io { path: dir.to_owned(), source };
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io)?;
+    if private {
+        let meta = std::fs::metadata(dir).map_err(io)?;
+        let uid = sys::getuid();
+        if meta.uid() != uid {
+            return Err(ListenError::ForeignDir { dir: dir.to_owned(), owner: meta.uid(), uid });
+        }
+        if meta.permissions().mode() & 0o022 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+    }
+    Ok(())
+}

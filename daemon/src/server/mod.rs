@@ -1,0 +1,197 @@
+//! The socket server: our own accept loop, so that every connection's peer
+//! credentials are read before a byte of HTTP is parsed.
+//!
+//! Per connection: SO_PEERCRED, a per-uid connection count, then one hyper
+//! HTTP/1.1 connection with a header-read timeout and a head-size cap; bodies
+//! are capped and timed in [`http::read_body`]. A slow or hostile peer only
+//! holds its own connection.
+
+mod exec;
+mod http;
+pub mod listener;
+pub mod peer;
+mod profiles;
+mod routes;
+mod status;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::UnixListener;
+use tokio::sync::{Notify, watch};
+
+use crate::config::Options;
+use crate::store::Store;
+use peer::Peer;
+
+/// Shared daemon state, one per process.
+pub struct App {
+    pub options: Options,
+    pub store: Store,
+    pub daemon_uid: u32,
+    pub started: Instant,
+    connections: Mutex<HashMap<u32, usize>>,
+    tasks: Tracker,
+}
+
+impl App {
+    pub fn new(options: Options, store: Store, daemon_uid: u32) -> Arc<App> {
+        Arc::new(App {
+            options,
+            store,
+            daemon_uid,
+            started: Instant::now(),
+            connections: Mutex::new(HashMap::new()),
+            tasks: Tracker::default(),
+        })
+    }
+
+    /// Counts a connection for `uid`; `None` when the uid is at its limit.
+    fn admit(self: &Arc<Self>, uid: u32) -> Option<ConnectionGuard> {
+        let mut connections = self.connections.lock().ok()?;
+        let count = connections.entry(uid).or_insert(0);
+        if *count >= self.options.config.limits.max_connections_per_uid {
+            return None;
+        }
+        *count += 1;
+        Some(ConnectionGuard { app: self.clone(), uid })
+    }
+}
+
+struct ConnectionGuard {
+    app: Arc<App>,
+    uid: u32,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        if let Ok(mut connections) = self.app.connections.lock() {
+            if let Some(count) = connections.get_mut(&self.uid) {
+                *count -= 1;
+                if *count == 0 {
+                    connections.remove(&self.uid);
+                }
+            }
+        }
+    }
+}
+
+/// Counts running connections and streams so shutdown can wait for them.
+#[derive(Default, Clone)]
+pub struct Tracker {
+    inner: Arc<(AtomicUsize, Notify)>,
+}
+
+pub struct TrackerGuard(Arc<(AtomicUsize, Notify)>);
+
+impl Tracker {
+    pub fn enter(&self) -> TrackerGuard {
+        self.inner.0.fetch_add(1, Ordering::SeqCst);
+        TrackerGuard(self.inner.clone())
+    }
+
+    pub fn running(&self) -> usize {
+        self.inner.0.load(Ordering::SeqCst)
+    }
+
+    async fn idle(&self) {
+        loop {
+            let notified = self.inner.1.notified();
+            if self.running() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for TrackerGuard {
+    fn drop(&mut self) {
+        if self.0.0.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.1.notify_waiters();
+        }
+    }
+}
+
+/// Accepts connections until `shutdown` resolves, then waits (bounded by
+/// `limits.drain_timeout_secs`) for running requests and commands.
+pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<Output = ()>) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let app = app.clone();
+                    let guard = app.tasks.enter();
+                    let stop = stop_rx.clone();
+                    tokio::spawn(async move {
+                        serve_connection(app, stream, stop).await;
+                        drop(guard);
+                    });
+                }
+                Err(error) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let running = app.tasks.running();
+    if running > 0 {
+        tracing::info!(running, "waiting for running requests");
+        let drain = app.options.config.limits.drain_timeout();
+        if tokio::time::timeout(drain, app.tasks.idle()).await.is_err() {
+            tracing::warn!(left = app.tasks.running(), "drain timeout; ending the rest");
+        }
+    }
+}
+
+async fn serve_connection(app: Arc<App>, stream: tokio::net::UnixStream, mut stop: watch::Receiver<bool>) {
+    let peer = match Peer::from_stream(&stream) {
+        Ok(peer) => peer,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read peer credentials; closing");
+            return;
+        }
+    };
+    let admitted = app.admit(peer.uid);
+    let limits = &app.options.config.limits;
+    let over_limit = admitted.is_none();
+    if over_limit {
+        tracing::warn!(uid = peer.uid, "connection limit reached");
+    }
+    let service_app = app.clone();
+    let service = service_fn(move |request| {
+        let app = service_app.clone();
+        async move { Ok::<_, Infallible>(routes::handle(app, peer, over_limit, request).await) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout())
+        .max_buf_size(limits.max_head_bytes)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(uid = peer.uid, %error, "connection ended with an error");
+            }
+        }
+        () = async { drop(stop.wait_for(|stop| *stop).await) } => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+    drop(admitted);
+}

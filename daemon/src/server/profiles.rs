@@ -1,0 +1,170 @@
+//! Profiles: list, show, add, remove, and the host-key probe that lets the
+//! CLI ask a person before trusting a new server.
+//!
+//! `add` connects once: it pins the host key the caller consented to and
+//! proves the credential authenticates. Nothing is stored unless both hold.
+
+use ::http::{Request, StatusCode};
+use hyper::body::Incoming;
+use russh::Disconnect;
+use tether_api::types::{
+    AddProfile, AuthKind, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo, ProfileList,
+    validate_profile_name,
+};
+use zeroize::Zeroizing;
+
+use super::App;
+use super::http::{Resp, empty, json, parse_json, read_body};
+use crate::error::Error;
+use crate::ssh::client::{self, Connected, Trust};
+use crate::ssh::{hostkey, keys};
+use crate::store::{Credential, KeyInfo, PinnedHostKey, ProfileRecord, StoreError, now};
+
+fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) -> ProfileInfo {
+    let key_info = |k: KeyInfo| HostKeyInfo { algorithm: k.algorithm, fingerprint: k.fingerprint };
+    ProfileInfo {
+        name: name.to_owned(),
+        host: record.host,
+        port: record.port,
+        user: record.user,
+        auth: record.auth,
+        public_key: record.public_key.map(key_info),
+        host_keys: pins
+            .into_iter()
+            .map(|pin| HostKeyInfo { algorithm: pin.algorithm, fingerprint: pin.fingerprint })
+            .collect(),
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+    }
+}
+
+pub fn check_name(name: &str) -> Result<(), Error> {
+    validate_profile_name(name).map_err(Error::BadRequest)
+}
+
+fn check_host(host: &str) -> Result<(), Error> {
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && !host.starts_with('-')
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+    if ok { Ok(()) } else { Err(Error::BadRequest(format!("invalid host {host:?}: give a host name or an IP address"))) }
+}
+
+fn check_user(user: &str) -> Result<(), Error> {
+    let ok = !user.is_empty() && user.len() <= 256 && !user.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok { Ok(()) } else { Err(Error::BadRequest(format!("invalid user name {user:?}"))) }
+}
+
+/// Loads a profile, turning "absent" into `profile_not_found`.
+pub fn load(app: &App, name: &str) -> Result<ProfileRecord, Error> {
+    check_name(name)?;
+    app.store.profile(name)?.ok_or_else(|| Error::ProfileNotFound(name.to_owned()))
+}
+
+pub fn list(app: &App) -> Result<Resp, Error> {
+    let mut profiles = Vec::new();
+    let mut corrupt = Vec::new();
+    for (name, record) in app.store.profiles()? {
+        match record.and_then(|record| Ok((record, app.store.host_keys(&name)?))) {
+            Ok((record, pins)) => profiles.push(info(&name, record, pins)),
+            Err(StoreError::Corrupt { .. }) => corrupt.push(name),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(json(StatusCode::OK, &ProfileList { profiles, corrupt }))
+}
+
+pub fn show(app: &App, name: &str) -> Result<Resp, Error> {
+    let record = load(app, name)?;
+    let pins = app.store.host_keys(name)?;
+    Ok(json(StatusCode::OK, &info(name, record, pins)))
+}
+
+pub async fn remove(app: &App, name: &str) -> Result<Resp, Error> {
+    check_name(name)?;
+    if !app.store.remove_profile(name).await? {
+        return Err(Error::ProfileNotFound(name.to_owned()));
+    }
+    tracing::info!(profile = name, "profile removed");
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn hang_up(connected: Connected) {
+    let _ = connected.handle.disconnect(Disconnect::ByApplication, "", "en").await;
+}
+
+pub async fn probe(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let probe: ProbeHostKey = parse_json(&body)?;
+    check_host(&probe.host)?;
+    let connected = client::connect(&probe.host, probe.port, Trust::AcceptAny, &app.options.config.ssh).await?;
+    let key = connected.host_key.clone();
+    hang_up(connected).await;
+    Ok(json(StatusCode::OK, &HostKeyInfo { algorithm: key.algorithm, fingerprint: key.fingerprint }))
+}
+
+pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let add: AddProfile = parse_json(&body)?;
+    drop(body);
+    check_name(&add.name)?;
+    check_host(&add.host)?;
+    check_user(&add.user)?;
+    if add.port == 0 {
+        return Err(Error::BadRequest("port 0 is not a port".into()));
+    }
+    if app.store.profile(&add.name)?.is_some() {
+        return Err(StoreError::Exists(add.name).into());
+    }
+
+    let (credential, auth, public_key) = match &add.credential {
+        NewCredential::PrivateKey { key, passphrase } => {
+            let parsed = keys::parse_private_key(key.expose(), passphrase.as_ref().map(|p| p.expose()))?;
+            (Credential::PrivateKey(parsed.openssh), AuthKind::Key, Some(parsed.public))
+        }
+        NewCredential::Password { password } => {
+            if password.is_empty() {
+                return Err(Error::BadRequest("the password is empty".into()));
+            }
+            (Credential::Password(Zeroizing::new(password.expose().to_owned())), AuthKind::Password, None)
+        }
+    };
+    drop(add.credential);
+
+    let trust = match &add.host_key {
+        HostKeyPolicy::Pin { fingerprint } => {
+            if !hostkey::valid_fingerprint(fingerprint) {
+                return Err(Error::BadRequest(format!(
+                    "{fingerprint:?} is not a host key fingerprint: expected SHA256: and 43 base64 characters, \
+                     as `ssh-keygen -lf` prints"
+                )));
+            }
+            Trust::Pinned(vec![fingerprint.clone()])
+        }
+        HostKeyPolicy::AcceptNew => Trust::AcceptAny,
+    };
+
+    let settings = &app.options.config.ssh;
+    let mut connected = client::connect(&add.host, add.port, trust, settings).await?;
+    let authenticated = client::authenticate(&mut connected, &add.user, &credential, settings).await;
+    let host_key = connected.host_key.clone();
+    hang_up(connected).await;
+    authenticated?;
+
+    let at = now();
+    let record = ProfileRecord {
+        host: add.host,
+        port: add.port,
+        user: add.user,
+        auth,
+        public_key,
+        created_at: at,
+        updated_at: at,
+    };
+    let pins = vec![PinnedHostKey { algorithm: host_key.algorithm, fingerprint: host_key.fingerprint, added_at: at }];
+    app.store.add_profile(&add.name, &record, &credential, &pins).await?;
+    tracing::info!(profile = %add.name, host = %record.host, port = record.port, user = %record.user, "profile added");
+    Ok(json(StatusCode::CREATED, &info(&add.name, record, pins)))
+}

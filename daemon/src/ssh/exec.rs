@@ -1,0 +1,270 @@
+//! Running a command and bridging it to the caller's framed stream.
+//!
+//! The bridge holds at most one frame in each direction: remote output is
+//! written to the caller before the next SSH message is read, so a slow caller
+//! closes the SSH window instead of filling the daemon's memory; caller input
+//! waits for the SSH window the same way.
+//!
+//! After `exit-status` the bridge keeps reading until the channel closes, so
+//! no output that the server sends after it is lost.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use russh::client::Msg;
+use russh::{Channel, ChannelMsg, Sig};
+use tether_api::error::{ApiError, ErrorCode};
+use tether_api::frame::{self, CHUNK, ExitInfo, Frame};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use super::SshError;
+use super::client::SshHandle;
+
+/// The remote command line for `argv`: one element is taken as a command
+/// line as is (like `ssh host 'cmd | grep x'`); several are each quoted for a
+/// POSIX shell, so the remote receives exactly those words.
+pub fn command_line(argv: &[String]) -> String {
+    match argv {
+        [single] => single.clone(),
+        words => words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" "),
+    }
+}
+
+pub fn shell_quote(word: &str) -> String {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"_-./=:,+@%^".contains(&b);
+    if !word.is_empty() && word.bytes().all(plain) {
+        return word.to_owned();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+pub async fn open_exec(handle: &SshHandle, addr: &str, command: &str) -> Result<Channel<Msg>, SshError> {
+    let russh = |e| SshError::from_russh(addr, e);
+    let channel = handle.channel_open_session().await.map_err(russh)?;
+    channel.exec(true, command).await.map_err(russh)?;
+    Ok(channel)
+}
+
+/// What the caller saw of a command, for the log and the audit trail.
+#[derive(Debug, Default, Clone)]
+pub struct Outcome {
+    pub exit: Option<ExitInfo>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// The caller went away before the command ended.
+    pub caller_gone: bool,
+}
+
+fn signal_from_name(name: &str) -> Sig {
+    match name {
+        "ABRT" => Sig::ABRT,
+        "ALRM" => Sig::ALRM,
+        "FPE" => Sig::FPE,
+        "HUP" => Sig::HUP,
+        "ILL" => Sig::ILL,
+        "INT" => Sig::INT,
+        "KILL" => Sig::KILL,
+        "PIPE" => Sig::PIPE,
+        "QUIT" => Sig::QUIT,
+        "SEGV" => Sig::SEGV,
+        "TERM" => Sig::TERM,
+        "USR1" => Sig::USR1,
+        other => Sig::Custom(other.to_owned()),
+    }
+}
+
+fn signal_name(sig: &Sig) -> String {
+    match sig {
+        Sig::ABRT => "ABRT",
+        Sig::ALRM => "ALRM",
+        Sig::FPE => "FPE",
+        Sig::HUP => "HUP",
+        Sig::ILL => "ILL",
+        Sig::INT => "INT",
+        Sig::KILL => "KILL",
+        Sig::PIPE => "PIPE",
+        Sig::QUIT => "QUIT",
+        Sig::SEGV => "SEGV",
+        Sig::TERM => "TERM",
+        Sig::USR1 => "USR1",
+        Sig::Custom(name) => name,
+    }
+    .to_owned()
+}
+
+/// Why the caller's side of the stream ended.
+enum InputEnd {
+    /// The caller closed or broke the stream: it is gone.
+    Gone,
+    /// The SSH channel refused input: the command is ending anyway.
+    ChannelClosed,
+}
+
+/// Runs the stream until the command ends or the caller goes away.
+pub async fn bridge<S>(channel: Channel<Msg>, stream: S) -> Outcome
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut remote, writer) = channel.split();
+    let writer = Arc::new(writer);
+    let (mut from_caller, mut to_caller) = tokio::io::split(stream);
+    let mut outcome = Outcome::default();
+
+    let input_writer = writer.clone();
+    let mut input = tokio::spawn(async move {
+        let mut bytes: u64 = 0;
+        loop {
+            let frame = match frame::read_frame(&mut from_caller).await {
+                Ok(Some(frame)) => frame,
+                Ok(None) | Err(_) => return (InputEnd::Gone, bytes),
+            };
+            let sent = match frame {
+                Frame::Stdin(data) => {
+                    bytes += data.len() as u64;
+                    input_writer.data_bytes(data).await
+                }
+                Frame::Eof => input_writer.eof().await,
+                Frame::Signal(name) => input_writer.signal(signal_from_name(&name)).await,
+                Frame::Resize { cols, rows } => input_writer.window_change(cols, rows, 0, 0).await,
+                // Output frames never come from a caller: a protocol error.
+                _ => return (InputEnd::Gone, bytes),
+            };
+            if sent.is_err() {
+                return (InputEnd::ChannelClosed, bytes);
+            }
+        }
+    });
+
+    let mut exit = ExitInfo { status: None, signal: None, core_dumped: false };
+    let mut input_done = false;
+    let mut channel_refused = false;
+    loop {
+        tokio::select! {
+            message = remote.wait() => {
+                let result = match message {
+                    Some(ChannelMsg::Data { data }) => {
+                        outcome.bytes_out += data.len() as u64;
+                        send_data(&mut to_caller, &data, Frame::Stdout).await
+                    }
+                    Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                        outcome.bytes_out += data.len() as u64;
+                        send_data(&mut to_caller, &data, Frame::Stderr).await
+                    }
+                    Some(ChannelMsg::ExitStatus { exit_status }) => {
+                        exit.status = Some(exit_status);
+                        Ok(())
+                    }
+                    Some(ChannelMsg::ExitSignal { signal_name: sig, core_dumped, .. }) => {
+                        exit.signal = Some(signal_name(&sig));
+                        exit.core_dumped = core_dumped;
+                        Ok(())
+                    }
+                    Some(ChannelMsg::Failure) => {
+                        channel_refused = true;
+                        Ok(())
+                    }
+                    Some(ChannelMsg::Close) | None => break,
+                    Some(_) => Ok(()),
+                };
+                if result.is_err() {
+                    outcome.caller_gone = true;
+                    break;
+                }
+            }
+            joined = &mut input, if !input_done => {
+                input_done = true;
+                match joined {
+                    Ok((InputEnd::ChannelClosed, bytes)) => outcome.bytes_in = bytes,
+                    Ok((InputEnd::Gone, bytes)) => {
+                        outcome.bytes_in = bytes;
+                        outcome.caller_gone = true;
+                        break;
+                    }
+                    Err(_) => {
+                        outcome.caller_gone = true;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    if outcome.caller_gone {
+        // Nobody is listening: end the command rather than leave it running.
+        let _ = writer.close().await;
+    } else {
+        let last = if exit.status.is_some() || exit.signal.is_some() {
+            outcome.exit = Some(exit.clone());
+            Frame::Exit(exit)
+        } else if channel_refused {
+            Frame::Error(ApiError::new(ErrorCode::SshError, "the server refused to run the command"))
+        } else {
+            Frame::Error(ApiError::new(
+                ErrorCode::SshError,
+                "the SSH connection closed before the command reported its exit status",
+            ))
+        };
+        let _ = frame::write_frame(&mut to_caller, &last).await;
+        let _ = to_caller.shutdown().await;
+    }
+    if !input_done {
+        input.abort();
+    }
+    outcome
+}
+
+async fn send_data<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    data: &[u8],
+    make: fn(Bytes) -> Frame,
+) -> std::io::Result<()> {
+    for chunk in data.chunks(CHUNK) {
+        frame::write_frame(writer, &make(Bytes::copy_from_slice(chunk))).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn one_word_is_a_command_line_several_are_quoted() {
+        assert_eq!(command_line(&["ls -l | wc".into()]), "ls -l | wc");
+        assert_eq!(command_line(&["echo".into(), "a b".into(), "it's".into(), "".into()]), r"echo 'a b' 'it'\''s' ''");
+        assert_eq!(command_line(&["printf".into(), r"%s\n".into(), "$HOME".into()]), r"printf '%s\n' '$HOME'");
+    }
+
+    /// Whatever the words, a POSIX shell gives them back unchanged.
+    fn round_trip(words: &[String]) -> Vec<String> {
+        let mut argv = vec!["printf".to_owned(), "%s\\0".to_owned()];
+        argv.extend_from_slice(words);
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command_line(&argv))
+            .output()
+            .unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        let mut parts: Vec<String> = text.split('\0').map(str::to_owned).collect();
+        parts.pop();
+        parts
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn quoting_survives_a_real_shell(words in proptest::collection::vec("[^\\x00]{0,12}", 1..4)) {
+            prop_assert_eq!(round_trip(&words), words);
+        }
+    }
+
+    #[test]
+    fn hostile_words_stay_words() {
+        let words: Vec<String> = ["$(id)", "`id`", "a;b", "'", "\"", "\\", "*", "~", "\n", "-n"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(round_trip(&words), words);
+    }
+}

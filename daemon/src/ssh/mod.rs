@@ -1,0 +1,56 @@
+//! SSH: connecting with pinned host keys, authenticating with the one stored
+//! credential, running commands and bridging them to the caller's stream.
+//!
+//! Invariants:
+//! - a host key that is not pinned ends the connection inside the key
+//!   exchange, before any credential is sent;
+//! - exactly one credential is offered per connection (no retry storm that
+//!   would trip the server's MaxAuthTries);
+//! - RSA keys sign with SHA-2 only, never ssh-rsa SHA-1.
+
+pub mod client;
+pub mod exec;
+pub mod hostkey;
+pub mod keys;
+
+use crate::store::KeyInfo;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect { addr: String, source: std::io::Error },
+    #[error("{addr} did not answer within {secs} s ({stage})")]
+    Timeout { addr: String, secs: u64, stage: &'static str },
+    #[error(
+        "the host key of {addr} has changed: it shows {} {}, pinned is {}; nothing was sent to it. \
+         If the change is expected, re-learn the key explicitly",
+        actual.algorithm, actual.fingerprint, expected.join(", ")
+    )]
+    HostKeyMismatch { addr: String, expected: Vec<String>, actual: KeyInfo },
+    #[error("{user}@{addr} refused the {method}{}", hint.as_deref().map(|h| format!(": {h}")).unwrap_or_default())]
+    AuthFailed { user: String, addr: String, method: &'static str, hint: Option<String> },
+    #[error("the private key cannot be used: {0}")]
+    InvalidKey(String),
+    #[error("{0}")]
+    BadPassphrase(String),
+    #[error("SSH connection to {addr} failed: {message}")]
+    Protocol { addr: String, message: String },
+    #[error("the SSH connection to {addr} closed: {message}")]
+    Closed { addr: String, message: String },
+}
+
+impl SshError {
+    pub(crate) fn from_russh(addr: &str, error: russh::Error) -> SshError {
+        let addr = addr.to_owned();
+        match error {
+            russh::Error::ConnectionTimeout | russh::Error::KeepaliveTimeout | russh::Error::InactivityTimeout => {
+                SshError::Closed { addr, message: "the server stopped answering".into() }
+            }
+            russh::Error::Disconnect | russh::Error::SendError | russh::Error::HUP | russh::Error::RecvError => {
+                SshError::Closed { addr, message: "the server closed the connection".into() }
+            }
+            russh::Error::IO(source) => SshError::Closed { addr, message: source.to_string() },
+            other => SshError::Protocol { addr, message: other.to_string() },
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The one module allowed `unsafe`, and the process-level hardening around it.
+//!
+//! Audited surface: [`take_activated_listener`] adopts file descriptor 3 from
+//! systemd socket activation, which no safe API can express (the descriptor is
+//! inherited, not opened by us). Everything else here goes through rustix's
+//! safe wrappers.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+
+use rustix::process::{DumpableBehavior, Resource, Rlimit};
+
+/// First descriptor passed by systemd (`SD_LISTEN_FDS_START`).
+const LISTEN_FDS_START: i32 = 3;
+
+/// Makes the process undumpable (no core file, no ptrace by same-uid
+/// processes, `/proc/self/mem` closed to them), sets the core limit to zero and
+/// the umask to 077, so every file and socket the daemon creates is private
+/// from the start.
+pub fn harden_process() -> std::io::Result<()> {
+    rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable)?;
+    rustix::process::setrlimit(
+        Resource::Core,
+        Rlimit { current: Some(0), maximum: Some(0) },
+    )?;
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    Ok(())
+}
+
+pub fn getuid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+/// Sets the umask for the socket about to be bound and returns the old one.
+pub fn set_umask(mask: u32) -> u32 {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask)).bits()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActivationError {
+    #[error("LISTEN_FDS={0} is not a number")]
+    BadCount(String),
+    #[error("systemd passed {0} sockets; tetherd takes exactly one")]
+    WrongCount(usize),
+    #[error("the socket passed by systemd is not a listening Unix stream socket")]
+    NotUnixSocket,
+}
+
+/// Adopts the listening socket handed over by systemd, if `LISTEN_PID` names
+/// this process. `Ok(None)` when the daemon was not socket-activated.
+pub fn take_activated_listener() -> Result<Option<UnixListener>, ActivationError> {
+    let pid_matches = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .is_some_and(|pid| pid == std::process::id());
+    if !pid_matches {
+        return Ok(None);
+    }
+    let count = std::env::var("LISTEN_FDS").unwrap_or_default();
+    let count: usize = count
+        .parse()
+        .map_err(|_| ActivationError::BadCount(count.clone()))?;
+    if count != 1 {
+        return Err(ActivationError::WrongCount(count));
+    }
+    // Only adopt a descriptor that is open and is a socket: /proc tells
+    // without touching it.
+    let is_socket = std::fs::read_link(format!("/proc/self/fd/{LISTEN_FDS_START}"))
+        .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+    if !is_socket {
+        return Err(ActivationError::NotUnixSocket);
+    }
+    // SAFETY: systemd passes descriptor 3 open and owned by this process
+    // (LISTEN_PID matched our pid, /proc shows it open as a socket), nothing
+    // else in the daemon refers to it, and this function is the only place
+    // that adopts it (it is called once, at start-up).
+    #[allow(unsafe_code)]
+    let fd = unsafe { OwnedFd::from_raw_fd(LISTEN_FDS_START) };
+    let is_unix_stream = rustix::net::sockopt::socket_type(&fd)
+        .is_ok_and(|kind| kind == rustix::net::SocketType::STREAM)
+        && rustix::net::getsockname(&fd)
+            .is_ok_and(|addr| addr.address_family() == rustix::net::AddressFamily::UNIX);
+    if !is_unix_stream {
+        return Err(ActivationError::NotUnixSocket);
+    }
+    Ok(Some(UnixListener::from(fd)))
+}
