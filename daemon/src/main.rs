@@ -68,7 +68,11 @@ fn start(args: Args) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("TETHER_LOG")
         .or_else(|_| EnvFilter::try_new(&config.log))
         .map_err(|e| anyhow::anyhow!("invalid log filter {:?}: {e}", config.log))?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
 
     tetherd::sys::harden_process().map_err(|e| anyhow::anyhow!("cannot harden the process: {e}"))?;
     let options = Options::resolve(mode, args.socket, args.state_dir, config, uid)?;

@@ -1,1 +1,528 @@
+//! Harness for the end-to-end tests: the real `tetherd` and `tether`
+//! binaries, and a real OpenSSH `sshd` on 127.0.0.1 with its own config, host
+//! keys and users.
+//!
+//! Where `sshd` is missing the SSH tests print why and skip; with `CI=true`
+//! a missing `sshd` fails them instead. Every process started here is ended by
+//! its PID when its guard drops.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub use serde_json::Value;
+
+/// The test user that password and key logins use when the tests run as root.
+pub const TEST_USER: &str = "tether-e2e";
+
+pub fn is_root() -> bool {
+    rustix::process::getuid().is_root()
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// `target/<profile>`, where cargo put the binaries.
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_owned()
+}
+
+/// Builds the two binaries once per test process (a no-op when they are
+/// current), so `cargo test --workspace` always tests what is in the tree.
+fn ensure_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .args(["build", "--quiet", "-p", "tetherd", "-p", "tether", "--bins"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if bin_dir().ends_with("release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("run cargo build");
+        assert!(status.success(), "building tetherd and tether failed");
+    });
+}
+
+pub fn tetherd_bin() -> PathBuf {
+    ensure_built();
+    bin_dir().join("tetherd")
+}
+
+pub fn tether_bin() -> PathBuf {
+    ensure_built();
+    bin_dir().join("tether")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Ends a child we started, by its PID: SIGTERM, then SIGKILL after 5 s.
+pub fn stop_child(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn sshd_path() -> Option<PathBuf> {
+    ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Returns `None` (and says why) when the SSH tests must skip.
+pub fn sshd_or_skip(test: &str) -> Option<PathBuf> {
+    match sshd_path() {
+        Some(path) => Some(path),
+        None if in_ci() => panic!("{test}: OpenSSH sshd is missing and CI=true: install openssh-server"),
+        None => {
+            eprintln!("SKIP {test}: OpenSSH sshd is not installed (apt-get install openssh-server)");
+            None
+        }
+    }
+}
+
+/// A private key file made by ssh-keygen.
+#[derive(Debug, Clone)]
+pub struct KeyPair {
+    pub private: PathBuf,
+    pub public_line: String,
+}
+
+pub fn keygen(dir: &Path, name: &str, kind: &str, passphrase: &str) -> KeyPair {
+    let private = dir.join(name);
+    let mut args = vec!["-q", "-t", kind, "-N", passphrase, "-C", name, "-f"];
+    let path = private.to_str().unwrap().to_owned();
+    args.push(&path);
+    if kind == "rsa" {
+        args.extend(["-b", "3072"]);
+    }
+    let status = Command::new("ssh-keygen").args(&args).stdin(Stdio::null()).status().unwrap();
+    assert!(status.success(), "ssh-keygen {kind}");
+    let public_line = std::fs::read_to_string(private.with_extension("pub")).unwrap().trim().to_owned();
+    KeyPair { private, public_line }
+}
+
+/// SHA256 fingerprint of a public key file, as ssh-keygen prints it.
+pub fn fingerprint(public_key: &Path) -> String {
+    let out = Command::new("ssh-keygen").arg("-lf").arg(public_key).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().split_whitespace().nth(1).unwrap().to_owned()
+}
+
+/// The password of [`TEST_USER`], random per test process.
+pub fn test_password() -> &'static str {
+    static PASSWORD: OnceLock<String> = OnceLock::new();
+    PASSWORD.get_or_init(|| {
+        let mut bytes = [0u8; 12];
+        std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut bytes).unwrap();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!("pw-{hex}")
+    })
+}
+
+/// Creates [`TEST_USER`] (as root) and sets its password for this process.
+fn ensure_test_user() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        let exists = Command::new("id").arg(TEST_USER).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success();
+        if !exists {
+            let status = Command::new("useradd")
+                .args(["--create-home", "--shell", "/bin/sh", TEST_USER])
+                .status()
+                .unwrap();
+            assert!(status.success(), "useradd {TEST_USER}");
+        }
+        let mut chpasswd = Command::new("chpasswd").stdin(Stdio::piped()).spawn().unwrap();
+        writeln!(chpasswd.stdin.take().unwrap(), "{TEST_USER}:{}", test_password()).unwrap();
+        assert!(chpasswd.wait().unwrap().success(), "chpasswd");
+    });
+}
+
+/// Extra lines for sshd_config.
+#[derive(Debug, Default, Clone)]
+pub struct SshdOptions {
+    pub extra_config: Vec<String>,
+}
+
+/// A running OpenSSH server on 127.0.0.1 with its own config and keys.
+pub struct Sshd {
+    pub dir: TempDir,
+    pub port: u16,
+    /// The login the tests use: [`TEST_USER`] as root, else the current user.
+    pub user: String,
+    /// Whether password logins work (they need root to check a password).
+    pub passwords: bool,
+    pub host_key: PathBuf,
+    child: Option<Child>,
+    binary: PathBuf,
+    options: SshdOptions,
+}
+
+impl Sshd {
+    /// Starts sshd, or returns `None` when the test must skip.
+    pub fn start(test: &str) -> Option<Sshd> {
+        Self::start_with(test, SshdOptions::default())
+    }
+
+    pub fn start_with(test: &str, options: SshdOptions) -> Option<Sshd> {
+        let binary = sshd_or_skip(test)?;
+        let dir = tempfile::Builder::new().prefix("tether-sshd-").tempdir().unwrap();
+        // The login user must be able to read its authorized_keys.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (user, passwords) = if is_root() {
+            ensure_test_user();
+            std::fs::create_dir_all("/run/sshd").unwrap();
+            (TEST_USER.to_owned(), true)
+        } else {
+            (std::env::var("USER").unwrap_or_else(|_| whoami()), false)
+        };
+        let keys = dir.path().join("authorized_keys");
+        std::fs::create_dir(&keys).unwrap();
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(keys.join(&user), "").unwrap();
+        std::fs::set_permissions(keys.join(&user), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let host_key = keygen(dir.path(), "host_ed25519", "ed25519", "").private;
+        let mut sshd = Sshd {
+            port: free_port(),
+            dir,
+            user,
+            passwords,
+            host_key,
+            child: None,
+            binary,
+            options,
+        };
+        sshd.write_config();
+        sshd.spawn();
+        Some(sshd)
+    }
+
+    fn write_config(&self) {
+        let dir = self.dir.path().display();
+        let mut config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n\
+             AuthorizedKeysFile {dir}/authorized_keys/%u\nPasswordAuthentication {passwords}\n\
+             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
+             UsePAM no\nStrictModes no\nPidFile none\nLogLevel VERBOSE\nMaxStartups 200:30:400\n\
+             Subsystem sftp internal-sftp\n",
+            port = self.port,
+            host_key = self.host_key.display(),
+            passwords = if self.passwords { "yes" } else { "no" },
+        );
+        for line in &self.options.extra_config {
+            config.push_str(line);
+            config.push('\n');
+        }
+        std::fs::write(self.dir.path().join("sshd_config"), config).unwrap();
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let child = Command::new(&self.binary)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(self.dir.path().join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let port = self.port;
+        wait_until("sshd to accept connections", Duration::from_secs(10), || {
+            let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+            let mut banner = String::new();
+            BufReader::new(stream).read_line(&mut banner).is_ok() && banner.starts_with("SSH-2.0")
+        });
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("sshd.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Lets `key` log in as the test user.
+    pub fn authorize(&self, key: &KeyPair) {
+        let path = self.dir.path().join("authorized_keys").join(&self.user);
+        let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        writeln!(file, "{}", key.public_line).unwrap();
+    }
+
+    pub fn host_fingerprint(&self) -> String {
+        fingerprint(&self.host_key.with_extension("pub"))
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop_child(&mut child);
+        }
+    }
+
+    /// Restarts sshd on the same port, as after an upgrade or a reboot.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.write_config();
+        self.spawn();
+    }
+
+    /// Gives the server a new host key (as if it were reinstalled) and restarts it.
+    pub fn replace_host_key(&mut self) {
+        let _ = std::fs::remove_file(&self.host_key);
+        let _ = std::fs::remove_file(self.host_key.with_extension("pub"));
+        keygen(self.dir.path(), "host_ed25519", "ed25519", "");
+        self.restart();
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn whoami() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A `tetherd --user` with its own socket and state directory.
+pub struct Daemon {
+    pub dir: TempDir,
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        let dir = tempfile::Builder::new().prefix("tether-d-").tempdir().unwrap();
+        let socket = dir.path().join("run/tether.sock");
+        let state_dir = dir.path().join("state");
+        let mut daemon = Daemon { dir, socket, state_dir, child: None };
+        daemon.spawn_and_wait();
+        daemon
+    }
+
+    /// The command line of this daemon, for tests that run it themselves.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(tetherd_bin());
+        command
+            .arg("--user")
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .env("TETHER_LOG", "info,tetherd=debug")
+            .env_remove("LISTEN_PID")
+            .env_remove("LISTEN_FDS")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        command
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("tetherd.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn spawn_and_wait(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let child = self.command().stderr(log).spawn().unwrap();
+        self.child = Some(child);
+        let socket = self.socket.clone();
+        let child = self.child.as_mut().unwrap();
+        wait_until("tetherd to listen", Duration::from_secs(20), || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("tetherd exited at start with {status}");
+            }
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGTERM, and waits for the exit status.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        stop_child(&mut child);
+        child.wait().ok()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn_and_wait();
+    }
+
+    /// `tether --socket <this daemon> ARGS...`
+    pub fn tether(&self) -> Command {
+        let mut command = Command::new(tether_bin());
+        command.arg("--socket").arg(&self.socket).env_remove("TETHER_SOCKET");
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.tether().args(args).stdin(Stdio::null()).output().unwrap())
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
+        let mut child = self
+            .tether()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let data = stdin.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = input.write_all(&data);
+        });
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        Run::from(output)
+    }
+
+    /// Adds a key profile for `sshd`'s test user, trusting its host key.
+    pub fn add_key_profile(&self, name: &str, sshd: &Sshd, key: &KeyPair) -> Run {
+        sshd.authorize(key);
+        let port = sshd.port.to_string();
+        let run = self.run(&[
+            "profile", "add", name, "--host", "127.0.0.1", "--port", &port, "--user", &sshd.user,
+            "--key-file", key.private.to_str().unwrap(), "--accept-new",
+        ]);
+        run
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What a `tether` run printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: output.stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout()))
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success; stderr: {}", self.stderr);
+        self
+    }
+
+    /// Asserts tether's own failure: exit 255 and `error[CODE]` on stderr.
+    #[track_caller]
+    pub fn fails_with(&self, code: &str) -> &Self {
+        assert_eq!(self.code, 255, "expected exit 255 for {code}; stderr: {}", self.stderr);
+        assert!(
+            self.stderr.contains(&format!("tether: error[{code}]: ")),
+            "expected error[{code}]; stderr: {}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Every file below `dir`, for scanning the state directory.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(files_below(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Asserts no file below `dir` contains `needle`.
+#[track_caller]
+pub fn assert_absent_below(dir: &Path, needle: &[u8]) {
+    for path in files_below(dir) {
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "{} contains a secret in plaintext",
+            path.display()
+        );
+    }
+}

@@ -9,6 +9,7 @@
 //! no output that the server sends after it is lost.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use russh::client::Msg;
@@ -93,6 +94,7 @@ fn signal_name(sig: &Sig) -> String {
 }
 
 /// Why the caller's side of the stream ended.
+#[derive(Clone, Copy)]
 enum InputEnd {
     /// The caller closed or broke the stream: it is gone.
     Gone,
@@ -111,26 +113,27 @@ where
     let mut outcome = Outcome::default();
 
     let input_writer = writer.clone();
+    let bytes_in = Arc::new(AtomicU64::new(0));
+    let input_bytes = bytes_in.clone();
     let mut input = tokio::spawn(async move {
-        let mut bytes: u64 = 0;
         loop {
             let frame = match frame::read_frame(&mut from_caller).await {
                 Ok(Some(frame)) => frame,
-                Ok(None) | Err(_) => return (InputEnd::Gone, bytes),
+                Ok(None) | Err(_) => return InputEnd::Gone,
             };
             let sent = match frame {
                 Frame::Stdin(data) => {
-                    bytes += data.len() as u64;
+                    input_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
                     input_writer.data_bytes(data).await
                 }
                 Frame::Eof => input_writer.eof().await,
                 Frame::Signal(name) => input_writer.signal(signal_from_name(&name)).await,
                 Frame::Resize { cols, rows } => input_writer.window_change(cols, rows, 0, 0).await,
                 // Output frames never come from a caller: a protocol error.
-                _ => return (InputEnd::Gone, bytes),
+                _ => return InputEnd::Gone,
             };
             if sent.is_err() {
-                return (InputEnd::ChannelClosed, bytes);
+                return InputEnd::ChannelClosed;
             }
         }
     });
@@ -173,22 +176,15 @@ where
             }
             joined = &mut input, if !input_done => {
                 input_done = true;
-                match joined {
-                    Ok((InputEnd::ChannelClosed, bytes)) => outcome.bytes_in = bytes,
-                    Ok((InputEnd::Gone, bytes)) => {
-                        outcome.bytes_in = bytes;
-                        outcome.caller_gone = true;
-                        break;
-                    }
-                    Err(_) => {
-                        outcome.caller_gone = true;
-                        break;
-                    }
+                if !matches!(joined, Ok(InputEnd::ChannelClosed)) {
+                    outcome.caller_gone = true;
+                    break;
                 }
             }
         }
     }
 
+    outcome.bytes_in = bytes_in.load(Ordering::Relaxed);
     if outcome.caller_gone {
         // Nobody is listening: end the command rather than leave it running.
         let _ = writer.close().await;
