@@ -45,8 +45,20 @@ fn ensure_built() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut command = Command::new(cargo);
         command
-            .args(["build", "--quiet", "-p", "tetherd", "-p", "tether", "--bins"])
+            // The same package selection and target kinds as `cargo test --workspace`,
+            // so features unify the same way and every artifact is reused.
+            .args(["build", "--quiet", "--workspace", "--bins", "--tests"])
             .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // Cargo gives this test process the package's CARGO_* variables; build
+        // scripts that watch them (ring watches CARGO_MANIFEST_DIR) would
+        // otherwise see a change and rebuild the world.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let per_package = ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_", "CARGO_PRIMARY_", "CARGO_TARGET_TMPDIR", "CARGO_BIN_"];
+            if per_package.iter().any(|prefix| name.starts_with(prefix)) {
+                command.env_remove(name.as_ref());
+            }
+        }
         if bin_dir().ends_with("release") {
             command.arg("--release");
         }
