@@ -344,12 +344,29 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start() -> Daemon {
+        let mut daemon = Daemon::new();
+        daemon.spawn_and_wait();
+        daemon
+    }
+
+    /// Starts with this TOML as its `--config`.
+    pub fn start_with_config(config: &str) -> Daemon {
+        let mut daemon = Daemon::new();
+        std::fs::write(daemon.config_path(), config).unwrap();
+        daemon.spawn_and_wait();
+        daemon
+    }
+
+    /// A daemon's directories, not started yet.
+    pub fn new() -> Daemon {
         let dir = tempfile::Builder::new().prefix("tether-d-").tempdir().unwrap();
         let socket = dir.path().join("run/tether.sock");
         let state_dir = dir.path().join("state");
-        let mut daemon = Daemon { dir, socket, state_dir, child: None };
-        daemon.spawn_and_wait();
-        daemon
+        Daemon { dir, socket, state_dir, child: None }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("tetherd.toml")
     }
 
     /// The command line of this daemon, for tests that run it themselves.
@@ -362,6 +379,7 @@ impl Daemon {
             .arg("--state-dir")
             .arg(&self.state_dir)
             .env("TETHER_LOG", "info,tetherd=debug")
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env_remove("LISTEN_PID")
             .env_remove("LISTEN_FDS")
             .env_remove("CREDENTIALS_DIRECTORY")
@@ -380,7 +398,11 @@ impl Daemon {
 
     pub fn spawn_and_wait(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
-        let child = self.command().stderr(log).spawn().unwrap();
+        let mut command = self.command();
+        if self.config_path().exists() {
+            command.arg("--config").arg(self.config_path());
+        }
+        let child = command.stderr(log).spawn().unwrap();
         self.child = Some(child);
         let socket = self.socket.clone();
         let child = self.child.as_mut().unwrap();
@@ -455,6 +477,12 @@ impl Daemon {
             "--key-file", key.private.to_str().unwrap(), "--accept-new",
         ]);
         run
+    }
+}
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -1,7 +1,8 @@
 //! The listening socket: adopted from systemd, or bound by the daemon.
 //!
-//! A bound socket is created with its final mode (the umask is 077 for the
-//! whole daemon, so there is no window in which it is more open than 0600).
+//! A bound socket is born owner-only (the umask is 077 for the whole daemon)
+//! and then narrowed to 0600: there is no moment in which anyone but the
+//! daemon's uid can connect.
 //! An existing path is probed first: a live daemon behind it stops this one;
 //! a dead one (connection refused) is a stale socket and is replaced. On exit
 //! the socket is removed only if it is still the one this daemon bound.
@@ -87,6 +88,9 @@ pub fn bind(path: &Path, mode: Mode) -> Result<Listener, ListenError> {
     }
     let io = |source| ListenError::Io { path: path.to_owned(), source };
     let listener = std::os::unix::net::UnixListener::bind(path).map_err(io)?;
+    // Born 0700 under the daemon's umask (owner only); drop the meaningless
+    // execute bit. This only ever narrows access.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
     listener.set_nonblocking(true).map_err(io)?;
     let ino = std::fs::symlink_metadata(path).map_err(io)?.ino();
     Ok(Listener { listener, bound: Some((path.to_owned(), ino)), activated: false })
