@@ -28,7 +28,10 @@ pub type Stream = TokioIo<Upgraded>;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot connect to tetherd at {}: {source}", path.display())]
-    Connect { path: PathBuf, source: std::io::Error },
+    Connect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Api(ApiError),
     #[error("unexpected answer from tetherd: {0}")]
@@ -65,7 +68,9 @@ pub struct Client {
 
 impl Client {
     pub fn new(socket: impl Into<PathBuf>) -> Self {
-        Self { socket: socket.into() }
+        Self {
+            socket: socket.into(),
+        }
     }
 
     pub fn socket(&self) -> &Path {
@@ -119,9 +124,13 @@ impl Client {
         body: Option<Vec<u8>>,
         upgrade: bool,
     ) -> Result<http::Response<Incoming>, ClientError> {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| ClientError::Connect { path: self.socket.clone(), source })?;
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    path: self.socket.clone(),
+                    source,
+                })?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(protocol)?;
@@ -170,7 +179,9 @@ async fn check_status(
     }
 }
 
-async fn read_json<T: DeserializeOwned>(response: http::Response<Incoming>) -> Result<T, ClientError> {
+async fn read_json<T: DeserializeOwned>(
+    response: http::Response<Incoming>,
+) -> Result<T, ClientError> {
     let response = check_status(response).await?;
     let body = read_body(response).await?;
     serde_json::from_slice(&body).map_err(protocol)

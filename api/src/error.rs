@@ -73,7 +73,6 @@ error_codes! {
     HostKeyMismatch => "host_key_mismatch", 502, "the server's host key is not the pinned one; nothing was sent to it";
     AuthFailed => "auth_failed", 502, "the server refused the stored credential";
     SshError => "ssh_error", 502, "the SSH connection failed or was closed";
-    Sealed => "sealed", 503, "the store is sealed; a secret cannot be used until it is unsealed";
     Timeout => "timeout", 504, "the SSH server did not answer in time";
 }
 

@@ -259,7 +259,10 @@ fn truncated(error: std::io::Error) -> FrameError {
 }
 
 /// Writes and flushes one frame.
-pub async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, frame: &Frame) -> std::io::Result<()> {
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    frame: &Frame,
+) -> std::io::Result<()> {
     let mut buf = Vec::new();
     frame.encode(&mut buf);
     writer.write_all(&buf).await?;
@@ -280,7 +283,11 @@ mod tests {
             Frame::Eof,
             Frame::Signal("INT".into()),
             Frame::Resize { cols: 80, rows: 24 },
-            Frame::Exit(ExitInfo { status: Some(3), signal: None, core_dumped: false }),
+            Frame::Exit(ExitInfo {
+                status: Some(3),
+                signal: None,
+                core_dumped: false,
+            }),
             Frame::Error(ApiError::new(ErrorCode::SshError, "gone")),
         ]
     }
@@ -311,9 +318,18 @@ mod tests {
 
     #[test]
     fn hostile_headers_are_refused_before_allocating() {
-        assert!(matches!(decode(&[2, 0xff, 0xff, 0xff, 0xff]), Err(FrameError::TooLarge(_))));
-        assert!(matches!(decode(&[9, 0, 0, 0, 0]), Err(FrameError::UnknownKind(9))));
-        assert!(matches!(decode(&[0, 0, 0, 0, 0]), Err(FrameError::UnknownKind(0))));
+        assert!(matches!(
+            decode(&[2, 0xff, 0xff, 0xff, 0xff]),
+            Err(FrameError::TooLarge(_))
+        ));
+        assert!(matches!(
+            decode(&[9, 0, 0, 0, 0]),
+            Err(FrameError::UnknownKind(9))
+        ));
+        assert!(matches!(
+            decode(&[0, 0, 0, 0, 0]),
+            Err(FrameError::UnknownKind(0))
+        ));
         assert!(decode(&[6, 0, 0, 0, 3, 1, 2, 3]).is_err());
         assert!(decode(&[5, 0, 0, 0, 4, b'k', b'i', b'l', b'l']).is_err());
         assert!(decode(&[4, 0, 0, 0, 1, 0]).is_err());
@@ -346,7 +362,10 @@ mod tests {
         }
         assert_eq!(read_frame(&mut reader).await.unwrap(), None);
         let mut cut = &buf[..3];
-        assert!(matches!(read_frame(&mut cut).await, Err(FrameError::Truncated)));
+        assert!(matches!(
+            read_frame(&mut cut).await,
+            Err(FrameError::Truncated)
+        ));
     }
 
     proptest! {

@@ -99,7 +99,9 @@ pub enum NewCredential {
         #[serde(default)]
         passphrase: Option<Secret>,
     },
-    Password { password: Secret },
+    Password {
+        password: Secret,
+    },
 }
 
 /// How `profile add` decides to trust the server's host key.
@@ -177,7 +179,17 @@ mod tests {
             assert!(validate_profile_name(good).is_ok(), "{good}");
         }
         let long = "a".repeat(65);
-        for bad in ["", "-x", ".x", "a/b", "a b", "é", "a\0", long.as_str(), ".."] {
+        for bad in [
+            "",
+            "-x",
+            ".x",
+            "a/b",
+            "a b",
+            "é",
+            "a\0",
+            long.as_str(),
+            "..",
+        ] {
             assert!(validate_profile_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -30,7 +30,9 @@ const BROKEN_PIPE: u8 = 141;
 pub async fn run(client: &Client, args: ExecArgs) -> Result<u8> {
     check_name(&args.name)?;
     let request = ExecRequest { argv: args.command };
-    let stream = client.open_stream(&format!("/v1/profiles/{}/exec", args.name), &request).await?;
+    let stream = client
+        .open_stream(&format!("/v1/profiles/{}/exec", args.name), &request)
+        .await?;
     let (mut from_daemon, mut to_daemon) = tokio::io::split(stream);
 
     // One writer owns the daemon-bound half; stdin and signals feed it.
@@ -53,7 +55,11 @@ pub async fn run(client: &Client, args: ExecArgs) -> Result<u8> {
                     break;
                 }
                 Ok(n) => {
-                    if stdin_frames.send(Frame::Stdin(buf[..n].to_vec().into())).await.is_err() {
+                    if stdin_frames
+                        .send(Frame::Stdin(buf[..n].to_vec().into()))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -63,7 +69,11 @@ pub async fn run(client: &Client, args: ExecArgs) -> Result<u8> {
     let signal_frames = frames;
     let signals = tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
-            if signal_frames.send(Frame::Signal("INT".into())).await.is_err() {
+            if signal_frames
+                .send(Frame::Signal("INT".into()))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -76,9 +86,17 @@ pub async fn run(client: &Client, args: ExecArgs) -> Result<u8> {
         let frame = match next {
             Ok(Some(frame)) => frame,
             Ok(None) => {
-                break Err(Failure::new("ssh_error", "tetherd closed the stream before the command ended"));
+                break Err(Failure::new(
+                    "ssh_error",
+                    "tetherd closed the stream before the command ended",
+                ));
             }
-            Err(error) => break Err(Failure::new("protocol_error", format!("bad stream from tetherd: {error}"))),
+            Err(error) => {
+                break Err(Failure::new(
+                    "protocol_error",
+                    format!("bad stream from tetherd: {error}"),
+                ));
+            }
         };
         match frame {
             Frame::Stdout(data) => {
@@ -92,7 +110,12 @@ pub async fn run(client: &Client, args: ExecArgs) -> Result<u8> {
             }
             Frame::Exit(exit) => break Ok(exit.exit_code() as u8),
             Frame::Error(error) => break Err(Failure::new(error.code.as_str(), error.message)),
-            _ => break Err(Failure::new("protocol_error", "unexpected frame from tetherd")),
+            _ => {
+                break Err(Failure::new(
+                    "protocol_error",
+                    "unexpected frame from tetherd",
+                ));
+            }
         }
     };
     stdin_pump.abort();

@@ -10,7 +10,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into() }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
@@ -32,7 +35,10 @@ impl From<ClientError> for Failure {
             ),
             other => other.to_string(),
         };
-        Failure { code: error.code().to_owned(), message }
+        Failure {
+            code: error.code().to_owned(),
+            message,
+        }
     }
 }
 

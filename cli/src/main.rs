@@ -19,7 +19,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tether_api::client::Client;
 
-
 /// tether runs commands on SSH servers through tetherd, which holds the
 /// credentials and the connections: no key files, no passwords in scripts.
 #[derive(Debug, Parser)]
@@ -49,7 +48,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             use clap::error::ErrorKind;
-            if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) {
                 let _ = error.print();
                 return ExitCode::SUCCESS;
             }
@@ -59,7 +61,10 @@ fn main() -> ExitCode {
             return ExitCode::from(255);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("tether: error[internal]: cannot start: {error}");

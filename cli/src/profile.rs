@@ -6,8 +6,8 @@ use clap::{Args, Subcommand};
 use tether_api::client::Client;
 use tether_api::secret::Secret;
 use tether_api::types::{
-    AddProfile, AuthKind, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo, ProfileList,
-    validate_profile_name,
+    AddProfile, AuthKind, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo,
+    ProfileList, validate_profile_name,
 };
 use zeroize::Zeroizing;
 
@@ -95,7 +95,9 @@ async fn add(client: &Client, args: AddArgs) -> Result<u8> {
     check_name(&args.name)?;
     // Decide the host key before reading secrets: a refusal costs nothing.
     let host_key = match (&args.host_key, args.accept_new) {
-        (Some(fingerprint), _) => HostKeyPolicy::Pin { fingerprint: fingerprint.clone() },
+        (Some(fingerprint), _) => HostKeyPolicy::Pin {
+            fingerprint: fingerprint.clone(),
+        },
         (None, true) => HostKeyPolicy::AcceptNew,
         (None, false) => ask_host_key(client, &args.host, args.port).await?,
     };
@@ -103,7 +105,12 @@ async fn add(client: &Client, args: AddArgs) -> Result<u8> {
         Some(path) => {
             let key = std::fs::read_to_string(path)
                 .map(Zeroizing::new)
-                .map_err(|e| Failure::new("io_error", format!("cannot read key file {}: {e}", path.display())))?;
+                .map_err(|e| {
+                    Failure::new(
+                        "io_error",
+                        format!("cannot read key file {}: {e}", path.display()),
+                    )
+                })?;
             let passphrase = if args.key_passphrase_stdin {
                 Some(prompt::read_secret("key passphrase")?)
             } else {
@@ -114,7 +121,9 @@ async fn add(client: &Client, args: AddArgs) -> Result<u8> {
                 passphrase: passphrase.map(|p| Secret::new(p.to_string())),
             }
         }
-        None => NewCredential::Password { password: Secret::new(prompt::read_secret("password")?.to_string()) },
+        None => NewCredential::Password {
+            password: Secret::new(prompt::read_secret("password")?.to_string()),
+        },
     };
     let request = AddProfile {
         name: args.name,
@@ -135,7 +144,11 @@ async fn add(client: &Client, args: AddArgs) -> Result<u8> {
             profile.user,
             profile.host,
             profile.port,
-            profile.host_keys.first().map(describe_host_key).unwrap_or_default()
+            profile
+                .host_keys
+                .first()
+                .map(describe_host_key)
+                .unwrap_or_default()
         );
     }
     Ok(0)
@@ -152,13 +165,25 @@ async fn ask_host_key(client: &Client, host: &str, port: u16) -> Result<HostKeyP
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return Err(no_terminal());
     }
-    let key: HostKeyInfo =
-        client.post("/v1/hostkeys/probe", &ProbeHostKey { host: host.to_owned(), port }).await?;
+    let key: HostKeyInfo = client
+        .post(
+            "/v1/hostkeys/probe",
+            &ProbeHostKey {
+                host: host.to_owned(),
+                port,
+            },
+        )
+        .await?;
     eprintln!("The server {host}:{port} presents this host key:");
     eprintln!("  {}", describe_host_key(&key));
     match prompt::confirm("Trust it and pin it for this profile?") {
-        Some(true) => Ok(HostKeyPolicy::Pin { fingerprint: key.fingerprint }),
-        Some(false) => Err(Failure::new("host_key_refused", "host key not trusted; nothing was stored")),
+        Some(true) => Ok(HostKeyPolicy::Pin {
+            fingerprint: key.fingerprint,
+        }),
+        Some(false) => Err(Failure::new(
+            "host_key_refused",
+            "host key not trusted; nothing was stored",
+        )),
         None => Err(no_terminal()),
     }
 }
@@ -175,7 +200,9 @@ async fn list(client: &Client, json: bool) -> Result<u8> {
     if json {
         print_json(&list)?;
     } else if list.profiles.is_empty() && list.corrupt.is_empty() {
-        println!("no profiles yet: add one with `tether profile add NAME --host HOST --user USER --key-file PATH`");
+        println!(
+            "no profiles yet: add one with `tether profile add NAME --host HOST --user USER --key-file PATH`"
+        );
     } else {
         let rows: Vec<Vec<String>> = list
             .profiles
@@ -185,7 +212,10 @@ async fn list(client: &Client, json: bool) -> Result<u8> {
                     p.name.clone(),
                     format!("{}@{}:{}", p.user, p.host, p.port),
                     auth_name(p.auth).to_owned(),
-                    p.host_keys.first().map(|k| k.fingerprint.clone()).unwrap_or_default(),
+                    p.host_keys
+                        .first()
+                        .map(|k| k.fingerprint.clone())
+                        .unwrap_or_default(),
                 ]
             })
             .collect();

@@ -35,14 +35,19 @@ pub fn read_secret(label: &str) -> Result<Zeroizing<String>> {
         None
     };
     let mut line = Zeroizing::new(String::new());
-    let read = stdin.lock().take(MAX_SECRET as u64 + 1).read_line(&mut line);
+    let read = stdin
+        .lock()
+        .take(MAX_SECRET as u64 + 1)
+        .read_line(&mut line);
     if let Some(saved) = saved {
         let _ = termios::tcsetattr(&stdin, OptionalActions::Now, &saved);
         eprintln!();
     }
     read.map_err(|e| Failure::new("io_error", format!("cannot read {label} from stdin: {e}")))?;
     if line.len() > MAX_SECRET {
-        return Err(Failure::usage(format!("the {label} on stdin is over {MAX_SECRET} bytes")));
+        return Err(Failure::usage(format!(
+            "the {label} on stdin is over {MAX_SECRET} bytes"
+        )));
     }
     let trimmed = line.trim_end_matches(['\n', '\r']).len();
     line.truncate(trimmed);
@@ -58,11 +63,18 @@ pub fn confirm(question: &str) -> Option<bool> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
-    let tty = OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+    let tty = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
     let mut writer: &File = &tty;
     write!(writer, "{question} [y/N] ").ok()?;
     writer.flush().ok()?;
     let mut answer = String::new();
     BufReader::new(&tty).read_line(&mut answer).ok()?;
-    Some(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+    Some(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }

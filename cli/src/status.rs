@@ -24,7 +24,12 @@ pub async fn run(client: &Client, args: StatusArgs) -> Result<u8> {
         Mode::User => "user (tetherd --user)",
         Mode::System => "system",
     };
-    println!("tetherd {} (API v{}), running for {}", status.daemon_version, status.api_version, uptime(status.uptime_secs));
+    println!(
+        "tetherd {} (API v{}), running for {}",
+        status.daemon_version,
+        status.api_version,
+        uptime(status.uptime_secs)
+    );
     println!("mode:      {mode}, daemon uid {}", status.daemon_uid);
     println!("socket:    {}", status.socket);
     println!("state:     {}", status.state_dir);

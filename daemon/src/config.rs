@@ -93,7 +93,9 @@ pub struct SshSettings {
 
 impl Default for SshSettings {
     fn default() -> Self {
-        Self { connect_timeout_secs: 15 }
+        Self {
+            connect_timeout_secs: 15,
+        }
     }
 }
 
@@ -106,7 +108,10 @@ impl SshSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {message}", path.display())]
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration: {0}")]
@@ -115,9 +120,14 @@ pub enum ConfigError {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
     }
 
     /// Parses and validates; the message names the line of the error.
@@ -138,10 +148,14 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let limits = &self.limits;
         if limits.max_head_bytes < 8192 {
-            return Err(ConfigError::Invalid("limits.max_head_bytes must be at least 8192".into()));
+            return Err(ConfigError::Invalid(
+                "limits.max_head_bytes must be at least 8192".into(),
+            ));
         }
         if limits.max_body_bytes < 1024 {
-            return Err(ConfigError::Invalid("limits.max_body_bytes must be at least 1024".into()));
+            return Err(ConfigError::Invalid(
+                "limits.max_body_bytes must be at least 1024".into(),
+            ));
         }
         let timeouts = [
             ("limits.header_timeout_secs", limits.header_timeout_secs),
@@ -154,7 +168,9 @@ impl Config {
             }
         }
         if limits.max_connections_per_uid == 0 {
-            return Err(ConfigError::Invalid("limits.max_connections_per_uid must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "limits.max_connections_per_uid must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -179,10 +195,12 @@ impl Options {
         config: Config,
         uid: u32,
     ) -> Result<Options, ConfigError> {
-        let socket = socket.or_else(|| config.socket.clone()).unwrap_or_else(|| match mode {
-            Mode::User => tether_api::paths::user_socket(uid),
-            Mode::System => PathBuf::from(tether_api::paths::SYSTEM_SOCKET),
-        });
+        let socket = socket
+            .or_else(|| config.socket.clone())
+            .unwrap_or_else(|| match mode {
+                Mode::User => tether_api::paths::user_socket(uid),
+                Mode::System => PathBuf::from(tether_api::paths::SYSTEM_SOCKET),
+            });
         let state_dir = match state_dir.or_else(|| config.state_dir.clone()) {
             Some(dir) => dir,
             None => match mode {
@@ -194,7 +212,12 @@ impl Options {
                 Mode::System => PathBuf::from(tether_api::paths::SYSTEM_STATE_DIR),
             },
         };
-        Ok(Options { mode, socket, state_dir, config })
+        Ok(Options {
+            mode,
+            socket,
+            state_dir,
+            config,
+        })
     }
 }
 
@@ -228,14 +251,8 @@ mod tests {
     #[test]
     fn flags_override_config() {
         let config = Config::parse("socket = \"/c.sock\"\nstate_dir = \"/c\"\n").unwrap();
-        let options = Options::resolve(
-            Mode::User,
-            Some("/flag.sock".into()),
-            None,
-            config,
-            1000,
-        )
-        .unwrap();
+        let options =
+            Options::resolve(Mode::User, Some("/flag.sock".into()), None, config, 1000).unwrap();
         assert_eq!(options.socket, PathBuf::from("/flag.sock"));
         assert_eq!(options.state_dir, PathBuf::from("/c"));
     }

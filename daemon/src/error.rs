@@ -70,14 +70,22 @@ impl Error {
 
     fn details(&self) -> serde_json::Value {
         match self {
-            Error::Ssh(SshError::HostKeyMismatch { addr, expected, actual }) => json!({
+            Error::Ssh(SshError::HostKeyMismatch {
+                addr,
+                expected,
+                actual,
+            }) => json!({
                 "address": addr,
                 "expected": expected,
                 "actual": actual.fingerprint,
                 "actual_algorithm": actual.algorithm,
             }),
-            Error::Store(StoreError::Corrupt { tree, record }) => json!({ "tree": tree, "record": record }),
-            Error::ProfileNotFound(name) | Error::Store(StoreError::Exists(name)) => json!({ "profile": name }),
+            Error::Store(StoreError::Corrupt { tree, record }) => {
+                json!({ "tree": tree, "record": record })
+            }
+            Error::ProfileNotFound(name) | Error::Store(StoreError::Exists(name)) => {
+                json!({ "profile": name })
+            }
             _ => serde_json::Value::Null,
         }
     }
@@ -97,7 +105,10 @@ mod tests {
         let error = Error::Ssh(SshError::HostKeyMismatch {
             addr: "h:22".into(),
             expected: vec!["SHA256:old".into()],
-            actual: KeyInfo { algorithm: "ssh-ed25519".into(), fingerprint: "SHA256:new".into() },
+            actual: KeyInfo {
+                algorithm: "ssh-ed25519".into(),
+                fingerprint: "SHA256:new".into(),
+            },
         });
         let api = error.to_api();
         assert_eq!(api.code, ErrorCode::HostKeyMismatch);
@@ -108,8 +119,14 @@ mod tests {
 
     #[test]
     fn store_errors_split_into_corrupt_and_exists() {
-        let corrupt = Error::Store(StoreError::Corrupt { tree: "secrets", record: "web1".into() });
+        let corrupt = Error::Store(StoreError::Corrupt {
+            tree: "secrets",
+            record: "web1".into(),
+        });
         assert_eq!(corrupt.code(), ErrorCode::StoreCorrupt);
-        assert_eq!(Error::Store(StoreError::Exists("a".into())).code(), ErrorCode::ProfileExists);
+        assert_eq!(
+            Error::Store(StoreError::Exists("a".into())).code(),
+            ErrorCode::ProfileExists
+        );
     }
 }

@@ -27,7 +27,10 @@ pub enum StartError {
     #[error("socket activation: {0}")]
     Activation(#[from] sys::ActivationError),
     #[error("cannot open the store in {}: {source}", dir.display())]
-    Store { dir: std::path::PathBuf, source: StoreError },
+    Store {
+        dir: std::path::PathBuf,
+        source: StoreError,
+    },
     #[error("cannot start listening: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -41,8 +44,10 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     if activated.is_none() {
         listener::claim(&options.socket)?;
     }
-    let store = Store::open(&options.state_dir)
-        .map_err(|source| StartError::Store { dir: options.state_dir.clone(), source })?;
+    let store = Store::open(&options.state_dir).map_err(|source| StartError::Store {
+        dir: options.state_dir.clone(),
+        source,
+    })?;
     let listener = match activated {
         Some(listener) => listener::adopted(listener)?,
         None => listener::bind(&options.socket, options.mode)?,

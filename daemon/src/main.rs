@@ -74,9 +74,12 @@ fn start(args: Args) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    tetherd::sys::harden_process().map_err(|e| anyhow::anyhow!("cannot harden the process: {e}"))?;
+    tetherd::sys::harden_process()
+        .map_err(|e| anyhow::anyhow!("cannot harden the process: {e}"))?;
     let options = Options::resolve(mode, args.socket, args.state_dir, config, uid)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let shutdown = async move {
@@ -85,6 +88,8 @@ fn start(args: Args) -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
             }
         };
-        tetherd::run(options, shutdown).await.map_err(anyhow::Error::from)
+        tetherd::run(options, shutdown)
+            .await
+            .map_err(anyhow::Error::from)
     })
 }

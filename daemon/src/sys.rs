@@ -21,7 +21,10 @@ pub fn harden_process() -> std::io::Result<()> {
     rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable)?;
     rustix::process::setrlimit(
         Resource::Core,
-        Rlimit { current: Some(0), maximum: Some(0) },
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
     )?;
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     Ok(())

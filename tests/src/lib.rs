@@ -54,7 +54,14 @@ fn ensure_built() {
         // otherwise see a change and rebuild the world.
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy();
-            let per_package = ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_", "CARGO_PRIMARY_", "CARGO_TARGET_TMPDIR", "CARGO_BIN_"];
+            let per_package = [
+                "CARGO_MANIFEST_",
+                "CARGO_PKG_",
+                "CARGO_CRATE_",
+                "CARGO_PRIMARY_",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_BIN_",
+            ];
             if per_package.iter().any(|prefix| name.starts_with(prefix)) {
                 command.env_remove(name.as_ref());
             }
@@ -78,7 +85,11 @@ pub fn tether_bin() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
@@ -119,9 +130,13 @@ fn sshd_path() -> Option<PathBuf> {
 pub fn sshd_or_skip(test: &str) -> Option<PathBuf> {
     match sshd_path() {
         Some(path) => Some(path),
-        None if in_ci() => panic!("{test}: OpenSSH sshd is missing and CI=true: install openssh-server"),
+        None if in_ci() => {
+            panic!("{test}: OpenSSH sshd is missing and CI=true: install openssh-server")
+        }
         None => {
-            eprintln!("SKIP {test}: OpenSSH sshd is not installed (apt-get install openssh-server)");
+            eprintln!(
+                "SKIP {test}: OpenSSH sshd is not installed (apt-get install openssh-server)"
+            );
             None
         }
     }
@@ -142,16 +157,35 @@ pub fn keygen(dir: &Path, name: &str, kind: &str, passphrase: &str) -> KeyPair {
     if kind == "rsa" {
         args.extend(["-b", "3072"]);
     }
-    let status = Command::new("ssh-keygen").args(&args).stdin(Stdio::null()).status().unwrap();
+    let status = Command::new("ssh-keygen")
+        .args(&args)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success(), "ssh-keygen {kind}");
-    let public_line = std::fs::read_to_string(private.with_extension("pub")).unwrap().trim().to_owned();
-    KeyPair { private, public_line }
+    let public_line = std::fs::read_to_string(private.with_extension("pub"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    KeyPair {
+        private,
+        public_line,
+    }
 }
 
 /// SHA256 fingerprint of a public key file, as ssh-keygen prints it.
 pub fn fingerprint(public_key: &Path) -> String {
-    let out = Command::new("ssh-keygen").arg("-lf").arg(public_key).output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().nth(1).unwrap().to_owned()
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(public_key)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned()
 }
 
 /// The password of [`TEST_USER`], random per test process.
@@ -159,7 +193,10 @@ pub fn test_password() -> &'static str {
     static PASSWORD: OnceLock<String> = OnceLock::new();
     PASSWORD.get_or_init(|| {
         let mut bytes = [0u8; 12];
-        std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut bytes).unwrap();
+        std::fs::File::open("/dev/urandom")
+            .unwrap()
+            .read_exact(&mut bytes)
+            .unwrap();
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         format!("pw-{hex}")
     })
@@ -169,7 +206,13 @@ pub fn test_password() -> &'static str {
 fn ensure_test_user() {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
-        let exists = Command::new("id").arg(TEST_USER).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success();
+        let exists = Command::new("id")
+            .arg(TEST_USER)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
         if !exists {
             let status = Command::new("useradd")
                 .args(["--create-home", "--shell", "/bin/sh", TEST_USER])
@@ -177,8 +220,16 @@ fn ensure_test_user() {
                 .unwrap();
             assert!(status.success(), "useradd {TEST_USER}");
         }
-        let mut chpasswd = Command::new("chpasswd").stdin(Stdio::piped()).spawn().unwrap();
-        writeln!(chpasswd.stdin.take().unwrap(), "{TEST_USER}:{}", test_password()).unwrap();
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(
+            chpasswd.stdin.take().unwrap(),
+            "{TEST_USER}:{}",
+            test_password()
+        )
+        .unwrap();
         assert!(chpasswd.wait().unwrap().success(), "chpasswd");
     });
 }
@@ -211,7 +262,10 @@ impl Sshd {
 
     pub fn start_with(test: &str, options: SshdOptions) -> Option<Sshd> {
         let binary = sshd_or_skip(test)?;
-        let dir = tempfile::Builder::new().prefix("tether-sshd-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("tether-sshd-")
+            .tempdir()
+            .unwrap();
         // The login user must be able to read its authorized_keys.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let (user, passwords) = if is_root() {
@@ -262,7 +316,11 @@ impl Sshd {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
         let child = Command::new(&self.binary)
             .arg("-D")
             .arg("-e")
@@ -275,11 +333,18 @@ impl Sshd {
             .unwrap();
         self.child = Some(child);
         let port = self.port;
-        wait_until("sshd to accept connections", Duration::from_secs(10), || {
-            let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-            let mut banner = String::new();
-            BufReader::new(stream).read_line(&mut banner).is_ok() && banner.starts_with("SSH-2.0")
-        });
+        wait_until(
+            "sshd to accept connections",
+            Duration::from_secs(10),
+            || {
+                let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
+                    return false;
+                };
+                let mut banner = String::new();
+                BufReader::new(stream).read_line(&mut banner).is_ok()
+                    && banner.starts_with("SSH-2.0")
+            },
+        );
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -359,10 +424,18 @@ impl Daemon {
 
     /// A daemon's directories, not started yet.
     pub fn new() -> Daemon {
-        let dir = tempfile::Builder::new().prefix("tether-d-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("tether-d-")
+            .tempdir()
+            .unwrap();
         let socket = dir.path().join("run/tether.sock");
         let state_dir = dir.path().join("state");
-        Daemon { dir, socket, state_dir, child: None }
+        Daemon {
+            dir,
+            socket,
+            state_dir,
+            child: None,
+        }
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -397,7 +470,11 @@ impl Daemon {
     }
 
     pub fn spawn_and_wait(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
         let mut command = self.command();
         if self.config_path().exists() {
             command.arg("--config").arg(self.config_path());
@@ -441,12 +518,21 @@ impl Daemon {
     /// `tether --socket <this daemon> ARGS...`
     pub fn tether(&self) -> Command {
         let mut command = Command::new(tether_bin());
-        command.arg("--socket").arg(&self.socket).env_remove("TETHER_SOCKET");
+        command
+            .arg("--socket")
+            .arg(&self.socket)
+            .env_remove("TETHER_SOCKET");
         command
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.tether().args(args).stdin(Stdio::null()).output().unwrap())
+        Run::from(
+            self.tether()
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
     }
 
     pub fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
@@ -472,11 +558,20 @@ impl Daemon {
     pub fn add_key_profile(&self, name: &str, sshd: &Sshd, key: &KeyPair) -> Run {
         sshd.authorize(key);
         let port = sshd.port.to_string();
-        let run = self.run(&[
-            "profile", "add", name, "--host", "127.0.0.1", "--port", &port, "--user", &sshd.user,
-            "--key-file", key.private.to_str().unwrap(), "--accept-new",
-        ]);
-        run
+        self.run(&[
+            "profile",
+            "add",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--user",
+            &sshd.user,
+            "--key-file",
+            key.private.to_str().unwrap(),
+            "--accept-new",
+        ])
     }
 }
 
@@ -516,7 +611,8 @@ impl Run {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout()))
+        serde_json::from_slice(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout()))
     }
 
     #[track_caller]
@@ -528,7 +624,11 @@ impl Run {
     /// Asserts tether's own failure: exit 255 and `error[CODE]` on stderr.
     #[track_caller]
     pub fn fails_with(&self, code: &str) -> &Self {
-        assert_eq!(self.code, 255, "expected exit 255 for {code}; stderr: {}", self.stderr);
+        assert_eq!(
+            self.code, 255,
+            "expected exit 255 for {code}; stderr: {}",
+            self.stderr
+        );
         assert!(
             self.stderr.contains(&format!("tether: error[{code}]: ")),
             "expected error[{code}]; stderr: {}",

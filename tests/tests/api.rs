@@ -14,13 +14,19 @@ use tether_e2e::{Daemon, Value};
 /// Sends raw bytes and reads the whole answer: (status, JSON body or Null).
 fn raw(socket: &Path, request: &[u8]) -> (u16, Value) {
     let mut stream = UnixStream::connect(socket).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     // The daemon may answer and close before it has read everything.
     let _ = stream.write_all(request);
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
@@ -37,7 +43,11 @@ fn request(method: &str, path: &str, headers: &str, body: &str) -> Vec<u8> {
 fn assert_error(answer: (u16, Value), status: u16, code: &str) {
     assert_eq!(answer.0, status, "{:?}", answer.1);
     assert_eq!(answer.1["error"]["code"], code, "{:?}", answer.1);
-    assert!(answer.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(
+        answer.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
 }
 
 #[test]
@@ -46,21 +56,63 @@ fn malformed_requests_get_typed_4xx_and_the_daemon_keeps_serving() {
     let s = &daemon.socket;
     assert_eq!(raw(s, &request("GET", "/v1/status", "", "")).0, 200);
 
-    assert_error(raw(s, &request("POST", "/v1/profiles", "", "{not json")), 400, "bad_request");
-    assert_error(raw(s, &request("POST", "/v1/profiles", "", r#"{"name": 5}"#)), 400, "bad_request");
     assert_error(
-        raw(s, &request("POST", "/v1/profiles", "", r#"{"name":"a","host":"h","user":"u","credential":{"type":"password","password":"p"},"host_key":{"mode":"accept_new"},"x":1}"#)),
+        raw(s, &request("POST", "/v1/profiles", "", "{not json")),
         400,
         "bad_request",
     );
-    assert_error(raw(s, &request("GET", "/v1/nothing", "", "")), 404, "not_found");
-    assert_error(raw(s, &request("GET", "/", "", "")), 404, "not_found");
-    assert_error(raw(s, &request("PUT", "/v1/status", "", "")), 405, "method_not_allowed");
-    assert_error(raw(s, &request("GET", "/v1/profiles/nope", "", "")), 404, "profile_not_found");
-    assert_error(raw(s, &request("GET", "/v1/profiles/..%2F", "", "")), 400, "bad_request");
-    assert_error(raw(s, &request("POST", "/v1/profiles/a/exec", "", r#"{"argv":["true"]}"#)), 426, "upgrade_required");
     assert_error(
-        raw(s, &request("GET", "/v1/status", "tether-api-version: 99\r\n", "")),
+        raw(s, &request("POST", "/v1/profiles", "", r#"{"name": 5}"#)),
+        400,
+        "bad_request",
+    );
+    assert_error(
+        raw(
+            s,
+            &request(
+                "POST",
+                "/v1/profiles",
+                "",
+                r#"{"name":"a","host":"h","user":"u","credential":{"type":"password","password":"p"},"host_key":{"mode":"accept_new"},"x":1}"#,
+            ),
+        ),
+        400,
+        "bad_request",
+    );
+    assert_error(
+        raw(s, &request("GET", "/v1/nothing", "", "")),
+        404,
+        "not_found",
+    );
+    assert_error(raw(s, &request("GET", "/", "", "")), 404, "not_found");
+    assert_error(
+        raw(s, &request("PUT", "/v1/status", "", "")),
+        405,
+        "method_not_allowed",
+    );
+    assert_error(
+        raw(s, &request("GET", "/v1/profiles/nope", "", "")),
+        404,
+        "profile_not_found",
+    );
+    assert_error(
+        raw(s, &request("GET", "/v1/profiles/..%2F", "", "")),
+        400,
+        "bad_request",
+    );
+    assert_error(
+        raw(
+            s,
+            &request("POST", "/v1/profiles/a/exec", "", r#"{"argv":["true"]}"#),
+        ),
+        426,
+        "upgrade_required",
+    );
+    assert_error(
+        raw(
+            s,
+            &request("GET", "/v1/status", "tether-api-version: 99\r\n", ""),
+        ),
         400,
         "unsupported_api_version",
     );
@@ -88,7 +140,10 @@ fn oversized_heads_and_bodies_are_refused() {
     chunked.extend_from_slice(b"0\r\n\r\n");
     assert_error(raw(s, &chunked), 413, "payload_too_large");
     // A head over the cap.
-    let huge = format!("GET /v1/status HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "a".repeat(64 * 1024));
+    let huge = format!(
+        "GET /v1/status HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
     let (status, _) = raw(s, huge.as_bytes());
     assert!(status == 431 || status == 413, "{status}");
 
@@ -97,28 +152,46 @@ fn oversized_heads_and_bodies_are_refused() {
 
 #[test]
 fn slow_and_idle_peers_only_hold_themselves_up() {
-    let daemon = Daemon::start_with_config("[limits]\nheader_timeout_secs = 1\nbody_timeout_secs = 1\n");
+    let daemon =
+        Daemon::start_with_config("[limits]\nheader_timeout_secs = 1\nbody_timeout_secs = 1\n");
     let s = &daemon.socket;
     // Slowloris: half a request head, then nothing.
     let mut slow = UnixStream::connect(s).unwrap();
-    slow.write_all(b"GET /v1/status HTTP/1.1\r\nHost: t\r\n").unwrap();
+    slow.write_all(b"GET /v1/status HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
     // An idle connection that never sends a byte.
     let mut idle = UnixStream::connect(s).unwrap();
     // A body that never arrives.
     let mut stalled = UnixStream::connect(s).unwrap();
-    stalled.write_all(b"POST /v1/profiles HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{").unwrap();
+    stalled
+        .write_all(b"POST /v1/profiles HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{")
+        .unwrap();
 
     let start = Instant::now();
     assert_eq!(raw(s, &request("GET", "/v1/status", "", "")).0, 200);
-    assert!(start.elapsed() < Duration::from_millis(900), "others are served at once");
+    assert!(
+        start.elapsed() < Duration::from_millis(900),
+        "others are served at once"
+    );
 
-    for (name, conn) in [("slow", &mut slow), ("idle", &mut idle), ("stalled", &mut stalled)] {
+    for (name, conn) in [
+        ("slow", &mut slow),
+        ("idle", &mut idle),
+        ("stalled", &mut stalled),
+    ] {
         conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut rest = Vec::new();
         let closed = conn.read_to_end(&mut rest);
-        assert!(closed.is_ok(), "{name}: the daemon did not close the connection: {closed:?}");
+        assert!(
+            closed.is_ok(),
+            "{name}: the daemon did not close the connection: {closed:?}"
+        );
         if name == "stalled" {
-            assert!(String::from_utf8_lossy(&rest).contains("request_timeout"), "{}", String::from_utf8_lossy(&rest));
+            assert!(
+                String::from_utf8_lossy(&rest).contains("request_timeout"),
+                "{}",
+                String::from_utf8_lossy(&rest)
+            );
         }
     }
 }
@@ -129,11 +202,17 @@ fn connections_per_uid_are_capped() {
     let s = &daemon.socket;
     let held: Vec<UnixStream> = (0..4).map(|_| UnixStream::connect(s).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(200));
-    assert_error(raw(s, &request("GET", "/v1/status", "", "")), 429, "too_many_connections");
+    assert_error(
+        raw(s, &request("GET", "/v1/status", "", "")),
+        429,
+        "too_many_connections",
+    );
     drop(held);
-    tether_e2e::wait_until("the held connections to be released", Duration::from_secs(5), || {
-        raw(s, &request("GET", "/v1/status", "", "")).0 == 200
-    });
+    tether_e2e::wait_until(
+        "the held connections to be released",
+        Duration::from_secs(5),
+        || raw(s, &request("GET", "/v1/status", "", "")).0 == 200,
+    );
 }
 
 #[test]
@@ -154,9 +233,16 @@ fn a_tampered_record_is_store_corrupt_and_nothing_else_breaks() {
                 created_at: 1,
                 updated_at: 1,
             };
-            let pins = [PinnedHostKey { algorithm: "ssh-ed25519".into(), fingerprint: "SHA256:x".into(), added_at: 1 }];
+            let pins = [PinnedHostKey {
+                algorithm: "ssh-ed25519".into(),
+                fingerprint: "SHA256:x".into(),
+                added_at: 1,
+            }];
             let credential = Credential::Password(zeroize::Zeroizing::new("pw".to_owned()));
-            store.add_profile(name, &record, &credential, &pins).await.unwrap();
+            store
+                .add_profile(name, &record, &credential, &pins)
+                .await
+                .unwrap();
         }
         let profiles = store.raw_tree("profiles").unwrap();
         let mut bytes = profiles.get("bad").unwrap().unwrap().to_vec();
@@ -170,7 +256,9 @@ fn a_tampered_record_is_store_corrupt_and_nothing_else_breaks() {
 
     let run = daemon.run(&["profile", "show", "bad"]);
     run.fails_with("store_corrupt");
-    daemon.run(&["exec", "bad", "--", "true"]).fails_with("store_corrupt");
+    daemon
+        .run(&["exec", "bad", "--", "true"])
+        .fails_with("store_corrupt");
     daemon.run(&["profile", "show", "good"]).ok();
     let list = daemon.run(&["profile", "list", "--json"]);
     list.ok();

@@ -35,7 +35,11 @@ fn status_reports_mode_and_caller() {
     assert_eq!(status["profiles"], 0);
     let human = daemon.run(&["status"]);
     human.ok();
-    assert!(human.stdout().contains("mode:      user"), "{}", human.stdout());
+    assert!(
+        human.stdout().contains("mode:      user"),
+        "{}",
+        human.stdout()
+    );
 }
 
 #[test]
@@ -79,8 +83,14 @@ fn a_wrong_master_key_stops_the_daemon_with_a_clear_message() {
     let out = daemon.command().stderr(Stdio::piped()).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("is not the one this store was sealed with"), "{stderr}");
-    assert!(!daemon.socket.exists(), "no socket for a daemon that did not start");
+    assert!(
+        stderr.contains("is not the one this store was sealed with"),
+        "{stderr}"
+    );
+    assert!(
+        !daemon.socket.exists(),
+        "no socket for a daemon that did not start"
+    );
 }
 
 #[test]
@@ -97,18 +107,36 @@ fn a_missing_master_key_is_not_silently_replaced() {
 #[test]
 fn a_bad_config_names_its_line() {
     let daemon = Daemon::new();
-    std::fs::write(daemon.config_path(), "log = \"info\"\n\n[limits]\nmax_body = 5\n").unwrap();
-    let out = daemon.command().arg("--config").arg(daemon.config_path()).stderr(Stdio::piped()).output().unwrap();
+    std::fs::write(
+        daemon.config_path(),
+        "log = \"info\"\n\n[limits]\nmax_body = 5\n",
+    )
+    .unwrap();
+    let out = daemon
+        .command()
+        .arg("--config")
+        .arg(daemon.config_path())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("line 4") && stderr.contains("max_body"), "{stderr}");
+    assert!(
+        stderr.contains("line 4") && stderr.contains("max_body"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn no_daemon_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let run = tether_e2e::Run::from(
-        Command::new(tether_bin()).arg("--socket").arg(dir.path().join("none.sock")).arg("status").output().unwrap(),
+        Command::new(tether_bin())
+            .arg("--socket")
+            .arg(dir.path().join("none.sock"))
+            .arg("status")
+            .output()
+            .unwrap(),
     );
     run.fails_with("daemon_unavailable");
     assert!(run.stderr.contains("tetherd --user"), "{}", run.stderr);
@@ -117,7 +145,11 @@ fn no_daemon_is_a_clear_error() {
 #[test]
 fn the_socket_env_var_is_honoured() {
     let daemon = Daemon::start();
-    let out = Command::new(tether_bin()).env("TETHER_SOCKET", &daemon.socket).arg("status").output().unwrap();
+    let out = Command::new(tether_bin())
+        .env("TETHER_SOCKET", &daemon.socket)
+        .arg("status")
+        .output()
+        .unwrap();
     assert!(out.status.success());
 }
 
@@ -130,7 +162,11 @@ fn other_uids_are_forbidden_even_through_a_world_writable_socket() {
     let daemon = Daemon::start();
     // Open every door the file system has: the daemon must still refuse.
     std::fs::set_permissions(daemon.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(daemon.socket.parent().unwrap(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        daemon.socket.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
     std::fs::set_permissions(&daemon.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     let cli = daemon.dir.path().join("tether");
     std::fs::copy(tether_bin(), &cli).unwrap();
@@ -163,18 +199,37 @@ fn a_systemd_activated_socket_is_served_and_left_in_place() {
         .arg("exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec \"$@\"")
         .arg("sh")
         .arg(tether_e2e::tetherd_bin())
-        .args(["--user", "--socket", "/nonexistent/not-used.sock", "--state-dir"])
+        .args([
+            "--user",
+            "--socket",
+            "/nonexistent/not-used.sock",
+            "--state-dir",
+        ])
         .arg(&daemon.state_dir)
         .env("XDG_CONFIG_HOME", daemon.dir.path())
         .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("activated tetherd to answer", Duration::from_secs(20), || daemon.run(&["status"]).code == 0);
+    wait_until(
+        "activated tetherd to answer",
+        Duration::from_secs(20),
+        || daemon.run(&["status"]).code == 0,
+    );
     tether_e2e::stop_child(&mut child);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("activated=true"), "{stderr}");
     // systemd owns the socket file: the daemon leaves it.
     assert!(daemon.socket.exists());
+}
+
+#[test]
+fn the_readme_documents_every_error_code() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    for code in tether_api::error::ErrorCode::ALL {
+        let row = format!("| `{}` | {} |", code.as_str(), code.status());
+        assert!(readme.contains(&row), "README.md lacks the row {row}");
+    }
 }

@@ -14,9 +14,13 @@ fn setup(test: &str) -> Option<(Sshd, Daemon)> {
 
 #[test]
 fn exit_status_output_and_quoting() {
-    let Some((_sshd, daemon)) = setup("exit_status_output_and_quoting") else { return };
+    let Some((_sshd, daemon)) = setup("exit_status_output_and_quoting") else {
+        return;
+    };
 
-    let run = daemon.run(&["exec", "web1", "--", "printf", "%s|", "a b", "it's", "$HOME", ""]);
+    let run = daemon.run(&[
+        "exec", "web1", "--", "printf", "%s|", "a b", "it's", "$HOME", "",
+    ]);
     run.ok();
     assert_eq!(run.stdout(), "a b|it's|$HOME||");
 
@@ -33,9 +37,13 @@ fn exit_status_output_and_quoting() {
 
 #[test]
 fn stdin_round_trips_binary_data() {
-    let Some((_sshd, daemon)) = setup("stdin_round_trips_binary_data") else { return };
+    let Some((_sshd, daemon)) = setup("stdin_round_trips_binary_data") else {
+        return;
+    };
     // 3 MiB of every byte value, more than any window or buffer.
-    let data: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let data: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| (i * 7 + i / 251) as u8)
+        .collect();
     let run = daemon.run_with_stdin(&["exec", "web1", "--", "cat"], &data);
     run.ok();
     assert_eq!(run.stdout.len(), data.len());
@@ -47,15 +55,23 @@ fn stdin_round_trips_binary_data() {
 
 #[test]
 fn unknown_profile_and_bad_names_fail_with_255() {
-    let Some((_sshd, daemon)) = setup("unknown_profile_and_bad_names_fail_with_255") else { return };
-    daemon.run(&["exec", "nope", "--", "true"]).fails_with("profile_not_found");
-    daemon.run(&["exec", "../x", "--", "true"]).fails_with("usage");
+    let Some((_sshd, daemon)) = setup("unknown_profile_and_bad_names_fail_with_255") else {
+        return;
+    };
+    daemon
+        .run(&["exec", "nope", "--", "true"])
+        .fails_with("profile_not_found");
+    daemon
+        .run(&["exec", "../x", "--", "true"])
+        .fails_with("usage");
     daemon.run(&["exec", "web1"]).fails_with("usage");
 }
 
 #[test]
 fn a_changed_host_key_fails_closed_before_auth() {
-    let Some((mut sshd, daemon)) = setup("a_changed_host_key_fails_closed_before_auth") else { return };
+    let Some((mut sshd, daemon)) = setup("a_changed_host_key_fails_closed_before_auth") else {
+        return;
+    };
     let old = sshd.host_fingerprint();
     daemon.run(&["exec", "web1", "--", "true"]).ok();
     let seen = sshd.log().len();
@@ -65,7 +81,11 @@ fn a_changed_host_key_fails_closed_before_auth() {
     assert_ne!(old, new);
     let run = daemon.run(&["exec", "web1", "--", "true"]);
     run.fails_with("host_key_mismatch");
-    assert!(run.stderr.contains(&old) && run.stderr.contains(&new), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&old) && run.stderr.contains(&new),
+        "{}",
+        run.stderr
+    );
 
     // The server never saw an authentication attempt.
     let log = sshd.log()[seen..].to_owned();
@@ -77,7 +97,11 @@ fn a_changed_host_key_fails_closed_before_auth() {
 
 #[test]
 fn an_unreachable_server_is_connect_failed() {
-    let Some((mut sshd, daemon)) = setup("an_unreachable_server_is_connect_failed") else { return };
+    let Some((mut sshd, daemon)) = setup("an_unreachable_server_is_connect_failed") else {
+        return;
+    };
     sshd.stop();
-    daemon.run(&["exec", "web1", "--", "true"]).fails_with("connect_failed");
+    daemon
+        .run(&["exec", "web1", "--", "true"])
+        .fails_with("connect_failed");
 }

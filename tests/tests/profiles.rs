@@ -12,12 +12,19 @@ fn port(sshd: &Sshd) -> String {
 fn no_profiles(daemon: &Daemon) {
     let list = daemon.run(&["profile", "list", "--json"]);
     list.ok();
-    assert_eq!(list.json()["profiles"].as_array().unwrap().len(), 0, "{}", list.stdout());
+    assert_eq!(
+        list.json()["profiles"].as_array().unwrap().len(),
+        0,
+        "{}",
+        list.stdout()
+    );
 }
 
 #[test]
 fn key_types_authenticate_and_are_shown_without_secrets() {
-    let Some(sshd) = Sshd::start("key_types_authenticate_and_are_shown_without_secrets") else { return };
+    let Some(sshd) = Sshd::start("key_types_authenticate_and_are_shown_without_secrets") else {
+        return;
+    };
     let daemon = Daemon::start();
     for (name, kind) in [("ed", "ed25519"), ("ec", "ecdsa"), ("rsa", "rsa")] {
         let key = keygen(sshd.dir.path(), &format!("id_{kind}"), kind, "");
@@ -28,14 +35,20 @@ fn key_types_authenticate_and_are_shown_without_secrets() {
     }
     // RSA signed with SHA-2, never ssh-rsa.
     let log = sshd.log();
-    assert!(log.contains("Accepted publickey") && log.contains("RSA SHA256"), "{log}");
+    assert!(
+        log.contains("Accepted publickey") && log.contains("RSA SHA256"),
+        "{log}"
+    );
     assert!(!log.contains("ssh-rsa SHA256"), "{log}");
 
     let show = daemon.run(&["profile", "show", "ed", "--json"]);
     show.ok();
     let profile = show.json();
     assert_eq!(profile["auth"], "key");
-    assert_eq!(profile["host_keys"][0]["fingerprint"], sshd.host_fingerprint());
+    assert_eq!(
+        profile["host_keys"][0]["fingerprint"],
+        sshd.host_fingerprint()
+    );
     assert!(!show.stdout().contains("PRIVATE KEY"));
 
     let list = daemon.run(&["profile", "list"]);
@@ -43,7 +56,11 @@ fn key_types_authenticate_and_are_shown_without_secrets() {
     assert!(list.stdout().contains("ed") && list.stdout().contains("rsa"));
     let keys: Vec<_> = tether_e2e::files_below(sshd.dir.path())
         .into_iter()
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("id_") && !n.to_string_lossy().ends_with(".pub")))
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with("id_") && !n.to_string_lossy().ends_with(".pub")
+            })
+        })
         .collect();
     assert_eq!(keys.len(), 3);
     for key in keys {
@@ -54,13 +71,20 @@ fn key_types_authenticate_and_are_shown_without_secrets() {
     }
 
     daemon.run(&["profile", "remove", "ec"]).ok();
-    daemon.run(&["profile", "remove", "ec"]).fails_with("profile_not_found");
-    daemon.run(&["exec", "ec", "--", "true"]).fails_with("profile_not_found");
+    daemon
+        .run(&["profile", "remove", "ec"])
+        .fails_with("profile_not_found");
+    daemon
+        .run(&["exec", "ec", "--", "true"])
+        .fails_with("profile_not_found");
 }
 
 #[test]
 fn passwords_come_from_stdin_and_are_never_stored_in_plaintext() {
-    let Some(sshd) = Sshd::start("passwords_come_from_stdin_and_are_never_stored_in_plaintext") else { return };
+    let Some(sshd) = Sshd::start("passwords_come_from_stdin_and_are_never_stored_in_plaintext")
+    else {
+        return;
+    };
     if !sshd.passwords {
         eprintln!("SKIP: password logins need the tests to run as root");
         return;
@@ -68,15 +92,31 @@ fn passwords_come_from_stdin_and_are_never_stored_in_plaintext() {
     let daemon = Daemon::start();
     let add = |name: &str, password: &str| {
         daemon.run_with_stdin(
-            &["profile", "add", name, "--host", "127.0.0.1", "--port", &port(&sshd), "--user", &sshd.user,
-              "--password-stdin", "--accept-new"],
+            &[
+                "profile",
+                "add",
+                name,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port(&sshd),
+                "--user",
+                &sshd.user,
+                "--password-stdin",
+                "--accept-new",
+            ],
             format!("{password}\n").as_bytes(),
         )
     };
     add("bad", "wrong-password").fails_with("auth_failed");
     no_profiles(&daemon);
     // Exactly one attempt: no retry storm against MaxAuthTries.
-    assert_eq!(sshd.log().matches("Failed password").count(), 1, "{}", sshd.log());
+    assert_eq!(
+        sshd.log().matches("Failed password").count(),
+        1,
+        "{}",
+        sshd.log()
+    );
 
     add("db1", test_password()).ok();
     let run = daemon.run(&["exec", "db1", "--", "id", "-un"]);
@@ -87,23 +127,53 @@ fn passwords_come_from_stdin_and_are_never_stored_in_plaintext() {
 
     // Empty stdin is refused before anything is sent.
     daemon
-        .run_with_stdin(&["profile", "add", "x", "--host", "127.0.0.1", "--user", "u", "--password-stdin", "--accept-new"], b"")
+        .run_with_stdin(
+            &[
+                "profile",
+                "add",
+                "x",
+                "--host",
+                "127.0.0.1",
+                "--user",
+                "u",
+                "--password-stdin",
+                "--accept-new",
+            ],
+            b"",
+        )
         .fails_with("usage");
 }
 
 #[test]
 fn encrypted_keys_need_their_passphrase() {
-    let Some(sshd) = Sshd::start("encrypted_keys_need_their_passphrase") else { return };
+    let Some(sshd) = Sshd::start("encrypted_keys_need_their_passphrase") else {
+        return;
+    };
     let daemon = Daemon::start();
     let key = keygen(sshd.dir.path(), "id_locked", "ed25519", "open sesame");
     sshd.authorize(&key);
     let args = |name: &'static str| {
         vec![
-            "profile".to_owned(), "add".into(), name.into(), "--host".into(), "127.0.0.1".into(), "--port".into(), port(&sshd),
-            "--user".into(), sshd.user.clone(), "--key-file".into(), key.private.display().to_string(), "--accept-new".into(),
+            "profile".to_owned(),
+            "add".into(),
+            name.into(),
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port(&sshd),
+            "--user".into(),
+            sshd.user.clone(),
+            "--key-file".into(),
+            key.private.display().to_string(),
+            "--accept-new".into(),
         ]
     };
-    let strs = |v: &Vec<String>| v.iter().map(String::as_str).collect::<Vec<_>>().join("\u{0}");
+    let strs = |v: &Vec<String>| {
+        v.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\u{0}")
+    };
     let run_args = |v: Vec<String>, stdin: &[u8]| {
         let joined = strs(&v);
         let parts: Vec<&str> = joined.split('\u{0}').collect();
@@ -121,14 +191,25 @@ fn encrypted_keys_need_their_passphrase() {
 
 #[test]
 fn host_key_consent_is_required_and_checked() {
-    let Some(sshd) = Sshd::start("host_key_consent_is_required_and_checked") else { return };
+    let Some(sshd) = Sshd::start("host_key_consent_is_required_and_checked") else {
+        return;
+    };
     let daemon = Daemon::start();
     let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
     sshd.authorize(&key);
     let base = |name: &str| {
         vec![
-            "profile".to_owned(), "add".into(), name.into(), "--host".into(), "127.0.0.1".into(), "--port".into(), port(&sshd),
-            "--user".into(), sshd.user.clone(), "--key-file".into(), key.private.display().to_string(),
+            "profile".to_owned(),
+            "add".into(),
+            name.into(),
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port(&sshd),
+            "--user".into(),
+            sshd.user.clone(),
+            "--key-file".into(),
+            key.private.display().to_string(),
         ]
     };
     let run = |args: Vec<String>| {
@@ -143,7 +224,10 @@ fn host_key_consent_is_required_and_checked() {
 
     // A pinned fingerprint that the server does not have: nothing stored.
     let mut wrong = base("a");
-    wrong.extend(["--host-key".into(), "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into()]);
+    wrong.extend([
+        "--host-key".into(),
+        "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+    ]);
     let mismatch = run(wrong);
     mismatch.fails_with("host_key_mismatch");
     assert!(mismatch.stderr.contains(&sshd.host_fingerprint()));
@@ -167,24 +251,58 @@ fn host_key_consent_is_required_and_checked() {
 
 #[test]
 fn bad_credentials_store_nothing() {
-    let Some(sshd) = Sshd::start("bad_credentials_store_nothing") else { return };
+    let Some(sshd) = Sshd::start("bad_credentials_store_nothing") else {
+        return;
+    };
     let daemon = Daemon::start();
     // A key the server does not know.
     let stranger = keygen(sshd.dir.path(), "id_stranger", "ed25519", "");
     let run = daemon.run(&[
-        "profile", "add", "s", "--host", "127.0.0.1", "--port", &port(&sshd), "--user", &sshd.user,
-        "--key-file", stranger.private.to_str().unwrap(), "--accept-new",
+        "profile",
+        "add",
+        "s",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port(&sshd),
+        "--user",
+        &sshd.user,
+        "--key-file",
+        stranger.private.to_str().unwrap(),
+        "--accept-new",
     ]);
     run.fails_with("auth_failed");
     // Not a key at all.
     let junk = sshd.dir.path().join("junk");
     std::fs::write(&junk, "hello\n").unwrap();
     daemon
-        .run(&["profile", "add", "j", "--host", "127.0.0.1", "--user", "u", "--key-file", junk.to_str().unwrap(), "--accept-new"])
+        .run(&[
+            "profile",
+            "add",
+            "j",
+            "--host",
+            "127.0.0.1",
+            "--user",
+            "u",
+            "--key-file",
+            junk.to_str().unwrap(),
+            "--accept-new",
+        ])
         .fails_with("invalid_key");
     // A key file that cannot be read.
     daemon
-        .run(&["profile", "add", "m", "--host", "127.0.0.1", "--user", "u", "--key-file", "/nonexistent/key", "--accept-new"])
+        .run(&[
+            "profile",
+            "add",
+            "m",
+            "--host",
+            "127.0.0.1",
+            "--user",
+            "u",
+            "--key-file",
+            "/nonexistent/key",
+            "--accept-new",
+        ])
         .fails_with("io_error");
     no_profiles(&daemon);
 }

@@ -40,31 +40,54 @@ pub async fn exec(app: &App, name: &str, mut request: Request<Incoming>) -> Resu
         return Err(Error::BadRequest("no command given".into()));
     }
     if exec.argv.iter().any(|a| a.contains('\0')) {
-        return Err(Error::BadRequest("a command argument contains a NUL byte".into()));
+        return Err(Error::BadRequest(
+            "a command argument contains a NUL byte".into(),
+        ));
     }
 
     let record = profiles::load(app, name)?;
-    let pins = app.store.host_keys(name)?.into_iter().map(|pin| pin.fingerprint).collect();
+    let pins = app
+        .store
+        .host_keys(name)?
+        .into_iter()
+        .map(|pin| pin.fingerprint)
+        .collect();
     let credential = app.store.credential(name)?;
     let settings = &app.options.config.ssh;
-    let mut connected = client::connect(&record.host, record.port, Trust::Pinned(pins), settings).await?;
-    let authenticated = client::authenticate(&mut connected, &record.user, &credential, settings).await;
+    let mut connected =
+        client::connect(&record.host, record.port, Trust::Pinned(pins), settings).await?;
+    let authenticated =
+        client::authenticate(&mut connected, &record.user, &credential, settings).await;
     drop(credential);
     let channel = match authenticated {
-        Ok(()) => open_exec(&connected.handle, &connected.addr, &command_line(&exec.argv)).await,
+        Ok(()) => {
+            open_exec(
+                &connected.handle,
+                &connected.addr,
+                &command_line(&exec.argv),
+            )
+            .await
+        }
         Err(error) => Err(error),
     };
     let channel = match channel {
         Ok(channel) => channel,
         Err(error) => {
-            let _ = connected.handle.disconnect(Disconnect::ByApplication, "", "en").await;
+            let _ = connected
+                .handle
+                .disconnect(Disconnect::ByApplication, "", "en")
+                .await;
             return Err(error.into());
         }
     };
 
     let guard = app.tasks.enter();
     let profile = name.to_owned();
-    let program = exec.argv[0].split_whitespace().next().unwrap_or_default().to_owned();
+    let program = exec.argv[0]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
@@ -81,7 +104,10 @@ pub async fn exec(app: &App, name: &str, mut request: Request<Incoming>) -> Resu
             }
             Err(error) => tracing::warn!(%profile, %error, "exec upgrade failed"),
         }
-        let _ = connected.handle.disconnect(Disconnect::ByApplication, "", "en").await;
+        let _ = connected
+            .handle
+            .disconnect(Disconnect::ByApplication, "", "en")
+            .await;
         drop(guard);
     });
 

@@ -1,9 +1,9 @@
 //! Small HTTP helpers shared by the endpoint files: bodies in, JSON out,
 //! errors as `{"error": {...}}`.
 
-use bytes::Bytes;
 use ::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use ::http::{Response, StatusCode};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde::Serialize;
@@ -20,9 +20,10 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
     let body = serde_json::to_vec(value).unwrap_or_default();
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, ::http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        ::http::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -34,14 +35,24 @@ pub fn empty(status: StatusCode) -> Resp {
 
 pub fn error(error: &Error) -> Resp {
     let api = error.to_api();
-    let status = StatusCode::from_u16(api.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(api.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json(status, &ErrorBody { error: api })
 }
 
 /// Reads a whole request body within the size and time limits, into a buffer
 /// that is wiped on drop (bodies may carry a secret).
-pub async fn read_body(body: Incoming, headers: &::http::HeaderMap, limits: &Limits) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let too_large = || Error::PayloadTooLarge(format!("the request body is over {} bytes", limits.max_body_bytes));
+pub async fn read_body(
+    body: Incoming,
+    headers: &::http::HeaderMap,
+    limits: &Limits,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let too_large = || {
+        Error::PayloadTooLarge(format!(
+            "the request body is over {} bytes",
+            limits.max_body_bytes
+        ))
+    };
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -54,7 +65,9 @@ pub async fn read_body(body: Incoming, headers: &::http::HeaderMap, limits: &Lim
     let read = async {
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     too_large()
                 } else {
                     Error::BadRequest("the request body could not be read".into())
@@ -77,14 +90,21 @@ pub async fn read_body(body: Incoming, headers: &::http::HeaderMap, limits: &Lim
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(body).map_err(|e| {
         let text = e.to_string();
-        let safe = ["missing field", "unknown field", "unknown variant", "duplicate field"]
-            .iter()
-            .any(|prefix| text.starts_with(prefix));
+        let safe = [
+            "missing field",
+            "unknown field",
+            "unknown variant",
+            "duplicate field",
+        ]
+        .iter()
+        .any(|prefix| text.starts_with(prefix));
         let what = if safe {
             text.split(" at line").next().unwrap_or("").to_owned()
         } else {
             match e.classify() {
-                serde_json::error::Category::Data => "a field has the wrong type or value".to_owned(),
+                serde_json::error::Category::Data => {
+                    "a field has the wrong type or value".to_owned()
+                }
                 serde_json::error::Category::Eof => "the JSON body ends too early".to_owned(),
                 _ => "the body is not valid JSON".to_owned(),
             }
@@ -107,9 +127,13 @@ mod tests {
 
     #[test]
     fn parse_errors_name_fields_but_not_values() {
-        let err = parse_json::<Body>(br#"{"name":"a"}"#).unwrap_err().to_string();
+        let err = parse_json::<Body>(br#"{"name":"a"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing field `password`"), "{err}");
-        let err = parse_json::<Body>(br#"{"name":"a","password":123456789}"#).unwrap_err().to_string();
+        let err = parse_json::<Body>(br#"{"name":"a","password":123456789}"#)
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("123456789"), "{err}");
         assert!(err.contains("wrong type"), "{err}");
         let err = parse_json::<Body>(b"{nope").unwrap_err().to_string();

@@ -27,7 +27,10 @@ pub enum ListenError {
     )]
     ForeignDir { dir: PathBuf, owner: u32, uid: u32 },
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub struct Listener {
@@ -52,7 +55,10 @@ impl Listener {
 /// Call before opening the store, so a second daemon stops with a clear
 /// message rather than on the store's lock.
 pub fn claim(path: &Path) -> Result<(), ListenError> {
-    let io = |source| ListenError::Io { path: path.to_owned(), source };
+    let io = |source| ListenError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
@@ -75,38 +81,64 @@ pub fn claim(path: &Path) -> Result<(), ListenError> {
 pub fn adopted(listener: std::os::unix::net::UnixListener) -> Result<Listener, ListenError> {
     listener
         .set_nonblocking(true)
-        .map_err(|source| ListenError::Io { path: PathBuf::from("LISTEN_FDS"), source })?;
-    Ok(Listener { listener, bound: None, activated: true })
+        .map_err(|source| ListenError::Io {
+            path: PathBuf::from("LISTEN_FDS"),
+            source,
+        })?;
+    Ok(Listener {
+        listener,
+        bound: None,
+        activated: true,
+    })
 }
 
 /// Binds a new socket at `path`, replacing a stale one.
 pub fn bind(path: &Path, mode: Mode) -> Result<Listener, ListenError> {
     claim(path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let private = mode == Mode::User && dir == tether_api::paths::user_runtime_dir(sys::getuid());
+        let private =
+            mode == Mode::User && dir == tether_api::paths::user_runtime_dir(sys::getuid());
         prepare_dir(dir, private)?;
     }
-    let io = |source| ListenError::Io { path: path.to_owned(), source };
+    let io = |source| ListenError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let listener = std::os::unix::net::UnixListener::bind(path).map_err(io)?;
     // Born 0700 under the daemon's umask (owner only); drop the meaningless
     // execute bit. This only ever narrows access.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
     listener.set_nonblocking(true).map_err(io)?;
     let ino = std::fs::symlink_metadata(path).map_err(io)?.ino();
-    Ok(Listener { listener, bound: Some((path.to_owned(), ino)), activated: false })
+    Ok(Listener {
+        listener,
+        bound: Some((path.to_owned(), ino)),
+        activated: false,
+    })
 }
 
 /// Creates the socket's directory 0700 if missing. The `--user` default
 /// runtime directory must moreover be the daemon's own (its `$TMPDIR`
 /// fallback could otherwise be planted by another user) and is made private.
 fn prepare_dir(dir: &Path, private: bool) -> Result<(), ListenError> {
-    let io = |source| ListenError::Io { path: dir.to_owned(), source };
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io)?;
+    let io = |source| ListenError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io)?;
     if private {
         let meta = std::fs::metadata(dir).map_err(io)?;
         let uid = sys::getuid();
         if meta.uid() != uid {
-            return Err(ListenError::ForeignDir { dir: dir.to_owned(), owner: meta.uid(), uid });
+            return Err(ListenError::ForeignDir {
+                dir: dir.to_owned(),
+                owner: meta.uid(),
+                uid,
+            });
         }
         if meta.permissions().mode() & 0o022 != 0 {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;

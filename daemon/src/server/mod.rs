@@ -59,7 +59,10 @@ impl App {
             return None;
         }
         *count += 1;
-        Some(ConnectionGuard { app: self.clone(), uid })
+        Some(ConnectionGuard {
+            app: self.clone(),
+            uid,
+        })
     }
 }
 
@@ -156,7 +159,11 @@ pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<
     }
 }
 
-async fn serve_connection(app: Arc<App>, stream: tokio::net::UnixStream, mut stop: watch::Receiver<bool>) {
+async fn serve_connection(
+    app: Arc<App>,
+    stream: tokio::net::UnixStream,
+    mut stop: watch::Receiver<bool>,
+) {
     let peer = match Peer::from_stream(&stream) {
         Ok(peer) => peer,
         Err(error) => {

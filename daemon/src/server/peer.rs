@@ -19,7 +19,11 @@ pub struct Peer {
 impl Peer {
     pub fn from_stream(stream: &tokio::net::UnixStream) -> std::io::Result<Peer> {
         let cred = stream.peer_cred()?;
-        Ok(Peer { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() })
+        Ok(Peer {
+            uid: cred.uid(),
+            gid: cred.gid(),
+            pid: cred.pid(),
+        })
     }
 }
 
@@ -45,7 +49,11 @@ mod tests {
     use super::*;
 
     fn peer(uid: u32) -> Peer {
-        Peer { uid, gid: uid, pid: None }
+        Peer {
+            uid,
+            gid: uid,
+            pid: None,
+        }
     }
 
     #[test]

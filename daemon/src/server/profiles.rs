@@ -8,8 +8,8 @@ use ::http::{Request, StatusCode};
 use hyper::body::Incoming;
 use russh::Disconnect;
 use tether_api::types::{
-    AddProfile, AuthKind, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo, ProfileList,
-    validate_profile_name,
+    AddProfile, AuthKind, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo,
+    ProfileList, validate_profile_name,
 };
 use zeroize::Zeroizing;
 
@@ -21,7 +21,10 @@ use crate::ssh::{hostkey, keys};
 use crate::store::{Credential, KeyInfo, PinnedHostKey, ProfileRecord, StoreError, now};
 
 fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) -> ProfileInfo {
-    let key_info = |k: KeyInfo| HostKeyInfo { algorithm: k.algorithm, fingerprint: k.fingerprint };
+    let key_info = |k: KeyInfo| HostKeyInfo {
+        algorithm: k.algorithm,
+        fingerprint: k.fingerprint,
+    };
     ProfileInfo {
         name: name.to_owned(),
         host: record.host,
@@ -31,7 +34,10 @@ fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) -> ProfileI
         public_key: record.public_key.map(key_info),
         host_keys: pins
             .into_iter()
-            .map(|pin| HostKeyInfo { algorithm: pin.algorithm, fingerprint: pin.fingerprint })
+            .map(|pin| HostKeyInfo {
+                algorithm: pin.algorithm,
+                fingerprint: pin.fingerprint,
+            })
             .collect(),
         created_at: record.created_at,
         updated_at: record.updated_at,
@@ -46,19 +52,35 @@ fn check_host(host: &str) -> Result<(), Error> {
     let ok = !host.is_empty()
         && host.len() <= 253
         && !host.starts_with('-')
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
-    if ok { Ok(()) } else { Err(Error::BadRequest(format!("invalid host {host:?}: give a host name or an IP address"))) }
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadRequest(format!(
+            "invalid host {host:?}: give a host name or an IP address"
+        )))
+    }
 }
 
 fn check_user(user: &str) -> Result<(), Error> {
-    let ok = !user.is_empty() && user.len() <= 256 && !user.chars().any(|c| c.is_control() || c.is_whitespace());
-    if ok { Ok(()) } else { Err(Error::BadRequest(format!("invalid user name {user:?}"))) }
+    let ok = !user.is_empty()
+        && user.len() <= 256
+        && !user.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadRequest(format!("invalid user name {user:?}")))
+    }
 }
 
 /// Loads a profile, turning "absent" into `profile_not_found`.
 pub fn load(app: &App, name: &str) -> Result<ProfileRecord, Error> {
     check_name(name)?;
-    app.store.profile(name)?.ok_or_else(|| Error::ProfileNotFound(name.to_owned()))
+    app.store
+        .profile(name)?
+        .ok_or_else(|| Error::ProfileNotFound(name.to_owned()))
 }
 
 pub fn list(app: &App) -> Result<Resp, Error> {
@@ -90,7 +112,10 @@ pub async fn remove(app: &App, name: &str) -> Result<Resp, Error> {
 }
 
 async fn hang_up(connected: Connected) {
-    let _ = connected.handle.disconnect(Disconnect::ByApplication, "", "en").await;
+    let _ = connected
+        .handle
+        .disconnect(Disconnect::ByApplication, "", "en")
+        .await;
 }
 
 pub async fn probe(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
@@ -98,10 +123,22 @@ pub async fn probe(app: &App, request: Request<Incoming>) -> Result<Resp, Error>
     let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
     let probe: ProbeHostKey = parse_json(&body)?;
     check_host(&probe.host)?;
-    let connected = client::connect(&probe.host, probe.port, Trust::AcceptAny, &app.options.config.ssh).await?;
+    let connected = client::connect(
+        &probe.host,
+        probe.port,
+        Trust::AcceptAny,
+        &app.options.config.ssh,
+    )
+    .await?;
     let key = connected.host_key.clone();
     hang_up(connected).await;
-    Ok(json(StatusCode::OK, &HostKeyInfo { algorithm: key.algorithm, fingerprint: key.fingerprint }))
+    Ok(json(
+        StatusCode::OK,
+        &HostKeyInfo {
+            algorithm: key.algorithm,
+            fingerprint: key.fingerprint,
+        },
+    ))
 }
 
 pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
@@ -121,14 +158,23 @@ pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
 
     let (credential, auth, public_key) = match &add.credential {
         NewCredential::PrivateKey { key, passphrase } => {
-            let parsed = keys::parse_private_key(key.expose(), passphrase.as_ref().map(|p| p.expose()))?;
-            (Credential::PrivateKey(parsed.openssh), AuthKind::Key, Some(parsed.public))
+            let parsed =
+                keys::parse_private_key(key.expose(), passphrase.as_ref().map(|p| p.expose()))?;
+            (
+                Credential::PrivateKey(parsed.openssh),
+                AuthKind::Key,
+                Some(parsed.public),
+            )
         }
         NewCredential::Password { password } => {
             if password.is_empty() {
                 return Err(Error::BadRequest("the password is empty".into()));
             }
-            (Credential::Password(Zeroizing::new(password.expose().to_owned())), AuthKind::Password, None)
+            (
+                Credential::Password(Zeroizing::new(password.expose().to_owned())),
+                AuthKind::Password,
+                None,
+            )
         }
     };
     drop(add.credential);
@@ -148,7 +194,8 @@ pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
 
     let settings = &app.options.config.ssh;
     let mut connected = client::connect(&add.host, add.port, trust, settings).await?;
-    let authenticated = client::authenticate(&mut connected, &add.user, &credential, settings).await;
+    let authenticated =
+        client::authenticate(&mut connected, &add.user, &credential, settings).await;
     let host_key = connected.host_key.clone();
     hang_up(connected).await;
     authenticated?;
@@ -163,8 +210,14 @@ pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
         created_at: at,
         updated_at: at,
     };
-    let pins = vec![PinnedHostKey { algorithm: host_key.algorithm, fingerprint: host_key.fingerprint, added_at: at }];
-    app.store.add_profile(&add.name, &record, &credential, &pins).await?;
+    let pins = vec![PinnedHostKey {
+        algorithm: host_key.algorithm,
+        fingerprint: host_key.fingerprint,
+        added_at: at,
+    }];
+    app.store
+        .add_profile(&add.name, &record, &credential, &pins)
+        .await?;
     tracing::info!(profile = %add.name, host = %record.host, port = record.port, user = %record.user, "profile added");
     Ok(json(StatusCode::CREATED, &info(&add.name, record, pins)))
 }

@@ -15,7 +15,12 @@ use super::peer::{self, Peer};
 use super::{App, exec, profiles, status};
 use crate::error::Error;
 
-pub async fn handle(app: Arc<App>, peer: Peer, over_limit: bool, request: Request<Incoming>) -> Resp {
+pub async fn handle(
+    app: Arc<App>,
+    peer: Peer,
+    over_limit: bool,
+    request: Request<Incoming>,
+) -> Resp {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     match route(app, peer, over_limit, request).await {
@@ -35,11 +40,18 @@ fn check_version(headers: &HeaderMap) -> Result<(), Error> {
         // A client that says nothing (curl) gets the current version.
         None => Ok(()),
         Some(value) if value.as_bytes() == API_VERSION.to_string().as_bytes() => Ok(()),
-        Some(value) => Err(Error::ApiVersion(String::from_utf8_lossy(value.as_bytes()).into_owned())),
+        Some(value) => Err(Error::ApiVersion(
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        )),
     }
 }
 
-async fn route(app: Arc<App>, peer: Peer, over_limit: bool, request: Request<Incoming>) -> Result<Resp, Error> {
+async fn route(
+    app: Arc<App>,
+    peer: Peer,
+    over_limit: bool,
+    request: Request<Incoming>,
+) -> Result<Resp, Error> {
     if over_limit {
         return Err(Error::TooManyConnections(peer.uid));
     }
@@ -49,7 +61,10 @@ async fn route(app: Arc<App>, peer: Peer, over_limit: bool, request: Request<Inc
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
     let segments: Vec<&str> = path.strip_prefix("/v1/").unwrap_or("").split('/').collect();
-    let not_allowed = || Error::MethodNotAllowed { method: method.to_string(), path: path.clone() };
+    let not_allowed = || Error::MethodNotAllowed {
+        method: method.to_string(),
+        path: path.clone(),
+    };
     match segments.as_slice() {
         ["status"] => match method {
             Method::GET => Ok(status::get(&app, &peer)),

@@ -49,7 +49,10 @@ pub struct ClientHandler {
 impl Handler for ClientHandler {
     type Error = HandlerError;
 
-    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, HandlerError> {
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, HandlerError> {
         // Certificates are not negotiated (no certificate algorithms are
         // offered); a server sending one anyway is judged by its key.
         let info = match key {
@@ -60,12 +63,16 @@ impl Handler for ClientHandler {
         };
         let accepted = match &self.trust {
             Trust::AcceptAny => true,
-            Trust::Pinned(pins) => pins.iter().any(|pin| *pin == info.fingerprint),
+            Trust::Pinned(pins) => pins.contains(&info.fingerprint),
         };
         if let Ok(mut seen) = self.seen.lock() {
             *seen = Some(info);
         }
-        if accepted { Ok(true) } else { Err(HandlerError::HostKeyRejected) }
+        if accepted {
+            Ok(true)
+        } else {
+            Err(HandlerError::HostKeyRejected)
+        }
     }
 }
 
@@ -96,11 +103,21 @@ pub fn preferred() -> Preferred {
         ]),
         key: Cow::Borrowed(&[
             Algorithm::Ed25519,
-            Algorithm::Ecdsa { curve: EcdsaCurve::NistP256 },
-            Algorithm::Ecdsa { curve: EcdsaCurve::NistP384 },
-            Algorithm::Ecdsa { curve: EcdsaCurve::NistP521 },
-            Algorithm::Rsa { hash: Some(HashAlg::Sha512) },
-            Algorithm::Rsa { hash: Some(HashAlg::Sha256) },
+            Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP256,
+            },
+            Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP384,
+            },
+            Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP521,
+            },
+            Algorithm::Rsa {
+                hash: Some(HashAlg::Sha512),
+            },
+            Algorithm::Rsa {
+                hash: Some(HashAlg::Sha256),
+            },
         ]),
         cipher: Cow::Borrowed(&[
             cipher::AES_128_GCM,
@@ -125,42 +142,75 @@ fn client_config() -> Config {
 
 /// Connects and completes the key exchange, accepting the host key only as
 /// `trust` allows.
-pub async fn connect(host: &str, port: u16, trust: Trust, settings: &SshSettings) -> Result<Connected, SshError> {
+pub async fn connect(
+    host: &str,
+    port: u16,
+    trust: Trust,
+    settings: &SshSettings,
+) -> Result<Connected, SshError> {
     let addr = format_addr(host, port);
     let expected = match &trust {
         Trust::Pinned(pins) => pins.clone(),
         Trust::AcceptAny => Vec::new(),
     };
     let seen = Arc::new(Mutex::new(None));
-    let handler = ClientHandler { trust, seen: seen.clone() };
+    let handler = ClientHandler {
+        trust,
+        seen: seen.clone(),
+    };
     let handshake = async {
         let tcp = TcpStream::connect((host, port))
             .await
-            .map_err(|source| SshError::Connect { addr: addr.clone(), source })?;
-        tcp.set_nodelay(true)
-            .map_err(|source| SshError::Connect { addr: addr.clone(), source })?;
-        client::connect_stream(Arc::new(client_config()), tcp, handler).await.map_err(|error| match error {
-            HandlerError::HostKeyRejected => SshError::HostKeyMismatch {
+            .map_err(|source| SshError::Connect {
                 addr: addr.clone(),
-                expected: expected.clone(),
-                actual: seen.lock().ok().and_then(|s| s.clone()).unwrap_or(KeyInfo {
-                    algorithm: "unknown".into(),
-                    fingerprint: "unknown".into(),
-                }),
-            },
-            HandlerError::Russh(error) => SshError::from_russh(&addr, error),
-        })
+                source,
+            })?;
+        tcp.set_nodelay(true).map_err(|source| SshError::Connect {
+            addr: addr.clone(),
+            source,
+        })?;
+        client::connect_stream(Arc::new(client_config()), tcp, handler)
+            .await
+            .map_err(|error| match error {
+                HandlerError::HostKeyRejected => SshError::HostKeyMismatch {
+                    addr: addr.clone(),
+                    expected: expected.clone(),
+                    actual: seen.lock().ok().and_then(|s| s.clone()).unwrap_or(KeyInfo {
+                        algorithm: "unknown".into(),
+                        fingerprint: "unknown".into(),
+                    }),
+                },
+                HandlerError::Russh(error) => SshError::from_russh(&addr, error),
+            })
     };
-    let handle = with_timeout(&addr, settings.connect_timeout(), "connect and key exchange", handshake).await?;
-    let host_key = seen.lock().ok().and_then(|s| s.clone()).ok_or_else(|| SshError::Protocol {
-        addr: addr.clone(),
-        message: "the server showed no host key".into(),
-    })?;
-    Ok(Connected { handle, host_key, addr })
+    let handle = with_timeout(
+        &addr,
+        settings.connect_timeout(),
+        "connect and key exchange",
+        handshake,
+    )
+    .await?;
+    let host_key = seen
+        .lock()
+        .ok()
+        .and_then(|s| s.clone())
+        .ok_or_else(|| SshError::Protocol {
+            addr: addr.clone(),
+            message: "the server showed no host key".into(),
+        })?;
+    Ok(Connected {
+        handle,
+        host_key,
+        addr,
+    })
 }
 
 pub fn format_addr(host: &str, port: u16) -> String {
-    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 async fn with_timeout<T>(
@@ -169,9 +219,15 @@ async fn with_timeout<T>(
     stage: &'static str,
     future: impl Future<Output = Result<T, SshError>>,
 ) -> Result<T, SshError> {
-    tokio::time::timeout(limit, future).await.unwrap_or_else(|_| {
-        Err(SshError::Timeout { addr: addr.to_owned(), secs: limit.as_secs(), stage })
-    })
+    tokio::time::timeout(limit, future)
+        .await
+        .unwrap_or_else(|_| {
+            Err(SshError::Timeout {
+                addr: addr.to_owned(),
+                secs: limit.as_secs(),
+                stage,
+            })
+        })
 }
 
 /// How many keyboard-interactive rounds are answered before giving up; a
@@ -229,23 +285,36 @@ pub async fn authenticate(
                 // spending one of its MaxAuthTries.
                 let methods = match handle.authenticate_none(user).await.map_err(russh)? {
                     AuthResult::Success => return Ok(()),
-                    AuthResult::Failure { remaining_methods, .. } => remaining_methods,
+                    AuthResult::Failure {
+                        remaining_methods, ..
+                    } => remaining_methods,
                 };
                 if methods.contains(&MethodKind::Password) {
-                    match handle.authenticate_password(user, password.as_str()).await.map_err(russh)? {
+                    match handle
+                        .authenticate_password(user, password.as_str())
+                        .await
+                        .map_err(russh)?
+                    {
                         AuthResult::Success => Ok(()),
                         AuthResult::Failure { .. } => Err(failed("password", None)),
                     }
                 } else if methods.contains(&MethodKind::KeyboardInteractive) {
-                    keyboard_interactive(handle, user, password).await.map_err(|e| match e {
-                        KbdError::Russh(e) => russh(e),
-                        KbdError::Refused(hint) => failed("password (keyboard-interactive)", hint),
-                    })
+                    keyboard_interactive(handle, user, password)
+                        .await
+                        .map_err(|e| match e {
+                            KbdError::Russh(e) => russh(e),
+                            KbdError::Refused(hint) => {
+                                failed("password (keyboard-interactive)", hint)
+                            }
+                        })
                 } else {
                     let offered: Vec<&str> = methods.iter().map(<&str>::from).collect();
                     Err(failed(
                         "password",
-                        Some(format!("the server does not take passwords; it allows: {}", offered.join(", "))),
+                        Some(format!(
+                            "the server does not take passwords; it allows: {}",
+                            offered.join(", ")
+                        )),
                     ))
                 }
             }
@@ -259,7 +328,11 @@ enum KbdError {
     Refused(Option<String>),
 }
 
-async fn keyboard_interactive(handle: &mut SshHandle, user: &str, password: &str) -> Result<(), KbdError> {
+async fn keyboard_interactive(
+    handle: &mut SshHandle,
+    user: &str,
+    password: &str,
+) -> Result<(), KbdError> {
     let mut response = handle
         .authenticate_keyboard_interactive_start(user, None)
         .await
@@ -289,5 +362,7 @@ async fn keyboard_interactive(handle: &mut SshHandle, user: &str, password: &str
             }
         }
     }
-    Err(KbdError::Refused(Some("too many keyboard-interactive rounds".into())))
+    Err(KbdError::Refused(Some(
+        "too many keyboard-interactive rounds".into(),
+    )))
 }

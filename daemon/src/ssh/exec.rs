@@ -27,7 +27,11 @@ use super::client::SshHandle;
 pub fn command_line(argv: &[String]) -> String {
     match argv {
         [single] => single.clone(),
-        words => words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" "),
+        words => words
+            .iter()
+            .map(|w| shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" "),
     }
 }
 
@@ -39,7 +43,11 @@ pub fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-pub async fn open_exec(handle: &SshHandle, addr: &str, command: &str) -> Result<Channel<Msg>, SshError> {
+pub async fn open_exec(
+    handle: &SshHandle,
+    addr: &str,
+    command: &str,
+) -> Result<Channel<Msg>, SshError> {
     let russh = |e| SshError::from_russh(addr, e);
     let channel = handle.channel_open_session().await.map_err(russh)?;
     channel.exec(true, command).await.map_err(russh)?;
@@ -138,7 +146,11 @@ where
         }
     });
 
-    let mut exit = ExitInfo { status: None, signal: None, core_dumped: false };
+    let mut exit = ExitInfo {
+        status: None,
+        signal: None,
+        core_dumped: false,
+    };
     let mut input_done = false;
     let mut channel_refused = false;
     loop {
@@ -193,7 +205,10 @@ where
             outcome.exit = Some(exit.clone());
             Frame::Exit(exit)
         } else if channel_refused {
-            Frame::Error(ApiError::new(ErrorCode::SshError, "the server refused to run the command"))
+            Frame::Error(ApiError::new(
+                ErrorCode::SshError,
+                "the server refused to run the command",
+            ))
         } else {
             Frame::Error(ApiError::new(
                 ErrorCode::SshError,
@@ -228,8 +243,14 @@ mod tests {
     #[test]
     fn one_word_is_a_command_line_several_are_quoted() {
         assert_eq!(command_line(&["ls -l | wc".into()]), "ls -l | wc");
-        assert_eq!(command_line(&["echo".into(), "a b".into(), "it's".into(), "".into()]), r"echo 'a b' 'it'\''s' ''");
-        assert_eq!(command_line(&["printf".into(), r"%s\n".into(), "$HOME".into()]), r"printf '%s\n' '$HOME'");
+        assert_eq!(
+            command_line(&["echo".into(), "a b".into(), "it's".into(), "".into()]),
+            r"echo 'a b' 'it'\''s' ''"
+        );
+        assert_eq!(
+            command_line(&["printf".into(), r"%s\n".into(), "$HOME".into()]),
+            r"printf '%s\n' '$HOME'"
+        );
     }
 
     /// Whatever the words, a POSIX shell gives them back unchanged.
@@ -257,10 +278,12 @@ mod tests {
 
     #[test]
     fn hostile_words_stay_words() {
-        let words: Vec<String> = ["$(id)", "`id`", "a;b", "'", "\"", "\\", "*", "~", "\n", "-n"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let words: Vec<String> = [
+            "$(id)", "`id`", "a;b", "'", "\"", "\\", "*", "~", "\n", "-n",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         assert_eq!(round_trip(&words), words);
     }
 }

@@ -15,7 +15,10 @@ pub fn key_info(key: &PublicKey) -> KeyInfo {
 /// unpadded base64.
 pub fn valid_fingerprint(fingerprint: &str) -> bool {
     fingerprint.strip_prefix("SHA256:").is_some_and(|b64| {
-        b64.len() == 43 && b64.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        b64.len() == 43
+            && b64
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
     })
 }
 

@@ -50,7 +50,9 @@ pub fn parse_private_key(text: &str, passphrase: Option<&str>) -> Result<ParsedK
 /// A short reason that never quotes key material.
 fn describe(error: &russh::keys::Error) -> String {
     match error {
-        russh::keys::Error::UnsupportedKeyType { key_type_string, .. } => {
+        russh::keys::Error::UnsupportedKeyType {
+            key_type_string, ..
+        } => {
             format!("unsupported key type {key_type_string}")
         }
         russh::keys::Error::CouldNotReadKey => "no private key block found".into(),

@@ -18,17 +18,33 @@ use crate::store::KeyInfo;
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
     #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("{addr} did not answer within {secs} s ({stage})")]
-    Timeout { addr: String, secs: u64, stage: &'static str },
+    Timeout {
+        addr: String,
+        secs: u64,
+        stage: &'static str,
+    },
     #[error(
         "the host key of {addr} has changed: it shows {} {}, pinned is {}; nothing was sent to it. \
          If the change is expected, re-learn the key explicitly",
         actual.algorithm, actual.fingerprint, expected.join(", ")
     )]
-    HostKeyMismatch { addr: String, expected: Vec<String>, actual: KeyInfo },
+    HostKeyMismatch {
+        addr: String,
+        expected: Vec<String>,
+        actual: KeyInfo,
+    },
     #[error("{user}@{addr} refused the {method}{}", hint.as_deref().map(|h| format!(": {h}")).unwrap_or_default())]
-    AuthFailed { user: String, addr: String, method: &'static str, hint: Option<String> },
+    AuthFailed {
+        user: String,
+        addr: String,
+        method: &'static str,
+        hint: Option<String>,
+    },
     #[error("the private key cannot be used: {0}")]
     InvalidKey(String),
     #[error("{0}")]
@@ -43,14 +59,27 @@ impl SshError {
     pub(crate) fn from_russh(addr: &str, error: russh::Error) -> SshError {
         let addr = addr.to_owned();
         match error {
-            russh::Error::ConnectionTimeout | russh::Error::KeepaliveTimeout | russh::Error::InactivityTimeout => {
-                SshError::Closed { addr, message: "the server stopped answering".into() }
-            }
-            russh::Error::Disconnect | russh::Error::SendError | russh::Error::HUP | russh::Error::RecvError => {
-                SshError::Closed { addr, message: "the server closed the connection".into() }
-            }
-            russh::Error::IO(source) => SshError::Closed { addr, message: source.to_string() },
-            other => SshError::Protocol { addr, message: other.to_string() },
+            russh::Error::ConnectionTimeout
+            | russh::Error::KeepaliveTimeout
+            | russh::Error::InactivityTimeout => SshError::Closed {
+                addr,
+                message: "the server stopped answering".into(),
+            },
+            russh::Error::Disconnect
+            | russh::Error::SendError
+            | russh::Error::HUP
+            | russh::Error::RecvError => SshError::Closed {
+                addr,
+                message: "the server closed the connection".into(),
+            },
+            russh::Error::IO(source) => SshError::Closed {
+                addr,
+                message: source.to_string(),
+            },
+            other => SshError::Protocol {
+                addr,
+                message: other.to_string(),
+            },
         }
     }
 }

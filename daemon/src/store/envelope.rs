@@ -96,7 +96,13 @@ pub fn seal(key: &MasterKey, aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, Sea
     getrandom::fill(&mut nonce).map_err(SealError)?;
     let ciphertext = key
         .cipher()
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: aad.as_bytes(),
+            },
+        )
         // XChaCha20-Poly1305 encryption fails only for messages over 256 GiB.
         .unwrap_or_default();
     let mut out = Vec::with_capacity(HEADER_LEN + ciphertext.len());
@@ -117,7 +123,13 @@ pub fn open(key: &MasterKey, aad: &str, envelope: &[u8]) -> Result<Zeroizing<Vec
     }
     let nonce = XNonce::from_slice(&envelope[1 + KEY_ID_LEN..HEADER_LEN]);
     key.cipher()
-        .decrypt(nonce, Payload { msg: &envelope[HEADER_LEN..], aad: aad.as_bytes() })
+        .decrypt(
+            nonce,
+            Payload {
+                msg: &envelope[HEADER_LEN..],
+                aad: aad.as_bytes(),
+            },
+        )
         .map(Zeroizing::new)
         .map_err(|_| OpenError::Integrity)
 }
@@ -153,11 +165,22 @@ mod tests {
     fn aad_swap_fails() {
         let k = key(1);
         let sealed = seal(&k, &aad("secrets", "web1", "credential"), b"pw").unwrap();
-        assert_eq!(open(&k, &aad("secrets", "web2", "credential"), &sealed), Err(OpenError::Integrity));
-        assert_eq!(open(&k, &aad("profiles", "web1", "credential"), &sealed), Err(OpenError::Integrity));
-        assert_eq!(open(&k, &aad("secrets", "web1", "record"), &sealed), Err(OpenError::Integrity));
         assert_eq!(
-            open(&k, &aad("secrets", "web1", "credential"), &sealed).unwrap().as_slice(),
+            open(&k, &aad("secrets", "web2", "credential"), &sealed),
+            Err(OpenError::Integrity)
+        );
+        assert_eq!(
+            open(&k, &aad("profiles", "web1", "credential"), &sealed),
+            Err(OpenError::Integrity)
+        );
+        assert_eq!(
+            open(&k, &aad("secrets", "web1", "record"), &sealed),
+            Err(OpenError::Integrity)
+        );
+        assert_eq!(
+            open(&k, &aad("secrets", "web1", "credential"), &sealed)
+                .unwrap()
+                .as_slice(),
             b"pw"
         );
     }
@@ -165,14 +188,20 @@ mod tests {
     #[test]
     fn other_key_is_named_not_guessed() {
         let sealed = seal(&key(1), "a", b"x").unwrap();
-        assert!(matches!(open(&key(2), "a", &sealed), Err(OpenError::OtherKey(_))));
+        assert!(matches!(
+            open(&key(2), "a", &sealed),
+            Err(OpenError::OtherKey(_))
+        ));
     }
 
     #[test]
     fn truncated_and_unknown_versions_are_malformed() {
         let k = key(1);
         let mut sealed = seal(&k, "a", b"x").unwrap();
-        assert_eq!(open(&k, "a", &sealed[..HEADER_LEN + TAG_LEN - 1]), Err(OpenError::Malformed));
+        assert_eq!(
+            open(&k, "a", &sealed[..HEADER_LEN + TAG_LEN - 1]),
+            Err(OpenError::Malformed)
+        );
         sealed[0] = 2;
         assert_eq!(open(&k, "a", &sealed), Err(OpenError::Malformed));
         assert_eq!(open(&k, "a", &[]), Err(OpenError::Malformed));

@@ -51,7 +51,10 @@ pub fn load(state_dir: &Path, store_is_new: bool) -> Result<(MasterKey, KeySourc
     let path = state_dir.join(KEY_FILE);
     if path.exists() {
         let mode = fs::metadata(&path)
-            .map_err(|source| StoreError::Io { path: path.clone(), source })?
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?
             .permissions()
             .mode();
         if mode & 0o077 != 0 {
@@ -73,15 +76,21 @@ pub fn load(state_dir: &Path, store_is_new: bool) -> Result<(MasterKey, KeySourc
             path.display()
         )));
     }
-    let key = MasterKey::generate().map_err(|e| StoreError::Key(format!("cannot generate a key: {e}")))?;
+    let key = MasterKey::generate()
+        .map_err(|e| StoreError::Key(format!("cannot generate a key: {e}")))?;
     write_new_key(&path, &key)?;
     Ok((key, KeySource::Created(path)))
 }
 
 fn read_key(path: &Path) -> Result<MasterKey, StoreError> {
-    let io = |source| StoreError::Io { path: path.to_owned(), source };
+    let io = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut raw = Zeroizing::new(Vec::new());
-    fs::File::open(path).and_then(|mut f| f.read_to_end(&mut raw)).map_err(io)?;
+    fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut raw))
+        .map_err(io)?;
     parse_key(&raw).ok_or_else(|| {
         StoreError::Key(format!(
             "{} does not hold a master key (32 bytes, or 64 hex digits)",
@@ -108,7 +117,10 @@ fn parse_key(raw: &[u8]) -> Option<MasterKey> {
 }
 
 fn write_new_key(path: &Path, key: &MasterKey) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io { path: path.to_owned(), source };
+    let io = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
     // create_new: never overwrite a key another process just wrote.
     let mut file = OpenOptions::new()
         .write(true)
@@ -145,7 +157,10 @@ mod tests {
         assert!(matches!(load(dir.path(), false), Err(StoreError::Key(_))));
         let (key, source) = load(dir.path(), true).unwrap();
         assert!(matches!(source, KeySource::Created(_)));
-        let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let (again, _) = load(dir.path(), false).unwrap();
         assert_eq!(key.id(), again.id());

@@ -46,7 +46,10 @@ const HOSTKEYS: &str = "hostkeys";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("database error: {0}")]
     Db(#[from] sled::Error),
     #[error("master key: {0}")]
@@ -55,7 +58,11 @@ pub enum StoreError {
         "the master key ({source_desc}, key id {key_id}) is not the one this store was sealed with \
          (key id {store_id}); start tetherd with the right key"
     )]
-    WrongKey { source_desc: String, key_id: String, store_id: String },
+    WrongKey {
+        source_desc: String,
+        key_id: String,
+        store_id: String,
+    },
     #[error("store format {0:?} is not supported by this tetherd (it reads format 1)")]
     Format(String),
     #[error("record {tree}/{record} failed its integrity check; other records are unaffected")]
@@ -93,6 +100,9 @@ pub struct ProfileRecord {
     pub updated_at: u64,
 }
 
+/// A profile name with its record, or the error opening it.
+pub type ListedProfile = (String, Result<ProfileRecord, StoreError>);
+
 pub struct Store {
     db: sled::Db,
     key: MasterKey,
@@ -115,7 +125,9 @@ impl Store {
 
         if let Some(format) = meta.get("format")? {
             if format.as_ref() != FORMAT_VERSION {
-                return Err(StoreError::Format(String::from_utf8_lossy(&format).into_owned()));
+                return Err(StoreError::Format(
+                    String::from_utf8_lossy(&format).into_owned(),
+                ));
             }
         }
         let check = meta.get("key_check")?;
@@ -132,35 +144,77 @@ impl Store {
                         store_id,
                     });
                 }
-                _ => return Err(StoreError::Corrupt { tree: META, record: "key_check".into() }),
+                _ => {
+                    return Err(StoreError::Corrupt {
+                        tree: META,
+                        record: "key_check".into(),
+                    });
+                }
             },
             None if is_new => {
                 meta.insert("format", FORMAT_VERSION)?;
                 meta.insert("key_check", envelope::seal(&key, &check_aad, KEY_CHECK)?)?;
                 db.flush()?;
             }
-            None => return Err(StoreError::Corrupt { tree: META, record: "key_check".into() }),
+            None => {
+                return Err(StoreError::Corrupt {
+                    tree: META,
+                    record: "key_check".into(),
+                });
+            }
         }
-        Ok(Store { db, key, key_source, profiles, secrets, hostkeys })
+        Ok(Store {
+            db,
+            key,
+            key_source,
+            profiles,
+            secrets,
+            hostkeys,
+        })
     }
 
     pub fn key_source(&self) -> &KeySource {
         &self.key_source
     }
 
-    fn seal_json<T: Serialize>(&self, tree: &str, record: &str, field: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    fn seal_json<T: Serialize>(
+        &self,
+        tree: &str,
+        record: &str,
+        field: &str,
+        value: &T,
+    ) -> Result<Vec<u8>, StoreError> {
         let json = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
         Ok(envelope::seal(&self.key, &aad(tree, record, field), &json)?)
     }
 
-    fn open_record(&self, tree: &'static str, record: &str, field: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        envelope::open(&self.key, &aad(tree, record, field), sealed)
-            .map_err(|_| StoreError::Corrupt { tree, record: record.to_owned() })
+    fn open_record(
+        &self,
+        tree: &'static str,
+        record: &str,
+        field: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        envelope::open(&self.key, &aad(tree, record, field), sealed).map_err(|_| {
+            StoreError::Corrupt {
+                tree,
+                record: record.to_owned(),
+            }
+        })
     }
 
-    fn open_json<T: DeserializeOwned>(&self, tree: &'static str, record: &str, field: &str, sealed: &[u8]) -> Result<T, StoreError> {
+    fn open_json<T: DeserializeOwned>(
+        &self,
+        tree: &'static str,
+        record: &str,
+        field: &str,
+        sealed: &[u8],
+    ) -> Result<T, StoreError> {
         let plain = self.open_record(tree, record, field, sealed)?;
-        serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt { tree, record: record.to_owned() })
+        serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt {
+            tree,
+            record: record.to_owned(),
+        })
     }
 
     pub fn profile(&self, name: &str) -> Result<Option<ProfileRecord>, StoreError> {
@@ -172,7 +226,7 @@ impl Store {
 
     /// Every profile by name; a record that fails to open is reported in
     /// place, so one damaged record does not hide the others.
-    pub fn profiles(&self) -> Result<Vec<(String, Result<ProfileRecord, StoreError>)>, StoreError> {
+    pub fn profiles(&self) -> Result<Vec<ListedProfile>, StoreError> {
         let mut out = Vec::new();
         for entry in self.profiles.iter() {
             let (name, sealed) = entry?;
@@ -188,7 +242,10 @@ impl Store {
     }
 
     pub fn credential(&self, name: &str) -> Result<Credential, StoreError> {
-        let corrupt = || StoreError::Corrupt { tree: SECRETS, record: name.to_owned() };
+        let corrupt = || StoreError::Corrupt {
+            tree: SECRETS,
+            record: name.to_owned(),
+        };
         let sealed = self.secrets.get(name)?.ok_or_else(corrupt)?;
         let plain = self.open_record(SECRETS, name, "credential", &sealed)?;
         Credential::decode(&plain).ok_or_else(corrupt)
@@ -197,7 +254,10 @@ impl Store {
     pub fn host_keys(&self, name: &str) -> Result<Vec<PinnedHostKey>, StoreError> {
         match self.hostkeys.get(name)? {
             Some(sealed) => self.open_json(HOSTKEYS, name, "keys", &sealed),
-            None => Err(StoreError::Corrupt { tree: HOSTKEYS, record: name.to_owned() }),
+            None => Err(StoreError::Corrupt {
+                tree: HOSTKEYS,
+                record: name.to_owned(),
+            }),
         }
     }
 
@@ -211,20 +271,28 @@ impl Store {
         host_keys: &[PinnedHostKey],
     ) -> Result<(), StoreError> {
         let sealed_record = self.seal_json(PROFILES, name, "record", record)?;
-        let sealed_secret = envelope::seal(&self.key, &aad(SECRETS, name, "credential"), &credential.encode())?;
+        let sealed_secret = envelope::seal(
+            &self.key,
+            &aad(SECRETS, name, "credential"),
+            &credential.encode(),
+        )?;
         let sealed_keys = self.seal_json(HOSTKEYS, name, "keys", &host_keys)?;
-        let result = (&self.profiles, &self.secrets, &self.hostkeys).transaction(|(profiles, secrets, hostkeys)| {
-            if profiles.get(name)?.is_some() {
-                return sled::transaction::abort(());
-            }
-            profiles.insert(name, sealed_record.as_slice())?;
-            secrets.insert(name, sealed_secret.as_slice())?;
-            hostkeys.insert(name, sealed_keys.as_slice())?;
-            Ok(())
-        });
+        let result = (&self.profiles, &self.secrets, &self.hostkeys).transaction(
+            |(profiles, secrets, hostkeys)| {
+                if profiles.get(name)?.is_some() {
+                    return sled::transaction::abort(());
+                }
+                profiles.insert(name, sealed_record.as_slice())?;
+                secrets.insert(name, sealed_secret.as_slice())?;
+                hostkeys.insert(name, sealed_keys.as_slice())?;
+                Ok(())
+            },
+        );
         match result {
             Ok(()) => {}
-            Err(sled::transaction::TransactionError::Abort(())) => return Err(StoreError::Exists(name.to_owned())),
+            Err(sled::transaction::TransactionError::Abort(())) => {
+                return Err(StoreError::Exists(name.to_owned()));
+            }
             Err(sled::transaction::TransactionError::Storage(e)) => return Err(e.into()),
         }
         self.db.flush_async().await?;
@@ -234,12 +302,14 @@ impl Store {
     /// Removes a profile and everything stored for it. `false` if there was
     /// no such profile.
     pub async fn remove_profile(&self, name: &str) -> Result<bool, StoreError> {
-        let result = (&self.profiles, &self.secrets, &self.hostkeys).transaction(|(profiles, secrets, hostkeys)| {
-            let existed = profiles.remove(name)?.is_some();
-            secrets.remove(name)?;
-            hostkeys.remove(name)?;
-            Ok::<_, sled::transaction::ConflictableTransactionError<()>>(existed)
-        });
+        let result = (&self.profiles, &self.secrets, &self.hostkeys).transaction(
+            |(profiles, secrets, hostkeys)| {
+                let existed = profiles.remove(name)?.is_some();
+                secrets.remove(name)?;
+                hostkeys.remove(name)?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(existed)
+            },
+        );
         let existed = match result {
             Ok(existed) => existed,
             Err(sled::transaction::TransactionError::Abort(())) => false,
@@ -258,8 +328,15 @@ impl Store {
 
 fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::DirBuilderExt;
-    let io = |source| StoreError::Io { path: dir.to_owned(), source };
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io)?;
+    let io = |source| StoreError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io)?;
     let meta = std::fs::metadata(dir).map_err(io)?;
     if !meta.is_dir() {
         return Err(io(std::io::Error::other("not a directory")));
@@ -291,7 +368,11 @@ mod tests {
     }
 
     fn pins() -> Vec<PinnedHostKey> {
-        vec![PinnedHostKey { algorithm: "ssh-ed25519".into(), fingerprint: "SHA256:abc".into(), added_at: 1 }]
+        vec![PinnedHostKey {
+            algorithm: "ssh-ed25519".into(),
+            fingerprint: "SHA256:abc".into(),
+            added_at: 1,
+        }]
     }
 
     const SECRET: &str = "correct horse battery staple";
@@ -300,7 +381,10 @@ mod tests {
         let store = Store::open(dir).unwrap();
         for name in names {
             let cred = Credential::Password(Zeroizing::new(SECRET.into()));
-            store.add_profile(name, &record(), &cred, &pins()).await.unwrap();
+            store
+                .add_profile(name, &record(), &cred, &pins())
+                .await
+                .unwrap();
         }
         store
     }
@@ -312,7 +396,9 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.profile("web1").unwrap(), Some(record()));
         assert_eq!(store.host_keys("web2").unwrap(), pins());
-        assert!(matches!(store.credential("web1").unwrap(), Credential::Password(p) if p.as_str() == SECRET));
+        assert!(
+            matches!(store.credential("web1").unwrap(), Credential::Password(p) if p.as_str() == SECRET)
+        );
         assert!(store.profile("nope").unwrap().is_none());
     }
 
@@ -320,9 +406,15 @@ mod tests {
     async fn duplicate_names_are_refused_and_nothing_changes() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with(dir.path(), &["web1"]).await;
-        let other = ProfileRecord { host: "evil".into(), ..record() };
+        let other = ProfileRecord {
+            host: "evil".into(),
+            ..record()
+        };
         let cred = Credential::Password(Zeroizing::new("x".into()));
-        let err = store.add_profile("web1", &other, &cred, &[]).await.unwrap_err();
+        let err = store
+            .add_profile("web1", &other, &cred, &[])
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::Exists(_)));
         assert_eq!(store.profile("web1").unwrap(), Some(record()));
     }
@@ -346,7 +438,10 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         tree.insert("web1", bytes).unwrap();
-        assert!(matches!(store.profile("web1"), Err(StoreError::Corrupt { tree: PROFILES, .. })));
+        assert!(matches!(
+            store.profile("web1"),
+            Err(StoreError::Corrupt { tree: PROFILES, .. })
+        ));
         assert_eq!(store.profile("web2").unwrap(), Some(record()));
         let listed = store.profiles().unwrap();
         assert!(listed[0].1.is_err() && listed[1].1.is_ok());
@@ -359,7 +454,10 @@ mod tests {
         let secrets = store.raw_tree(SECRETS).unwrap();
         let web1 = secrets.get("web1").unwrap().unwrap();
         secrets.insert("web2", web1).unwrap();
-        assert!(matches!(store.credential("web2"), Err(StoreError::Corrupt { tree: SECRETS, .. })));
+        assert!(matches!(
+            store.credential("web2"),
+            Err(StoreError::Corrupt { tree: SECRETS, .. })
+        ));
         assert!(store.credential("web1").is_ok());
     }
 
@@ -371,7 +469,10 @@ mod tests {
         std::fs::write(&key_file, [9u8; 32]).unwrap();
         let err = Store::open(dir.path()).err().unwrap();
         assert!(matches!(err, StoreError::WrongKey { .. }), "{err}");
-        assert!(err.to_string().contains("not the one this store was sealed with"));
+        assert!(
+            err.to_string()
+                .contains("not the one this store was sealed with")
+        );
     }
 
     #[tokio::test]
@@ -390,8 +491,16 @@ mod tests {
         drop(store);
         for entry in walk(dir.path()) {
             let bytes = std::fs::read(&entry).unwrap();
-            assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()), "{}", entry.display());
-            assert!(!bytes.windows(5).any(|w| w == b"alice"), "{}", entry.display());
+            assert!(
+                !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+                "{}",
+                entry.display()
+            );
+            assert!(
+                !bytes.windows(5).any(|w| w == b"alice"),
+                "{}",
+                entry.display()
+            );
         }
     }
 
