@@ -126,6 +126,12 @@ fn sshd_path() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// Says that a test is skipped and why. Written straight to stderr so that
+/// the test harness's output capture does not hide it.
+pub fn skip(test: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {why}");
+}
+
 /// Returns `None` (and says why) when the SSH tests must skip.
 pub fn sshd_or_skip(test: &str) -> Option<PathBuf> {
     match sshd_path() {

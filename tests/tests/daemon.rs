@@ -156,7 +156,10 @@ fn the_socket_env_var_is_honoured() {
 #[test]
 fn other_uids_are_forbidden_even_through_a_world_writable_socket() {
     if !is_root() {
-        eprintln!("SKIP: needs root to run the CLI as another uid");
+        tether_e2e::skip(
+            "other_uids_are_forbidden_even_through_a_world_writable_socket",
+            "needs root to run the CLI as another uid",
+        );
         return;
     }
     let daemon = Daemon::start();

@@ -86,7 +86,10 @@ fn passwords_come_from_stdin_and_are_never_stored_in_plaintext() {
         return;
     };
     if !sshd.passwords {
-        eprintln!("SKIP: password logins need the tests to run as root");
+        tether_e2e::skip(
+            "passwords_come_from_stdin_and_are_never_stored_in_plaintext",
+            "password logins need the tests to run as root",
+        );
         return;
     }
     let daemon = Daemon::start();
