@@ -140,9 +140,7 @@ pub fn sshd_or_skip(test: &str) -> Option<PathBuf> {
             panic!("{test}: OpenSSH sshd is missing and CI=true: install openssh-server")
         }
         None => {
-            eprintln!(
-                "SKIP {test}: OpenSSH sshd is not installed (apt-get install openssh-server)"
-            );
+            skip(test, "OpenSSH sshd is not installed (apt-get install openssh-server)");
             None
         }
     }
