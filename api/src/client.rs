@@ -92,6 +92,11 @@ impl Client {
         read_json(response).await
     }
 
+    pub async fn delete_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let response = self.send(Method::DELETE, path, None, false).await?;
+        read_json(response).await
+    }
+
     pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
         let response = self.send(Method::DELETE, path, None, false).await?;
         check_status(response).await.map(drop)

@@ -47,12 +47,19 @@ pub struct ExitInfo {
     pub signal: Option<String>,
     #[serde(default)]
     pub core_dumped: bool,
+    /// The daemon ended the command because its `timeout_secs` passed.
+    #[serde(default)]
+    pub timed_out: bool,
 }
 
 impl ExitInfo {
     /// The exit code `tether` leaves with, as ssh does: the status itself, or
-    /// 128 + the signal number, or 255 when the server reported neither.
+    /// 128 + the signal number, or 255 when the server reported neither;
+    /// 124 (as timeout(1)) when the daemon ended it for its time limit.
     pub fn exit_code(&self) -> i32 {
+        if self.timed_out {
+            return 124;
+        }
         match (&self.status, &self.signal) {
             (Some(status), _) => (*status & 0xff) as i32,
             (None, Some(signal)) => 128 + signal_number(signal).unwrap_or(127),
@@ -287,6 +294,7 @@ mod tests {
                 status: Some(3),
                 signal: None,
                 core_dumped: false,
+                timed_out: false,
             }),
             Frame::Error(ApiError::new(ErrorCode::SshError, "gone")),
         ]
@@ -342,12 +350,18 @@ mod tests {
             status,
             signal: signal.map(str::to_owned),
             core_dumped: false,
+            timed_out: false,
         };
         assert_eq!(exit(Some(0), None).exit_code(), 0);
         assert_eq!(exit(Some(42), None).exit_code(), 42);
         assert_eq!(exit(None, Some("KILL")).exit_code(), 137);
         assert_eq!(exit(None, Some("TERM")).exit_code(), 143);
         assert_eq!(exit(None, None).exit_code(), 255);
+        let timed_out = ExitInfo {
+            timed_out: true,
+            ..exit(None, Some("TERM"))
+        };
+        assert_eq!(timed_out.exit_code(), 124);
     }
 
     #[tokio::test]

@@ -11,6 +11,8 @@
 //! | DELETE | /v1/profiles/{name} | | 204 |
 //! | POST | /v1/profiles/{name}/exec | [`ExecRequest`] | 101, then [`crate::frame`] |
 //! | POST | /v1/hostkeys/probe | [`ProbeHostKey`] | [`HostKeyInfo`] |
+//! | GET | /v1/sessions | | [`SessionList`] |
+//! | DELETE | /v1/sessions/{profile} | | [`SessionsClosed`] |
 //!
 //! Types that carry a [`Secret`] implement neither `Debug` nor `Serialize`
 //! outside of what the request needs.
@@ -73,6 +75,11 @@ pub struct ProfileInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<HostKeyInfo>,
     pub host_keys: Vec<HostKeyInfo>,
+    /// Per-profile connection settings, where set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_secs: Option<u64>,
     /// Unix seconds.
     pub created_at: u64,
     pub updated_at: u64,
@@ -125,6 +132,12 @@ pub struct AddProfile {
     pub user: String,
     pub credential: NewCredential,
     pub host_key: HostKeyPolicy,
+    /// Overrides the daemon's `ssh.connect_timeout_secs` for this profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout_secs: Option<u64>,
+    /// Overrides the daemon's `ssh.keepalive_secs` for this profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_secs: Option<u64>,
 }
 
 pub fn default_port() -> u16 {
@@ -147,6 +160,51 @@ pub struct ProbeHostKey {
 #[serde(deny_unknown_fields)]
 pub struct ExecRequest {
     pub argv: Vec<String>,
+    /// End the command after this many seconds: SIGTERM, then the channel is
+    /// closed; the exit frame says `timed_out`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    /// Run the command on a pseudo-terminal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pty: Option<PtyRequest>,
+}
+
+/// The caller's terminal, for a remote pseudo-terminal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PtyRequest {
+    pub term: String,
+    pub cols: u32,
+    pub rows: u32,
+}
+
+/// A live pooled SSH connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: u64,
+    pub profile: String,
+    /// `host:port` of the server.
+    pub remote: String,
+    pub age_secs: u64,
+    /// Seconds since its last channel ended; 0 while channels are open.
+    pub idle_secs: u64,
+    /// Open channels (running commands).
+    pub channels: usize,
+    /// Bytes sent to and received from remote commands.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionList {
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// The answer to closing a profile's connections.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionsClosed {
+    pub profile: String,
+    pub closed: usize,
 }
 
 /// Longest profile name.

@@ -1,23 +1,34 @@
-//! `tether exec NAME -- COMMAND [ARG...]`
+//! `tether exec NAME [--timeout SECS] [-t] -- COMMAND [ARG...]`
 //!
 //! Streams stdin to the remote command and its stdout and stderr back,
 //! byte for byte, and exits with the remote exit status (128 + n for a
-//! signal). Ctrl-C is forwarded to the remote command as SIGINT.
+//! signal, 124 when `--timeout` ended it). The first Ctrl-C is forwarded to
+//! the remote command as SIGINT; a second one closes the command's channel
+//! and exits 130.
 
 use clap::Args;
 use tether_api::client::Client;
 use tether_api::frame::{self, CHUNK, Frame};
-use tether_api::types::ExecRequest;
+use tether_api::types::{ExecRequest, PtyRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::failure::{Failure, Result};
 use crate::profile::check_name;
+use crate::terminal;
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Profile name
     name: String,
+    /// End the command after SECS seconds (SIGTERM, then the channel is
+    /// closed) and exit 124
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    timeout: Option<u64>,
+    /// Run the command on a pseudo-terminal (for sudo prompts, top -b, ...)
+    #[arg(short = 't', long = "tty")]
+    tty: bool,
     /// The command: one word is a remote command line as is; several words are
     /// each quoted so the remote receives exactly them
     #[arg(last = true, required = true, value_name = "COMMAND")]
@@ -26,13 +37,39 @@ pub struct ExecArgs {
 
 /// Exit status when our own stdout is closed under us (as a shell reports SIGPIPE).
 const BROKEN_PIPE: u8 = 141;
+/// Exit status after a second Ctrl-C (as a shell reports SIGINT).
+const INTERRUPTED: u8 = 130;
 
 pub async fn run(client: &Client, args: ExecArgs) -> Result<u8> {
     check_name(&args.name)?;
-    let request = ExecRequest { argv: args.command };
+    let pty = args.tty.then(|| {
+        let (cols, rows) = terminal::size().unwrap_or((80, 24));
+        PtyRequest {
+            term: terminal::term(),
+            cols,
+            rows,
+        }
+    });
+    let request = ExecRequest {
+        argv: args.command,
+        timeout_secs: args.timeout,
+        pty,
+    };
     let stream = client
         .open_stream(&format!("/v1/profiles/{}/exec", args.name), &request)
         .await?;
+    // With a remote terminal, keys go to it as typed (Ctrl-C included).
+    let raw_mode = if args.tty {
+        terminal::RawMode::enter()
+    } else {
+        None
+    };
+    let code = pump(stream, raw_mode.is_some()).await;
+    drop(raw_mode);
+    code
+}
+
+async fn pump(stream: tether_api::client::Stream, raw: bool) -> Result<u8> {
     let (mut from_daemon, mut to_daemon) = tokio::io::split(stream);
 
     // One writer owns the daemon-bound half; stdin and signals feed it.
@@ -66,32 +103,62 @@ pub async fn run(client: &Client, args: ExecArgs) -> Result<u8> {
             }
         }
     });
-    let signal_frames = frames;
-    let signals = tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            if signal_frames
-                .send(Frame::Signal("INT".into()))
-                .await
-                .is_err()
-            {
+    let resize_frames = frames.clone();
+    let resizes = tokio::spawn(async move {
+        let Ok(mut winch) = signal(SignalKind::window_change()) else {
+            return;
+        };
+        while winch.recv().await.is_some() {
+            if let Some((cols, rows)) = terminal::size() {
+                if resize_frames
+                    .send(Frame::Resize { cols, rows })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    });
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| Failure::new("internal", format!("cannot handle SIGINT: {e}")))?;
+    let mut interrupts = 0;
+
+    let mut stdout = tokio::io::stdout();
+    let mut stderr = tokio::io::stderr();
+    // Frames are read in their own task: read_frame is not cancel-safe, and
+    // the loop below also waits for Ctrl-C.
+    let (incoming_tx, mut incoming) = mpsc::channel(4);
+    let reader = tokio::spawn(async move {
+        loop {
+            let next = frame::read_frame(&mut from_daemon).await;
+            let end = !matches!(next, Ok(Some(Frame::Stdout(_) | Frame::Stderr(_))));
+            if incoming_tx.send(next).await.is_err() || end {
                 break;
             }
         }
     });
-
-    let mut stdout = tokio::io::stdout();
-    let mut stderr = tokio::io::stderr();
     let code = loop {
-        let next = frame::read_frame(&mut from_daemon).await;
+        let next = tokio::select! {
+            next = incoming.recv() => next,
+            _ = interrupt.recv() => {
+                interrupts += 1;
+                if interrupts >= 2 || raw {
+                    break Ok(INTERRUPTED);
+                }
+                let _ = frames.send(Frame::Signal("INT".into())).await;
+                continue;
+            }
+        };
         let frame = match next {
-            Ok(Some(frame)) => frame,
-            Ok(None) => {
+            Some(Ok(Some(frame))) => frame,
+            Some(Ok(None)) | None => {
                 break Err(Failure::new(
                     "ssh_error",
                     "tetherd closed the stream before the command ended",
                 ));
             }
-            Err(error) => {
+            Some(Err(error)) => {
                 break Err(Failure::new(
                     "protocol_error",
                     format!("bad stream from tetherd: {error}"),
@@ -119,7 +186,8 @@ pub async fn run(client: &Client, args: ExecArgs) -> Result<u8> {
         }
     };
     stdin_pump.abort();
-    signals.abort();
+    resizes.abort();
+    reader.abort();
     writer.abort();
     let _ = stdout.flush().await;
     code

@@ -10,8 +10,10 @@ mod failure;
 mod output;
 mod profile;
 mod prompt;
+mod session;
 mod socket;
 mod status;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +43,9 @@ enum Command {
     Profile(profile::ProfileCommand),
     /// Run a command on a profile's server; its exit status is tether's
     Exec(exec::ExecArgs),
+    /// List and close the daemon's live SSH connections
+    #[command(subcommand)]
+    Session(session::SessionCommand),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +88,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Status(args) => status::run(&client, args).await,
         Command::Profile(command) => profile::run(&client, command).await,
         Command::Exec(args) => exec::run(&client, args).await,
+        Command::Session(command) => session::run(&client, command).await,
     };
     match result {
         Ok(code) => code,

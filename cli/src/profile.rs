@@ -36,7 +36,7 @@ pub enum ProfileCommand {
 pub struct JsonFlag {
     /// Print JSON for scripts
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +69,13 @@ pub struct AddArgs {
     /// Trust the key the server shows now (trust on first use)
     #[arg(long)]
     accept_new: bool,
+    /// Seconds to wait for the connection and the SSH handshake
+    /// [default: the daemon's ssh.connect_timeout_secs]
+    #[arg(long, value_name = "SECS")]
+    connect_timeout: Option<u64>,
+    /// Seconds of silence before a keepalive [default: the daemon's ssh.keepalive_secs]
+    #[arg(long, value_name = "SECS")]
+    keepalive: Option<u64>,
     /// Print the new profile as JSON
     #[arg(long)]
     json: bool,
@@ -132,6 +139,8 @@ async fn add(client: &Client, args: AddArgs) -> Result<u8> {
         user: args.user,
         credential,
         host_key,
+        connect_timeout_secs: args.connect_timeout,
+        keepalive_secs: args.keepalive,
     };
     let profile: ProfileInfo = client.post("/v1/profiles", &request).await?;
     drop(request);

@@ -12,11 +12,13 @@
 //! max_body_bytes = 1048576             # JSON bodies
 //! header_timeout_secs = 10             # to receive a request head
 //! body_timeout_secs = 30               # to receive a request body
-//! max_connections_per_uid = 64
+//! max_connections_per_uid = 256
 //! drain_timeout_secs = 10              # on shutdown, for running commands
 //!
 //! [ssh]
 //! connect_timeout_secs = 15            # TCP connect plus SSH handshake
+//! keepalive_secs = 30                  # silence before a keepalive; 3 missed end it
+//! idle_timeout_secs = 600              # pooled connections with no channel close after this
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -65,7 +67,7 @@ impl Default for Limits {
             max_body_bytes: 1024 * 1024,
             header_timeout_secs: 10,
             body_timeout_secs: 30,
-            max_connections_per_uid: 64,
+            max_connections_per_uid: 256,
             drain_timeout_secs: 10,
         }
     }
@@ -89,19 +91,23 @@ impl Limits {
 #[serde(deny_unknown_fields, default)]
 pub struct SshSettings {
     pub connect_timeout_secs: u64,
+    pub keepalive_secs: u64,
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for SshSettings {
     fn default() -> Self {
         Self {
             connect_timeout_secs: 15,
+            keepalive_secs: 30,
+            idle_timeout_secs: 600,
         }
     }
 }
 
 impl SshSettings {
-    pub fn connect_timeout(&self) -> Duration {
-        Duration::from_secs(self.connect_timeout_secs)
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
     }
 }
 
@@ -161,6 +167,8 @@ impl Config {
             ("limits.header_timeout_secs", limits.header_timeout_secs),
             ("limits.body_timeout_secs", limits.body_timeout_secs),
             ("ssh.connect_timeout_secs", self.ssh.connect_timeout_secs),
+            ("ssh.keepalive_secs", self.ssh.keepalive_secs),
+            ("ssh.idle_timeout_secs", self.ssh.idle_timeout_secs),
         ];
         for (name, secs) in timeouts {
             if secs == 0 {

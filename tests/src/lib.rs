@@ -140,7 +140,10 @@ pub fn sshd_or_skip(test: &str) -> Option<PathBuf> {
             panic!("{test}: OpenSSH sshd is missing and CI=true: install openssh-server")
         }
         None => {
-            skip(test, "OpenSSH sshd is not installed (apt-get install openssh-server)");
+            skip(
+                test,
+                "OpenSSH sshd is not installed (apt-get install openssh-server)",
+            );
             None
         }
     }
@@ -370,10 +373,34 @@ impl Sshd {
         fingerprint(&self.host_key.with_extension("pub"))
     }
 
+    /// Stops the server and every connection it serves (as a reboot or a
+    /// lost network would; a plain sshd restart keeps live sessions).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            self.kill_connections_of(child.id());
             stop_child(&mut child);
         }
+    }
+
+    /// Kills the per-connection sshd processes: live connections drop, the
+    /// listener stays.
+    pub fn kill_connections(&self) {
+        if let Some(child) = &self.child {
+            self.kill_connections_of(child.id());
+        }
+    }
+
+    fn kill_connections_of(&self, listener: u32) {
+        for pid in descendants(listener) {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+
+    /// How many TCP connections sshd has accepted so far.
+    pub fn connections_accepted(&self) -> usize {
+        self.log().matches("Connection from").count()
     }
 
     /// Restarts sshd on the same port, as after an upgrade or a reboot.
@@ -396,6 +423,37 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Every process below `pid`, from /proc.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents = std::collections::HashMap::<u32, Vec<u32>>::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // The fields after the command name, which is in parentheses.
+            let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+                continue;
+            };
+            if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
+                parents.entry(ppid).or_default().push(child);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(next) = queue.pop() {
+        for &child in parents.get(&next).map(Vec::as_slice).unwrap_or_default() {
+            out.push(child);
+            queue.push(child);
+        }
+    }
+    out
 }
 
 fn whoami() -> String {

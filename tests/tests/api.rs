@@ -232,6 +232,8 @@ fn a_tampered_record_is_store_corrupt_and_nothing_else_breaks() {
                 public_key: None,
                 created_at: 1,
                 updated_at: 1,
+                connect_timeout_secs: None,
+                keepalive_secs: None,
             };
             let pins = [PinnedHostKey {
                 algorithm: "ssh-ed25519".into(),

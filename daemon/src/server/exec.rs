@@ -1,15 +1,17 @@
 //! `POST /v1/profiles/{name}/exec`: run a command and upgrade to its stream.
 //!
-//! The SSH connection, authentication and channel are set up before the
-//! `101` is sent, so every failure there (host key, auth, refused channel)
-//! is an ordinary error response with its code. After the upgrade the
-//! connection carries [`tether_api::frame`]s until the command ends.
+//! The channel comes from the connection pool, and the command is started
+//! before the `101` is sent, so every failure up to there (host key, auth,
+//! refused channel) is an ordinary error response with its code. After the
+//! upgrade the connection carries [`tether_api::frame`]s until the command
+//! ends.
+
+use std::time::Duration;
 
 use ::http::header::{CONNECTION, UPGRADE};
 use ::http::{HeaderValue, Request, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use russh::Disconnect;
 use tether_api::STREAM_PROTOCOL;
 use tether_api::types::ExecRequest;
 
@@ -17,8 +19,10 @@ use super::App;
 use super::http::{Resp, empty, parse_json, read_body};
 use super::profiles;
 use crate::error::Error;
-use crate::ssh::client::{self, Trust};
-use crate::ssh::exec::{bridge, command_line, open_exec};
+use crate::ssh::exec::{bridge, command_line, start};
+
+/// Longest `timeout_secs` accepted (a week).
+const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 
 fn wants_stream(request: &Request<Incoming>) -> bool {
     request
@@ -26,6 +30,36 @@ fn wants_stream(request: &Request<Incoming>) -> bool {
         .get(UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case(STREAM_PROTOCOL))
+}
+
+fn check(exec: &ExecRequest) -> Result<(), Error> {
+    if exec.argv.is_empty() || exec.argv.iter().all(|a| a.is_empty()) {
+        return Err(Error::BadRequest("no command given".into()));
+    }
+    if exec.argv.iter().any(|a| a.contains('\0')) {
+        return Err(Error::BadRequest(
+            "a command argument contains a NUL byte".into(),
+        ));
+    }
+    if exec
+        .timeout_secs
+        .is_some_and(|t| t == 0 || t > MAX_TIMEOUT_SECS)
+    {
+        return Err(Error::BadRequest(format!(
+            "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
+        )));
+    }
+    if let Some(pty) = &exec.pty {
+        let term_ok = !pty.term.is_empty()
+            && pty.term.len() <= 64
+            && pty.term.bytes().all(|b| b.is_ascii_graphic());
+        if !term_ok || pty.cols > 10_000 || pty.rows > 10_000 {
+            return Err(Error::BadRequest(
+                "invalid pty: TERM or window size out of range".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub async fn exec(app: &App, name: &str, mut request: Request<Incoming>) -> Result<Resp, Error> {
@@ -36,50 +70,21 @@ pub async fn exec(app: &App, name: &str, mut request: Request<Incoming>) -> Resu
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
     let exec: ExecRequest = parse_json(&body)?;
-    if exec.argv.is_empty() || exec.argv.iter().all(|a| a.is_empty()) {
-        return Err(Error::BadRequest("no command given".into()));
-    }
-    if exec.argv.iter().any(|a| a.contains('\0')) {
-        return Err(Error::BadRequest(
-            "a command argument contains a NUL byte".into(),
-        ));
-    }
+    check(&exec)?;
 
-    let record = profiles::load(app, name)?;
-    let pins = app
-        .store
-        .host_keys(name)?
-        .into_iter()
-        .map(|pin| pin.fingerprint)
-        .collect();
-    let credential = app.store.credential(name)?;
-    let settings = &app.options.config.ssh;
-    let mut connected =
-        client::connect(&record.host, record.port, Trust::Pinned(pins), settings).await?;
-    let authenticated =
-        client::authenticate(&mut connected, &record.user, &credential, settings).await;
-    drop(credential);
-    let channel = match authenticated {
-        Ok(()) => {
-            open_exec(
-                &connected.handle,
-                &connected.addr,
-                &command_line(&exec.argv),
-            )
-            .await
-        }
-        Err(error) => Err(error),
-    };
-    let channel = match channel {
-        Ok(channel) => channel,
-        Err(error) => {
-            let _ = connected
-                .handle
-                .disconnect(Disconnect::ByApplication, "", "en")
-                .await;
-            return Err(error.into());
-        }
-    };
+    let target = profiles::target(app, name)?;
+    let (channel, lease) = app
+        .pool
+        .channel(&target, || Ok(app.store.credential(name)?))
+        .await?;
+    let addr = lease.connection.addr.clone();
+    start(
+        &channel,
+        &addr,
+        &command_line(&exec.argv),
+        exec.pty.as_ref(),
+    )
+    .await?;
 
     let guard = app.tasks.enter();
     let profile = name.to_owned();
@@ -88,13 +93,22 @@ pub async fn exec(app: &App, name: &str, mut request: Request<Incoming>) -> Resu
         .next()
         .unwrap_or_default()
         .to_owned();
+    let timeout = exec.timeout_secs.map(Duration::from_secs);
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let outcome = bridge(channel, TokioIo::new(upgraded)).await;
+                let outcome = bridge(channel, TokioIo::new(upgraded), timeout).await;
+                let connection = &lease.connection;
+                connection
+                    .bytes_in
+                    .fetch_add(outcome.bytes_in, std::sync::atomic::Ordering::Relaxed);
+                connection
+                    .bytes_out
+                    .fetch_add(outcome.bytes_out, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(
                     %profile,
                     %program,
+                    connection = connection.id,
                     exit = ?outcome.exit.as_ref().map(|e| e.exit_code()),
                     bytes_in = outcome.bytes_in,
                     bytes_out = outcome.bytes_out,
@@ -104,10 +118,7 @@ pub async fn exec(app: &App, name: &str, mut request: Request<Incoming>) -> Resu
             }
             Err(error) => tracing::warn!(%profile, %error, "exec upgrade failed"),
         }
-        let _ = connected
-            .handle
-            .disconnect(Disconnect::ByApplication, "", "en")
-            .await;
+        drop(lease);
         drop(guard);
     });
 

@@ -12,6 +12,7 @@ pub mod listener;
 pub mod peer;
 mod profiles;
 mod routes;
+mod sessions;
 mod status;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use tokio::net::UnixListener;
 use tokio::sync::{Notify, watch};
 
 use crate::config::Options;
+use crate::ssh::pool::Pool;
 use crate::store::Store;
 use peer::Peer;
 
@@ -33,6 +35,7 @@ use peer::Peer;
 pub struct App {
     pub options: Options,
     pub store: Store,
+    pub pool: Pool,
     pub daemon_uid: u32,
     pub started: Instant,
     connections: Mutex<HashMap<u32, usize>>,
@@ -44,6 +47,7 @@ impl App {
         Arc::new(App {
             options,
             store,
+            pool: Pool::default(),
             daemon_uid,
             started: Instant::now(),
             connections: Mutex::new(HashMap::new()),
@@ -126,6 +130,7 @@ impl Drop for TrackerGuard {
 pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<Output = ()>) {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
+    let reaper = tokio::spawn(reap_idle(app.clone()));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -156,6 +161,22 @@ pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<
         if tokio::time::timeout(drain, app.tasks.idle()).await.is_err() {
             tracing::warn!(left = app.tasks.running(), "drain timeout; ending the rest");
         }
+    }
+    reaper.abort();
+    app.pool.shutdown().await;
+}
+
+/// Closes pooled connections that have been idle too long.
+async fn reap_idle(app: Arc<App>) {
+    let idle = app.options.config.ssh.idle_timeout();
+    let period = (idle / 4).clamp(
+        std::time::Duration::from_millis(250),
+        std::time::Duration::from_secs(30),
+    );
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        app.pool.reap(idle).await;
     }
 }
 

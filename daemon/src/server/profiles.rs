@@ -16,7 +16,8 @@ use zeroize::Zeroizing;
 use super::App;
 use super::http::{Resp, empty, json, parse_json, read_body};
 use crate::error::Error;
-use crate::ssh::client::{self, Connected, Trust};
+use crate::ssh::client::{self, ConnectSettings, Connected, Trust};
+use crate::ssh::pool::Target;
 use crate::ssh::{hostkey, keys};
 use crate::store::{Credential, KeyInfo, PinnedHostKey, ProfileRecord, StoreError, now};
 
@@ -39,6 +40,8 @@ fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) -> ProfileI
                 fingerprint: pin.fingerprint,
             })
             .collect(),
+        connect_timeout_secs: record.connect_timeout_secs,
+        keepalive_secs: record.keepalive_secs,
         created_at: record.created_at,
         updated_at: record.updated_at,
     }
@@ -64,6 +67,16 @@ fn check_host(host: &str) -> Result<(), Error> {
     }
 }
 
+/// A per-profile timeout: 1 second to 1 hour.
+fn check_secs(field: &str, value: Option<u64>) -> Result<Option<u64>, Error> {
+    match value {
+        Some(secs) if !(1..=3600).contains(&secs) => Err(Error::BadRequest(format!(
+            "{field} must be 1 to 3600 seconds"
+        ))),
+        other => Ok(other),
+    }
+}
+
 fn check_user(user: &str) -> Result<(), Error> {
     let ok = !user.is_empty()
         && user.len() <= 256
@@ -81,6 +94,25 @@ pub fn load(app: &App, name: &str) -> Result<ProfileRecord, Error> {
     app.store
         .profile(name)?
         .ok_or_else(|| Error::ProfileNotFound(name.to_owned()))
+}
+
+/// Everything the pool needs to reach a profile's server.
+pub fn target(app: &App, name: &str) -> Result<Target, Error> {
+    let record = load(app, name)?;
+    let pins = app
+        .store
+        .host_keys(name)?
+        .into_iter()
+        .map(|pin| pin.fingerprint)
+        .collect();
+    Ok(Target {
+        profile: name.to_owned(),
+        settings: ConnectSettings::new(&app.options.config.ssh, Some(&record)),
+        host: record.host,
+        port: record.port,
+        user: record.user,
+        pins,
+    })
 }
 
 pub fn list(app: &App) -> Result<Resp, Error> {
@@ -107,6 +139,7 @@ pub async fn remove(app: &App, name: &str) -> Result<Resp, Error> {
     if !app.store.remove_profile(name).await? {
         return Err(Error::ProfileNotFound(name.to_owned()));
     }
+    app.pool.retire(name).await;
     tracing::info!(profile = name, "profile removed");
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -123,13 +156,8 @@ pub async fn probe(app: &App, request: Request<Incoming>) -> Result<Resp, Error>
     let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
     let probe: ProbeHostKey = parse_json(&body)?;
     check_host(&probe.host)?;
-    let connected = client::connect(
-        &probe.host,
-        probe.port,
-        Trust::AcceptAny,
-        &app.options.config.ssh,
-    )
-    .await?;
+    let settings = ConnectSettings::new(&app.options.config.ssh, None);
+    let connected = client::connect(&probe.host, probe.port, Trust::AcceptAny, &settings).await?;
     let key = connected.host_key.clone();
     hang_up(connected).await;
     Ok(json(
@@ -192,14 +220,6 @@ pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
         HostKeyPolicy::AcceptNew => Trust::AcceptAny,
     };
 
-    let settings = &app.options.config.ssh;
-    let mut connected = client::connect(&add.host, add.port, trust, settings).await?;
-    let authenticated =
-        client::authenticate(&mut connected, &add.user, &credential, settings).await;
-    let host_key = connected.host_key.clone();
-    hang_up(connected).await;
-    authenticated?;
-
     let at = now();
     let record = ProfileRecord {
         host: add.host,
@@ -209,7 +229,17 @@ pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
         public_key,
         created_at: at,
         updated_at: at,
+        connect_timeout_secs: check_secs("connect_timeout_secs", add.connect_timeout_secs)?,
+        keepalive_secs: check_secs("keepalive_secs", add.keepalive_secs)?,
     };
+    let settings = ConnectSettings::new(&app.options.config.ssh, Some(&record));
+    let mut connected = client::connect(&record.host, record.port, trust, &settings).await?;
+    let authenticated =
+        client::authenticate(&mut connected, &record.user, &credential, &settings).await;
+    let host_key = connected.host_key.clone();
+    hang_up(connected).await;
+    authenticated?;
+
     let pins = vec![PinnedHostKey {
         algorithm: host_key.algorithm,
         fingerprint: host_key.fingerprint,

@@ -12,7 +12,7 @@ use tether_api::{API_VERSION, API_VERSION_HEADER};
 
 use super::http::{self, Resp};
 use super::peer::{self, Peer};
-use super::{App, exec, profiles, status};
+use super::{App, exec, profiles, sessions, status};
 use crate::error::Error;
 
 pub async fn handle(
@@ -82,6 +82,14 @@ async fn route(
         },
         ["profiles", name, "exec"] => match method {
             Method::POST => exec::exec(&app, name, request).await,
+            _ => Err(not_allowed()),
+        },
+        ["sessions"] => match method {
+            Method::GET => Ok(sessions::list(&app)),
+            _ => Err(not_allowed()),
+        },
+        ["sessions", profile] => match method {
+            Method::DELETE => sessions::close(&app, profile).await,
             _ => Err(not_allowed()),
         },
         ["hostkeys", "probe"] => match method {

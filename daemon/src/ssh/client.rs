@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use super::SshError;
 use super::hostkey::key_info;
 use crate::config::SshSettings;
+use crate::store::ProfileRecord;
 use crate::store::{Credential, KeyInfo};
 
 /// Which host keys to accept.
@@ -130,12 +131,42 @@ pub fn preferred() -> Preferred {
     }
 }
 
-fn client_config() -> Config {
+/// Timeouts for one connection: the daemon's defaults, overridden per profile.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectSettings {
+    /// For the TCP connect plus key exchange, and again for authentication.
+    pub connect_timeout: Duration,
+    /// A keepalive is sent after this much silence; three unanswered ones end
+    /// the connection.
+    pub keepalive: Duration,
+}
+
+impl ConnectSettings {
+    pub fn new(defaults: &SshSettings, profile: Option<&ProfileRecord>) -> Self {
+        let connect = profile
+            .and_then(|p| p.connect_timeout_secs)
+            .unwrap_or(defaults.connect_timeout_secs);
+        let keepalive = profile
+            .and_then(|p| p.keepalive_secs)
+            .unwrap_or(defaults.keepalive_secs);
+        Self {
+            connect_timeout: Duration::from_secs(connect),
+            keepalive: Duration::from_secs(keepalive),
+        }
+    }
+}
+
+/// Unanswered keepalives before a connection is declared dead.
+const KEEPALIVE_MAX: usize = 3;
+
+fn client_config(settings: &ConnectSettings) -> Config {
     Config {
         preferred: preferred(),
         nodelay: true,
         window_size: 8 * 1024 * 1024,
         maximum_packet_size: 32 * 1024,
+        keepalive_interval: Some(settings.keepalive),
+        keepalive_max: KEEPALIVE_MAX,
         ..Config::default()
     }
 }
@@ -146,7 +177,7 @@ pub async fn connect(
     host: &str,
     port: u16,
     trust: Trust,
-    settings: &SshSettings,
+    settings: &ConnectSettings,
 ) -> Result<Connected, SshError> {
     let addr = format_addr(host, port);
     let expected = match &trust {
@@ -169,7 +200,7 @@ pub async fn connect(
             addr: addr.clone(),
             source,
         })?;
-        client::connect_stream(Arc::new(client_config()), tcp, handler)
+        client::connect_stream(Arc::new(client_config(settings)), tcp, handler)
             .await
             .map_err(|error| match error {
                 HandlerError::HostKeyRejected => SshError::HostKeyMismatch {
@@ -185,7 +216,7 @@ pub async fn connect(
     };
     let handle = with_timeout(
         &addr,
-        settings.connect_timeout(),
+        settings.connect_timeout,
         "connect and key exchange",
         handshake,
     )
@@ -239,7 +270,7 @@ pub async fn authenticate(
     connected: &mut Connected,
     user: &str,
     credential: &Credential,
-    settings: &SshSettings,
+    settings: &ConnectSettings,
 ) -> Result<(), SshError> {
     let addr = connected.addr.clone();
     let handle = &mut connected.handle;
@@ -320,7 +351,7 @@ pub async fn authenticate(
             }
         }
     };
-    with_timeout(&addr, settings.connect_timeout(), "authentication", auth).await
+    with_timeout(&addr, settings.connect_timeout, "authentication", auth).await
 }
 
 enum KbdError {

@@ -10,16 +10,17 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg, Sig};
 use tether_api::error::{ApiError, ErrorCode};
 use tether_api::frame::{self, CHUNK, ExitInfo, Frame};
+use tether_api::types::PtyRequest;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::SshError;
-use super::client::SshHandle;
 
 /// The remote command line for `argv`: one element is taken as a command
 /// line as is (like `ssh host 'cmd | grep x'`); several are each quoted for a
@@ -43,15 +44,22 @@ pub fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-pub async fn open_exec(
-    handle: &SshHandle,
+/// Starts `command` on an open session channel, on a pseudo-terminal if
+/// `pty` is given.
+pub async fn start(
+    channel: &Channel<Msg>,
     addr: &str,
     command: &str,
-) -> Result<Channel<Msg>, SshError> {
+    pty: Option<&PtyRequest>,
+) -> Result<(), SshError> {
     let russh = |e| SshError::from_russh(addr, e);
-    let channel = handle.channel_open_session().await.map_err(russh)?;
-    channel.exec(true, command).await.map_err(russh)?;
-    Ok(channel)
+    if let Some(pty) = pty {
+        channel
+            .request_pty(false, &pty.term, pty.cols, pty.rows, 0, 0, &[])
+            .await
+            .map_err(russh)?;
+    }
+    channel.exec(true, command).await.map_err(russh)
 }
 
 /// What the caller saw of a command, for the log and the audit trail.
@@ -111,7 +119,11 @@ enum InputEnd {
 }
 
 /// Runs the stream until the command ends or the caller goes away.
-pub async fn bridge<S>(channel: Channel<Msg>, stream: S) -> Outcome
+/// After a timeout's SIGTERM, how long the command has to exit before its
+/// channel is closed.
+const TERM_GRACE: Duration = Duration::from_secs(2);
+
+pub async fn bridge<S>(channel: Channel<Msg>, stream: S, timeout: Option<Duration>) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -150,11 +162,27 @@ where
         status: None,
         signal: None,
         core_dumped: false,
+        timed_out: false,
     };
     let mut input_done = false;
     let mut channel_refused = false;
+    // The time limit: first SIGTERM, then, after a grace period, the channel
+    // is closed (a server may refuse signals; OpenSSH does for root logins).
+    let timer = tokio::time::sleep(timeout.unwrap_or(Duration::ZERO));
+    tokio::pin!(timer);
+    let mut timer_armed = timeout.is_some();
     loop {
         tokio::select! {
+            () = &mut timer, if timer_armed => {
+                if exit.timed_out {
+                    let _ = writer.close().await;
+                    timer_armed = false;
+                } else {
+                    exit.timed_out = true;
+                    let _ = writer.signal(Sig::TERM).await;
+                    timer.as_mut().reset(tokio::time::Instant::now() + TERM_GRACE);
+                }
+            }
             message = remote.wait() => {
                 let result = match message {
                     Some(ChannelMsg::Data { data }) => {
@@ -201,7 +229,7 @@ where
         // Nobody is listening: end the command rather than leave it running.
         let _ = writer.close().await;
     } else {
-        let last = if exit.status.is_some() || exit.signal.is_some() {
+        let last = if exit.status.is_some() || exit.signal.is_some() || exit.timed_out {
             outcome.exit = Some(exit.clone());
             Frame::Exit(exit)
         } else if channel_refused {

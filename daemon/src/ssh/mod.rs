@@ -12,6 +12,7 @@ pub mod client;
 pub mod exec;
 pub mod hostkey;
 pub mod keys;
+pub mod pool;
 
 use crate::store::KeyInfo;
 

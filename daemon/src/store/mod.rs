@@ -98,6 +98,11 @@ pub struct ProfileRecord {
     pub public_key: Option<KeyInfo>,
     pub created_at: u64,
     pub updated_at: u64,
+    /// Per-profile overrides of `[ssh]` in the daemon's config.
+    #[serde(default)]
+    pub connect_timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub keepalive_secs: Option<u64>,
 }
 
 /// A profile name with its record, or the error opening it.
@@ -364,6 +369,8 @@ mod tests {
             public_key: None,
             created_at: 1,
             updated_at: 1,
+            connect_timeout_secs: None,
+            keepalive_secs: None,
         }
     }
 

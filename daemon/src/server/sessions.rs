@@ -1,0 +1,45 @@
+//! `GET /v1/sessions` and `DELETE /v1/sessions/{profile}`: the pool's live
+//! connections.
+
+use ::http::StatusCode;
+use tether_api::types::{SessionInfo, SessionList, SessionsClosed};
+
+use super::App;
+use super::http::{Resp, json};
+use super::profiles;
+use crate::error::Error;
+
+pub fn list(app: &App) -> Resp {
+    let sessions = app
+        .pool
+        .sessions()
+        .into_iter()
+        .map(|s| SessionInfo {
+            id: s.id,
+            profile: s.profile,
+            remote: s.remote,
+            age_secs: s.age.as_secs(),
+            idle_secs: s.idle.as_secs(),
+            channels: s.channels,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+        })
+        .collect();
+    json(StatusCode::OK, &SessionList { sessions })
+}
+
+pub async fn close(app: &App, profile: &str) -> Result<Resp, Error> {
+    profiles::check_name(profile)?;
+    let closed = app.pool.close(profile).await;
+    if closed == 0 && app.store.profile(profile)?.is_none() {
+        return Err(Error::ProfileNotFound(profile.to_owned()));
+    }
+    tracing::info!(%profile, closed, "sessions closed on request");
+    Ok(json(
+        StatusCode::OK,
+        &SessionsClosed {
+            profile: profile.to_owned(),
+            closed,
+        },
+    ))
+}

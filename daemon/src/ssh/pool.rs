@@ -1,0 +1,373 @@
+//! The connection pool: one SSH connection per profile, shared as channels
+//! by every caller, like OpenSSH's ControlMaster without per-host sockets.
+//!
+//! - A connection is opened on first use and reused while it is alive; a
+//!   second command makes no new TCP connection or handshake.
+//! - A profile gets a second connection only when the first is at the
+//!   server's session limit (OpenSSH `MaxSessions`, 10 by default): a refused
+//!   channel lowers that connection's limit to what it has.
+//! - A dead connection (closed by the server, or silent past its keepalives)
+//!   is dropped and replaced on the next command; commands running on it end
+//!   with an error, not a hang.
+//! - Connections idle (no channel) longer than the idle timeout are closed.
+//! - Changing or removing a profile retires its connections: they take no
+//!   new channels and close when their last channel ends.
+//!
+//! New connections of one profile are opened one at a time, so a burst of
+//! callers on a cold profile makes as many handshakes as it needs
+//! connections, not one per caller.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use russh::client::Msg;
+use russh::{Channel, Disconnect};
+
+use super::SshError;
+use super::client::{self, ConnectSettings, SshHandle, Trust};
+use crate::store::Credential;
+
+/// Channels a connection takes before the server says otherwise (OpenSSH's
+/// default `MaxSessions`).
+pub const DEFAULT_MAX_CHANNELS: usize = 10;
+
+/// How many times a caller retries after a dead or full connection.
+const ATTEMPTS: usize = 4;
+
+/// Where and how to connect, for one profile.
+pub struct Target {
+    pub profile: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub pins: Vec<String>,
+    pub settings: ConnectSettings,
+}
+
+pub struct Connection {
+    pub id: u64,
+    pub profile: String,
+    pub addr: String,
+    handle: SshHandle,
+    opened: Instant,
+    last_used: Mutex<Instant>,
+    channels: AtomicUsize,
+    max_channels: AtomicUsize,
+    retired: AtomicBool,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+impl Connection {
+    fn alive(&self) -> bool {
+        !self.handle.is_closed()
+    }
+
+    fn usable(&self) -> bool {
+        self.alive() && !self.retired.load(Ordering::SeqCst)
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_used
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
+
+    async fn hang_up(&self) {
+        let _ = self
+            .handle
+            .disconnect(Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
+/// A channel's claim on its connection; releasing it (drop) frees the slot.
+pub struct Lease {
+    pub connection: Arc<Connection>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let connection = &self.connection;
+        if let Ok(mut last) = connection.last_used.lock() {
+            *last = Instant::now();
+        }
+        let left = connection.channels.fetch_sub(1, Ordering::SeqCst) - 1;
+        if left == 0 && connection.retired.load(Ordering::SeqCst) {
+            let connection = connection.clone();
+            tokio::spawn(async move { connection.hang_up().await });
+        }
+    }
+}
+
+/// One profile's connections.
+#[derive(Default)]
+struct Slot {
+    connections: Mutex<Vec<Arc<Connection>>>,
+    opening: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    /// Takes a channel slot on the least busy usable connection with room.
+    fn lease(&self) -> Option<Lease> {
+        let mut connections = self.connections.lock().ok()?;
+        connections.retain(|c| c.alive());
+        let best = connections
+            .iter()
+            .filter(|c| c.usable())
+            .filter(|c| c.channels.load(Ordering::SeqCst) < c.max_channels.load(Ordering::SeqCst))
+            .min_by_key(|c| c.channels.load(Ordering::SeqCst))?
+            .clone();
+        best.channels.fetch_add(1, Ordering::SeqCst);
+        Some(Lease { connection: best })
+    }
+}
+
+/// A snapshot of one connection, for `session list`.
+#[derive(Debug, Clone)]
+pub struct SessionSnapshot {
+    pub id: u64,
+    pub profile: String,
+    pub remote: String,
+    pub age: Duration,
+    pub idle: Duration,
+    pub channels: usize,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+#[derive(Default)]
+pub struct Pool {
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    next_id: AtomicU64,
+    /// Counts SSH connections ever opened (for tests and status).
+    pub opened: AtomicU64,
+}
+
+impl Pool {
+    fn slot(&self, profile: &str) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.entry(profile.to_owned()).or_default().clone()
+    }
+
+    /// Opens a session channel for `target`, on a pooled connection or a new
+    /// one. `credential` is called only when a new connection must log in.
+    pub async fn channel(
+        &self,
+        target: &Target,
+        credential: impl Fn() -> Result<Credential, crate::error::Error>,
+    ) -> Result<(Channel<Msg>, Lease), crate::error::Error> {
+        let slot = self.slot(&target.profile);
+        let mut last_error = None;
+        for _ in 0..ATTEMPTS {
+            if let Some(lease) = slot.lease() {
+                let connection = &lease.connection;
+                match connection.handle.channel_open_session().await {
+                    Ok(channel) => return Ok((channel, lease)),
+                    Err(russh::Error::ChannelOpenFailure(_)) => {
+                        // The server's session limit: this connection is full
+                        // at what it has (not counting the refused one).
+                        let has = connection.channels.load(Ordering::SeqCst).saturating_sub(1);
+                        if has == 0 {
+                            return Err(SshError::Protocol {
+                                addr: connection.addr.clone(),
+                                message: "the server refused to open a session channel".into(),
+                            }
+                            .into());
+                        }
+                        connection.max_channels.store(has, Ordering::SeqCst);
+                        tracing::debug!(profile = %target.profile, id = connection.id, limit = has, "server session limit");
+                        continue;
+                    }
+                    Err(error) => {
+                        tracing::info!(profile = %target.profile, id = connection.id, %error, "pooled connection is gone; replacing it");
+                        connection.retired.store(true, Ordering::SeqCst);
+                        last_error = Some(SshError::from_russh(&connection.addr, error));
+                        continue;
+                    }
+                }
+            }
+            let opening = slot.opening.lock().await;
+            if slot.lease().is_some() {
+                // Someone else opened one while we waited; use it.
+                drop(opening);
+                continue;
+            }
+            let connection = self.connect(target, &credential).await?;
+            if let Ok(mut connections) = slot.connections.lock() {
+                connections.push(connection);
+            }
+            drop(opening);
+        }
+        Err(last_error
+            .map(crate::error::Error::from)
+            .unwrap_or_else(|| {
+                crate::error::Error::Internal("no SSH channel after several attempts".into())
+            }))
+    }
+
+    async fn connect(
+        &self,
+        target: &Target,
+        credential: &impl Fn() -> Result<Credential, crate::error::Error>,
+    ) -> Result<Arc<Connection>, crate::error::Error> {
+        let credential = credential()?;
+        let mut connected = client::connect(
+            &target.host,
+            target.port,
+            Trust::Pinned(target.pins.clone()),
+            &target.settings,
+        )
+        .await?;
+        if let Err(error) =
+            client::authenticate(&mut connected, &target.user, &credential, &target.settings).await
+        {
+            let _ = connected
+                .handle
+                .disconnect(Disconnect::ByApplication, "", "en")
+                .await;
+            return Err(error.into());
+        }
+        drop(credential);
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+        self.opened.fetch_add(1, Ordering::SeqCst);
+        tracing::info!(profile = %target.profile, id, remote = %connected.addr, "SSH connection opened");
+        Ok(Arc::new(Connection {
+            id,
+            profile: target.profile.clone(),
+            addr: connected.addr,
+            handle: connected.handle,
+            opened: Instant::now(),
+            last_used: Mutex::new(Instant::now()),
+            channels: AtomicUsize::new(0),
+            max_channels: AtomicUsize::new(DEFAULT_MAX_CHANNELS),
+            retired: AtomicBool::new(false),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+        }))
+    }
+
+    fn all(&self) -> Vec<Arc<Connection>> {
+        let slots: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default();
+        slots
+            .iter()
+            .flat_map(|slot| {
+                slot.connections
+                    .lock()
+                    .map(|c| c.clone())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    pub fn sessions(&self) -> Vec<SessionSnapshot> {
+        let mut out: Vec<SessionSnapshot> = self
+            .all()
+            .into_iter()
+            .filter(|c| c.usable())
+            .map(|c| SessionSnapshot {
+                id: c.id,
+                profile: c.profile.clone(),
+                remote: c.addr.clone(),
+                age: c.opened.elapsed(),
+                idle: if c.channels.load(Ordering::SeqCst) > 0 {
+                    Duration::ZERO
+                } else {
+                    c.idle_for()
+                },
+                channels: c.channels.load(Ordering::SeqCst),
+                bytes_in: c.bytes_in.load(Ordering::Relaxed),
+                bytes_out: c.bytes_out.load(Ordering::Relaxed),
+            })
+            .collect();
+        out.sort_by(|a, b| a.profile.cmp(&b.profile).then(a.id.cmp(&b.id)));
+        out
+    }
+
+    /// Closes every connection of `profile` now; running commands on them
+    /// end with an error. Returns how many were closed.
+    pub async fn close(&self, profile: &str) -> usize {
+        let taken = {
+            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots
+                .get(profile)
+                .map(|slot| {
+                    slot.connections
+                        .lock()
+                        .map(|mut c| std::mem::take(&mut *c))
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default()
+        };
+        let count = taken.iter().filter(|c| c.usable()).count();
+        for connection in taken {
+            connection.retired.store(true, Ordering::SeqCst);
+            connection.hang_up().await;
+        }
+        count
+    }
+
+    /// Stops new channels on `profile`'s connections (its settings or secret
+    /// changed); each closes when its last channel ends.
+    pub async fn retire(&self, profile: &str) {
+        let connections = {
+            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots
+                .get(profile)
+                .map(|slot| {
+                    slot.connections
+                        .lock()
+                        .map(|mut c| std::mem::take(&mut *c))
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default()
+        };
+        for connection in connections {
+            connection.retired.store(true, Ordering::SeqCst);
+            if connection.channels.load(Ordering::SeqCst) == 0 {
+                connection.hang_up().await;
+            }
+        }
+    }
+
+    /// Closes connections idle longer than `idle`, and forgets dead ones.
+    pub async fn reap(&self, idle: Duration) {
+        let mut expired = Vec::new();
+        let slots: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default();
+        for slot in slots {
+            if let Ok(mut connections) = slot.connections.lock() {
+                connections.retain(|c| {
+                    let idle_out = c.channels.load(Ordering::SeqCst) == 0 && c.idle_for() >= idle;
+                    if idle_out {
+                        expired.push(c.clone());
+                    }
+                    c.alive() && !idle_out
+                });
+            }
+        }
+        for connection in expired {
+            tracing::info!(profile = %connection.profile, id = connection.id, "closing idle SSH connection");
+            connection.retired.store(true, Ordering::SeqCst);
+            connection.hang_up().await;
+        }
+    }
+
+    /// Closes everything, for shutdown.
+    pub async fn shutdown(&self) {
+        for connection in self.all() {
+            connection.retired.store(true, Ordering::SeqCst);
+            connection.hang_up().await;
+        }
+    }
+}
