@@ -33,8 +33,9 @@ use crate::store::Credential;
 /// default `MaxSessions`).
 pub const DEFAULT_MAX_CHANNELS: usize = 10;
 
-/// How many times a caller retries after a dead or full connection.
-const ATTEMPTS: usize = 4;
+/// How many refused or failed channel opens a caller absorbs before giving
+/// up (opening a new connection does not count).
+const MAX_FAILURES: usize = 8;
 
 /// Where and how to connect, for one profile.
 pub struct Target {
@@ -162,8 +163,10 @@ impl Pool {
     ) -> Result<(Channel<Msg>, Lease), crate::error::Error> {
         let slot = self.slot(&target.profile);
         let mut last_error = None;
-        for _ in 0..ATTEMPTS {
+        let mut failures = 0;
+        while failures < MAX_FAILURES {
             if let Some(lease) = slot.lease() {
+                failures += 1;
                 let connection = &lease.connection;
                 match connection.handle.channel_open_session().await {
                     Ok(channel) => return Ok((channel, lease)),

@@ -1,0 +1,285 @@
+//! The connection pool against a real OpenSSH server: reuse, replacement of
+//! dead connections, the server's session limit, concurrency, time limits,
+//! signals and pseudo-terminals.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tether_e2e::{Daemon, Sshd, SshdOptions, keygen, wait_until};
+
+fn setup_with(
+    test: &str,
+    options: SshdOptions,
+    daemon_config: Option<&str>,
+) -> Option<(Sshd, Daemon)> {
+    let sshd = Sshd::start_with(test, options)?;
+    let daemon = match daemon_config {
+        Some(config) => Daemon::start_with_config(config),
+        None => Daemon::start(),
+    };
+    let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
+    daemon.add_key_profile("web1", &sshd, &key).ok();
+    Some((sshd, daemon))
+}
+
+fn setup(test: &str) -> Option<(Sshd, Daemon)> {
+    setup_with(test, SshdOptions::default(), None)
+}
+
+fn sessions(daemon: &Daemon) -> Vec<tether_e2e::Value> {
+    let run = daemon.run(&["session", "list", "--json"]);
+    run.ok();
+    run.json()["sessions"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_second_command_reuses_the_connection() {
+    let Some((sshd, daemon)) = setup("a_second_command_reuses_the_connection") else {
+        return;
+    };
+    let before = sshd.connections_accepted();
+    for i in 0..5 {
+        let run = daemon.run(&["exec", "web1", "--", "echo", &i.to_string()]);
+        run.ok();
+        assert_eq!(run.stdout(), format!("{i}\n"));
+    }
+    assert_eq!(
+        sshd.connections_accepted(),
+        before + 1,
+        "one TCP connection and handshake for five commands"
+    );
+    let live = sessions(&daemon);
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0]["profile"], "web1");
+    assert_eq!(live[0]["channels"], 0);
+    assert!(live[0]["bytes_out"].as_u64().unwrap() >= 10);
+
+    let human = daemon.run(&["session", "list"]);
+    assert!(human.stdout().contains("web1") && human.stdout().contains("CHANNELS"));
+
+    let closed = daemon.run(&["session", "close", "web1", "--json"]);
+    closed.ok();
+    assert_eq!(closed.json()["closed"], 1);
+    assert!(sessions(&daemon).is_empty());
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+    assert_eq!(sshd.connections_accepted(), before + 2);
+    daemon
+        .run(&["session", "close", "nope"])
+        .fails_with("profile_not_found");
+}
+
+#[test]
+fn a_dead_connection_is_replaced_transparently() {
+    let Some((mut sshd, daemon)) = setup("a_dead_connection_is_replaced_transparently") else {
+        return;
+    };
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+    // The server goes away and comes back (a reboot): the pooled connection is dead.
+    sshd.restart();
+    let run = daemon.run(&["exec", "web1", "--", "echo", "again"]);
+    run.ok();
+    assert_eq!(run.stdout(), "again\n");
+    assert_eq!(sessions(&daemon).len(), 1);
+}
+
+#[test]
+fn a_command_on_a_dying_connection_fails_cleanly() {
+    let Some((sshd, daemon)) = setup("a_command_on_a_dying_connection_fails_cleanly") else {
+        return;
+    };
+    let child = daemon
+        .tether()
+        .args(["exec", "web1", "--", "echo started; sleep 60"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the command to start", Duration::from_secs(10), || {
+        sessions(&daemon)
+            .first()
+            .is_some_and(|s| s["channels"] == 1)
+    });
+    let start = Instant::now();
+    sshd.kill_connections();
+    let out = child.wait_with_output().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(10), "no hang");
+    let run = tether_e2e::Run::from(out);
+    run.fails_with("ssh_error");
+    // The next command gets a new connection.
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+}
+
+#[test]
+fn the_servers_session_limit_opens_another_connection() {
+    let options = SshdOptions {
+        extra_config: vec!["MaxSessions 2".into()],
+    };
+    let Some((sshd, daemon)) = setup_with(
+        "the_servers_session_limit_opens_another_connection",
+        options,
+        None,
+    ) else {
+        return;
+    };
+    let before = sshd.connections_accepted();
+    let children: Vec<_> = (0..5)
+        .map(|i| {
+            daemon
+                .tether()
+                .args(["exec", "web1", "--", &format!("sleep 1; echo {i}")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let run = tether_e2e::Run::from(child.wait_with_output().unwrap());
+        run.ok();
+        assert_eq!(run.stdout(), format!("{i}\n"));
+    }
+    let opened = sshd.connections_accepted() - before;
+    assert!(
+        (3..=5).contains(&opened),
+        "5 channels at 2 per connection took {opened} connections"
+    );
+}
+
+#[test]
+fn a_hundred_concurrent_commands_all_succeed() {
+    let Some((sshd, daemon)) = setup("a_hundred_concurrent_commands_all_succeed") else {
+        return;
+    };
+    let before = sshd.connections_accepted();
+    let children: Vec<_> = (0..100)
+        .map(|i| {
+            daemon
+                .tether()
+                .args(["exec", "web1", "--", &format!("echo {i}; exit {}", i % 7)])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let run = tether_e2e::Run::from(child.wait_with_output().unwrap());
+        assert_eq!(run.code, (i % 7) as i32, "command {i}: {}", run.stderr);
+        assert_eq!(run.stdout(), format!("{i}\n"));
+    }
+    let opened = sshd.connections_accepted() - before;
+    assert!(opened <= 30, "100 commands took {opened} connections");
+    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid().unwrap()))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")
+                .map(|v| v.trim().trim_end_matches(" kB").parse::<u64>().unwrap())
+        })
+        .unwrap();
+    assert!(
+        rss_kib < 200 * 1024,
+        "daemon RSS {rss_kib} KiB after 100 concurrent commands"
+    );
+}
+
+#[test]
+fn idle_connections_are_closed() {
+    let Some((_sshd, daemon)) = setup_with(
+        "idle_connections_are_closed",
+        SshdOptions::default(),
+        Some("[ssh]\nidle_timeout_secs = 1\n"),
+    ) else {
+        return;
+    };
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+    wait_until(
+        "the idle connection to close",
+        Duration::from_secs(10),
+        || sessions(&daemon).is_empty(),
+    );
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+}
+
+#[test]
+fn timeout_ends_the_command_with_124() {
+    let Some((_sshd, daemon)) = setup("timeout_ends_the_command_with_124") else {
+        return;
+    };
+    let start = Instant::now();
+    let run = daemon.run(&[
+        "exec",
+        "web1",
+        "--timeout",
+        "1",
+        "--",
+        "echo begun; sleep 30",
+    ]);
+    assert_eq!(run.code, 124, "{}", run.stderr);
+    assert_eq!(run.stdout(), "begun\n");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    daemon
+        .run(&["exec", "web1", "--timeout", "5", "--", "true"])
+        .ok();
+    daemon
+        .run(&["exec", "web1", "--timeout", "0", "--", "true"])
+        .fails_with("usage");
+}
+
+#[test]
+fn ctrl_c_interrupts_the_remote_command() {
+    let Some((sshd, daemon)) = setup("ctrl_c_interrupts_the_remote_command") else {
+        return;
+    };
+    if sshd.user == "root" {
+        tether_e2e::skip(
+            "ctrl_c_interrupts_the_remote_command",
+            "OpenSSH does not deliver signals to root sessions",
+        );
+        return;
+    }
+    let child = daemon
+        .tether()
+        .args(["exec", "web1", "--", "sleep", "60"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the command to start", Duration::from_secs(10), || {
+        sessions(&daemon)
+            .first()
+            .is_some_and(|s| s["channels"] == 1)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let run = tether_e2e::Run::from(child.wait_with_output().unwrap());
+    assert_eq!(
+        run.code, 130,
+        "sleep killed by SIGINT; stderr: {}",
+        run.stderr
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_pty_is_given_only_when_asked() {
+    let Some((_sshd, daemon)) = setup("a_pty_is_given_only_when_asked") else {
+        return;
+    };
+    let run = daemon.run(&["exec", "web1", "-t", "--", "tty"]);
+    run.ok();
+    assert!(run.stdout().starts_with("/dev/pts/"), "{}", run.stdout());
+    let run = daemon.run(&["exec", "web1", "--", "tty"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout().contains("not a tty"));
+}
