@@ -8,6 +8,7 @@
 //! | GET | /v1/profiles | | [`ProfileList`] |
 //! | POST | /v1/profiles | [`AddProfile`] | 201 [`ProfileInfo`] |
 //! | GET | /v1/profiles/{name} | | [`ProfileInfo`] |
+//! | PATCH | /v1/profiles/{name} | [`UpdateProfile`] | [`ProfileInfo`] |
 //! | DELETE | /v1/profiles/{name} | | 204 |
 //! | POST | /v1/profiles/{name}/exec | [`ExecRequest`] | 101, then [`crate::frame`] |
 //! | POST | /v1/hostkeys/probe | [`ProbeHostKey`] | [`HostKeyInfo`] |
@@ -136,6 +137,28 @@ pub struct AddProfile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_timeout_secs: Option<u64>,
     /// Overrides the daemon's `ssh.keepalive_secs` for this profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_secs: Option<u64>,
+}
+
+/// Changes to a profile; absent fields stay as they are. A new credential
+/// rotates the secret; a host-key policy re-pins the server's key. The
+/// daemon logs in with the result before storing it.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<NewCredential>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<HostKeyPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive_secs: Option<u64>,
 }

@@ -56,6 +56,7 @@ impl Error {
             Error::TooManyConnections(_) => ErrorCode::TooManyConnections,
             Error::Store(StoreError::Corrupt { .. }) => ErrorCode::StoreCorrupt,
             Error::Store(StoreError::Exists(_)) => ErrorCode::ProfileExists,
+            Error::Store(StoreError::Missing(_)) => ErrorCode::ProfileNotFound,
             Error::Store(_) => ErrorCode::StoreError,
             Error::Ssh(SshError::Connect { .. }) => ErrorCode::ConnectFailed,
             Error::Ssh(SshError::Timeout { .. }) => ErrorCode::Timeout,

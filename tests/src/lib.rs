@@ -305,7 +305,14 @@ impl Sshd {
 
     fn write_config(&self) {
         let dir = self.dir.path().display();
-        let mut config = format!(
+        // sshd takes the first value of a keyword: the test's lines go first.
+        let mut config: String = self
+            .options
+            .extra_config
+            .iter()
+            .map(|line| format!("{line}\n"))
+            .collect();
+        config += &format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n\
              AuthorizedKeysFile {dir}/authorized_keys/%u\nPasswordAuthentication {passwords}\n\
              KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
@@ -315,10 +322,6 @@ impl Sshd {
             host_key = self.host_key.display(),
             passwords = if self.passwords { "yes" } else { "no" },
         );
-        for line in &self.options.extra_config {
-            config.push_str(line);
-            config.push('\n');
-        }
         std::fs::write(self.dir.path().join("sshd_config"), config).unwrap();
     }
 

@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use russh::Disconnect;
 use tether_api::types::{
     AddProfile, AuthKind, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo,
-    ProfileList, validate_profile_name,
+    ProfileList, UpdateProfile, validate_profile_name,
 };
 use zeroize::Zeroizing;
 
@@ -169,22 +169,11 @@ pub async fn probe(app: &App, request: Request<Incoming>) -> Result<Resp, Error>
     ))
 }
 
-pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
-    let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
-    let add: AddProfile = parse_json(&body)?;
-    drop(body);
-    check_name(&add.name)?;
-    check_host(&add.host)?;
-    check_user(&add.user)?;
-    if add.port == 0 {
-        return Err(Error::BadRequest("port 0 is not a port".into()));
-    }
-    if app.store.profile(&add.name)?.is_some() {
-        return Err(StoreError::Exists(add.name).into());
-    }
-
-    let (credential, auth, public_key) = match &add.credential {
+/// Checks a credential from a request and turns it into what is stored.
+fn new_credential(
+    credential: &NewCredential,
+) -> Result<(Credential, AuthKind, Option<KeyInfo>), Error> {
+    Ok(match credential {
         NewCredential::PrivateKey { key, passphrase } => {
             let parsed =
                 keys::parse_private_key(key.expose(), passphrase.as_ref().map(|p| p.expose()))?;
@@ -204,10 +193,11 @@ pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
                 None,
             )
         }
-    };
-    drop(add.credential);
+    })
+}
 
-    let trust = match &add.host_key {
+fn trust_for(policy: &HostKeyPolicy) -> Result<Trust, Error> {
+    match policy {
         HostKeyPolicy::Pin { fingerprint } => {
             if !hostkey::valid_fingerprint(fingerprint) {
                 return Err(Error::BadRequest(format!(
@@ -215,10 +205,53 @@ pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
                      as `ssh-keygen -lf` prints"
                 )));
             }
-            Trust::Pinned(vec![fingerprint.clone()])
+            Ok(Trust::Pinned(vec![fingerprint.clone()]))
         }
-        HostKeyPolicy::AcceptNew => Trust::AcceptAny,
-    };
+        HostKeyPolicy::AcceptNew => Ok(Trust::AcceptAny),
+    }
+}
+
+/// Connects once as `record` says, accepting the host key as `trust` says,
+/// and logs in with `credential`. Returns the host key the server showed.
+async fn verify(
+    app: &App,
+    record: &ProfileRecord,
+    trust: Trust,
+    credential: &Credential,
+) -> Result<KeyInfo, Error> {
+    let settings = ConnectSettings::new(&app.options.config.ssh, Some(record));
+    let mut connected = client::connect(&record.host, record.port, trust, &settings).await?;
+    let authenticated =
+        client::authenticate(&mut connected, &record.user, credential, &settings).await;
+    let host_key = connected.host_key.clone();
+    hang_up(connected).await;
+    authenticated?;
+    Ok(host_key)
+}
+
+fn check_port(port: u16) -> Result<(), Error> {
+    if port == 0 {
+        Err(Error::BadRequest("port 0 is not a port".into()))
+    } else {
+        Ok(())
+    }
+}
+
+pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let add: AddProfile = parse_json(&body)?;
+    drop(body);
+    check_name(&add.name)?;
+    check_host(&add.host)?;
+    check_user(&add.user)?;
+    check_port(add.port)?;
+    if app.store.profile(&add.name)?.is_some() {
+        return Err(StoreError::Exists(add.name).into());
+    }
+    let (credential, auth, public_key) = new_credential(&add.credential)?;
+    drop(add.credential);
+    let trust = trust_for(&add.host_key)?;
 
     let at = now();
     let record = ProfileRecord {
@@ -232,14 +265,7 @@ pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
         connect_timeout_secs: check_secs("connect_timeout_secs", add.connect_timeout_secs)?,
         keepalive_secs: check_secs("keepalive_secs", add.keepalive_secs)?,
     };
-    let settings = ConnectSettings::new(&app.options.config.ssh, Some(&record));
-    let mut connected = client::connect(&record.host, record.port, trust, &settings).await?;
-    let authenticated =
-        client::authenticate(&mut connected, &record.user, &credential, &settings).await;
-    let host_key = connected.host_key.clone();
-    hang_up(connected).await;
-    authenticated?;
-
+    let host_key = verify(app, &record, trust, &credential).await?;
     let pins = vec![PinnedHostKey {
         algorithm: host_key.algorithm,
         fingerprint: host_key.fingerprint,
@@ -250,4 +276,79 @@ pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
         .await?;
     tracing::info!(profile = %add.name, host = %record.host, port = record.port, user = %record.user, "profile added");
     Ok(json(StatusCode::CREATED, &info(&add.name, record, pins)))
+}
+
+/// `PATCH /v1/profiles/{name}`: change fields, rotate the secret, or re-pin
+/// the host key. The result is verified by logging in before anything is
+/// stored; the profile's pooled connections are retired afterwards.
+pub async fn update(app: &App, name: &str, request: Request<Incoming>) -> Result<Resp, Error> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let update: UpdateProfile = parse_json(&body)?;
+    drop(body);
+    let mut record = load(app, name)?;
+    let old_pins = app.store.host_keys(name)?;
+    if let Some(host) = update.host {
+        check_host(&host)?;
+        record.host = host;
+    }
+    if let Some(port) = update.port {
+        check_port(port)?;
+        record.port = port;
+    }
+    if let Some(user) = update.user {
+        check_user(&user)?;
+        record.user = user;
+    }
+    if let Some(secs) = update.connect_timeout_secs {
+        record.connect_timeout_secs = check_secs("connect_timeout_secs", Some(secs))?;
+    }
+    if let Some(secs) = update.keepalive_secs {
+        record.keepalive_secs = check_secs("keepalive_secs", Some(secs))?;
+    }
+    let new_secret = match &update.credential {
+        Some(credential) => {
+            let (credential, auth, public_key) = new_credential(credential)?;
+            record.auth = auth;
+            record.public_key = public_key;
+            Some(credential)
+        }
+        None => None,
+    };
+    drop(update.credential);
+    let trust = match &update.host_key {
+        Some(policy) => trust_for(policy)?,
+        None => Trust::Pinned(old_pins.iter().map(|pin| pin.fingerprint.clone()).collect()),
+    };
+    let stored;
+    let credential = match &new_secret {
+        Some(credential) => credential,
+        None => {
+            stored = app.store.credential(name)?;
+            &stored
+        }
+    };
+    let host_key = verify(app, &record, trust, credential).await?;
+
+    let at = now();
+    record.updated_at = at;
+    let pins = match update.host_key {
+        Some(_) => vec![PinnedHostKey {
+            algorithm: host_key.algorithm,
+            fingerprint: host_key.fingerprint,
+            added_at: at,
+        }],
+        None => old_pins,
+    };
+    app.store
+        .update_profile(name, &record, new_secret.as_ref(), &pins)
+        .await?;
+    app.pool.retire(name).await;
+    tracing::info!(
+        profile = %name,
+        secret_rotated = new_secret.is_some(),
+        host_key_changed = update.host_key.is_some(),
+        "profile changed"
+    );
+    Ok(json(StatusCode::OK, &info(name, record, pins)))
 }

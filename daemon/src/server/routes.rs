@@ -78,6 +78,7 @@ async fn route(
         ["profiles", name] => match method {
             Method::GET => profiles::show(&app, name),
             Method::DELETE => profiles::remove(&app, name).await,
+            Method::PATCH => profiles::update(&app, name, request).await,
             _ => Err(not_allowed()),
         },
         ["profiles", name, "exec"] => match method {

@@ -69,6 +69,8 @@ pub enum StoreError {
     Corrupt { tree: &'static str, record: String },
     #[error("profile {0:?} exists already")]
     Exists(String),
+    #[error("profile {0:?} was removed meanwhile")]
+    Missing(String),
     #[error(transparent)]
     Seal(#[from] envelope::SealError),
 }
@@ -297,6 +299,49 @@ impl Store {
             Ok(()) => {}
             Err(sled::transaction::TransactionError::Abort(())) => {
                 return Err(StoreError::Exists(name.to_owned()));
+            }
+            Err(sled::transaction::TransactionError::Storage(e)) => return Err(e.into()),
+        }
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Replaces a profile's record and pinned host keys, and its secret when
+    /// `credential` is given, in one transaction, flushed before returning.
+    pub async fn update_profile(
+        &self,
+        name: &str,
+        record: &ProfileRecord,
+        credential: Option<&Credential>,
+        host_keys: &[PinnedHostKey],
+    ) -> Result<(), StoreError> {
+        let sealed_record = self.seal_json(PROFILES, name, "record", record)?;
+        let sealed_secret = match credential {
+            Some(credential) => Some(envelope::seal(
+                &self.key,
+                &aad(SECRETS, name, "credential"),
+                &credential.encode(),
+            )?),
+            None => None,
+        };
+        let sealed_keys = self.seal_json(HOSTKEYS, name, "keys", &host_keys)?;
+        let result = (&self.profiles, &self.secrets, &self.hostkeys).transaction(
+            |(profiles, secrets, hostkeys)| {
+                if profiles.get(name)?.is_none() {
+                    return sled::transaction::abort(());
+                }
+                profiles.insert(name, sealed_record.as_slice())?;
+                if let Some(sealed) = &sealed_secret {
+                    secrets.insert(name, sealed.as_slice())?;
+                }
+                hostkeys.insert(name, sealed_keys.as_slice())?;
+                Ok(())
+            },
+        );
+        match result {
+            Ok(()) => {}
+            Err(sled::transaction::TransactionError::Abort(())) => {
+                return Err(StoreError::Missing(name.to_owned()));
             }
             Err(sled::transaction::TransactionError::Storage(e)) => return Err(e.into()),
         }
