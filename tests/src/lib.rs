@@ -401,6 +401,11 @@ impl Sshd {
         }
     }
 
+    /// The listener's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
     /// How many TCP connections sshd has accepted so far.
     pub fn connections_accepted(&self) -> usize {
         self.log().matches("Connection from").count()

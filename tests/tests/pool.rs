@@ -283,3 +283,53 @@ fn a_pty_is_given_only_when_asked() {
     assert_eq!(run.code, 1);
     assert!(run.stdout().contains("not a tty"));
 }
+
+#[test]
+fn a_silent_server_is_detected_by_keepalives() {
+    let Some((sshd, daemon)) = setup_with(
+        "a_silent_server_is_detected_by_keepalives",
+        SshdOptions::default(),
+        Some("[ssh]\nkeepalive_secs = 1\n"),
+    ) else {
+        return;
+    };
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+    let child = daemon
+        .tether()
+        .args(["exec", "web1", "--", "sleep 60"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the command to start", Duration::from_secs(10), || {
+        sessions(&daemon)
+            .first()
+            .is_some_and(|s| s["channels"] == 1)
+    });
+    // Freeze the server's side of the connection: no FIN, no RST, only silence,
+    // as when a network path dies.
+    let frozen = tether_e2e::descendants(sshd.pid());
+    for &pid in &frozen {
+        Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .unwrap();
+    }
+    let start = Instant::now();
+    let run = tether_e2e::Run::from(child.wait_with_output().unwrap());
+    let waited = start.elapsed();
+    for &pid in &frozen {
+        Command::new("kill")
+            .args(["-CONT", &pid.to_string()])
+            .status()
+            .unwrap();
+    }
+    run.fails_with("ssh_error");
+    assert!(
+        waited < Duration::from_secs(15),
+        "detected after {waited:?}"
+    );
+    // The next command gets a new connection.
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+}
