@@ -624,6 +624,39 @@ impl Daemon {
         Run::from(output)
     }
 
+    /// Starts `tether ARGS...` without waiting, stdout and stderr piped;
+    /// collect it with `Run::from(child.wait_with_output())`.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.tether()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Adds a password profile for `sshd`'s test user, trusting its host key.
+    pub fn add_password_profile(&self, name: &str, sshd: &Sshd, password: &str) -> Run {
+        let port = sshd.port.to_string();
+        self.run_with_stdin(
+            &[
+                "profile",
+                "add",
+                name,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--user",
+                &sshd.user,
+                "--password-stdin",
+                "--accept-new",
+            ],
+            format!("{password}\n").as_bytes(),
+        )
+    }
+
     /// Adds a key profile for `sshd`'s test user, trusting its host key.
     pub fn add_key_profile(&self, name: &str, sshd: &Sshd, key: &KeyPair) -> Run {
         sshd.authorize(key);

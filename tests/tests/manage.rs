@@ -137,24 +137,8 @@ fn a_password_profile_moves_to_a_key() {
         return;
     }
     let daemon = Daemon::start();
-    let port = sshd.port.to_string();
     daemon
-        .run_with_stdin(
-            &[
-                "profile",
-                "add",
-                "db1",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--user",
-                &sshd.user,
-                "--password-stdin",
-                "--accept-new",
-            ],
-            format!("{}\n", test_password()).as_bytes(),
-        )
+        .add_password_profile("db1", &sshd, test_password())
         .ok();
     let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
     sshd.authorize(&key);
@@ -197,25 +181,7 @@ fn keyboard_interactive_only_servers_take_the_password() {
         return;
     }
     let daemon = Daemon::start();
-    let port = sshd.port.to_string();
-    let add = |password: &str| {
-        daemon.run_with_stdin(
-            &[
-                "profile",
-                "add",
-                "ki",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--user",
-                &sshd.user,
-                "--password-stdin",
-                "--accept-new",
-            ],
-            format!("{password}\n").as_bytes(),
-        )
-    };
+    let add = |password: &str| daemon.add_password_profile("ki", &sshd, password);
     add("wrong").fails_with("auth_failed");
     add(test_password()).ok();
     daemon.run(&["exec", "ki", "--", "true"]).ok();

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tether_e2e::{Daemon, Sshd, SshdOptions, keygen, wait_until};
@@ -89,14 +89,7 @@ fn a_command_on_a_dying_connection_fails_cleanly() {
     let Some((sshd, daemon)) = setup("a_command_on_a_dying_connection_fails_cleanly") else {
         return;
     };
-    let child = daemon
-        .tether()
-        .args(["exec", "web1", "--", "echo started; sleep 60"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = daemon.spawn(&["exec", "web1", "--", "echo started; sleep 60"]);
     wait_until("the command to start", Duration::from_secs(10), || {
         sessions(&daemon)
             .first()
@@ -126,16 +119,7 @@ fn the_servers_session_limit_opens_another_connection() {
     };
     let before = sshd.connections_accepted();
     let children: Vec<_> = (0..5)
-        .map(|i| {
-            daemon
-                .tether()
-                .args(["exec", "web1", "--", &format!("sleep 1; echo {i}")])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|i| daemon.spawn(&["exec", "web1", "--", &format!("sleep 1; echo {i}")]))
         .collect();
     for (i, child) in children.into_iter().enumerate() {
         let run = tether_e2e::Run::from(child.wait_with_output().unwrap());
@@ -156,16 +140,7 @@ fn a_hundred_concurrent_commands_all_succeed() {
     };
     let before = sshd.connections_accepted();
     let children: Vec<_> = (0..100)
-        .map(|i| {
-            daemon
-                .tether()
-                .args(["exec", "web1", "--", &format!("echo {i}; exit {}", i % 7)])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|i| daemon.spawn(&["exec", "web1", "--", &format!("echo {i}; exit {}", i % 7)]))
         .collect();
     for (i, child) in children.into_iter().enumerate() {
         let run = tether_e2e::Run::from(child.wait_with_output().unwrap());
@@ -243,14 +218,7 @@ fn ctrl_c_interrupts_the_remote_command() {
         );
         return;
     }
-    let child = daemon
-        .tether()
-        .args(["exec", "web1", "--", "sleep", "60"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = daemon.spawn(&["exec", "web1", "--", "sleep", "60"]);
     wait_until("the command to start", Duration::from_secs(10), || {
         sessions(&daemon)
             .first()
@@ -294,14 +262,7 @@ fn a_silent_server_is_detected_by_keepalives() {
         return;
     };
     daemon.run(&["exec", "web1", "--", "true"]).ok();
-    let child = daemon
-        .tether()
-        .args(["exec", "web1", "--", "sleep 60"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = daemon.spawn(&["exec", "web1", "--", "sleep 60"]);
     wait_until("the command to start", Duration::from_secs(10), || {
         sessions(&daemon)
             .first()

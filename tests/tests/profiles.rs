@@ -93,24 +93,7 @@ fn passwords_come_from_stdin_and_are_never_stored_in_plaintext() {
         return;
     }
     let daemon = Daemon::start();
-    let add = |name: &str, password: &str| {
-        daemon.run_with_stdin(
-            &[
-                "profile",
-                "add",
-                name,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port(&sshd),
-                "--user",
-                &sshd.user,
-                "--password-stdin",
-                "--accept-new",
-            ],
-            format!("{password}\n").as_bytes(),
-        )
-    };
+    let add = |name: &str, password: &str| daemon.add_password_profile(name, &sshd, password);
     add("bad", "wrong-password").fails_with("auth_failed");
     no_profiles(&daemon);
     // Exactly one attempt: no retry storm against MaxAuthTries.

@@ -294,21 +294,24 @@ impl Pool {
         out
     }
 
+    /// Removes all of `profile`'s connections from the pool.
+    fn take(&self, profile: &str) -> Vec<Arc<Connection>> {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots
+            .get(profile)
+            .and_then(|slot| {
+                slot.connections
+                    .lock()
+                    .ok()
+                    .map(|mut c| std::mem::take(&mut *c))
+            })
+            .unwrap_or_default()
+    }
+
     /// Closes every connection of `profile` now; running commands on them
     /// end with an error. Returns how many were closed.
     pub async fn close(&self, profile: &str) -> usize {
-        let taken = {
-            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-            slots
-                .get(profile)
-                .map(|slot| {
-                    slot.connections
-                        .lock()
-                        .map(|mut c| std::mem::take(&mut *c))
-                        .unwrap_or_default()
-                })
-                .unwrap_or_default()
-        };
+        let taken = self.take(profile);
         let count = taken.iter().filter(|c| c.usable()).count();
         for connection in taken {
             connection.retired.store(true, Ordering::SeqCst);
@@ -320,18 +323,7 @@ impl Pool {
     /// Stops new channels on `profile`'s connections (its settings or secret
     /// changed); each closes when its last channel ends.
     pub async fn retire(&self, profile: &str) {
-        let connections = {
-            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-            slots
-                .get(profile)
-                .map(|slot| {
-                    slot.connections
-                        .lock()
-                        .map(|mut c| std::mem::take(&mut *c))
-                        .unwrap_or_default()
-                })
-                .unwrap_or_default()
-        };
+        let connections = self.take(profile);
         for connection in connections {
             connection.retired.store(true, Ordering::SeqCst);
             if connection.channels.load(Ordering::SeqCst) == 0 {
