@@ -11,6 +11,7 @@
 //! | PATCH | /v1/profiles/{name} | [`UpdateProfile`] | [`ProfileInfo`] |
 //! | DELETE | /v1/profiles/{name} | | 204 |
 //! | POST | /v1/profiles/{name}/exec | [`ExecRequest`] | 101, then [`crate::frame`] |
+//! | POST | /v1/profiles/{name}/shell | [`ShellRequest`] | 101, then [`crate::frame`] |
 //! | POST | /v1/hostkeys/probe | [`ProbeHostKey`] | [`HostKeyInfo`] |
 //! | GET | /v1/sessions | | [`SessionList`] |
 //! | DELETE | /v1/sessions/{profile} | | [`SessionsClosed`] |
@@ -199,6 +200,20 @@ pub struct PtyRequest {
     pub term: String,
     pub cols: u32,
     pub rows: u32,
+    /// Terminal modes as RFC 4254 8 encodes them: (opcode, value) pairs,
+    /// e.g. (3, 127) for VERASE = DEL. Unknown opcodes are ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modes: Vec<(u8, u32)>,
+}
+
+/// An interactive session: a login shell, or `argv` as its command, on a
+/// pseudo-terminal. The stream is the same as `exec`'s.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellRequest {
+    pub pty: PtyRequest,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub argv: Vec<String>,
 }
 
 /// A live pooled SSH connection.

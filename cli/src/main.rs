@@ -5,14 +5,17 @@
 //! ssh), so that a remote command's own exit status is never confused with
 //! tether's.
 
+mod escape;
 mod exec;
 mod failure;
 mod output;
 mod profile;
 mod prompt;
 mod session;
+mod shell;
 mod socket;
 mod status;
+mod stream;
 mod terminal;
 
 use std::path::PathBuf;
@@ -43,6 +46,9 @@ enum Command {
     Profile(profile::ProfileCommand),
     /// Run a command on a profile's server; its exit status is tether's
     Exec(exec::ExecArgs),
+    /// Open an interactive terminal session (a login shell, or COMMAND on a
+    /// pseudo-terminal); `~.` at the start of a line disconnects
+    Shell(shell::ShellArgs),
     /// List and close the daemon's live SSH connections
     #[command(subcommand)]
     Session(session::SessionCommand),
@@ -89,6 +95,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Profile(command) => profile::run(&client, command).await,
         Command::Exec(args) => exec::run(&client, args).await,
         Command::Session(command) => session::run(&client, command).await,
+        Command::Shell(args) => shell::run(&client, args).await,
     };
     match result {
         Ok(code) => code,

@@ -82,7 +82,11 @@ async fn route(
             _ => Err(not_allowed()),
         },
         ["profiles", name, "exec"] => match method {
-            Method::POST => exec::exec(&app, name, request).await,
+            Method::POST => exec::stream(&app, name, exec::Kind::Exec, request).await,
+            _ => Err(not_allowed()),
+        },
+        ["profiles", name, "shell"] => match method {
+            Method::POST => exec::stream(&app, name, exec::Kind::Shell, request).await,
             _ => Err(not_allowed()),
         },
         ["sessions"] => match method {

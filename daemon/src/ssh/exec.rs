@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use russh::client::Msg;
-use russh::{Channel, ChannelMsg, Sig};
+use russh::{Channel, ChannelMsg, Pty, Sig};
 use tether_api::error::{ApiError, ErrorCode};
 use tether_api::frame::{self, CHUNK, ExitInfo, Frame};
 use tether_api::types::PtyRequest;
@@ -44,22 +44,35 @@ pub fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// Starts `command` on an open session channel, on a pseudo-terminal if
-/// `pty` is given.
+/// Most terminal modes a request may carry (RFC 4254 defines fewer).
+const MAX_MODES: usize = 64;
+
+/// Starts `command` (or, without one, the user's login shell) on an open
+/// session channel, on a pseudo-terminal if `pty` is given.
 pub async fn start(
     channel: &Channel<Msg>,
     addr: &str,
-    command: &str,
+    command: Option<&str>,
     pty: Option<&PtyRequest>,
 ) -> Result<(), SshError> {
     let russh = |e| SshError::from_russh(addr, e);
     if let Some(pty) = pty {
+        let modes: Vec<(Pty, u32)> = pty
+            .modes
+            .iter()
+            .take(MAX_MODES)
+            .filter_map(|&(code, value)| Some((Pty::from_u8(code)?, value)))
+            .filter(|(mode, _)| *mode != Pty::TTY_OP_END)
+            .collect();
         channel
-            .request_pty(false, &pty.term, pty.cols, pty.rows, 0, 0, &[])
+            .request_pty(false, &pty.term, pty.cols, pty.rows, 0, 0, &modes)
             .await
             .map_err(russh)?;
     }
-    channel.exec(true, command).await.map_err(russh)
+    match command {
+        Some(command) => channel.exec(true, command).await.map_err(russh),
+        None => channel.request_shell(true).await.map_err(russh),
+    }
 }
 
 /// What the caller saw of a command, for the log and the audit trail.

@@ -1,0 +1,185 @@
+//! The CLI side of an upgraded exec or shell stream: stdin, signals and
+//! window changes to the daemon; stdout, stderr and the exit status back.
+
+use tether_api::frame::{self, CHUNK, Frame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::escape::{Escape, Filtered};
+use crate::failure::{Failure, Result};
+use crate::terminal;
+
+/// Exit status when our own stdout is closed under us (as a shell reports SIGPIPE).
+const BROKEN_PIPE: u8 = 141;
+/// Exit status after a second Ctrl-C (as a shell reports SIGINT).
+const INTERRUPTED: u8 = 130;
+/// Exit status after `~.` or a hang-up, as ssh.
+const DISCONNECTED: u8 = 255;
+
+/// How local input is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// Bytes as they come; Ctrl-C is a signal, forwarded as SIGINT.
+    Plain,
+    /// The local terminal is in raw mode: Ctrl-C is a byte for the remote
+    /// terminal. With `escape`, `~.` at the start of a line disconnects.
+    Raw { escape: bool },
+}
+
+/// What the stdin task reports besides frames.
+enum Local {
+    Disconnect,
+}
+
+pub async fn pump(stream: tether_api::client::Stream, input: Input) -> Result<u8> {
+    let raw = matches!(input, Input::Raw { .. });
+    let escape = matches!(input, Input::Raw { escape: true });
+    let (mut from_daemon, mut to_daemon) = tokio::io::split(stream);
+
+    // One writer owns the daemon-bound half; stdin and signals feed it.
+    let (frames, mut outgoing) = mpsc::channel::<Frame>(8);
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = outgoing.recv().await {
+            if frame::write_frame(&mut to_daemon, &frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    let stdin_frames = frames.clone();
+    let (local_tx, mut local) = mpsc::channel::<Local>(1);
+    let stdin_pump = tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = vec![0u8; CHUNK];
+        let mut escapes = Escape::default();
+        loop {
+            let n = match stdin.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = stdin_frames.send(Frame::Eof).await;
+                    break;
+                }
+                Ok(n) => n,
+            };
+            let (data, disconnect) = if escape {
+                match escapes.filter(&buf[..n]) {
+                    Filtered::Send(data) => (data, false),
+                    Filtered::Disconnect(data) => (data, true),
+                    Filtered::Help(data) => {
+                        let _ = tokio::io::stderr()
+                            .write_all(crate::escape::HELP.as_bytes())
+                            .await;
+                        (data, false)
+                    }
+                }
+            } else {
+                (buf[..n].to_vec(), false)
+            };
+            if !data.is_empty() && stdin_frames.send(Frame::Stdin(data.into())).await.is_err() {
+                break;
+            }
+            if disconnect {
+                let _ = local_tx.send(Local::Disconnect).await;
+                break;
+            }
+        }
+    });
+    let resize_frames = frames.clone();
+    let resizes = tokio::spawn(async move {
+        let Ok(mut winch) = signal(SignalKind::window_change()) else {
+            return;
+        };
+        while winch.recv().await.is_some() {
+            if let Some((cols, rows)) = terminal::size() {
+                if resize_frames
+                    .send(Frame::Resize { cols, rows })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    });
+    let handle = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| Failure::new("internal", format!("cannot handle {name}: {e}")))
+    };
+    let mut interrupt = handle(SignalKind::interrupt(), "SIGINT")?;
+    let mut terminate = handle(SignalKind::terminate(), "SIGTERM")?;
+    let mut hangup = handle(SignalKind::hangup(), "SIGHUP")?;
+    let mut interrupts = 0;
+
+    let mut stdout = tokio::io::stdout();
+    let mut stderr = tokio::io::stderr();
+    // Frames are read in their own task: read_frame is not cancel-safe, and
+    // the loop below also waits for Ctrl-C.
+    let (incoming_tx, mut incoming) = mpsc::channel(4);
+    let reader = tokio::spawn(async move {
+        loop {
+            let next = frame::read_frame(&mut from_daemon).await;
+            let end = !matches!(next, Ok(Some(Frame::Stdout(_) | Frame::Stderr(_))));
+            if incoming_tx.send(next).await.is_err() || end {
+                break;
+            }
+        }
+    });
+    let code = loop {
+        let next = tokio::select! {
+            next = incoming.recv() => next,
+            _ = interrupt.recv() => {
+                interrupts += 1;
+                if interrupts >= 2 || raw {
+                    break Ok(INTERRUPTED);
+                }
+                let _ = frames.send(Frame::Signal("INT".into())).await;
+                continue;
+            }
+            // Leaving: the terminal is restored by the caller's guard.
+            _ = terminate.recv() => break Ok(DISCONNECTED),
+            _ = hangup.recv() => break Ok(DISCONNECTED),
+            Some(Local::Disconnect) = local.recv() => {
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), b"\r\n[disconnected]\r\n");
+                break Ok(DISCONNECTED);
+            }
+        };
+        let frame = match next {
+            Some(Ok(Some(frame))) => frame,
+            Some(Ok(None)) | None => {
+                break Err(Failure::new(
+                    "ssh_error",
+                    "tetherd closed the stream before the command ended",
+                ));
+            }
+            Some(Err(error)) => {
+                break Err(Failure::new(
+                    "protocol_error",
+                    format!("bad stream from tetherd: {error}"),
+                ));
+            }
+        };
+        match frame {
+            Frame::Stdout(data) => {
+                if stdout.write_all(&data).await.is_err() || stdout.flush().await.is_err() {
+                    break Ok(BROKEN_PIPE);
+                }
+            }
+            Frame::Stderr(data) => {
+                let _ = stderr.write_all(&data).await;
+                let _ = stderr.flush().await;
+            }
+            Frame::Exit(exit) => break Ok(exit.exit_code() as u8),
+            Frame::Error(error) => break Err(Failure::new(error.code.as_str(), error.message)),
+            _ => {
+                break Err(Failure::new(
+                    "protocol_error",
+                    "unexpected frame from tetherd",
+                ));
+            }
+        }
+    };
+    stdin_pump.abort();
+    resizes.abort();
+    reader.abort();
+    writer.abort();
+    let _ = stdout.flush().await;
+    code
+}
