@@ -232,3 +232,36 @@ fn a_shell_needs_a_terminal() {
         run.stderr
     );
 }
+
+#[test]
+fn vim_edits_a_file_through_the_shell() {
+    let Some((_sshd, daemon)) = setup("vim_edits_a_file_through_the_shell") else {
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/vim").exists()
+        && !std::path::Path::new("/usr/bin/vi").exists()
+    {
+        tether_e2e::skip("vim_edits_a_file_through_the_shell", "vi is not installed");
+        return;
+    }
+    let file = format!("/tmp/tether-vi-{}.txt", std::process::id());
+    let _ = std::fs::remove_file(&file);
+    let Some(pane) = shell_in_tmux(
+        "vim_edits_a_file_through_the_shell",
+        &daemon,
+        &format!("web1 -- env TERM=xterm vi -u NONE -N {file}"),
+    ) else {
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    pane.send(&["i"]);
+    pane.type_text("written through tether");
+    pane.send(&["Escape"]);
+    pane.type_text(":wq");
+    pane.send(&["Enter"]);
+    pane.wait_for("EXIT=0");
+    assert_terminal_restored(&pane);
+    let written = std::fs::read_to_string(&file).unwrap_or_default();
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(written.trim(), "written through tether");
+}
