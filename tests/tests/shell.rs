@@ -78,10 +78,10 @@ fn a_shell_runs_commands_resizes_and_exits_with_the_remote_status() {
     tmux.wait_for("30 100");
     tmux.resize(120, 40);
     std::thread::sleep(Duration::from_millis(300));
-    tmux.type_text("stty size; echo sized");
+    // The output differs from the typed line, so the echo cannot match.
+    tmux.type_text("echo size-$(stty size | tr ' ' x)");
     tmux.send(&["Enter"]);
-    let screen = tmux.wait_for("sized");
-    assert!(screen.contains("40 120"), "{screen}");
+    tmux.wait_for("size-40x120");
     tmux.type_text("exit 3");
     tmux.send(&["Enter"]);
     tmux.wait_for("EXIT=3");
@@ -103,9 +103,9 @@ fn tilde_dot_disconnects_and_double_tilde_sends_one() {
         return;
     };
     tmux.wait_for_prompt();
-    tmux.type_text("echo ready");
+    tmux.type_text("echo ready-$((1+1))");
     tmux.send(&["Enter"]);
-    tmux.wait_for("ready");
+    tmux.wait_for("ready-2");
     tmux.type_text("~~");
     tmux.type_text("echo tilde");
     tmux.send(&["Enter"]);
@@ -193,9 +193,9 @@ fn the_terminal_is_restored_when_the_daemon_dies() {
         return;
     };
     tmux.wait_for_prompt();
-    tmux.type_text("echo alive");
+    tmux.type_text("echo alive-$((1+1))");
     tmux.send(&["Enter"]);
-    tmux.wait_for("alive");
+    tmux.wait_for("alive-2");
     daemon.kill();
     tmux.wait_for("EXIT=255");
     assert_terminal_restored(&tmux);
