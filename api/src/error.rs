@@ -60,6 +60,9 @@ error_codes! {
     Forbidden => "forbidden", 403, "the caller may not do this";
     NotFound => "not_found", 404, "no such endpoint";
     ProfileNotFound => "profile_not_found", 404, "no profile has that name";
+    NoSuchFile => "no_such_file", 404, "the remote file or directory does not exist";
+    PermissionDenied => "permission_denied", 403, "the server refused access to the remote file";
+    FileExists => "file_exists", 409, "the remote path exists already";
     MethodNotAllowed => "method_not_allowed", 405, "the endpoint does not take this HTTP method";
     RequestTimeout => "request_timeout", 408, "the request was not received in time";
     ProfileExists => "profile_exists", 409, "a profile with that name exists already";
@@ -73,6 +76,8 @@ error_codes! {
     HostKeyMismatch => "host_key_mismatch", 502, "the server's host key is not the pinned one; nothing was sent to it";
     AuthFailed => "auth_failed", 502, "the server refused the stored credential";
     SshError => "ssh_error", 502, "the SSH connection failed or was closed";
+    SftpError => "sftp_error", 502, "the server's SFTP subsystem failed the operation (a full disk shows here)";
+    IncompleteUpload => "incomplete_upload", 400, "the upload ended before its last byte; the target was left as it was";
     Timeout => "timeout", 504, "the SSH server did not answer in time";
 }
 

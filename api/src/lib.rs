@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod error;
+pub mod files;
 pub mod frame;
 pub mod paths;
 pub mod secret;

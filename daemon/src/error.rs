@@ -9,6 +9,7 @@ use serde_json::json;
 use tether_api::error::{ApiError, ErrorCode};
 
 use crate::ssh::SshError;
+use crate::ssh::sftp::{RemoteError, RemoteKind};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,10 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ssh(#[from] SshError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error("the upload of {0} ended before its last byte; the target was left as it was")]
+    IncompleteUpload(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -65,6 +70,11 @@ impl Error {
             Error::Ssh(SshError::InvalidKey(_)) => ErrorCode::InvalidKey,
             Error::Ssh(SshError::BadPassphrase(_)) => ErrorCode::BadPassphrase,
             Error::Ssh(SshError::Protocol { .. } | SshError::Closed { .. }) => ErrorCode::SshError,
+            Error::Remote(RemoteError { kind: RemoteKind::NoSuchFile, .. }) => ErrorCode::NoSuchFile,
+            Error::Remote(RemoteError { kind: RemoteKind::PermissionDenied, .. }) => ErrorCode::PermissionDenied,
+            Error::Remote(RemoteError { kind: RemoteKind::Exists, .. }) => ErrorCode::FileExists,
+            Error::Remote(RemoteError { kind: RemoteKind::Failed, .. }) => ErrorCode::SftpError,
+            Error::IncompleteUpload(_) => ErrorCode::IncompleteUpload,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }

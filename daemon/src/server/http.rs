@@ -14,11 +14,42 @@ use zeroize::Zeroizing;
 use crate::config::Limits;
 use crate::error::Error;
 
-pub type Resp = Response<Full<Bytes>>;
+/// Every response body: a whole JSON document or a stream of file bytes.
+pub type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+pub type Resp = Response<Body>;
+
+pub fn full(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+/// A response body fed by a task through a bounded channel: the task waits
+/// while the caller is slow, so a download never piles up in memory.
+pub struct ChannelBody {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+impl ChannelBody {
+    pub fn new(depth: usize) -> (tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>, Body) {
+        let (tx, rx) = tokio::sync::mpsc::channel(depth);
+        (tx, ChannelBody { rx }.boxed())
+    }
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.rx.poll_recv(cx).map(|next| next.map(|item| item.map(hyper::body::Frame::data)))
+    }
+}
 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
     let body = serde_json::to_vec(value).unwrap_or_default();
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(full(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -28,7 +59,7 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
 }
 
 pub fn empty(status: StatusCode) -> Resp {
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = status;
     response
 }

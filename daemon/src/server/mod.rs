@@ -7,6 +7,7 @@
 //! holds its own connection.
 
 mod exec;
+mod files;
 mod http;
 pub mod listener;
 pub mod peer;

@@ -12,7 +12,7 @@ use tether_api::{API_VERSION, API_VERSION_HEADER};
 
 use super::http::{self, Resp};
 use super::peer::{self, Peer};
-use super::{App, exec, profiles, sessions, status};
+use super::{App, exec, files, profiles, sessions, status};
 use crate::error::Error;
 
 pub async fn handle(
@@ -87,6 +87,15 @@ async fn route(
         },
         ["profiles", name, "shell"] => match method {
             Method::POST => exec::stream(&app, name, exec::Kind::Shell, request).await,
+            _ => Err(not_allowed()),
+        },
+        ["profiles", name, "files"] => match method {
+            Method::GET => files::download(&app, name, request).await,
+            Method::PUT => files::upload(&app, name, request).await,
+            _ => Err(not_allowed()),
+        },
+        ["profiles", name, "sftp"] => match method {
+            Method::POST => files::operation(&app, name, request).await,
             _ => Err(not_allowed()),
         },
         ["sessions"] => match method {

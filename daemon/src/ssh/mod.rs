@@ -13,6 +13,7 @@ pub mod exec;
 pub mod hostkey;
 pub mod keys;
 pub mod pool;
+pub mod sftp;
 
 use crate::store::KeyInfo;
 

@@ -1,0 +1,173 @@
+//! File transfer and SFTP operations.
+//!
+//! - `GET /v1/profiles/{name}/files?path=P` streams the file as the response
+//!   body, with its size, mode and mtime in [`SIZE_HEADER`], [`MODE_HEADER`]
+//!   and [`MTIME_HEADER`].
+//! - `PUT /v1/profiles/{name}/files?path=P[&mode=M][&mtime=T]` streams the
+//!   request body to a temporary file beside `P` and renames it into place
+//!   only when the whole body arrived; the answer is [`Uploaded`].
+//! - `POST /v1/profiles/{name}/sftp` runs one [`SftpRequest`]; the answer is
+//!   [`SftpResponse`].
+//!
+//! The daemon never opens a local path: the CLI reads and writes local files
+//! with the caller's own permissions, and only bytes cross the socket.
+
+use serde::{Deserialize, Serialize};
+
+pub const SIZE_HEADER: &str = "tether-size";
+pub const MODE_HEADER: &str = "tether-mode";
+pub const MTIME_HEADER: &str = "tether-mtime";
+
+/// The kind of a directory entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// What `stat` and `ls` tell about a remote file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// The name (for `ls`) or the path asked about (for `stat`).
+    pub name: String,
+    pub kind: FileKind,
+    pub size: u64,
+    /// Permission bits, e.g. 0o644.
+    pub mode: u32,
+    /// Unix seconds.
+    pub mtime: u64,
+    pub uid: u32,
+    pub gid: u32,
+    /// For symlinks, where they point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SftpRequest {
+    /// List a directory (`.` and `..` left out), sorted by name.
+    Ls { path: String },
+    /// Stat a path without following a final symlink.
+    Stat { path: String },
+    /// Make a directory; with `parents`, every missing parent too, and an
+    /// existing directory is no error.
+    Mkdir {
+        path: String,
+        #[serde(default)]
+        parents: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<u32>,
+    },
+    /// Remove a file or symlink; with `recursive`, a directory tree too.
+    Rm {
+        path: String,
+        #[serde(default)]
+        recursive: bool,
+    },
+    /// Remove an empty directory.
+    Rmdir { path: String },
+    /// Rename, replacing `to` if it exists.
+    Mv { from: String, to: String },
+    /// Change permission bits.
+    Chmod { path: String, mode: u32 },
+    /// Make a symlink at `link` pointing to `target`.
+    Symlink { target: String, link: String },
+    /// Set the modification (and access) time.
+    Touch { path: String, mtime: u64 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SftpResponse {
+    Entries(Vec<FileInfo>),
+    Info(FileInfo),
+    Done,
+}
+
+/// The answer to an upload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Uploaded {
+    pub path: String,
+    pub bytes: u64,
+    /// SHA-256 of what was written, hex.
+    pub sha256: String,
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+pub fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Reads `key` from a query string, percent-decoded; `Err` for a malformed
+/// escape or invalid UTF-8, `Ok(None)` when absent.
+pub fn query_value(query: &str, key: &str) -> Result<Option<String>, String> {
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k != key {
+            continue;
+        }
+        let bytes = v.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'%' => {
+                    let hex = bytes
+                        .get(i + 1..i + 3)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        .ok_or_else(|| format!("malformed %-escape in {key}"))?;
+                    out.push(hex);
+                    i += 3;
+                }
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                b => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        return String::from_utf8(out).map(Some).map_err(|_| format!("{key} is not UTF-8"));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn paths_survive_the_query_string() {
+        for path in ["/srv/www/a b.txt", "/tmp/ünï 😀", "a&b=c%d+e", ""] {
+            let query = format!("x=1&path={}&y=2", encode_query_value(path));
+            assert_eq!(query_value(&query, "path").unwrap().as_deref(), Some(path));
+        }
+        assert_eq!(query_value("a=1", "path").unwrap(), None);
+        assert!(query_value("path=%zz", "path").is_err());
+        assert!(query_value("path=%ff", "path").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_round_trips(path in "\\PC{0,40}") {
+            let query = format!("path={}", encode_query_value(&path));
+            prop_assert_eq!(query_value(&query, "path").unwrap(), Some(path));
+        }
+    }
+}
