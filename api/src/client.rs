@@ -25,6 +25,37 @@ const MAX_RESPONSE: usize = 16 << 20;
 /// An upgraded connection carrying frames.
 pub type Stream = TokioIo<Upgraded>;
 
+/// What a download's headers say of the remote file.
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteFile {
+    pub size: u64,
+    pub mode: u32,
+    pub mtime: u64,
+}
+
+/// Feeds an upload: chunks of the file, or an error to abort it.
+pub type UploadSender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// A request body fed through a bounded channel, so a large upload is never
+/// held in memory.
+pub struct UploadBody {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+impl hyper::body::Body for UploadBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|next| next.map(|item| item.map(hyper::body::Frame::data)))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot connect to tetherd at {}: {source}", path.display())]
@@ -132,13 +163,65 @@ impl Client {
         Ok(TokioIo::new(upgraded))
     }
 
-    async fn send(
+    /// Starts a download: the file's size, mode and mtime, and its bytes as
+    /// a body to read frame by frame.
+    pub async fn download(&self, path: &str) -> Result<(RemoteFile, Incoming), ClientError> {
+        let response = self.send(Method::GET, path, None, false).await?;
+        let response = check_status(response).await?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let meta = RemoteFile {
+            size: header(crate::files::SIZE_HEADER),
+            mode: header(crate::files::MODE_HEADER) as u32,
+            mtime: header(crate::files::MTIME_HEADER),
+        };
+        Ok((meta, response.into_body()))
+    }
+
+    /// Uploads a body fed through the returned sender; await the returned
+    /// future for the daemon's answer once the sender is dropped. Sending an
+    /// `Err` aborts the upload (the daemon then keeps the target as it was).
+    pub async fn upload(
         &self,
-        method: Method,
         path: &str,
-        body: Option<Vec<u8>>,
-        upgrade: bool,
-    ) -> Result<http::Response<Incoming>, ClientError> {
+        size: Option<u64>,
+    ) -> Result<
+        (
+            UploadSender,
+            impl Future<Output = Result<crate::files::Uploaded, ClientError>> + Send + 'static,
+        ),
+        ClientError,
+    > {
+        let mut sender = self.connect::<UploadBody>().await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let mut request = Request::builder()
+            .method(Method::PUT)
+            .uri(path)
+            .header(header::HOST, "tetherd")
+            .header(API_VERSION_HEADER, API_VERSION.to_string());
+        if let Some(size) = size {
+            request = request.header(header::CONTENT_LENGTH, size);
+        }
+        let request = request.body(UploadBody { rx }).map_err(protocol)?;
+        let answer = async move {
+            let response = sender.send_request(request).await.map_err(protocol)?;
+            read_json(response).await
+        };
+        Ok((tx, answer))
+    }
+
+    async fn connect<B>(&self) -> Result<hyper::client::conn::http1::SendRequest<B>, ClientError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -146,10 +229,21 @@ impl Client {
                     path: self.socket.clone(),
                     source,
                 })?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(protocol)?;
         tokio::spawn(connection.with_upgrades());
+        Ok(sender)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        upgrade: bool,
+    ) -> Result<http::Response<Incoming>, ClientError> {
+        let mut sender = self.connect::<Full<Bytes>>().await?;
 
         let mut request = Request::builder()
             .method(method)

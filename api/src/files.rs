@@ -142,7 +142,9 @@ pub fn query_value(query: &str, key: &str) -> Result<Option<String>, String> {
                 }
             }
         }
-        return String::from_utf8(out).map(Some).map_err(|_| format!("{key} is not UTF-8"));
+        return String::from_utf8(out)
+            .map(Some)
+            .map_err(|_| format!("{key} is not UTF-8"));
     }
     Ok(None)
 }

@@ -5,11 +5,13 @@
 //! ssh), so that a remote command's own exit status is never confused with
 //! tether's.
 
+mod cp;
 mod escape;
 mod exec;
 mod failure;
 mod output;
 mod profile;
+mod progress;
 mod prompt;
 mod session;
 mod shell;
@@ -49,6 +51,9 @@ enum Command {
     /// Open an interactive terminal session (a login shell, or COMMAND on a
     /// pseudo-terminal); `~.` at the start of a line disconnects
     Shell(shell::ShellArgs),
+    /// Copy files to or from a server: upload LOCAL... NAME:PATH, download
+    /// NAME:PATH... LOCAL; `-` is stdin or stdout
+    Cp(cp::CpArgs),
     /// List and close the daemon's live SSH connections
     #[command(subcommand)]
     Session(session::SessionCommand),
@@ -96,6 +101,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Exec(args) => exec::run(&client, args).await,
         Command::Session(command) => session::run(&client, command).await,
         Command::Shell(args) => shell::run(&client, args).await,
+        Command::Cp(args) => cp::run(&client, args).await,
     };
     match result {
         Ok(code) => code,

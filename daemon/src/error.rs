@@ -70,10 +70,22 @@ impl Error {
             Error::Ssh(SshError::InvalidKey(_)) => ErrorCode::InvalidKey,
             Error::Ssh(SshError::BadPassphrase(_)) => ErrorCode::BadPassphrase,
             Error::Ssh(SshError::Protocol { .. } | SshError::Closed { .. }) => ErrorCode::SshError,
-            Error::Remote(RemoteError { kind: RemoteKind::NoSuchFile, .. }) => ErrorCode::NoSuchFile,
-            Error::Remote(RemoteError { kind: RemoteKind::PermissionDenied, .. }) => ErrorCode::PermissionDenied,
-            Error::Remote(RemoteError { kind: RemoteKind::Exists, .. }) => ErrorCode::FileExists,
-            Error::Remote(RemoteError { kind: RemoteKind::Failed, .. }) => ErrorCode::SftpError,
+            Error::Remote(RemoteError {
+                kind: RemoteKind::NoSuchFile,
+                ..
+            }) => ErrorCode::NoSuchFile,
+            Error::Remote(RemoteError {
+                kind: RemoteKind::PermissionDenied,
+                ..
+            }) => ErrorCode::PermissionDenied,
+            Error::Remote(RemoteError {
+                kind: RemoteKind::Exists,
+                ..
+            }) => ErrorCode::FileExists,
+            Error::Remote(RemoteError {
+                kind: RemoteKind::Failed,
+                ..
+            }) => ErrorCode::SftpError,
             Error::IncompleteUpload(_) => ErrorCode::IncompleteUpload,
             Error::Internal(_) => ErrorCode::Internal,
         }

@@ -18,7 +18,7 @@ use tether_api::files::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::App;
-use super::http::{ChannelBody, Resp, json, parse_json, read_body};
+use super::http::{Resp, channel_body, json, parse_json, read_body};
 use super::profiles;
 use crate::error::Error;
 use crate::ssh::pool::Lease;
@@ -36,7 +36,10 @@ struct Session {
 
 async fn session(app: &App, name: &str) -> Result<Session, Error> {
     let target = profiles::target(app, name)?;
-    let (channel, lease) = app.pool.channel(&target, || Ok(app.store.credential(name)?)).await?;
+    let (channel, lease) = app
+        .pool
+        .channel(&target, || Ok(app.store.credential(name)?))
+        .await?;
     let sftp = sftp::open(channel, &lease.connection.addr).await?;
     Ok(Session { sftp, lease })
 }
@@ -64,12 +67,23 @@ fn number_param(request: &Request<Incoming>, key: &str) -> Result<Option<u64>, E
 pub async fn download(app: &App, name: &str, request: Request<Incoming>) -> Result<Resp, Error> {
     let path = path_param(&request)?;
     let Session { sftp, lease } = session(app, name).await?;
-    let meta = sftp.metadata(&path).await.map_err(|e| RemoteError::from_sftp(&path, e))?;
+    let meta = sftp
+        .metadata(&path)
+        .await
+        .map_err(|e| RemoteError::from_sftp(&path, e))?;
     if sftp::kind_of(&meta) == tether_api::files::FileKind::Dir {
-        return Err(RemoteError::new(RemoteKind::Failed, &path, "is a directory (copy trees with cp -r)").into());
+        return Err(RemoteError::new(
+            RemoteKind::Failed,
+            &path,
+            "is a directory (copy trees with cp -r)",
+        )
+        .into());
     }
-    let mut file = sftp.open(&path).await.map_err(|e| RemoteError::from_sftp(&path, e))?;
-    let (tx, body) = ChannelBody::new(4);
+    let mut file = sftp
+        .open(&path)
+        .await
+        .map_err(|e| RemoteError::from_sftp(&path, e))?;
+    let (tx, body) = channel_body(4);
     let guard = app.tasks.enter();
     let profile = name.to_owned();
     let log_path = path.clone();
@@ -81,7 +95,11 @@ pub async fn download(app: &App, name: &str, request: Request<Incoming>) -> Resu
                 Ok(0) => break,
                 Ok(n) => {
                     sent += n as u64;
-                    if tx.send(Ok(Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+                    if tx
+                        .send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -91,7 +109,10 @@ pub async fn download(app: &App, name: &str, request: Request<Incoming>) -> Resu
                 }
             }
         }
-        lease.connection.bytes_out.fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
+        lease
+            .connection
+            .bytes_out
+            .fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(%profile, path = %log_path, bytes = sent, "download finished");
         drop(sftp);
         drop(lease);
@@ -99,9 +120,13 @@ pub async fn download(app: &App, name: &str, request: Request<Incoming>) -> Resu
     });
     let mut response = Resp::new(body);
     let headers = response.headers_mut();
-    let number = |n: u64| HeaderValue::from_str(&n.to_string()).unwrap_or(HeaderValue::from_static("0"));
+    let number =
+        |n: u64| HeaderValue::from_str(&n.to_string()).unwrap_or(HeaderValue::from_static("0"));
     headers.insert(SIZE_HEADER, number(meta.size.unwrap_or(0)));
-    headers.insert(MODE_HEADER, number(u64::from(meta.permissions.unwrap_or(0o644) & 0o7777)));
+    headers.insert(
+        MODE_HEADER,
+        number(u64::from(meta.permissions.unwrap_or(0o644) & 0o7777)),
+    );
     headers.insert(MTIME_HEADER, number(u64::from(meta.mtime.unwrap_or(0))));
     Ok(response)
 }
@@ -141,11 +166,17 @@ pub async fn upload(app: &App, name: &str, request: Request<Incoming>) -> Result
             if let Ok(data) = frame.into_data() {
                 hasher.update(&data);
                 written += data.len() as u64;
-                file.write_all(&data).await.map_err(|e| RemoteError::from_io(&path, e))?;
+                file.write_all(&data)
+                    .await
+                    .map_err(|e| RemoteError::from_io(&path, e))?;
             }
         }
-        file.flush().await.map_err(|e| RemoteError::from_io(&path, e))?;
-        file.shutdown().await.map_err(|e| RemoteError::from_io(&path, e))?;
+        file.flush()
+            .await
+            .map_err(|e| RemoteError::from_io(&path, e))?;
+        file.shutdown()
+            .await
+            .map_err(|e| RemoteError::from_io(&path, e))?;
         Ok(())
     }
     .await;
@@ -160,10 +191,20 @@ pub async fn upload(app: &App, name: &str, request: Request<Incoming>) -> Result
         tracing::info!(profile = %name, %path, bytes = written, code = %error.code(), "upload failed");
         return Err(error);
     }
-    lease.connection.bytes_in.fetch_add(written, std::sync::atomic::Ordering::Relaxed);
+    lease
+        .connection
+        .bytes_in
+        .fetch_add(written, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(profile = %name, %path, bytes = written, "upload finished");
     let sha256 = hex(&hasher.finalize());
-    Ok(json(StatusCode::OK, &Uploaded { path, bytes: written, sha256 }))
+    Ok(json(
+        StatusCode::OK,
+        &Uploaded {
+            path,
+            bytes: written,
+            sha256,
+        },
+    ))
 }
 
 /// Sets mode and time on the complete temporary file, then renames it over
@@ -184,7 +225,8 @@ async fn finish(
         sftp::touch(sftp, temporary, mtime).await?;
     }
     sftp::rename(sftp, temporary, path, async || {
-        let target = profiles::target(app, name).map_err(|e| RemoteError::new(RemoteKind::Failed, path, e.to_string()))?;
+        let target = profiles::target(app, name)
+            .map_err(|e| RemoteError::new(RemoteKind::Failed, path, e.to_string()))?;
         let (channel, _lease) = app
             .pool
             .channel(&target, || Ok(app.store.credential(name)?))
@@ -218,7 +260,11 @@ pub async fn operation(app: &App, name: &str, request: Request<Incoming>) -> Res
     let response = match op {
         SftpRequest::Ls { path } => SftpResponse::Entries(sftp::list(&sftp, &path).await?),
         SftpRequest::Stat { path } => SftpResponse::Info(sftp::stat(&sftp, &path).await?),
-        SftpRequest::Mkdir { path, parents, mode } => {
+        SftpRequest::Mkdir {
+            path,
+            parents,
+            mode,
+        } => {
             sftp::mkdir(&sftp, &path, parents, mode).await?;
             SftpResponse::Done
         }
@@ -232,7 +278,8 @@ pub async fn operation(app: &App, name: &str, request: Request<Incoming>) -> Res
         }
         SftpRequest::Mv { from, to } => {
             sftp::rename(&sftp, &from, &to, async || {
-                let target = profiles::target(app, name).map_err(|e| RemoteError::new(RemoteKind::Failed, &to, e.to_string()))?;
+                let target = profiles::target(app, name)
+                    .map_err(|e| RemoteError::new(RemoteKind::Failed, &to, e.to_string()))?;
                 let (channel, _lease) = app
                     .pool
                     .channel(&target, || Ok(app.store.credential(name)?))
@@ -248,7 +295,9 @@ pub async fn operation(app: &App, name: &str, request: Request<Incoming>) -> Res
             SftpResponse::Done
         }
         SftpRequest::Symlink { target, link } => {
-            sftp.symlink(&link, &target).await.map_err(|e| RemoteError::from_sftp(&link, e))?;
+            sftp.symlink(&link, &target)
+                .await
+                .map_err(|e| RemoteError::from_sftp(&link, e))?;
             SftpResponse::Done
         }
         SftpRequest::Touch { path, mtime } => {

@@ -28,11 +28,12 @@ pub struct ChannelBody {
     rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
 }
 
-impl ChannelBody {
-    pub fn new(depth: usize) -> (tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>, Body) {
-        let (tx, rx) = tokio::sync::mpsc::channel(depth);
-        (tx, ChannelBody { rx }.boxed())
-    }
+/// A body fed through a channel of `depth` chunks, and the sender that feeds it.
+pub type BodySender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+pub fn channel_body(depth: usize) -> (BodySender, Body) {
+    let (tx, rx) = tokio::sync::mpsc::channel(depth);
+    (tx, ChannelBody { rx }.boxed())
 }
 
 impl hyper::body::Body for ChannelBody {
@@ -43,7 +44,9 @@ impl hyper::body::Body for ChannelBody {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
-        self.rx.poll_recv(cx).map(|next| next.map(|item| item.map(hyper::body::Frame::data)))
+        self.rx
+            .poll_recv(cx)
+            .map(|next| next.map(|item| item.map(hyper::body::Frame::data)))
     }
 }
 

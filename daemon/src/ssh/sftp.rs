@@ -41,19 +41,33 @@ pub struct RemoteError {
 
 impl RemoteError {
     pub fn new(kind: RemoteKind, path: &str, message: impl Into<String>) -> Self {
-        Self { kind, path: path.to_owned(), message: message.into() }
+        Self {
+            kind,
+            path: path.to_owned(),
+            message: message.into(),
+        }
     }
 
     /// Maps an SFTP error about `path`.
     pub fn from_sftp(path: &str, error: SftpErr) -> Self {
         let (kind, message) = match &error {
             SftpErr::Status(status) => match status.status_code {
-                StatusCode::NoSuchFile => (RemoteKind::NoSuchFile, "no such file or directory".to_owned()),
-                StatusCode::PermissionDenied => (RemoteKind::PermissionDenied, "permission denied".to_owned()),
-                _ if status.error_message.is_empty() => (RemoteKind::Failed, status.status_code.to_string()),
+                StatusCode::NoSuchFile => (
+                    RemoteKind::NoSuchFile,
+                    "no such file or directory".to_owned(),
+                ),
+                StatusCode::PermissionDenied => {
+                    (RemoteKind::PermissionDenied, "permission denied".to_owned())
+                }
+                _ if status.error_message.is_empty() => {
+                    (RemoteKind::Failed, status.status_code.to_string())
+                }
                 _ => (RemoteKind::Failed, status.error_message.clone()),
             },
-            SftpErr::Timeout => (RemoteKind::Failed, "the SFTP server did not answer in time".to_owned()),
+            SftpErr::Timeout => (
+                RemoteKind::Failed,
+                "the SFTP server did not answer in time".to_owned(),
+            ),
             other => (RemoteKind::Failed, other.to_string()),
         };
         Self::new(kind, path, message)
@@ -93,7 +107,10 @@ pub async fn open(channel: Channel<Msg>, addr: &str) -> Result<SftpSession, SshE
     };
     SftpSession::new_with_config(channel.into_stream(), config)
         .await
-        .map_err(|e| SshError::Protocol { addr: addr.to_owned(), message: format!("the SFTP subsystem did not start: {e}") })
+        .map_err(|e| SshError::Protocol {
+            addr: addr.to_owned(),
+            message: format!("the SFTP subsystem did not start: {e}"),
+        })
 }
 
 pub fn kind_of(meta: &Metadata) -> FileKind {
@@ -128,24 +145,42 @@ pub fn info(name: String, meta: &Metadata, target: Option<String>) -> FileInfo {
 
 pub fn check_path(path: &str) -> Result<(), RemoteError> {
     if path.is_empty() || path.contains('\0') || path.len() > 4096 {
-        return Err(RemoteError::new(RemoteKind::Failed, path, "not a usable path (empty, NUL or over 4096 bytes)"));
+        return Err(RemoteError::new(
+            RemoteKind::Failed,
+            path,
+            "not a usable path (empty, NUL or over 4096 bytes)",
+        ));
     }
     Ok(())
 }
 
 /// Joins a directory and a name the way the server's paths read.
 pub fn join(dir: &str, name: &str) -> String {
-    if dir.ends_with('/') { format!("{dir}{name}") } else { format!("{dir}/{name}") }
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
 }
 
 pub async fn stat(sftp: &SftpSession, path: &str) -> Result<FileInfo, RemoteError> {
-    let meta = sftp.symlink_metadata(path).await.map_err(|e| RemoteError::from_sftp(path, e))?;
-    let target = if is_symlink(&meta) { sftp.read_link(path).await.ok() } else { None };
+    let meta = sftp
+        .symlink_metadata(path)
+        .await
+        .map_err(|e| RemoteError::from_sftp(path, e))?;
+    let target = if is_symlink(&meta) {
+        sftp.read_link(path).await.ok()
+    } else {
+        None
+    };
     Ok(info(path.to_owned(), &meta, target))
 }
 
 pub async fn list(sftp: &SftpSession, path: &str) -> Result<Vec<FileInfo>, RemoteError> {
-    let entries = sftp.read_dir(path).await.map_err(|e| RemoteError::from_sftp(path, e))?;
+    let entries = sftp
+        .read_dir(path)
+        .await
+        .map_err(|e| RemoteError::from_sftp(path, e))?;
     let mut out = Vec::new();
     for entry in entries {
         let name = entry.file_name();
@@ -153,14 +188,23 @@ pub async fn list(sftp: &SftpSession, path: &str) -> Result<Vec<FileInfo>, Remot
             continue;
         }
         let meta = entry.metadata();
-        let target = if is_symlink(&meta) { sftp.read_link(join(path, &name)).await.ok() } else { None };
+        let target = if is_symlink(&meta) {
+            sftp.read_link(join(path, &name)).await.ok()
+        } else {
+            None
+        };
         out.push(info(name, &meta, target));
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
-pub async fn mkdir(sftp: &SftpSession, path: &str, parents: bool, mode: Option<u32>) -> Result<(), RemoteError> {
+pub async fn mkdir(
+    sftp: &SftpSession,
+    path: &str,
+    parents: bool,
+    mode: Option<u32>,
+) -> Result<(), RemoteError> {
     let make = async |dir: &str| -> Result<(), RemoteError> {
         match sftp.create_dir(dir).await {
             Ok(()) => {
@@ -195,25 +239,46 @@ pub async fn mkdir(sftp: &SftpSession, path: &str, parents: bool, mode: Option<u
 }
 
 pub async fn chmod(sftp: &SftpSession, path: &str, mode: u32) -> Result<(), RemoteError> {
-    let attrs = FileAttributes { permissions: Some(mode & 0o7777), ..FileAttributes::empty() };
-    sftp.set_metadata(path, attrs).await.map_err(|e| RemoteError::from_sftp(path, e))
+    let attrs = FileAttributes {
+        permissions: Some(mode & 0o7777),
+        ..FileAttributes::empty()
+    };
+    sftp.set_metadata(path, attrs)
+        .await
+        .map_err(|e| RemoteError::from_sftp(path, e))
 }
 
 pub async fn touch(sftp: &SftpSession, path: &str, mtime: u64) -> Result<(), RemoteError> {
     let secs = u32::try_from(mtime).unwrap_or(u32::MAX);
-    let attrs = FileAttributes { atime: Some(secs), mtime: Some(secs), ..FileAttributes::empty() };
-    sftp.set_metadata(path, attrs).await.map_err(|e| RemoteError::from_sftp(path, e))
+    let attrs = FileAttributes {
+        atime: Some(secs),
+        mtime: Some(secs),
+        ..FileAttributes::empty()
+    };
+    sftp.set_metadata(path, attrs)
+        .await
+        .map_err(|e| RemoteError::from_sftp(path, e))
 }
 
 /// Removes a file, a symlink, or (with `recursive`) a whole tree. Symlinks
 /// are removed, never followed.
 pub async fn remove(sftp: &SftpSession, path: &str, recursive: bool) -> Result<(), RemoteError> {
-    let meta = sftp.symlink_metadata(path).await.map_err(|e| RemoteError::from_sftp(path, e))?;
+    let meta = sftp
+        .symlink_metadata(path)
+        .await
+        .map_err(|e| RemoteError::from_sftp(path, e))?;
     if !is_dir(&meta) {
-        return sftp.remove_file(path).await.map_err(|e| RemoteError::from_sftp(path, e));
+        return sftp
+            .remove_file(path)
+            .await
+            .map_err(|e| RemoteError::from_sftp(path, e));
     }
     if !recursive {
-        return Err(RemoteError::new(RemoteKind::Failed, path, "is a directory (use rm -r, or rmdir)"));
+        return Err(RemoteError::new(
+            RemoteKind::Failed,
+            path,
+            "is a directory (use rm -r, or rmdir)",
+        ));
     }
     // Depth-first without recursion: directories are removed after their contents.
     let mut stack = vec![(path.to_owned(), false)];
@@ -222,7 +287,9 @@ pub async fn remove(sftp: &SftpSession, path: &str, recursive: bool) -> Result<(
             return Err(RemoteError::new(RemoteKind::Failed, path, "too deep"));
         }
         if emptied {
-            sftp.remove_dir(&dir).await.map_err(|e| RemoteError::from_sftp(&dir, e))?;
+            sftp.remove_dir(&dir)
+                .await
+                .map_err(|e| RemoteError::from_sftp(&dir, e))?;
             continue;
         }
         stack.push((dir.clone(), true));
@@ -231,7 +298,9 @@ pub async fn remove(sftp: &SftpSession, path: &str, recursive: bool) -> Result<(
             if entry.kind == FileKind::Dir {
                 stack.push((child, false));
             } else {
-                sftp.remove_file(&child).await.map_err(|e| RemoteError::from_sftp(&child, e))?;
+                sftp.remove_file(&child)
+                    .await
+                    .map_err(|e| RemoteError::from_sftp(&child, e))?;
             }
         }
     }
@@ -239,7 +308,9 @@ pub async fn remove(sftp: &SftpSession, path: &str, recursive: bool) -> Result<(
 }
 
 pub async fn rmdir(sftp: &SftpSession, path: &str) -> Result<(), RemoteError> {
-    sftp.remove_dir(path).await.map_err(|e| RemoteError::from_sftp(path, e))
+    sftp.remove_dir(path)
+        .await
+        .map_err(|e| RemoteError::from_sftp(path, e))
 }
 
 /// The SSH string encoding, for extension payloads.
@@ -259,7 +330,10 @@ pub async fn rename(
     second_channel: impl AsyncFnOnce() -> Result<Channel<Msg>, RemoteError>,
 ) -> Result<(), RemoteError> {
     if sftp.symlink_metadata(to).await.is_err() {
-        return sftp.rename(from, to).await.map_err(|e| RemoteError::from_sftp(to, e));
+        return sftp
+            .rename(from, to)
+            .await
+            .map_err(|e| RemoteError::from_sftp(to, e));
     }
     let channel = second_channel().await?;
     channel
@@ -267,7 +341,10 @@ pub async fn rename(
         .await
         .map_err(|e| RemoteError::new(RemoteKind::Failed, to, e.to_string()))?;
     let raw = russh_sftp::client::RawSftpSession::new(channel.into_stream());
-    let version = raw.init().await.map_err(|e| RemoteError::from_sftp(to, e))?;
+    let version = raw
+        .init()
+        .await
+        .map_err(|e| RemoteError::from_sftp(to, e))?;
     if !version.extensions.contains_key("posix-rename@openssh.com") {
         return Err(RemoteError::new(
             RemoteKind::Exists,
@@ -278,11 +355,22 @@ pub async fn rename(
     let mut data = Vec::new();
     ssh_string(&mut data, from);
     ssh_string(&mut data, to);
-    let reply = raw.extended("posix-rename@openssh.com", data).await.map_err(|e| RemoteError::from_sftp(to, e))?;
+    let reply = raw
+        .extended("posix-rename@openssh.com", data)
+        .await
+        .map_err(|e| RemoteError::from_sftp(to, e))?;
     let _ = raw.close_session();
     match reply {
-        russh_sftp::protocol::Packet::Status(status) if status.status_code == StatusCode::Ok => Ok(()),
-        russh_sftp::protocol::Packet::Status(status) => Err(RemoteError::from_sftp(to, SftpErr::Status(status))),
-        _ => Err(RemoteError::new(RemoteKind::Failed, to, "unexpected reply to posix-rename")),
+        russh_sftp::protocol::Packet::Status(status) if status.status_code == StatusCode::Ok => {
+            Ok(())
+        }
+        russh_sftp::protocol::Packet::Status(status) => {
+            Err(RemoteError::from_sftp(to, SftpErr::Status(status)))
+        }
+        _ => Err(RemoteError::new(
+            RemoteKind::Failed,
+            to,
+            "unexpected reply to posix-rename",
+        )),
     }
 }
