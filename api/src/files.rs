@@ -51,8 +51,13 @@ pub struct FileInfo {
 pub enum SftpRequest {
     /// List a directory (`.` and `..` left out), sorted by name.
     Ls { path: String },
-    /// Stat a path without following a final symlink.
-    Stat { path: String },
+    /// Stat a path; a final symlink is described, not followed, unless
+    /// `follow` is set.
+    Stat {
+        path: String,
+        #[serde(default)]
+        follow: bool,
+    },
     /// Make a directory; with `parents`, every missing parent too, and an
     /// existing directory is no error.
     Mkdir {

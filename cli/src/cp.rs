@@ -33,6 +33,10 @@ pub struct CpArgs {
     /// Keep modes and modification times
     #[arg(short = 'p', long)]
     preserve: bool,
+    /// Follow symlinks and copy what they point to (by default a symlink is
+    /// copied as a symlink, so nothing outside the tree is read)
+    #[arg(short = 'L', long)]
+    dereference: bool,
     /// Print a JSON summary (files, bytes, seconds) instead of progress
     #[arg(long)]
     json: bool,
@@ -83,11 +87,48 @@ struct Copier<'a> {
     client: &'a Client,
     profile: String,
     preserve: bool,
+    follow: bool,
     quiet: bool,
     summary: Summary,
 }
 
+/// The local temporary file being written, removed if Ctrl-C ends the copy.
+static PARTIAL: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+fn set_partial(path: Option<&Path>) {
+    if let Ok(mut partial) = PARTIAL.lock() {
+        *partial = path.map(Path::to_owned);
+    }
+}
+
+/// Copies; Ctrl-C (or SIGTERM) ends the copy with nothing half-written under
+/// a target's name: an upload's temporary file is removed by the daemon when
+/// the stream breaks, a download's here.
 pub async fn run(client: &Client, args: CpArgs) -> Result<u8> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let signal_error =
+        |e: std::io::Error| Failure::new("internal", format!("cannot handle signals: {e}"));
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
+    let stopped = tokio::select! {
+        result = copy(client, args) => return result,
+        _ = interrupt.recv() => "interrupted",
+        _ = terminate.recv() => "terminated",
+    };
+    if let Ok(mut partial) = PARTIAL.lock() {
+        if let Some(path) = partial.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    Err(Failure::new(
+        "interrupted",
+        format!(
+            "{stopped}: files copied so far are complete; the one in progress was not written under its name"
+        ),
+    ))
+}
+
+async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
     let started = Instant::now();
     let mut places: Vec<Place> = args.paths.iter().map(|a| parse_place(a)).collect();
     let dest = places
@@ -125,6 +166,7 @@ pub async fn run(client: &Client, args: CpArgs) -> Result<u8> {
         client,
         profile,
         preserve: args.preserve,
+        follow: args.dereference,
         quiet: args.json || dest == Place::Std,
         summary: Summary::default(),
     };
@@ -194,6 +236,7 @@ impl Copier<'_> {
         match self
             .op(&SftpRequest::Stat {
                 path: path.to_owned(),
+                follow: true,
             })
             .await
         {
@@ -232,7 +275,12 @@ impl Copier<'_> {
     }
 
     async fn upload_path(&mut self, path: &Path, target: &str, recursive: bool) -> Result<()> {
-        let meta = std::fs::symlink_metadata(path).map_err(|e| io_error(path, "read", e))?;
+        let meta = if self.follow {
+            std::fs::metadata(path)
+        } else {
+            std::fs::symlink_metadata(path)
+        }
+        .map_err(|e| io_error(path, "read", e))?;
         if meta.file_type().is_symlink() {
             let link = std::fs::read_link(path).map_err(|e| io_error(path, "read the link", e))?;
             self.op(&SftpRequest::Symlink {
@@ -306,25 +354,36 @@ impl Copier<'_> {
             url.push_str(&format!("&mtime={mtime}"));
         }
         let (sender, answer) = self.client.upload(&url, size).await?;
-        let answer = tokio::spawn(answer);
+        let mut answer = tokio::spawn(answer);
         let mut progress = Progress::new(file_name(target).unwrap_or(target), size, self.quiet);
         let mut buf = vec![0u8; 256 * 1024];
         let mut sent: u64 = 0;
+        // Read and send until the end, a local read error, or an early
+        // answer (the daemon refused the upload before reading it all).
+        let mut early_answer = None;
         let read_error = loop {
-            match reader.read(&mut buf).await {
-                Ok(0) => break None,
-                Ok(n) => {
-                    sent += n as u64;
-                    progress.add(n as u64);
-                    if sender
-                        .send(Ok(Bytes::copy_from_slice(&buf[..n])))
-                        .await
-                        .is_err()
-                    {
-                        break None;
-                    }
+            let step = async {
+                let n = reader.read(&mut buf).await.map_err(Some)?;
+                if n > 0 {
+                    let chunk = Bytes::copy_from_slice(&buf[..n]);
+                    sender.send(Ok(chunk)).await.map_err(|_| None)?;
                 }
-                Err(error) => break Some(error),
+                Ok::<usize, Option<std::io::Error>>(n)
+            };
+            tokio::select! {
+                biased;
+                done = &mut answer => {
+                    early_answer = Some(done);
+                    break None;
+                }
+                step = step => match step {
+                    Ok(0) | Err(None) => break None,
+                    Ok(n) => {
+                        sent += n as u64;
+                        progress.add(n as u64);
+                    }
+                    Err(Some(error)) => break Some(error),
+                },
             }
         };
         if let Some(error) = &read_error {
@@ -334,9 +393,11 @@ impl Copier<'_> {
         }
         drop(sender);
         progress.finish();
-        let answer = answer
-            .await
-            .map_err(|e| Failure::new("internal", e.to_string()))?;
+        let answer = match early_answer {
+            Some(done) => done,
+            None => answer.await,
+        }
+        .map_err(|e| Failure::new("internal", e.to_string()))?;
         if let Some(error) = read_error {
             return Err(Failure::new(
                 "io_error",
@@ -395,6 +456,7 @@ impl Copier<'_> {
         let info = match self
             .op(&SftpRequest::Stat {
                 path: path.to_owned(),
+                follow: self.follow,
             })
             .await?
         {
@@ -409,8 +471,13 @@ impl Copier<'_> {
         match info.kind {
             FileKind::Symlink => {
                 let link = info.target.unwrap_or_default();
-                std::os::unix::fs::symlink(&link, target)
+                let temporary = temporary_beside(target);
+                std::os::unix::fs::symlink(&link, &temporary)
                     .map_err(|e| io_error(target, "create the link", e))?;
+                std::fs::rename(&temporary, target).map_err(|e| {
+                    let _ = std::fs::remove_file(&temporary);
+                    io_error(target, "replace", e)
+                })?;
                 self.summary.symlinks += 1;
                 Ok(())
             }
@@ -455,21 +522,18 @@ impl Copier<'_> {
     async fn download_file(&mut self, path: &str, target: &Path) -> Result<()> {
         let url = format!("{}/files?path={}", self.base(), encode_query_value(path));
         let (meta, mut body) = self.client.download(&url).await?;
-        let dir = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
         let base = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temporary = dir.join(format!(".{base}.tether-{}.part", std::process::id()));
+        let temporary = temporary_beside(target);
         let mut file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temporary)
             .await
             .map_err(|e| io_error(&temporary, "create", e))?;
+        set_partial(Some(&temporary));
         let mut progress = Progress::new(&base, Some(meta.size), self.quiet);
         let mut received: u64 = 0;
         let result: Result<()> = async {
@@ -512,17 +576,21 @@ impl Copier<'_> {
         .await;
         progress.finish();
         drop(file);
+        let result = result
+            .and_then(|()| {
+                if self.preserve {
+                    set_local_attributes(&temporary, meta.mode, meta.mtime)?;
+                }
+                Ok(())
+            })
+            .and_then(|()| {
+                std::fs::rename(&temporary, target).map_err(|e| io_error(target, "replace", e))
+            });
+        set_partial(None);
         if let Err(failure) = result {
             let _ = std::fs::remove_file(&temporary);
             return Err(failure);
         }
-        if self.preserve {
-            set_local_attributes(&temporary, meta.mode, meta.mtime)?;
-        }
-        std::fs::rename(&temporary, target).map_err(|e| {
-            let _ = std::fs::remove_file(&temporary);
-            io_error(target, "replace", e)
-        })?;
         self.summary.files += 1;
         self.summary.bytes += received;
         Ok(())
@@ -559,6 +627,19 @@ impl Copier<'_> {
         let _ = std::io::stderr().flush();
         Ok(())
     }
+}
+
+/// A name beside `target` for writing before the rename into place.
+fn temporary_beside(target: &Path) -> PathBuf {
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!(".{base}.tether-{}.part", std::process::id()))
 }
 
 fn set_local_attributes(path: &Path, mode: u32, mtime: u64) -> Result<()> {

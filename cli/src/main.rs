@@ -14,6 +14,7 @@ mod profile;
 mod progress;
 mod prompt;
 mod session;
+mod sftp;
 mod shell;
 mod socket;
 mod status;
@@ -54,6 +55,9 @@ enum Command {
     /// Copy files to or from a server: upload LOCAL... NAME:PATH, download
     /// NAME:PATH... LOCAL; `-` is stdin or stdout
     Cp(cp::CpArgs),
+    /// One file operation on a server: ls, stat, mkdir, rm, rmdir, mv,
+    /// chmod, ln -s
+    Sftp(sftp::SftpArgs),
     /// List and close the daemon's live SSH connections
     #[command(subcommand)]
     Session(session::SessionCommand),
@@ -102,6 +106,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Session(command) => session::run(&client, command).await,
         Command::Shell(args) => shell::run(&client, args).await,
         Command::Cp(args) => cp::run(&client, args).await,
+        Command::Sftp(args) => sftp::run(&client, args).await,
     };
     match result {
         Ok(code) => code,

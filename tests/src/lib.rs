@@ -241,6 +241,16 @@ fn ensure_test_user() {
     });
 }
 
+/// A server and a daemon with a key profile `web1` for it, or `None` when
+/// the test must skip.
+pub fn with_web1(test: &str) -> Option<(Sshd, Daemon)> {
+    let sshd = Sshd::start(test)?;
+    let daemon = Daemon::start();
+    let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
+    daemon.add_key_profile("web1", &sshd, &key).ok();
+    Some((sshd, daemon))
+}
+
 /// Extra lines for sshd_config.
 #[derive(Debug, Default, Clone)]
 pub struct SshdOptions {
@@ -370,6 +380,28 @@ impl Sshd {
         let path = self.dir.path().join("authorized_keys").join(&self.user);
         let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
         writeln!(file, "{}", key.public_line).unwrap();
+    }
+
+    /// A new directory beside the server's files that the login user owns:
+    /// the remote side of file-transfer tests.
+    pub fn user_dir(&self, name: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::create_dir(&path).unwrap();
+        self.give(&path);
+        path
+    }
+
+    /// Makes the login user own `path` and everything below it.
+    pub fn give(&self, path: &Path) {
+        if is_root() {
+            let status = Command::new("chown")
+                .arg("-R")
+                .arg(format!("{0}:{0}", self.user))
+                .arg(path)
+                .status()
+                .unwrap();
+            assert!(status.success(), "chown {}", path.display());
+        }
     }
 
     pub fn host_fingerprint(&self) -> String {

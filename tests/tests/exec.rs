@@ -2,14 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use tether_e2e::{Daemon, Sshd, keygen};
+use tether_e2e::{Daemon, Sshd};
 
 fn setup(test: &str) -> Option<(Sshd, Daemon)> {
-    let sshd = Sshd::start(test)?;
-    let daemon = Daemon::start();
-    let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
-    daemon.add_key_profile("web1", &sshd, &key).ok();
-    Some((sshd, daemon))
+    tether_e2e::with_web1(test)
 }
 
 #[test]

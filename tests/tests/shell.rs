@@ -6,14 +6,10 @@
 
 use std::time::Duration;
 
-use tether_e2e::{Daemon, Sshd, Tmux, keygen, tether_bin};
+use tether_e2e::{Daemon, Sshd, Tmux, tether_bin};
 
 fn setup(test: &str) -> Option<(Sshd, Daemon)> {
-    let sshd = Sshd::start(test)?;
-    let daemon = Daemon::start();
-    let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
-    daemon.add_key_profile("web1", &sshd, &key).ok();
-    Some((sshd, daemon))
+    tether_e2e::with_web1(test)
 }
 
 /// A tmux pane that records the terminal settings, runs `tether shell ARGS`,

@@ -44,8 +44,8 @@ async fn session(app: &App, name: &str) -> Result<Session, Error> {
     Ok(Session { sftp, lease })
 }
 
-fn path_param(request: &Request<Incoming>) -> Result<String, Error> {
-    let query = request.uri().query().unwrap_or("");
+fn path_param(uri: &::http::Uri) -> Result<String, Error> {
+    let query = uri.query().unwrap_or("");
     let path = query_value(query, "path")
         .map_err(Error::BadRequest)?
         .ok_or_else(|| Error::BadRequest("the query needs path=".into()))?;
@@ -53,8 +53,8 @@ fn path_param(request: &Request<Incoming>) -> Result<String, Error> {
     Ok(path)
 }
 
-fn number_param(request: &Request<Incoming>, key: &str) -> Result<Option<u64>, Error> {
-    let query = request.uri().query().unwrap_or("");
+fn number_param(uri: &::http::Uri, key: &str) -> Result<Option<u64>, Error> {
+    let query = uri.query().unwrap_or("");
     match query_value(query, key).map_err(Error::BadRequest)? {
         None => Ok(None),
         Some(text) => text
@@ -65,7 +65,7 @@ fn number_param(request: &Request<Incoming>, key: &str) -> Result<Option<u64>, E
 }
 
 pub async fn download(app: &App, name: &str, request: Request<Incoming>) -> Result<Resp, Error> {
-    let path = path_param(&request)?;
+    let path = path_param(request.uri())?;
     let Session { sftp, lease } = session(app, name).await?;
     let meta = sftp
         .metadata(&path)
@@ -145,10 +145,37 @@ fn temporary_name(path: &str) -> Result<String, Error> {
     Ok(format!("{dir}.{base}.tether-{}.part", hex(&random)))
 }
 
+/// How long a refused upload's body is still read, so that the client sees
+/// the answer rather than a broken pipe.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub async fn upload(app: &App, name: &str, request: Request<Incoming>) -> Result<Resp, Error> {
-    let path = path_param(&request)?;
-    let mode = number_param(&request, "mode")?;
-    let mtime = number_param(&request, "mtime")?;
+    let (parts, body) = request.into_parts();
+    let mut body = Some(body);
+    let result = receive(app, name, &parts.uri, &mut body).await;
+    if let (Err(_), Some(mut body)) = (&result, body.take()) {
+        // Refused before the body was read: keep reading it (and dropping
+        // it) while the answer goes out; the CLI stops sending when it sees
+        // the answer.
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(DRAIN_LIMIT, async {
+                while let Some(Ok(_)) = body.frame().await {}
+            })
+            .await;
+        });
+    }
+    result
+}
+
+async fn receive(
+    app: &App,
+    name: &str,
+    uri: &::http::Uri,
+    body: &mut Option<Incoming>,
+) -> Result<Resp, Error> {
+    let path = path_param(uri)?;
+    let mode = number_param(uri, "mode")?;
+    let mtime = number_param(uri, "mtime")?;
     let temporary = temporary_name(&path)?;
     let Session { sftp, lease } = session(app, name).await?;
     let flags = OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE | OpenFlags::TRUNCATE;
@@ -157,7 +184,9 @@ pub async fn upload(app: &App, name: &str, request: Request<Incoming>) -> Result
         .await
         .map_err(|e| RemoteError::from_sftp(&path, e))?;
 
-    let mut body = request.into_body();
+    let Some(mut body) = body.take() else {
+        return Err(Error::Internal("the upload body was taken twice".into()));
+    };
     let mut hasher = Sha256::new();
     let mut written: u64 = 0;
     let outcome: Result<(), Error> = async {
@@ -207,6 +236,21 @@ pub async fn upload(app: &App, name: &str, request: Request<Incoming>) -> Result
     ))
 }
 
+/// Another channel on the profile's connection, for the one request
+/// russh-sftp's session cannot send (see [`sftp::rename`]).
+async fn second_channel(
+    app: &App,
+    name: &str,
+    path: &str,
+) -> Result<(russh::Channel<russh::client::Msg>, Lease), RemoteError> {
+    let failed = |e: Error| RemoteError::new(RemoteKind::Failed, path, e.to_string());
+    let target = profiles::target(app, name).map_err(failed)?;
+    app.pool
+        .channel(&target, || Ok(app.store.credential(name)?))
+        .await
+        .map_err(failed)
+}
+
 /// Sets mode and time on the complete temporary file, then renames it over
 /// the target.
 async fn finish(
@@ -225,14 +269,7 @@ async fn finish(
         sftp::touch(sftp, temporary, mtime).await?;
     }
     sftp::rename(sftp, temporary, path, async || {
-        let target = profiles::target(app, name)
-            .map_err(|e| RemoteError::new(RemoteKind::Failed, path, e.to_string()))?;
-        let (channel, _lease) = app
-            .pool
-            .channel(&target, || Ok(app.store.credential(name)?))
-            .await
-            .map_err(|e| RemoteError::new(RemoteKind::Failed, path, e.to_string()))?;
-        Ok(channel)
+        second_channel(app, name, path).await
     })
     .await?;
     Ok(())
@@ -244,7 +281,7 @@ pub async fn operation(app: &App, name: &str, request: Request<Incoming>) -> Res
     let op: SftpRequest = parse_json(&body)?;
     let paths: Vec<&str> = match &op {
         SftpRequest::Ls { path }
-        | SftpRequest::Stat { path }
+        | SftpRequest::Stat { path, .. }
         | SftpRequest::Mkdir { path, .. }
         | SftpRequest::Rm { path, .. }
         | SftpRequest::Rmdir { path }
@@ -259,7 +296,9 @@ pub async fn operation(app: &App, name: &str, request: Request<Incoming>) -> Res
     let Session { sftp, lease } = session(app, name).await?;
     let response = match op {
         SftpRequest::Ls { path } => SftpResponse::Entries(sftp::list(&sftp, &path).await?),
-        SftpRequest::Stat { path } => SftpResponse::Info(sftp::stat(&sftp, &path).await?),
+        SftpRequest::Stat { path, follow } => {
+            SftpResponse::Info(sftp::stat(&sftp, &path, follow).await?)
+        }
         SftpRequest::Mkdir {
             path,
             parents,
@@ -278,14 +317,7 @@ pub async fn operation(app: &App, name: &str, request: Request<Incoming>) -> Res
         }
         SftpRequest::Mv { from, to } => {
             sftp::rename(&sftp, &from, &to, async || {
-                let target = profiles::target(app, name)
-                    .map_err(|e| RemoteError::new(RemoteKind::Failed, &to, e.to_string()))?;
-                let (channel, _lease) = app
-                    .pool
-                    .channel(&target, || Ok(app.store.credential(name)?))
-                    .await
-                    .map_err(|e| RemoteError::new(RemoteKind::Failed, &to, e.to_string()))?;
-                Ok(channel)
+                second_channel(app, name, &to).await
             })
             .await?;
             SftpResponse::Done
@@ -295,9 +327,7 @@ pub async fn operation(app: &App, name: &str, request: Request<Incoming>) -> Res
             SftpResponse::Done
         }
         SftpRequest::Symlink { target, link } => {
-            sftp.symlink(&link, &target)
-                .await
-                .map_err(|e| RemoteError::from_sftp(&link, e))?;
+            sftp::symlink(&sftp, &target, &link).await?;
             SftpResponse::Done
         }
         SftpRequest::Touch { path, mtime } => {

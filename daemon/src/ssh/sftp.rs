@@ -163,11 +163,13 @@ pub fn join(dir: &str, name: &str) -> String {
     }
 }
 
-pub async fn stat(sftp: &SftpSession, path: &str) -> Result<FileInfo, RemoteError> {
-    let meta = sftp
-        .symlink_metadata(path)
-        .await
-        .map_err(|e| RemoteError::from_sftp(path, e))?;
+pub async fn stat(sftp: &SftpSession, path: &str, follow: bool) -> Result<FileInfo, RemoteError> {
+    let meta = if follow {
+        sftp.metadata(path).await
+    } else {
+        sftp.symlink_metadata(path).await
+    }
+    .map_err(|e| RemoteError::from_sftp(path, e))?;
     let target = if is_symlink(&meta) {
         sftp.read_link(path).await.ok()
     } else {
@@ -307,6 +309,17 @@ pub async fn remove(sftp: &SftpSession, path: &str, recursive: bool) -> Result<(
     Ok(())
 }
 
+/// Makes a symlink at `link` pointing to `target`.
+///
+/// OpenSSH's sftp-server takes SSH_FXP_SYMLINK's two paths in the opposite
+/// order to the draft that russh-sftp follows (target first), and every
+/// common server does as OpenSSH does; so the arguments are swapped here.
+pub async fn symlink(sftp: &SftpSession, target: &str, link: &str) -> Result<(), RemoteError> {
+    sftp.symlink(target, link)
+        .await
+        .map_err(|e| RemoteError::from_sftp(link, e))
+}
+
 pub async fn rmdir(sftp: &SftpSession, path: &str) -> Result<(), RemoteError> {
     sftp.remove_dir(path)
         .await
@@ -323,11 +336,15 @@ fn ssh_string(out: &mut Vec<u8>, s: &str) {
 /// where one exists OpenSSH's `posix-rename@openssh.com` replaces it in one
 /// step, on a second SFTP channel (russh-sftp's session does not expose
 /// extensions).
-pub async fn rename(
+///
+/// Replacing an existing `to` takes OpenSSH's `posix-rename` extension, sent
+/// on a second SFTP channel that `second_channel` opens; it returns the
+/// channel and a guard (the pool lease) held until the rename is done.
+pub async fn rename<G>(
     sftp: &SftpSession,
     from: &str,
     to: &str,
-    second_channel: impl AsyncFnOnce() -> Result<Channel<Msg>, RemoteError>,
+    second_channel: impl AsyncFnOnce() -> Result<(Channel<Msg>, G), RemoteError>,
 ) -> Result<(), RemoteError> {
     if sftp.symlink_metadata(to).await.is_err() {
         return sftp
@@ -335,7 +352,7 @@ pub async fn rename(
             .await
             .map_err(|e| RemoteError::from_sftp(to, e));
     }
-    let channel = second_channel().await?;
+    let (channel, _guard) = second_channel().await?;
     channel
         .request_subsystem(true, "sftp")
         .await
