@@ -257,7 +257,7 @@ impl Copier<'_> {
                             "stdin needs a file name as destination, not a directory",
                         ));
                     }
-                    self.upload_stream(tokio::io::stdin(), None, dest, None, None)
+                    self.upload_stream(Source::Stdin(tokio::io::stdin()), None, dest, None, None)
                         .await?;
                 }
                 Place::Local(path) => {
@@ -326,21 +326,19 @@ impl Copier<'_> {
             }
             return Ok(());
         }
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| io_error(path, "open", e))?;
+        let file = std::fs::File::open(path).map_err(|e| io_error(path, "open", e))?;
         let (mode, mtime) = if self.preserve {
             (Some(meta.permissions().mode() & 0o7777), mtime_of(&meta))
         } else {
             (None, None)
         };
-        self.upload_stream(file, Some(meta.len()), target, mode, mtime)
+        self.upload_stream(Source::File(file), Some(meta.len()), target, mode, mtime)
             .await
     }
 
     async fn upload_stream(
         &mut self,
-        mut reader: impl tokio::io::AsyncRead + Unpin,
+        mut reader: Source,
         size: Option<u64>,
         target: &str,
         mode: Option<u32>,
@@ -527,11 +525,10 @@ impl Copier<'_> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let temporary = temporary_beside(target);
-        let mut file = tokio::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temporary)
-            .await
             .map_err(|e| io_error(&temporary, "create", e))?;
         set_partial(Some(&temporary));
         let mut progress = Progress::new(&base, Some(meta.size), self.quiet);
@@ -551,15 +548,10 @@ impl Copier<'_> {
                     received += data.len() as u64;
                     progress.add(data.len() as u64);
                     file.write_all(&data)
-                        .await
                         .map_err(|e| io_error(&temporary, "write", e))?;
                 }
             }
-            file.flush()
-                .await
-                .map_err(|e| io_error(&temporary, "write", e))?;
             file.sync_all()
-                .await
                 .map_err(|e| io_error(&temporary, "write", e))?;
             if received != meta.size {
                 return Err(Failure::new(
@@ -626,6 +618,24 @@ impl Copier<'_> {
         self.summary.bytes += received;
         let _ = std::io::stderr().flush();
         Ok(())
+    }
+}
+
+/// Where an upload's bytes come from. Local files are read directly: a read
+/// from the page cache is quicker than a hand-off to a blocking thread, and
+/// the daemon's side of the socket buffers meanwhile. Stdin may wait on a
+/// slow writer, so it is read asynchronously.
+enum Source {
+    File(std::fs::File),
+    Stdin(tokio::io::Stdin),
+}
+
+impl Source {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Source::File(file) => std::io::Read::read(file, buf),
+            Source::Stdin(stdin) => stdin.read(buf).await,
+        }
     }
 }
 
