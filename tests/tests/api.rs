@@ -201,7 +201,12 @@ fn connections_per_uid_are_capped() {
     let daemon = Daemon::start_with_config("[limits]\nmax_connections_per_uid = 4\n");
     let s = &daemon.socket;
     let held: Vec<UnixStream> = (0..4).map(|_| UnixStream::connect(s).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(200));
+    // The daemon counts a connection once it has accepted it.
+    tether_e2e::wait_until(
+        "the daemon to accept the held connections",
+        Duration::from_secs(5),
+        || raw(s, &request("GET", "/v1/status", "", "")).0 == 429,
+    );
     assert_error(
         raw(s, &request("GET", "/v1/status", "", "")),
         429,
