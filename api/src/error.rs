@@ -57,9 +57,17 @@ error_codes! {
     UnsupportedApiVersion => "unsupported_api_version", 400, "the client speaks another API version than the daemon";
     InvalidKey => "invalid_key", 400, "the private key cannot be parsed or is of an unsupported type";
     BadPassphrase => "bad_passphrase", 400, "the private key is encrypted and the passphrase is missing or wrong";
+    MfaRequired => "mfa_required", 401, "this needs a live MFA session: run `tether login`";
+    MfaInvalid => "mfa_invalid", 401, "the code was not accepted (wrong, already used, or too many recent failures)";
     Forbidden => "forbidden", 403, "the caller may not do this";
+    ActionNotAllowed => "action_not_allowed", 403, "the grant does not allow this command or action";
+    PathNotAllowed => "path_not_allowed", 403, "the path is outside the grant's SFTP path prefixes";
     NotFound => "not_found", 404, "no such endpoint";
     ProfileNotFound => "profile_not_found", 404, "no profile has that name";
+    ActionNotFound => "action_not_found", 404, "the profile has no action of that name";
+    GrantNotFound => "grant_not_found", 404, "no such grant";
+    NoSuchUser => "no_such_user", 404, "the user database has no such user or group";
+    NotEnrolled => "mfa_not_enrolled", 409, "the caller has no TOTP enrolled: run `tether mfa enroll`";
     NoSuchFile => "no_such_file", 404, "the remote file or directory does not exist";
     PermissionDenied => "permission_denied", 403, "the server refused access to the remote file";
     FileExists => "file_exists", 409, "the remote path exists already";

@@ -12,6 +12,7 @@
 //! - [`client`] talks to the daemon over its Unix socket.
 //! - [`secret`] is the zeroizing, `Debug`-less string used for secrets in requests.
 
+pub mod access;
 pub mod client;
 pub mod error;
 pub mod files;

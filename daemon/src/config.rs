@@ -19,6 +19,12 @@
 //! connect_timeout_secs = 15            # TCP connect plus SSH handshake
 //! keepalive_secs = 30                  # silence before a keepalive; 3 missed end it
 //! idle_timeout_secs = 600              # pooled connections with no channel close after this
+//!
+//! [access]
+//! socket_group = "tether"              # system mode: the socket's group (mode 0660)
+//! mfa_session_secs = 28800             # an MFA session ends this long after `tether login`
+//! mfa_idle_secs = 1800                 # ... or after this long unused
+//! totp_issuer = "tether"               # the issuer shown in authenticator apps
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -35,6 +41,7 @@ pub struct Config {
     pub log: String,
     pub limits: Limits,
     pub ssh: SshSettings,
+    pub access: AccessSettings,
 }
 
 impl Default for Config {
@@ -45,6 +52,7 @@ impl Default for Config {
             log: "info".to_owned(),
             limits: Limits::default(),
             ssh: SshSettings::default(),
+            access: AccessSettings::default(),
         }
     }
 }
@@ -111,6 +119,26 @@ impl SshSettings {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessSettings {
+    pub socket_group: String,
+    pub mfa_session_secs: u64,
+    pub mfa_idle_secs: u64,
+    pub totp_issuer: String,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        Self {
+            socket_group: "tether".to_owned(),
+            mfa_session_secs: 8 * 3600,
+            mfa_idle_secs: 30 * 60,
+            totp_issuer: "tether".to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {}: {source}", path.display())]
@@ -169,6 +197,8 @@ impl Config {
             ("ssh.connect_timeout_secs", self.ssh.connect_timeout_secs),
             ("ssh.keepalive_secs", self.ssh.keepalive_secs),
             ("ssh.idle_timeout_secs", self.ssh.idle_timeout_secs),
+            ("access.mfa_session_secs", self.access.mfa_session_secs),
+            ("access.mfa_idle_secs", self.access.mfa_idle_secs),
         ];
         for (name, secs) in timeouts {
             if secs == 0 {

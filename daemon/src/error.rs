@@ -20,6 +20,26 @@ pub enum Error {
     ApiVersion(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("{0} needs a live MFA session: run `tether login` (or `tether mfa enroll` first)")]
+    MfaRequired(String),
+    #[error(
+        "the code was not accepted: it is wrong, was used already, or there were too many failures lately (then wait and try again)"
+    )]
+    MfaInvalid,
+    #[error("{0}")]
+    ActionNotAllowed(String),
+    #[error("{0}")]
+    PathNotAllowed(String),
+    #[error(
+        "profile {profile:?} has no action {action:?}; `tether action list {profile}` shows them"
+    )]
+    ActionNotFound { profile: String, action: String },
+    #[error("{0}")]
+    GrantNotFound(String),
+    #[error("{0}")]
+    NoSuchUser(String),
+    #[error("uid {0} has no TOTP enrolled: run `tether mfa enroll`")]
+    NotEnrolled(u32),
     #[error("no endpoint {0}")]
     NotFound(String),
     #[error("no profile named {0:?}; `tether profile list` shows the profiles")]
@@ -52,6 +72,14 @@ impl Error {
             Error::BadRequest(_) => ErrorCode::BadRequest,
             Error::ApiVersion(_) => ErrorCode::UnsupportedApiVersion,
             Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::MfaRequired(_) => ErrorCode::MfaRequired,
+            Error::MfaInvalid => ErrorCode::MfaInvalid,
+            Error::ActionNotAllowed(_) => ErrorCode::ActionNotAllowed,
+            Error::PathNotAllowed(_) => ErrorCode::PathNotAllowed,
+            Error::ActionNotFound { .. } => ErrorCode::ActionNotFound,
+            Error::GrantNotFound(_) => ErrorCode::GrantNotFound,
+            Error::NoSuchUser(_) => ErrorCode::NoSuchUser,
+            Error::NotEnrolled(_) => ErrorCode::NotEnrolled,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::ProfileNotFound(_) => ErrorCode::ProfileNotFound,
             Error::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,

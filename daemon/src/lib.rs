@@ -9,6 +9,7 @@
 //!
 //! `main.rs` only parses flags, sets up logging and calls [`run`].
 
+pub mod access;
 pub mod config;
 pub mod error;
 pub mod server;
@@ -50,7 +51,11 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     })?;
     let listener = match activated {
         Some(listener) => listener::adopted(listener)?,
-        None => listener::bind(&options.socket, options.mode)?,
+        None => listener::bind(
+            &options.socket,
+            options.mode,
+            &options.config.access.socket_group,
+        )?,
     };
     let tokio_listener = tokio::net::UnixListener::from_std(listener.listener.try_clone()?)?;
     tracing::info!(

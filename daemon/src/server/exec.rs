@@ -1,5 +1,6 @@
-//! `POST /v1/profiles/{name}/exec` and `/shell`: run a command (or a login
-//! shell on a pseudo-terminal) and upgrade to its stream.
+//! `POST /v1/profiles/{name}/exec`, `/shell` and `/run`: run a command, a
+//! login shell on a pseudo-terminal, or a named action, and upgrade to its
+//! stream.
 //!
 //! The channel comes from the connection pool, and the command is started
 //! before the `101` is sent, so every failure up to there (host key, auth,
@@ -14,29 +15,40 @@ use ::http::{HeaderValue, Request, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tether_api::STREAM_PROTOCOL;
+use tether_api::access::RunRequest;
 use tether_api::types::{ExecRequest, PtyRequest, ShellRequest};
 
 use super::App;
 use super::http::{Resp, empty, parse_json, read_body};
 use super::profiles;
+use crate::access::Caller;
+use crate::access::actions::{Template, valid_action_name};
+use crate::access::policy::Op;
 use crate::error::Error;
-use crate::ssh::exec::{bridge, command_line, start};
+use crate::ssh::exec::{bridge, command_line, shell_quote, start};
 
 /// Longest `timeout_secs` accepted (a week).
 const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 
 /// Which stream a request asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+#[derive(Debug, Clone, Copy)]
+pub enum Kind<'a> {
     Exec,
     Shell,
+    /// A named action, checked against the caller's grants.
+    Run(&'a Caller),
 }
 
-/// What to start, from either request.
+/// What to start, from any of the requests.
 struct Run {
     argv: Vec<String>,
     pty: Option<PtyRequest>,
     timeout: Option<Duration>,
+    /// Quote every word, even a single one: an action's words are never
+    /// shell text.
+    strict: bool,
+    /// For the log: the action's name, or the program's.
+    label: String,
 }
 
 fn wants_stream(request: &Request<Incoming>) -> bool {
@@ -71,26 +83,38 @@ fn check_pty(pty: &PtyRequest) -> Result<(), Error> {
     Ok(())
 }
 
-fn parse(kind: Kind, body: &[u8]) -> Result<Run, Error> {
+fn check_timeout(timeout_secs: Option<u64>) -> Result<Option<Duration>, Error> {
+    if timeout_secs.is_some_and(|t| t == 0 || t > MAX_TIMEOUT_SECS) {
+        return Err(Error::BadRequest(format!(
+            "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
+        )));
+    }
+    Ok(timeout_secs.map(Duration::from_secs))
+}
+
+/// The program's name only, for the log: arguments may hold anything.
+fn program_of(argv: &[String]) -> String {
+    argv.first()
+        .and_then(|a| a.split_whitespace().next())
+        .unwrap_or("-")
+        .to_owned()
+}
+
+fn parse(app: &App, name: &str, kind: Kind<'_>, body: &[u8]) -> Result<Run, Error> {
     match kind {
         Kind::Exec => {
             let exec: ExecRequest = parse_json(body)?;
             check_argv(&exec.argv, true)?;
-            if exec
-                .timeout_secs
-                .is_some_and(|t| t == 0 || t > MAX_TIMEOUT_SECS)
-            {
-                return Err(Error::BadRequest(format!(
-                    "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
-                )));
-            }
+            let timeout = check_timeout(exec.timeout_secs)?;
             if let Some(pty) = &exec.pty {
                 check_pty(pty)?;
             }
             Ok(Run {
+                label: program_of(&exec.argv),
                 argv: exec.argv,
                 pty: exec.pty,
-                timeout: exec.timeout_secs.map(Duration::from_secs),
+                timeout,
+                strict: false,
             })
         }
         Kind::Shell => {
@@ -98,9 +122,40 @@ fn parse(kind: Kind, body: &[u8]) -> Result<Run, Error> {
             check_argv(&shell.argv, false)?;
             check_pty(&shell.pty)?;
             Ok(Run {
+                label: program_of(&shell.argv),
                 argv: shell.argv,
                 pty: Some(shell.pty),
                 timeout: None,
+                strict: false,
+            })
+        }
+        Kind::Run(caller) => {
+            let run: RunRequest = parse_json(body)?;
+            if !valid_action_name(&run.action) {
+                return Err(Error::BadRequest(format!(
+                    "{:?} is not an action name",
+                    run.action
+                )));
+            }
+            app.authorize(caller, name, Op::Run(&run.action))?;
+            let template =
+                app.store
+                    .action(name, &run.action)?
+                    .ok_or_else(|| Error::ActionNotFound {
+                        profile: name.to_owned(),
+                        action: run.action.clone(),
+                    })?;
+            let template = Template::parse(&template)
+                .map_err(|e| Error::Internal(format!("stored action {}: {e}", run.action)))?;
+            let argv = template
+                .render(&run.args)
+                .map_err(|e| Error::BadRequest(format!("action {}: {e}", run.action)))?;
+            Ok(Run {
+                argv,
+                pty: None,
+                timeout: check_timeout(run.timeout_secs)?,
+                strict: true,
+                label: format!("action {}", run.action),
             })
         }
     }
@@ -109,12 +164,13 @@ fn parse(kind: Kind, body: &[u8]) -> Result<Run, Error> {
 pub async fn stream(
     app: &App,
     name: &str,
-    kind: Kind,
+    kind: Kind<'_>,
     mut request: Request<Incoming>,
 ) -> Result<Resp, Error> {
     let what = match kind {
         Kind::Exec => "exec",
         Kind::Shell => "shell",
+        Kind::Run(_) => "run",
     };
     if !wants_stream(&request) {
         return Err(Error::UpgradeRequired(what.into(), STREAM_PROTOCOL));
@@ -122,7 +178,7 @@ pub async fn stream(
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
-    let run = parse(kind, &body)?;
+    let run = parse(app, name, kind, &body)?;
 
     let target = profiles::target(app, name)?;
     let (channel, lease) = app
@@ -130,18 +186,22 @@ pub async fn stream(
         .channel(&target, || Ok(app.store.credential(name)?))
         .await?;
     let addr = lease.connection.addr.clone();
-    let command = (!run.argv.is_empty()).then(|| command_line(&run.argv));
+    let command = match (run.argv.is_empty(), run.strict) {
+        (true, _) => None,
+        (false, false) => Some(command_line(&run.argv)),
+        (false, true) => Some(
+            run.argv
+                .iter()
+                .map(|w| shell_quote(w))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+    };
     start(&channel, &addr, command.as_deref(), run.pty.as_ref()).await?;
 
     let guard = app.tasks.enter();
     let profile = name.to_owned();
-    // The program's name only: arguments may hold anything.
-    let program = run
-        .argv
-        .first()
-        .and_then(|a| a.split_whitespace().next())
-        .unwrap_or("-")
-        .to_owned();
+    let program = run.label.clone();
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {

@@ -20,6 +20,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::App;
 use super::http::{Resp, channel_body, json, parse_json, read_body};
 use super::profiles;
+use crate::access::Caller;
+use crate::access::policy::{Allowed, Op, within};
 use crate::error::Error;
 use crate::ssh::pool::Lease;
 use crate::ssh::sftp::{self, RemoteError, RemoteKind, check_path};
@@ -64,9 +66,97 @@ fn number_param(uri: &::http::Uri, key: &str) -> Result<Option<u64>, Error> {
     }
 }
 
-pub async fn download(app: &App, name: &str, request: Request<Incoming>) -> Result<Resp, Error> {
+/// Where `path` is on the server with `..` and symlinks resolved, checked
+/// against the grant's path prefixes; the path to operate on.
+///
+/// Both the entry's location (its resolved parent plus its name) and, when
+/// it exists, what it finally points to must be under a prefix: a symlink
+/// inside the tree that points out of it can be neither read nor written
+/// through. The operation then uses the resolved location, so no symlink in
+/// a parent can redirect it after the check. (A symlink planted between the
+/// check and the operation by someone else with write access there is not
+/// caught; see ARCHITECTURE.md.)
+async fn confine(sftp: &SftpSession, allowed: &Allowed, path: &str) -> Result<String, Error> {
+    let Some(prefixes) = &allowed.paths else {
+        return Ok(path.to_owned());
+    };
+    let refused = |resolved: &str| {
+        Error::PathNotAllowed(format!(
+            "{path} (on the server: {resolved}) is outside the paths your grant allows: {}",
+            prefixes.join(", ")
+        ))
+    };
+    let (parent, base) = match path.trim_end_matches('/').rsplit_once('/') {
+        Some(("", base)) => ("/", base),
+        Some((parent, base)) => (parent, base),
+        None => (".", path),
+    };
+    let location = if base.is_empty() || base == "." || base == ".." {
+        sftp.canonicalize(path)
+            .await
+            .map_err(|e| RemoteError::from_sftp(path, e))?
+    } else {
+        let parent = resolve_existing(sftp, parent).await?;
+        format!("{}/{base}", parent.trim_end_matches('/'))
+    };
+    if !within(prefixes, &location) {
+        return Err(refused(&location));
+    }
+    if let Ok(target) = sftp.canonicalize(location.as_str()).await {
+        if !within(prefixes, &target) {
+            return Err(refused(&target));
+        }
+    }
+    Ok(location)
+}
+
+/// `dir` resolved by the server; where its last components do not exist yet
+/// (`mkdir -p`), its deepest existing ancestor resolved, with the missing
+/// names appended (never `.` or `..`).
+async fn resolve_existing(sftp: &SftpSession, dir: &str) -> Result<String, Error> {
+    let mut head = dir.to_owned();
+    let mut missing: Vec<String> = Vec::new();
+    loop {
+        match sftp.canonicalize(head.as_str()).await {
+            Ok(real) => {
+                let mut out = real.trim_end_matches('/').to_owned();
+                for name in missing.iter().rev() {
+                    out.push('/');
+                    out.push_str(name);
+                }
+                return Ok(if out.is_empty() { "/".into() } else { out });
+            }
+            Err(error) => {
+                let error = RemoteError::from_sftp(dir, error);
+                let (parent, base) = match head.trim_end_matches('/').rsplit_once('/') {
+                    Some(("", base)) => ("/".to_owned(), base.to_owned()),
+                    Some((parent, base)) => (parent.to_owned(), base.to_owned()),
+                    None => (".".to_owned(), head.clone()),
+                };
+                let gives_up = error.kind != RemoteKind::NoSuchFile
+                    || base.is_empty()
+                    || base == "."
+                    || base == ".."
+                    || missing.len() >= sftp::MAX_DEPTH;
+                if gives_up {
+                    return Err(error.into());
+                }
+                missing.push(base);
+                head = parent;
+            }
+        }
+    }
+}
+
+pub async fn download(
+    app: &App,
+    name: &str,
+    allowed: &Allowed,
+    request: Request<Incoming>,
+) -> Result<Resp, Error> {
     let path = path_param(request.uri())?;
     let Session { sftp, lease } = session(app, name).await?;
+    let path = confine(&sftp, allowed, &path).await?;
     let meta = sftp
         .metadata(&path)
         .await
@@ -149,10 +239,15 @@ fn temporary_name(path: &str) -> Result<String, Error> {
 /// the answer rather than a broken pipe.
 const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub async fn upload(app: &App, name: &str, request: Request<Incoming>) -> Result<Resp, Error> {
+pub async fn upload(
+    app: &App,
+    name: &str,
+    allowed: &Allowed,
+    request: Request<Incoming>,
+) -> Result<Resp, Error> {
     let (parts, body) = request.into_parts();
     let mut body = Some(body);
-    let result = receive(app, name, &parts.uri, &mut body).await;
+    let result = receive(app, name, allowed, &parts.uri, &mut body).await;
     if let (Err(_), Some(mut body)) = (&result, body.take()) {
         // Refused before the body was read: keep reading it (and dropping
         // it) while the answer goes out; the CLI stops sending when it sees
@@ -170,14 +265,17 @@ pub async fn upload(app: &App, name: &str, request: Request<Incoming>) -> Result
 async fn receive(
     app: &App,
     name: &str,
+    allowed: &Allowed,
     uri: &::http::Uri,
     body: &mut Option<Incoming>,
 ) -> Result<Resp, Error> {
     let path = path_param(uri)?;
     let mode = number_param(uri, "mode")?;
     let mtime = number_param(uri, "mtime")?;
-    let temporary = temporary_name(&path)?;
+    temporary_name(&path)?;
     let Session { sftp, lease } = session(app, name).await?;
+    let path = confine(&sftp, allowed, &path).await?;
+    let temporary = temporary_name(&path)?;
     let flags = OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE | OpenFlags::TRUNCATE;
     let mut file = sftp
         .open_with_flags(&temporary, flags)
@@ -275,10 +373,17 @@ async fn finish(
     Ok(())
 }
 
-pub async fn operation(app: &App, name: &str, request: Request<Incoming>) -> Result<Resp, Error> {
+pub async fn operation(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    request: Request<Incoming>,
+) -> Result<Resp, Error> {
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
-    let op: SftpRequest = parse_json(&body)?;
+    let mut op: SftpRequest = parse_json(&body)?;
+    let write = !matches!(op, SftpRequest::Ls { .. } | SftpRequest::Stat { .. });
+    let allowed = app.authorize(caller, name, Op::Sftp { write })?;
     let paths: Vec<&str> = match &op {
         SftpRequest::Ls { path }
         | SftpRequest::Stat { path, .. }
@@ -294,6 +399,24 @@ pub async fn operation(app: &App, name: &str, request: Request<Incoming>) -> Res
         check_path(path)?;
     }
     let Session { sftp, lease } = session(app, name).await?;
+    // Every path the operation touches is confined (a symlink's target is
+    // text: reading through the link is what gets checked).
+    match &mut op {
+        SftpRequest::Ls { path }
+        | SftpRequest::Stat { path, .. }
+        | SftpRequest::Mkdir { path, .. }
+        | SftpRequest::Rm { path, .. }
+        | SftpRequest::Rmdir { path }
+        | SftpRequest::Chmod { path, .. }
+        | SftpRequest::Touch { path, .. }
+        | SftpRequest::Symlink { link: path, .. } => {
+            *path = confine(&sftp, &allowed, path).await?;
+        }
+        SftpRequest::Mv { from, to } => {
+            *from = confine(&sftp, &allowed, from).await?;
+            *to = confine(&sftp, &allowed, to).await?;
+        }
+    }
     let response = match op {
         SftpRequest::Ls { path } => SftpResponse::Entries(sftp::list(&sftp, &path).await?),
         SftpRequest::Stat { path, follow } => {

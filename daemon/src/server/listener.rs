@@ -2,7 +2,9 @@
 //!
 //! A bound socket is born owner-only (the umask is 077 for the whole daemon)
 //! and then narrowed to 0600: there is no moment in which anyone but the
-//! daemon's uid can connect.
+//! daemon's uid can connect. The system daemon then gives it to the socket
+//! group and only after that opens it to 0660 for that group: layer one of
+//! three, only the group's members can connect at all.
 //! An existing path is probed first: a live daemon behind it stops this one;
 //! a dead one (connection refused) is a stale socket and is replaced. On exit
 //! the socket is removed only if it is still the one this daemon bound.
@@ -26,6 +28,11 @@ pub enum ListenError {
         dir.display()
     )]
     ForeignDir { dir: PathBuf, owner: u32, uid: u32 },
+    #[error(
+        "the socket group {0:?} does not exist: create it (groupadd --system {0}) or set \
+         access.socket_group in the config"
+    )]
+    NoGroup(String),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -93,12 +100,21 @@ pub fn adopted(listener: std::os::unix::net::UnixListener) -> Result<Listener, L
 }
 
 /// Binds a new socket at `path`, replacing a stale one.
-pub fn bind(path: &Path, mode: Mode) -> Result<Listener, ListenError> {
+/// In system mode, `group` is the socket's group (by name).
+pub fn bind(path: &Path, mode: Mode, group: &str) -> Result<Listener, ListenError> {
     claim(path)?;
+    let gid = match mode {
+        Mode::User => None,
+        Mode::System => Some(
+            crate::access::lookup_group(group)
+                .map(|(gid, _)| gid)
+                .ok_or_else(|| ListenError::NoGroup(group.to_owned()))?,
+        ),
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let private =
             mode == Mode::User && dir == tether_api::paths::user_runtime_dir(sys::getuid());
-        prepare_dir(dir, private)?;
+        prepare_dir(dir, private, gid)?;
     }
     let io = |source| ListenError::Io {
         path: path.to_owned(),
@@ -108,6 +124,11 @@ pub fn bind(path: &Path, mode: Mode) -> Result<Listener, ListenError> {
     // Born 0700 under the daemon's umask (owner only); drop the meaningless
     // execute bit. This only ever narrows access.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    if let Some(gid) = gid {
+        // The group first, the group's bits after.
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(io)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(io)?;
+    }
     listener.set_nonblocking(true).map_err(io)?;
     let ino = std::fs::symlink_metadata(path).map_err(io)?.ino();
     Ok(Listener {
@@ -117,19 +138,25 @@ pub fn bind(path: &Path, mode: Mode) -> Result<Listener, ListenError> {
     })
 }
 
-/// Creates the socket's directory 0700 if missing. The `--user` default
-/// runtime directory must moreover be the daemon's own (its `$TMPDIR`
-/// fallback could otherwise be planted by another user) and is made private.
-fn prepare_dir(dir: &Path, private: bool) -> Result<(), ListenError> {
+/// Creates the socket's directory 0700 if missing (0750 with the socket
+/// group, for the system daemon). The `--user` default runtime directory
+/// must moreover be the daemon's own (its `$TMPDIR` fallback could otherwise
+/// be planted by another user) and is made private.
+fn prepare_dir(dir: &Path, private: bool, gid: Option<u32>) -> Result<(), ListenError> {
     let io = |source| ListenError::Io {
         path: dir.to_owned(),
         source,
     };
+    let existed = dir.exists();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .map_err(io)?;
+    if let (Some(gid), false) = (gid, existed) {
+        std::os::unix::fs::chown(dir, None, Some(gid)).map_err(io)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).map_err(io)?;
+    }
     if private {
         let meta = std::fs::metadata(dir).map_err(io)?;
         let uid = sys::getuid();

@@ -6,10 +6,12 @@
 //! are capped and timed in [`http::read_body`]. A slow or hostile peer only
 //! holds its own connection.
 
+mod access;
 mod exec;
 mod files;
 mod http;
 pub mod listener;
+mod mfa;
 pub mod peer;
 mod profiles;
 mod routes;
@@ -27,7 +29,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixListener;
 use tokio::sync::{Notify, watch};
 
+use crate::access::Caller;
+use crate::access::mfa::Mfa;
+use crate::access::policy::{self, Allowed, Op};
 use crate::config::Options;
+use crate::error::Error;
 use crate::ssh::pool::Pool;
 use crate::store::Store;
 use peer::Peer;
@@ -37,6 +43,7 @@ pub struct App {
     pub options: Options,
     pub store: Store,
     pub pool: Pool,
+    pub mfa: Mfa,
     pub daemon_uid: u32,
     pub started: Instant,
     connections: Mutex<HashMap<u32, usize>>,
@@ -46,6 +53,7 @@ pub struct App {
 impl App {
     pub fn new(options: Options, store: Store, daemon_uid: u32) -> Arc<App> {
         Arc::new(App {
+            mfa: Mfa::new(&options.config.access),
             options,
             store,
             pool: Pool::default(),
@@ -54,6 +62,23 @@ impl App {
             connections: Mutex::new(HashMap::new()),
             tasks: Tracker::default(),
         })
+    }
+
+    /// Whether `caller` may do `op` on `profile` (see [`policy::check`]).
+    pub fn authorize(&self, caller: &Caller, profile: &str, op: Op<'_>) -> Result<Allowed, Error> {
+        policy::check(&self.store, caller, profile, op, || {
+            self.mfa.use_session(caller)
+        })
+    }
+
+    pub fn admin_only(&self, caller: &Caller, what: &str) -> Result<(), Error> {
+        if caller.admin {
+            return Ok(());
+        }
+        Err(Error::Forbidden(format!(
+            "only root may {what} (uid {} is not root)",
+            caller.uid
+        )))
     }
 
     /// Counts a connection for `uid`; `None` when the uid is at its limit.

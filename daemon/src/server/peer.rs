@@ -1,9 +1,10 @@
 //! Who is calling, as the kernel says (SO_PEERCRED), and whether they may.
 //!
-//! The uid comes from the socket, never from the request. Until grants exist
-//! the rule is simple: a `--user` daemon serves its own uid and root; the
-//! system daemon serves root only. Everyone else gets `forbidden` for every
-//! request, whatever the socket file's mode.
+//! The uid comes from the socket, never from the request. A `--user` daemon
+//! serves its own uid and root, and everyone else gets `forbidden` for every
+//! request, whatever the socket file's mode. The system daemon serves every
+//! uid that can reach its socket (the group `tether`) and authorizes each
+//! request against grants ([`crate::access::policy`]).
 
 use tether_api::types::Mode;
 
@@ -30,7 +31,7 @@ impl Peer {
 pub fn authorize(mode: Mode, daemon_uid: u32, peer: &Peer) -> Result<(), Error> {
     let allowed = match mode {
         Mode::User => peer.uid == daemon_uid || peer.uid == 0,
-        Mode::System => peer.uid == 0,
+        Mode::System => true,
     };
     if allowed {
         return Ok(());
@@ -40,7 +41,7 @@ pub fn authorize(mode: Mode, daemon_uid: u32, peer: &Peer) -> Result<(), Error> 
             "this tetherd --user serves uid {daemon_uid} only; uid {} may not use it",
             peer.uid
         ),
-        Mode::System => format!("uid {} may not use tetherd: only root is served", peer.uid),
+        Mode::System => format!("uid {} may not use tetherd", peer.uid),
     }))
 }
 
@@ -64,8 +65,8 @@ mod tests {
     }
 
     #[test]
-    fn system_mode_serves_root_only_until_grants() {
+    fn system_mode_serves_every_uid_and_grants_decide() {
         assert!(authorize(Mode::System, 0, &peer(0)).is_ok());
-        assert!(authorize(Mode::System, 0, &peer(1000)).is_err());
+        assert!(authorize(Mode::System, 0, &peer(1000)).is_ok());
     }
 }

@@ -15,6 +15,8 @@ use zeroize::Zeroizing;
 
 use super::App;
 use super::http::{Resp, empty, json, parse_json, read_body};
+use crate::access::Caller;
+use crate::access::policy::Op;
 use crate::error::Error;
 use crate::ssh::client::{self, ConnectSettings, Connected, Trust};
 use crate::ssh::pool::Target;
@@ -115,10 +117,14 @@ pub fn target(app: &App, name: &str) -> Result<Target, Error> {
     })
 }
 
-pub fn list(app: &App) -> Result<Resp, Error> {
+/// The profiles the caller may see (all, for root).
+pub fn list(app: &App, caller: &Caller) -> Result<Resp, Error> {
     let mut profiles = Vec::new();
     let mut corrupt = Vec::new();
     for (name, record) in app.store.profiles()? {
+        if app.authorize(caller, &name, Op::View).is_err() {
+            continue;
+        }
         match record.and_then(|record| Ok((record, app.store.host_keys(&name)?))) {
             Ok((record, pins)) => profiles.push(info(&name, record, pins)),
             Err(StoreError::Corrupt { .. }) => corrupt.push(name),

@@ -1,4 +1,5 @@
-//! Routing: peer check, API version check, then one endpoint per path.
+//! Routing: peer check, API version check, then one endpoint per path, each
+//! with the access check its operation needs (see [`crate::access::policy`]).
 //!
 //! Order matters: the peer is authorized before anything of the request is
 //! looked at, so a uid that may not use the daemon learns nothing from it,
@@ -12,7 +13,9 @@ use tether_api::{API_VERSION, API_VERSION_HEADER};
 
 use super::http::{self, Resp};
 use super::peer::{self, Peer};
-use super::{App, exec, files, profiles, sessions, status};
+use super::{App, access, exec, files, mfa, profiles, sessions, status};
+use crate::access::Caller;
+use crate::access::policy::Op;
 use crate::error::Error;
 
 pub async fn handle(
@@ -57,6 +60,8 @@ async fn route(
     }
     peer::authorize(app.options.mode, app.daemon_uid, &peer)?;
     check_version(request.headers())?;
+    let caller = Caller::resolve(&peer, app.options.mode, app.daemon_uid);
+    let caller = &caller;
 
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
@@ -65,49 +70,144 @@ async fn route(
         method: method.to_string(),
         path: path.clone(),
     };
+    let app = &*app;
+    let may = |name: &str, op: Op<'_>| app.authorize(caller, name, op);
     match segments.as_slice() {
         ["status"] => match method {
-            Method::GET => Ok(status::get(&app, &peer)),
+            Method::GET => Ok(status::get(app, &peer)),
+            _ => Err(not_allowed()),
+        },
+        ["whoami"] => match method {
+            Method::GET => access::whoami(app, caller),
             _ => Err(not_allowed()),
         },
         ["profiles"] => match method {
-            Method::GET => profiles::list(&app),
-            Method::POST => profiles::add(&app, request).await,
+            Method::GET => profiles::list(app, caller),
+            Method::POST => {
+                app.admin_only(caller, "add profiles")?;
+                profiles::add(app, request).await
+            }
             _ => Err(not_allowed()),
         },
         ["profiles", name] => match method {
-            Method::GET => profiles::show(&app, name),
-            Method::DELETE => profiles::remove(&app, name).await,
-            Method::PATCH => profiles::update(&app, name, request).await,
+            Method::GET => {
+                may(name, Op::View)?;
+                profiles::show(app, name)
+            }
+            Method::DELETE => {
+                app.admin_only(caller, "remove profiles")?;
+                profiles::remove(app, name).await
+            }
+            Method::PATCH => {
+                may(name, Op::Manage)?;
+                profiles::update(app, name, request).await
+            }
             _ => Err(not_allowed()),
         },
         ["profiles", name, "exec"] => match method {
-            Method::POST => exec::stream(&app, name, exec::Kind::Exec, request).await,
+            Method::POST => {
+                may(name, Op::Exec)?;
+                exec::stream(app, name, exec::Kind::Exec, request).await
+            }
             _ => Err(not_allowed()),
         },
         ["profiles", name, "shell"] => match method {
-            Method::POST => exec::stream(&app, name, exec::Kind::Shell, request).await,
+            Method::POST => {
+                may(name, Op::Shell)?;
+                exec::stream(app, name, exec::Kind::Shell, request).await
+            }
+            _ => Err(not_allowed()),
+        },
+        ["profiles", name, "run"] => match method {
+            // The action's name is in the body: the stream checks it.
+            Method::POST => exec::stream(app, name, exec::Kind::Run(caller), request).await,
+            _ => Err(not_allowed()),
+        },
+        ["profiles", name, "actions"] => match method {
+            Method::GET => {
+                may(name, Op::View)?;
+                access::list_actions(app, name)
+            }
+            Method::POST => {
+                may(name, Op::Manage)?;
+                access::add_action(app, name, request).await
+            }
+            _ => Err(not_allowed()),
+        },
+        ["profiles", name, "actions", action] => match method {
+            Method::DELETE => {
+                may(name, Op::Manage)?;
+                access::remove_action(app, name, action).await
+            }
             _ => Err(not_allowed()),
         },
         ["profiles", name, "files"] => match method {
-            Method::GET => files::download(&app, name, request).await,
-            Method::PUT => files::upload(&app, name, request).await,
+            Method::GET => {
+                let allowed = may(name, Op::Sftp { write: false })?;
+                files::download(app, name, &allowed, request).await
+            }
+            Method::PUT => {
+                let allowed = may(name, Op::Sftp { write: true })?;
+                files::upload(app, name, &allowed, request).await
+            }
             _ => Err(not_allowed()),
         },
         ["profiles", name, "sftp"] => match method {
-            Method::POST => files::operation(&app, name, request).await,
+            // Read or write depends on the operation in the body.
+            Method::POST => files::operation(app, caller, name, request).await,
             _ => Err(not_allowed()),
         },
         ["sessions"] => match method {
-            Method::GET => Ok(sessions::list(&app)),
+            Method::GET => Ok(sessions::list(app, caller)),
             _ => Err(not_allowed()),
         },
         ["sessions", profile] => match method {
-            Method::DELETE => sessions::close(&app, profile).await,
+            Method::DELETE => {
+                may(profile, Op::Manage)?;
+                sessions::close(app, profile).await
+            }
             _ => Err(not_allowed()),
         },
         ["hostkeys", "probe"] => match method {
-            Method::POST => profiles::probe(&app, request).await,
+            Method::POST => {
+                app.admin_only(caller, "probe hosts")?;
+                profiles::probe(app, request).await
+            }
+            _ => Err(not_allowed()),
+        },
+        ["grants"] => match method {
+            Method::GET => access::list_grants(app, caller, request.uri().query()),
+            Method::POST => access::add_grant(app, caller, request).await,
+            _ => Err(not_allowed()),
+        },
+        ["grants", profile] => match method {
+            Method::DELETE => {
+                access::remove_grant(app, caller, profile, request.uri().query()).await
+            }
+            _ => Err(not_allowed()),
+        },
+        ["mfa", "enroll"] => match method {
+            Method::POST => mfa::enroll(app, caller).await,
+            _ => Err(not_allowed()),
+        },
+        ["mfa", "confirm"] => match method {
+            Method::POST => mfa::confirm(app, caller, request).await,
+            _ => Err(not_allowed()),
+        },
+        ["mfa", "login"] => match method {
+            Method::POST => mfa::login(app, caller, request).await,
+            _ => Err(not_allowed()),
+        },
+        ["mfa", "logout"] => match method {
+            Method::POST => mfa::logout(app, caller),
+            _ => Err(not_allowed()),
+        },
+        ["mfa", "status"] => match method {
+            Method::GET => mfa::status(app, caller),
+            _ => Err(not_allowed()),
+        },
+        ["mfa", "reset"] => match method {
+            Method::POST => mfa::reset(app, caller, request).await,
             _ => Err(not_allowed()),
         },
         _ => Err(Error::NotFound(path.clone())),

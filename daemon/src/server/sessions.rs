@@ -7,13 +7,17 @@ use tether_api::types::{SessionInfo, SessionList, SessionsClosed};
 use super::App;
 use super::http::{Resp, json};
 use super::profiles;
+use crate::access::Caller;
+use crate::access::policy::Op;
 use crate::error::Error;
 
-pub fn list(app: &App) -> Resp {
+/// The live connections of the profiles the caller may see.
+pub fn list(app: &App, caller: &Caller) -> Resp {
     let sessions = app
         .pool
         .sessions()
         .into_iter()
+        .filter(|s| app.authorize(caller, &s.profile, Op::View).is_ok())
         .map(|s| SessionInfo {
             id: s.id,
             profile: s.profile,

@@ -11,6 +11,8 @@
 //! | `secrets` | profile name | [`Credential`] encoding | `credential` |
 //! | `hostkeys` | profile name | JSON list of [`PinnedHostKey`] | `keys` |
 //!
+//! and the access records of [`access`].
+//!
 //! Profile and host-key records hold no secret, but they decide where a
 //! secret is sent: sealing them too means that editing the database cannot
 //! redirect a credential to another host.
@@ -19,6 +21,7 @@
 //! acknowledged write survives a crash. A record that fails to open is
 //! `store_corrupt` for that record only.
 
+pub mod access;
 pub mod credential;
 pub mod envelope;
 pub mod master_key;
@@ -352,6 +355,7 @@ impl Store {
     /// Removes a profile and everything stored for it. `false` if there was
     /// no such profile.
     pub async fn remove_profile(&self, name: &str) -> Result<bool, StoreError> {
+        self.remove_access_of(name).await?;
         let result = (&self.profiles, &self.secrets, &self.hostkeys).transaction(
             |(profiles, secrets, hostkeys)| {
                 let existed = profiles.remove(name)?.is_some();

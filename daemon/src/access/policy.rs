@@ -1,0 +1,325 @@
+//! The third layer: what a grant lets its holder do on one profile.
+//!
+//! Every grant that applies to the caller (their uid's, and each of their
+//! groups') is weighed on its own; the request is allowed if any one grant
+//! allows it. A profile with no grant for the caller does not exist for
+//! them: `profile_not_found`, so names do not leak.
+
+use tether_api::access::{ExecPolicy, Role, SftpAccess, Subject};
+
+use super::Caller;
+use crate::error::Error;
+use crate::store::Store;
+use crate::store::access::GrantRecord;
+
+/// What a request wants to do with a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// See it: show, host keys, actions, sessions.
+    View,
+    /// Change it, its actions or its grants; close its sessions.
+    Manage,
+    /// Run any command.
+    Exec,
+    Shell,
+    /// Run one named action.
+    Run(&'a str),
+    /// SFTP read (download, ls, stat) or write (everything else).
+    Sftp {
+        write: bool,
+    },
+}
+
+/// What the request may go on with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowed {
+    /// SFTP path prefixes the request is limited to; `None` is anywhere.
+    pub paths: Option<Vec<String>>,
+}
+
+enum Verdict {
+    Allow(Option<Vec<String>>),
+    NeedMfa,
+    Deny(Error),
+}
+
+fn who(caller: &Caller) -> String {
+    match &caller.user {
+        Some(name) => format!("uid {} ({name})", caller.uid),
+        None => format!("uid {}", caller.uid),
+    }
+}
+
+fn weigh(caller: &Caller, profile: &str, op: Op<'_>, grant: &GrantRecord, mfa: bool) -> Verdict {
+    let with_mfa = |paths: Option<Vec<String>>| {
+        if mfa {
+            Verdict::Allow(paths)
+        } else {
+            Verdict::NeedMfa
+        }
+    };
+    let deny = |what: &str, why: &str| {
+        Verdict::Deny(Error::Forbidden(format!(
+            "{} may not {what} on {profile}: {why}",
+            who(caller)
+        )))
+    };
+    if op == Op::View {
+        return Verdict::Allow(None);
+    }
+    if grant.role < Role::Operator {
+        return deny("do this", "the grant is for viewing only");
+    }
+    match op {
+        Op::View => Verdict::Allow(None),
+        Op::Manage if grant.role < Role::Owner => {
+            deny("change the profile", "that needs the owner role")
+        }
+        Op::Manage => with_mfa(None),
+        Op::Exec if grant.exec != ExecPolicy::Any => {
+            Verdict::Deny(Error::ActionNotAllowed(format!(
+                "{} may run only named actions on {profile} (`tether run {profile} ACTION`)",
+                who(caller)
+            )))
+        }
+        Op::Exec | Op::Shell | Op::Sftp { .. } if grant.unattended => {
+            Verdict::Deny(Error::ActionNotAllowed(format!(
+                "{}'s grant on {profile} is unattended: it runs named actions only",
+                who(caller)
+            )))
+        }
+        Op::Exec => with_mfa(None),
+        Op::Shell if !grant.shell => deny("open a shell", "the grant does not allow shells"),
+        Op::Shell => with_mfa(None),
+        Op::Run(action) => {
+            let listed = match &grant.exec {
+                ExecPolicy::Any => true,
+                ExecPolicy::Actions(names) => names.iter().any(|n| n == action),
+                ExecPolicy::None => false,
+            };
+            if !listed {
+                return Verdict::Deny(Error::ActionNotAllowed(format!(
+                    "{} may not run action {action:?} on {profile}",
+                    who(caller)
+                )));
+            }
+            if grant.unattended {
+                Verdict::Allow(None)
+            } else {
+                with_mfa(None)
+            }
+        }
+        Op::Sftp { write } => {
+            let needed = if write {
+                SftpAccess::Write
+            } else {
+                SftpAccess::Read
+            };
+            if grant.sftp < needed {
+                return deny(
+                    if write { "write files" } else { "read files" },
+                    "the grant does not allow it",
+                );
+            }
+            with_mfa((!grant.paths.is_empty()).then(|| grant.paths.clone()))
+        }
+    }
+}
+
+/// The grants that apply to the caller on `profile`.
+pub fn grants_for(
+    store: &Store,
+    caller: &Caller,
+    profile: &str,
+) -> Result<Vec<GrantRecord>, Error> {
+    let mut out = Vec::new();
+    for (_, subject, record) in store.grants(Some(profile))? {
+        let applies = match subject {
+            Subject::User(uid) => uid == caller.uid,
+            Subject::Group(gid) => caller.groups.contains(&gid),
+        };
+        if applies {
+            out.push(record?);
+        }
+    }
+    Ok(out)
+}
+
+/// Decides `op` on `profile` for `caller`; `mfa` says whether the caller
+/// has a live MFA session.
+pub fn check(
+    store: &Store,
+    caller: &Caller,
+    profile: &str,
+    op: Op<'_>,
+    mfa: impl FnOnce() -> bool,
+) -> Result<Allowed, Error> {
+    if caller.admin {
+        return Ok(Allowed { paths: None });
+    }
+    let grants = grants_for(store, caller, profile)?;
+    if grants.is_empty() {
+        return Err(Error::ProfileNotFound(profile.to_owned()));
+    }
+    let mfa = op != Op::View && mfa();
+    let mut allowed: Option<Option<Vec<String>>> = None;
+    let mut need_mfa = false;
+    let mut denial = None;
+    for grant in &grants {
+        match weigh(caller, profile, op, grant, mfa) {
+            Verdict::Allow(paths) => {
+                allowed = Some(match (allowed, paths) {
+                    (Some(None), _) | (_, None) => None,
+                    (Some(Some(mut a)), Some(b)) => {
+                        a.extend(b);
+                        Some(a)
+                    }
+                    (None, Some(b)) => Some(b),
+                });
+            }
+            Verdict::NeedMfa => need_mfa = true,
+            Verdict::Deny(error) => {
+                // A more specific refusal wins over a plain `forbidden`.
+                if denial.is_none() || !matches!(error, Error::Forbidden(_)) {
+                    denial = Some(error);
+                }
+            }
+        }
+    }
+    match (allowed, need_mfa, denial) {
+        (Some(paths), _, _) => Ok(Allowed { paths }),
+        (None, true, _) => Err(Error::MfaRequired(format!("this on {profile}"))),
+        (None, false, Some(error)) => Err(error),
+        (None, false, None) => Err(Error::Forbidden(format!("{} may not do this", who(caller)))),
+    }
+}
+
+/// Lexically normalizes an absolute SFTP path prefix: no `.` or `..`, no
+/// empty components, no trailing `/` (but `/` itself).
+pub fn normalize_prefix(prefix: &str) -> Result<String, String> {
+    if !prefix.starts_with('/') {
+        return Err(format!("path prefix {prefix:?} must be absolute"));
+    }
+    let mut parts = Vec::new();
+    for part in prefix.split('/') {
+        match part {
+            "" => {}
+            "." | ".." => {
+                return Err(format!("path prefix {prefix:?} may not hold . or .."));
+            }
+            part => parts.push(part),
+        }
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+/// Whether an absolute, resolved path lies under one of `prefixes`.
+pub fn within(prefixes: &[String], path: &str) -> bool {
+    prefixes.iter().any(|prefix| {
+        prefix == "/"
+            || path == prefix
+            || path
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller() -> Caller {
+        Caller {
+            uid: 1001,
+            pid: None,
+            user: Some("alice".into()),
+            groups: vec![1001],
+            admin: false,
+        }
+    }
+
+    fn grant(role: Role) -> GrantRecord {
+        GrantRecord {
+            role,
+            shell: false,
+            exec: ExecPolicy::None,
+            sftp: SftpAccess::None,
+            paths: vec![],
+            unattended: false,
+        }
+    }
+
+    fn verdict(op: Op<'_>, grant: &GrantRecord, mfa: bool) -> &'static str {
+        match weigh(&caller(), "web1", op, grant, mfa) {
+            Verdict::Allow(_) => "allow",
+            Verdict::NeedMfa => "mfa",
+            Verdict::Deny(Error::ActionNotAllowed(_)) => "action_not_allowed",
+            Verdict::Deny(Error::Forbidden(_)) => "forbidden",
+            Verdict::Deny(_) => "other",
+        }
+    }
+
+    #[test]
+    fn viewers_only_view() {
+        let g = grant(Role::Viewer);
+        assert_eq!(verdict(Op::View, &g, false), "allow");
+        for op in [
+            Op::Exec,
+            Op::Shell,
+            Op::Run("x"),
+            Op::Sftp { write: false },
+            Op::Manage,
+        ] {
+            assert_eq!(verdict(op, &g, true), "forbidden", "{op:?}");
+        }
+    }
+
+    #[test]
+    fn operators_need_mfa_and_the_policy() {
+        let mut g = grant(Role::Operator);
+        g.shell = true;
+        g.exec = ExecPolicy::Actions(vec!["backup".into()]);
+        g.sftp = SftpAccess::Read;
+        assert_eq!(verdict(Op::Shell, &g, false), "mfa");
+        assert_eq!(verdict(Op::Shell, &g, true), "allow");
+        assert_eq!(verdict(Op::Exec, &g, true), "action_not_allowed");
+        assert_eq!(verdict(Op::Run("backup"), &g, false), "mfa");
+        assert_eq!(verdict(Op::Run("backup"), &g, true), "allow");
+        assert_eq!(verdict(Op::Run("restore"), &g, true), "action_not_allowed");
+        assert_eq!(verdict(Op::Sftp { write: false }, &g, true), "allow");
+        assert_eq!(verdict(Op::Sftp { write: true }, &g, true), "forbidden");
+        assert_eq!(verdict(Op::Manage, &g, true), "forbidden");
+    }
+
+    #[test]
+    fn unattended_grants_run_their_actions_without_mfa_and_nothing_else() {
+        let mut g = grant(Role::Operator);
+        g.unattended = true;
+        g.shell = true;
+        g.exec = ExecPolicy::Actions(vec!["backup".into()]);
+        g.sftp = SftpAccess::Write;
+        assert_eq!(verdict(Op::Run("backup"), &g, false), "allow");
+        assert_eq!(verdict(Op::Run("other"), &g, false), "action_not_allowed");
+        assert_eq!(verdict(Op::Shell, &g, true), "action_not_allowed");
+        assert_eq!(
+            verdict(Op::Sftp { write: false }, &g, true),
+            "action_not_allowed"
+        );
+        g.exec = ExecPolicy::Any;
+        assert_eq!(verdict(Op::Exec, &g, true), "action_not_allowed");
+    }
+
+    #[test]
+    fn prefixes_are_normalized_and_matched_by_component() {
+        assert_eq!(normalize_prefix("/srv//www/").unwrap(), "/srv/www");
+        assert_eq!(normalize_prefix("/").unwrap(), "/");
+        assert!(normalize_prefix("srv").is_err());
+        assert!(normalize_prefix("/srv/../etc").is_err());
+        let p = vec!["/srv/www".to_owned()];
+        assert!(within(&p, "/srv/www"));
+        assert!(within(&p, "/srv/www/a/b"));
+        assert!(!within(&p, "/srv/www2"));
+        assert!(!within(&p, "/srv"));
+        assert!(within(&["/".to_owned()], "/etc/shadow"));
+    }
+}

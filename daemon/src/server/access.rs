@@ -1,0 +1,225 @@
+//! Grants, named actions and `whoami`.
+//!
+//! Root (or a `--user` daemon's owner) administers every profile; a
+//! profile's owners (role `owner`, with a live MFA session) manage its
+//! grants and actions. Everyone else sees only the grants that apply to
+//! them, and only through `whoami` or `grant list`.
+
+use ::http::{Request, StatusCode};
+use hyper::body::Incoming;
+use tether_api::access::{Action, Grant, GrantRequest, Role, SftpAccess, Subject, Whoami};
+use tether_api::files::query_value;
+
+use super::App;
+use super::http::{Resp, empty, json, parse_json, read_body};
+use super::profiles;
+use crate::access::actions::{Template, valid_action_name};
+use crate::access::policy::{Op, grants_for, normalize_prefix};
+use crate::access::{Caller, group_name, lookup_group, lookup_user, user_name};
+use crate::error::Error;
+use crate::store::access::GrantRecord;
+
+fn named(profile: String, subject: Subject, record: GrantRecord) -> Grant {
+    let name = match subject {
+        Subject::User(uid) => user_name(uid),
+        Subject::Group(gid) => group_name(gid),
+    };
+    Grant {
+        profile,
+        subject,
+        name,
+        role: record.role,
+        shell: record.shell,
+        exec: record.exec,
+        sftp: record.sftp,
+        paths: record.paths,
+        unattended: record.unattended,
+    }
+}
+
+fn applies(caller: &Caller, subject: Subject) -> bool {
+    match subject {
+        Subject::User(uid) => uid == caller.uid,
+        Subject::Group(gid) => caller.groups.contains(&gid),
+    }
+}
+
+fn owns(app: &App, caller: &Caller, profile: &str) -> bool {
+    caller.admin
+        || grants_for(&app.store, caller, profile)
+            .is_ok_and(|grants| grants.iter().any(|g| g.role == Role::Owner))
+}
+
+/// The subject a request names with `user` or `group`.
+fn subject_of(user: Option<&str>, group: Option<&str>) -> Result<Subject, Error> {
+    match (user, group) {
+        (Some(user), None) => lookup_user(user)
+            .map(|(uid, _)| Subject::User(uid))
+            .ok_or_else(|| Error::NoSuchUser(format!("no user {user:?} in the user database"))),
+        (None, Some(group)) => lookup_group(group)
+            .map(|(gid, _)| Subject::Group(gid))
+            .ok_or_else(|| Error::NoSuchUser(format!("no group {group:?} in the user database"))),
+        _ => Err(Error::BadRequest(
+            "name exactly one of a user and a group".into(),
+        )),
+    }
+}
+
+/// `GET /v1/grants[?profile=P]`: all of them for root and for a profile's
+/// owners; otherwise only the caller's own.
+pub fn list_grants(app: &App, caller: &Caller, query: Option<&str>) -> Result<Resp, Error> {
+    let profile = query_value(query.unwrap_or(""), "profile").map_err(Error::BadRequest)?;
+    if let Some(profile) = &profile {
+        profiles::check_name(profile)?;
+        app.authorize(caller, profile, Op::View)?;
+    }
+    let mut out = Vec::new();
+    for (name, subject, record) in app.store.grants(profile.as_deref())? {
+        if owns(app, caller, &name) || applies(caller, subject) {
+            out.push(named(name, subject, record?));
+        }
+    }
+    Ok(json(StatusCode::OK, &out))
+}
+
+/// `POST /v1/grants`: adds a grant, or replaces the subject's grant on that
+/// profile.
+pub async fn add_grant(
+    app: &App,
+    caller: &Caller,
+    request: Request<Incoming>,
+) -> Result<Resp, Error> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let add: GrantRequest = parse_json(&body)?;
+    profiles::check_name(&add.profile)?;
+    if caller.admin {
+        profiles::load(app, &add.profile)?;
+    } else {
+        app.authorize(caller, &add.profile, Op::Manage)?;
+    }
+    let subject = subject_of(add.user.as_deref(), add.group.as_deref())?;
+    let paths = add
+        .paths
+        .iter()
+        .map(|p| normalize_prefix(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::BadRequest)?;
+    if !paths.is_empty() && add.sftp == SftpAccess::None {
+        return Err(Error::BadRequest(
+            "path prefixes limit SFTP: give --sftp read or write with them".into(),
+        ));
+    }
+    if let tether_api::access::ExecPolicy::Actions(names) = &add.exec {
+        if let Some(bad) = names.iter().find(|n| !valid_action_name(n)) {
+            return Err(Error::BadRequest(format!("{bad:?} is not an action name")));
+        }
+    }
+    let record = GrantRecord {
+        role: add.role,
+        shell: add.shell,
+        exec: add.exec,
+        sftp: add.sftp,
+        paths,
+        unattended: add.unattended,
+    };
+    app.store.put_grant(&add.profile, subject, &record).await?;
+    tracing::info!(profile = %add.profile, ?subject, role = ?record.role, by = caller.uid, "grant set");
+    Ok(json(StatusCode::OK, &named(add.profile, subject, record)))
+}
+
+/// `DELETE /v1/grants/{profile}?user=WHO` or `?group=WHO`.
+pub async fn remove_grant(
+    app: &App,
+    caller: &Caller,
+    profile: &str,
+    query: Option<&str>,
+) -> Result<Resp, Error> {
+    profiles::check_name(profile)?;
+    if !caller.admin {
+        app.authorize(caller, profile, Op::Manage)?;
+    }
+    let query = query.unwrap_or("");
+    let user = query_value(query, "user").map_err(Error::BadRequest)?;
+    let group = query_value(query, "group").map_err(Error::BadRequest)?;
+    let subject = subject_of(user.as_deref(), group.as_deref())?;
+    if !app.store.remove_grant(profile, subject).await? {
+        return Err(Error::GrantNotFound(format!(
+            "{profile} has no grant for {}",
+            user.or(group).unwrap_or_default()
+        )));
+    }
+    tracing::info!(%profile, ?subject, by = caller.uid, "grant removed");
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub fn list_actions(app: &App, profile: &str) -> Result<Resp, Error> {
+    profiles::load(app, profile)?;
+    let actions: Vec<Action> = app
+        .store
+        .actions(profile)?
+        .into_iter()
+        .map(|(name, argv)| Action { name, argv })
+        .collect();
+    Ok(json(StatusCode::OK, &actions))
+}
+
+pub async fn add_action(
+    app: &App,
+    profile: &str,
+    request: Request<Incoming>,
+) -> Result<Resp, Error> {
+    profiles::load(app, profile)?;
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let action: Action = parse_json(&body)?;
+    if !valid_action_name(&action.name) {
+        return Err(Error::BadRequest(format!(
+            "{:?} is not an action name: letters, digits, - _ and .",
+            action.name
+        )));
+    }
+    Template::parse(&action.argv).map_err(Error::BadRequest)?;
+    app.store
+        .put_action(profile, &action.name, &action.argv)
+        .await?;
+    tracing::info!(%profile, action = %action.name, "action set");
+    Ok(json(StatusCode::CREATED, &action))
+}
+
+pub async fn remove_action(app: &App, profile: &str, action: &str) -> Result<Resp, Error> {
+    profiles::load(app, profile)?;
+    if !app.store.remove_action(profile, action).await? {
+        return Err(Error::ActionNotFound {
+            profile: profile.to_owned(),
+            action: action.to_owned(),
+        });
+    }
+    tracing::info!(%profile, %action, "action removed");
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `GET /v1/whoami`: the caller as the daemon sees them.
+pub fn whoami(app: &App, caller: &Caller) -> Result<Resp, Error> {
+    let mut grants = Vec::new();
+    for (profile, subject, record) in app.store.grants(None)? {
+        if applies(caller, subject) {
+            grants.push(named(profile, subject, record?));
+        }
+    }
+    Ok(json(
+        StatusCode::OK,
+        &Whoami {
+            uid: caller.uid,
+            user: caller.user.clone(),
+            groups: caller
+                .groups
+                .iter()
+                .map(|gid| group_name(*gid).unwrap_or_else(|| gid.to_string()))
+                .collect(),
+            admin: caller.admin,
+            mfa: app.mfa.status(&app.store, caller)?,
+            grants,
+        },
+    ))
+}

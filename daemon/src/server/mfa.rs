@@ -1,0 +1,67 @@
+//! `/v1/mfa/*`: enrolment, login, logout, status, and root's reset.
+
+use ::http::{Request, StatusCode};
+use hyper::body::Incoming;
+use tether_api::access::{CodeRequest, ResetRequest};
+
+use super::App;
+use super::http::{Resp, empty, json, parse_json, read_body};
+use crate::access::{Caller, lookup_user};
+use crate::error::Error;
+
+async fn code(app: &App, request: Request<Incoming>) -> Result<CodeRequest, Error> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    parse_json(&body)
+}
+
+pub async fn enroll(app: &App, caller: &Caller) -> Result<Resp, Error> {
+    let started = app.mfa.enroll(&app.store, caller).await?;
+    tracing::info!(uid = caller.uid, "MFA enrolment started");
+    Ok(json(StatusCode::OK, &started))
+}
+
+pub async fn confirm(
+    app: &App,
+    caller: &Caller,
+    request: Request<Incoming>,
+) -> Result<Resp, Error> {
+    let request = code(app, request).await?;
+    let confirmed = app
+        .mfa
+        .confirm(&app.store, caller, request.code.expose())
+        .await?;
+    tracing::info!(uid = caller.uid, "MFA enrolled");
+    Ok(json(StatusCode::OK, &confirmed))
+}
+
+pub async fn login(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
+    let request = code(app, request).await?;
+    app.mfa
+        .login(&app.store, caller, request.code.expose())
+        .await?;
+    tracing::info!(uid = caller.uid, "MFA session opened");
+    status(app, caller)
+}
+
+pub fn logout(app: &App, caller: &Caller) -> Result<Resp, Error> {
+    app.mfa.logout(caller);
+    status(app, caller)
+}
+
+pub fn status(app: &App, caller: &Caller) -> Result<Resp, Error> {
+    Ok(json(StatusCode::OK, &app.mfa.status(&app.store, caller)?))
+}
+
+pub async fn reset(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
+    app.admin_only(caller, "reset another user's MFA")?;
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let reset: ResetRequest = parse_json(&body)?;
+    let (uid, _) = lookup_user(&reset.user).ok_or_else(|| {
+        Error::NoSuchUser(format!("no user {:?} in the user database", reset.user))
+    })?;
+    app.mfa.reset(&app.store, uid, reset.unenroll).await?;
+    tracing::info!(uid, unenroll = reset.unenroll, by = caller.uid, "MFA reset");
+    Ok(empty(StatusCode::NO_CONTENT))
+}
