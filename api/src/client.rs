@@ -123,6 +123,17 @@ impl Client {
         read_json(response).await
     }
 
+    /// POSTs `body` to an endpoint that answers with no body (204).
+    pub async fn post_no_answer<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(), ClientError> {
+        let body = serde_json::to_vec(body).map_err(protocol)?;
+        let response = self.send(Method::POST, path, Some(body), false).await?;
+        check_status(response).await.map(drop)
+    }
+
     pub async fn patch<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,

@@ -5,10 +5,12 @@
 //! ssh), so that a remote command's own exit status is never confused with
 //! tether's.
 
+mod access;
 mod cp;
 mod escape;
 mod exec;
 mod failure;
+mod mfa;
 mod output;
 mod profile;
 mod progress;
@@ -58,6 +60,23 @@ enum Command {
     /// One file operation on a server: ls, stat, mkdir, rm, rmdir, mv,
     /// chmod, ln -s
     Sftp(sftp::SftpArgs),
+    /// Who may use which profile, and how (root and profile owners)
+    #[command(subcommand)]
+    Grant(access::GrantCommand),
+    /// Named actions: argv templates that cron jobs and restricted users run
+    #[command(subcommand)]
+    Action(access::ActionCommand),
+    /// Run a named action: tether run PROFILE ACTION [key=value ...]
+    Run(access::RunArgs),
+    /// TOTP enrolment and status
+    #[command(subcommand)]
+    Mfa(mfa::MfaCommand),
+    /// Open an MFA session for this login session with a TOTP or backup code
+    Login(profile::JsonFlag),
+    /// End this login session's MFA session
+    Logout,
+    /// Who the daemon sees: uid, groups, MFA state, grants
+    Whoami(profile::JsonFlag),
     /// List and close the daemon's live SSH connections
     #[command(subcommand)]
     Session(session::SessionCommand),
@@ -107,6 +126,13 @@ async fn run(cli: Cli) -> u8 {
         Command::Shell(args) => shell::run(&client, args).await,
         Command::Cp(args) => cp::run(&client, args).await,
         Command::Sftp(args) => sftp::run(&client, args).await,
+        Command::Grant(command) => access::grant(&client, command).await,
+        Command::Action(command) => access::action(&client, command).await,
+        Command::Run(args) => access::run(&client, args).await,
+        Command::Mfa(command) => mfa::mfa(&client, command).await,
+        Command::Login(flag) => mfa::login(&client, flag.json).await,
+        Command::Logout => mfa::logout(&client).await,
+        Command::Whoami(flag) => access::whoami(&client, flag.json).await,
     };
     match result {
         Ok(code) => code,

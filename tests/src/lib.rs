@@ -251,6 +251,51 @@ pub fn with_web1(test: &str) -> Option<(Sshd, Daemon)> {
     Some((sshd, daemon))
 }
 
+/// Creates (as root) a local user `name` with a group of its own name and
+/// membership in `groups` (created too), for tests that call as several
+/// uids; returns its uid.
+pub fn ensure_user(name: &str, groups: &[&str]) -> u32 {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let quiet = |command: &mut Command| {
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    for group in groups {
+        quiet(Command::new("groupadd").args(["-f", group]));
+    }
+    if !quiet(Command::new("id").arg(name)) {
+        let status = Command::new("useradd")
+            .args([
+                "--no-create-home",
+                "--user-group",
+                "--shell",
+                "/bin/sh",
+                name,
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "useradd {name}");
+    }
+    for group in groups {
+        let status = Command::new("usermod")
+            .args(["-aG", group, name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "usermod -aG {group} {name}");
+    }
+    let out = Command::new("id").args(["-u", name]).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// Extra lines for sshd_config.
 #[derive(Debug, Default, Clone)]
 pub struct SshdOptions {
@@ -501,12 +546,14 @@ fn whoami() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-/// A `tetherd --user` with its own socket and state directory.
+/// A `tetherd --user` (or, with [`Daemon::start_system`], the root daemon)
+/// with its own socket and state directory.
 pub struct Daemon {
     pub dir: TempDir,
     pub socket: PathBuf,
     pub state_dir: PathBuf,
     child: Option<Child>,
+    system: bool,
 }
 
 impl Daemon {
@@ -537,7 +584,50 @@ impl Daemon {
             socket,
             state_dir,
             child: None,
+            system: false,
         }
+    }
+
+    /// The system daemon (no `--user`; needs root), its socket 0660 for
+    /// `socket_group`, its directories open for other users to reach.
+    pub fn start_system(socket_group: &str) -> Daemon {
+        let mut daemon = Daemon::new();
+        daemon.system = true;
+        std::fs::set_permissions(daemon.dir.path(), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        std::fs::write(
+            daemon.config_path(),
+            format!("[access]\nsocket_group = \"{socket_group}\"\n"),
+        )
+        .unwrap();
+        daemon.spawn_and_wait();
+        daemon
+    }
+
+    /// `tether ARGS...` as `user` (with that user's groups), stdin from
+    /// `stdin`; in a new login session with `new_session`.
+    pub fn run_as(&self, user: &str, args: &[&str], stdin: &[u8], new_session: bool) -> Run {
+        let mut command = if new_session {
+            let mut command = Command::new("setsid");
+            command.args(["-w", "setpriv"]);
+            command
+        } else {
+            Command::new("setpriv")
+        };
+        // A copy others may run, wherever the checkout is.
+        let cli = self.dir.path().join("tether");
+        if !cli.exists() {
+            std::fs::copy(tether_bin(), &cli).unwrap();
+            std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        command
+            .args(["--reuid", user, "--regid", user, "--init-groups"])
+            .arg(&cli)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("TETHER_SOCKET");
+        run_with_input(command, stdin)
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -547,8 +637,10 @@ impl Daemon {
     /// The command line of this daemon, for tests that run it themselves.
     pub fn command(&self) -> Command {
         let mut command = Command::new(tetherd_bin());
+        if !self.system {
+            command.arg("--user");
+        }
         command
-            .arg("--user")
             .arg("--socket")
             .arg(&self.socket)
             .arg("--state-dir")
@@ -638,22 +730,9 @@ impl Daemon {
     }
 
     pub fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
-        let mut child = self
-            .tether()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        let data = stdin.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = input.write_all(&data);
-        });
-        let output = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        Run::from(output)
+        let mut command = self.tether();
+        command.args(args);
+        run_with_input(command, stdin)
     }
 
     /// Starts `tether ARGS...` without waiting, stdout and stderr piped;
@@ -720,6 +799,25 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Runs `command` with `stdin` as its input (written from a thread, so a
+/// large input cannot deadlock against unread output).
+fn run_with_input(mut command: Command, stdin: &[u8]) -> Run {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Run::from(output)
 }
 
 /// What a `tether` run printed and how it exited.

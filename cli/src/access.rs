@@ -1,0 +1,365 @@
+//! `tether grant`, `tether action`, `tether run` and `tether whoami`.
+
+use clap::{Args, Subcommand, ValueEnum};
+use tether_api::access::{
+    Action, ExecPolicy, Grant, GrantRequest, Role, RunRequest, SftpAccess, Subject, Whoami,
+};
+use tether_api::client::Client;
+use tether_api::files::encode_query_value;
+
+use crate::failure::{Failure, Result};
+use crate::output::{print_json, print_table};
+use crate::profile::{JsonFlag, check_name};
+use crate::stream::{Input, pump};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Viewer,
+    Operator,
+    Owner,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SftpArg {
+    None,
+    Read,
+    Write,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("who").required(true).args(["user", "group"]))]
+pub struct GrantAddArgs {
+    /// Profile name
+    profile: String,
+    /// The user (name or uid) the grant is for
+    #[arg(long)]
+    user: Option<String>,
+    /// The group (name or gid) the grant is for: every member gets it
+    #[arg(long)]
+    group: Option<String>,
+    /// viewer: see the profile; operator: use it within the policy; owner:
+    /// also change it, its actions and its grants
+    #[arg(long, value_enum)]
+    role: RoleArg,
+    /// Allow interactive shells
+    #[arg(long)]
+    shell: bool,
+    /// `any` for any command, or a comma-separated list of named actions;
+    /// default: none
+    #[arg(long, value_name = "any|ACTION,...")]
+    exec: Option<String>,
+    /// SFTP and `tether cp` access
+    #[arg(long, value_enum, default_value = "none")]
+    sftp: SftpArg,
+    /// Limit SFTP to these absolute path prefixes (symlinks and `..` are
+    /// resolved on the server before the check)
+    #[arg(long = "path", value_name = "PREFIX")]
+    paths: Vec<String>,
+    /// For cron and services: no MFA needed, but only named actions may run
+    #[arg(long)]
+    unattended: bool,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// Give a user or group access to a profile (replaces their grant there)
+    Add(GrantAddArgs),
+    /// List grants: all of them for root and a profile's owners, else your own
+    List {
+        /// Only this profile's grants
+        profile: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Take a grant away
+    #[command(group = clap::ArgGroup::new("who").required(true).args(["user", "group"]))]
+    Remove {
+        profile: String,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ActionCommand {
+    /// Define a named action: an argv template where {key:PATTERN} is a
+    /// parameter whose value must match PATTERN (e.g. backup -- pg_dump
+    /// {db:[a-z_]+})
+    Add {
+        profile: String,
+        name: String,
+        #[arg(last = true, required = true, value_name = "ARGV-TEMPLATE")]
+        argv: Vec<String>,
+    },
+    /// List a profile's actions
+    List {
+        profile: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Remove a named action
+    Remove { profile: String, name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Profile name
+    profile: String,
+    /// The action's name
+    action: String,
+    /// The action's parameters, each key=value
+    #[arg(value_name = "KEY=VALUE")]
+    args: Vec<String>,
+    /// End the action after SECS seconds and exit 124
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    timeout: Option<u64>,
+}
+
+fn exec_policy(text: Option<&str>) -> Result<ExecPolicy> {
+    match text {
+        None | Some("none") => Ok(ExecPolicy::None),
+        Some("any") => Ok(ExecPolicy::Any),
+        Some(list) => {
+            let names: Vec<String> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if names.is_empty() {
+                return Err(Failure::usage("--exec takes any, none, or action names"));
+            }
+            Ok(ExecPolicy::Actions(names))
+        }
+    }
+}
+
+fn subject_text(grant: &Grant) -> String {
+    let (kind, id) = match grant.subject {
+        Subject::User(uid) => ("user", uid),
+        Subject::Group(gid) => ("group", gid),
+    };
+    match &grant.name {
+        Some(name) => format!("{kind} {name}"),
+        None => format!("{kind} {id}"),
+    }
+}
+
+fn role_text(role: Role) -> &'static str {
+    match role {
+        Role::Viewer => "viewer",
+        Role::Operator => "operator",
+        Role::Owner => "owner",
+    }
+}
+
+fn exec_text(exec: &ExecPolicy) -> String {
+    match exec {
+        ExecPolicy::None => "-".into(),
+        ExecPolicy::Any => "any".into(),
+        ExecPolicy::Actions(names) => names.join(","),
+    }
+}
+
+fn sftp_text(sftp: SftpAccess, paths: &[String]) -> String {
+    let access = match sftp {
+        SftpAccess::None => return "-".into(),
+        SftpAccess::Read => "read",
+        SftpAccess::Write => "write",
+    };
+    if paths.is_empty() {
+        access.into()
+    } else {
+        format!("{access} {}", paths.join(","))
+    }
+}
+
+pub fn print_grants(grants: &[Grant]) {
+    if grants.is_empty() {
+        println!("no grants");
+        return;
+    }
+    let rows: Vec<Vec<String>> = grants
+        .iter()
+        .map(|g| {
+            vec![
+                g.profile.clone(),
+                subject_text(g),
+                role_text(g.role).into(),
+                if g.shell { "yes" } else { "-" }.into(),
+                exec_text(&g.exec),
+                sftp_text(g.sftp, &g.paths),
+                if g.unattended { "unattended" } else { "totp" }.into(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["PROFILE", "FOR", "ROLE", "SHELL", "EXEC", "SFTP", "MFA"],
+        &rows,
+    );
+}
+
+pub async fn grant(client: &Client, command: GrantCommand) -> Result<u8> {
+    match command {
+        GrantCommand::Add(args) => {
+            check_name(&args.profile)?;
+            let request = GrantRequest {
+                profile: args.profile,
+                user: args.user,
+                group: args.group,
+                role: match args.role {
+                    RoleArg::Viewer => Role::Viewer,
+                    RoleArg::Operator => Role::Operator,
+                    RoleArg::Owner => Role::Owner,
+                },
+                shell: args.shell,
+                exec: exec_policy(args.exec.as_deref())?,
+                sftp: match args.sftp {
+                    SftpArg::None => SftpAccess::None,
+                    SftpArg::Read => SftpAccess::Read,
+                    SftpArg::Write => SftpAccess::Write,
+                },
+                paths: args.paths,
+                unattended: args.unattended,
+            };
+            let grant: Grant = client.post("/v1/grants", &request).await?;
+            if args.json.json {
+                print_json(&grant)?;
+            } else {
+                println!(
+                    "{} is {} on {}",
+                    subject_text(&grant),
+                    role_text(grant.role),
+                    grant.profile
+                );
+            }
+        }
+        GrantCommand::List { profile, json } => {
+            let path = match &profile {
+                Some(profile) => {
+                    check_name(profile)?;
+                    format!("/v1/grants?profile={}", encode_query_value(profile))
+                }
+                None => "/v1/grants".into(),
+            };
+            let grants: Vec<Grant> = client.get(&path).await?;
+            if json.json {
+                print_json(&grants)?;
+            } else {
+                print_grants(&grants);
+            }
+        }
+        GrantCommand::Remove {
+            profile,
+            user,
+            group,
+        } => {
+            check_name(&profile)?;
+            let query = match (&user, &group) {
+                (Some(user), _) => format!("user={}", encode_query_value(user)),
+                (_, Some(group)) => format!("group={}", encode_query_value(group)),
+                _ => return Err(Failure::usage("give --user or --group")),
+            };
+            client
+                .delete(&format!("/v1/grants/{profile}?{query}"))
+                .await?;
+            println!("grant removed");
+        }
+    }
+    Ok(0)
+}
+
+pub async fn action(client: &Client, command: ActionCommand) -> Result<u8> {
+    match command {
+        ActionCommand::Add {
+            profile,
+            name,
+            argv,
+        } => {
+            check_name(&profile)?;
+            let action: Action = client
+                .post(
+                    &format!("/v1/profiles/{profile}/actions"),
+                    &Action { name, argv },
+                )
+                .await?;
+            println!(
+                "action {} on {profile}: {}",
+                action.name,
+                action.argv.join(" ")
+            );
+        }
+        ActionCommand::List { profile, json } => {
+            check_name(&profile)?;
+            let actions: Vec<Action> = client
+                .get(&format!("/v1/profiles/{profile}/actions"))
+                .await?;
+            if json.json {
+                print_json(&actions)?;
+            } else if actions.is_empty() {
+                println!("no actions on {profile}");
+            } else {
+                let rows: Vec<Vec<String>> = actions
+                    .iter()
+                    .map(|a| vec![a.name.clone(), a.argv.join(" ")])
+                    .collect();
+                print_table(&["ACTION", "ARGV"], &rows);
+            }
+        }
+        ActionCommand::Remove { profile, name } => {
+            check_name(&profile)?;
+            client
+                .delete(&format!(
+                    "/v1/profiles/{profile}/actions/{}",
+                    encode_query_value(&name)
+                ))
+                .await?;
+            println!("action {name} removed from {profile}");
+        }
+    }
+    Ok(0)
+}
+
+pub async fn run(client: &Client, args: RunArgs) -> Result<u8> {
+    check_name(&args.profile)?;
+    let request = RunRequest {
+        action: args.action,
+        args: args.args,
+        timeout_secs: args.timeout,
+    };
+    let stream = client
+        .open_stream(&format!("/v1/profiles/{}/run", args.profile), &request)
+        .await?;
+    pump(stream, Input::Plain).await
+}
+
+pub async fn whoami(client: &Client, json: bool) -> Result<u8> {
+    let me: Whoami = client.get("/v1/whoami").await?;
+    if json {
+        print_json(&me)?;
+        return Ok(0);
+    }
+    let name = me.user.clone().unwrap_or_else(|| "-".into());
+    println!("uid:    {} ({name})", me.uid);
+    println!("groups: {}", me.groups.join(", "));
+    if me.admin {
+        println!("admin:  yes (every profile, no grant or MFA needed)");
+    }
+    let mfa = match (&me.mfa.session, me.mfa.enrolled) {
+        (Some(session), _) => format!(
+            "logged in, {} min left ({} min idle)",
+            session.expires_in_secs / 60,
+            session.idle_expires_in_secs / 60
+        ),
+        (None, true) => "enrolled, not logged in (`tether login`)".into(),
+        (None, false) => "not enrolled (`tether mfa enroll`)".into(),
+    };
+    println!("mfa:    {mfa}");
+    println!();
+    print_grants(&me.grants);
+    Ok(0)
+}

@@ -1,0 +1,159 @@
+//! `tether mfa enroll|confirm|status|reset`, `tether login`, `tether logout`.
+//!
+//! Codes are read from stdin (without echo on a terminal), never from the
+//! command line.
+
+use std::io::IsTerminal;
+
+use clap::Subcommand;
+use qrcode::QrCode;
+use qrcode::render::unicode::Dense1x2;
+use tether_api::access::{CodeRequest, EnrollConfirmed, EnrollStarted, MfaStatus, ResetRequest};
+use tether_api::client::Client;
+use tether_api::secret::Secret;
+
+use crate::failure::Result;
+use crate::output::print_json;
+use crate::profile::JsonFlag;
+use crate::prompt::read_secret;
+
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// Enrol a TOTP authenticator: shows a QR code and the otpauth URI, asks
+    /// for a code to confirm, then shows ten backup codes once. With --json,
+    /// prints the URI and secret and stops; confirm with `tether mfa confirm`.
+    Enroll(JsonFlag),
+    /// Confirm a pending enrolment with a code read from stdin
+    Confirm(JsonFlag),
+    /// Whether you are enrolled and logged in, and for how long
+    Status(JsonFlag),
+    /// Root: clear USER's lockout; with --unenroll also remove their TOTP
+    /// (for a lost phone) and end their MFA sessions
+    Reset {
+        user: String,
+        #[arg(long)]
+        unenroll: bool,
+    },
+}
+
+fn qr(uri: &str) -> Option<String> {
+    let code = QrCode::new(uri.as_bytes()).ok()?;
+    Some(
+        code.render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+async fn confirm(client: &Client, json: bool) -> Result<u8> {
+    let code = read_secret("code from your authenticator")?;
+    let confirmed: EnrollConfirmed = client
+        .post(
+            "/v1/mfa/confirm",
+            &CodeRequest {
+                code: Secret::new(code.to_string()),
+            },
+        )
+        .await?;
+    if json {
+        print_json(&confirmed)?;
+        return Ok(0);
+    }
+    println!("TOTP enrolled, and you are logged in for this login session.");
+    println!();
+    println!("Backup codes: each works once, in place of a TOTP code. Keep them somewhere safe;");
+    println!("they are not shown again.");
+    println!();
+    for code in &confirmed.backup_codes {
+        println!("    {}", code.expose());
+    }
+    Ok(0)
+}
+
+pub async fn mfa(client: &Client, command: MfaCommand) -> Result<u8> {
+    match command {
+        MfaCommand::Enroll(flag) => {
+            let started: EnrollStarted = client.post("/v1/mfa/enroll", &()).await?;
+            if flag.json {
+                print_json(&started)?;
+                return Ok(0);
+            }
+            println!("Scan this with your authenticator app (or enter the secret by hand):");
+            println!();
+            if let Some(picture) = qr(started.uri.expose()) {
+                println!("{picture}");
+            }
+            println!("secret: {}", started.secret.expose());
+            println!("uri:    {}", started.uri.expose());
+            println!();
+            if !std::io::stdin().is_terminal() {
+                eprintln!("Reading the first code from stdin to confirm.");
+            }
+            confirm(client, false).await
+        }
+        MfaCommand::Confirm(flag) => confirm(client, flag.json).await,
+        MfaCommand::Status(flag) => {
+            let status: MfaStatus = client.get("/v1/mfa/status").await?;
+            print_status(&status, flag.json)
+        }
+        MfaCommand::Reset { user, unenroll } => {
+            client
+                .post_no_answer(
+                    "/v1/mfa/reset",
+                    &ResetRequest {
+                        user: user.clone(),
+                        unenroll,
+                    },
+                )
+                .await?;
+            if unenroll {
+                println!("{user}'s TOTP and backup codes are removed, and the lockout cleared");
+            } else {
+                println!("{user}'s lockout is cleared");
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn print_status(status: &MfaStatus, json: bool) -> Result<u8> {
+    if json {
+        print_json(status)?;
+        return Ok(0);
+    }
+    if !status.enrolled {
+        println!("not enrolled: run `tether mfa enroll`");
+        return Ok(0);
+    }
+    println!("enrolled, {} backup codes left", status.backup_codes_left);
+    match &status.session {
+        Some(session) => println!(
+            "logged in: {} min left, ends after {} min unused",
+            session.expires_in_secs / 60,
+            session.idle_expires_in_secs / 60
+        ),
+        None => println!("not logged in: run `tether login`"),
+    }
+    Ok(0)
+}
+
+pub async fn login(client: &Client, json: bool) -> Result<u8> {
+    let code = read_secret("TOTP or backup code")?;
+    let status: MfaStatus = client
+        .post(
+            "/v1/mfa/login",
+            &CodeRequest {
+                code: Secret::new(code.to_string()),
+            },
+        )
+        .await?;
+    print_status(&status, json)
+}
+
+pub async fn logout(client: &Client) -> Result<u8> {
+    let _: MfaStatus = client.post("/v1/mfa/logout", &()).await?;
+    println!("logged out: the MFA session of this login session has ended");
+    Ok(0)
+}

@@ -1,0 +1,419 @@
+//! Access against the real system daemon: grants for several real uids,
+//! TOTP, named actions, SFTP path prefixes, lockout. Needs root (to create
+//! users and run the system daemon); skips otherwise.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, SystemTime};
+
+use tether_e2e::{Daemon, Run, Sshd, ensure_user, is_root, keygen, skip};
+
+/// The socket's group: only its members can connect at all.
+const SOCKET_GROUP: &str = "tether-e2e-sock";
+const OPS_GROUP: &str = "tether-e2e-ops";
+
+fn setup(test: &str) -> Option<(Sshd, Daemon)> {
+    if !is_root() {
+        skip(
+            test,
+            "needs root: it creates users and runs the system daemon",
+        );
+        return None;
+    }
+    let sshd = Sshd::start(test)?;
+    for user in ["tether-alice", "tether-carol", "tether-cron"] {
+        ensure_user(user, &[SOCKET_GROUP]);
+    }
+    ensure_user("tether-bob", &[SOCKET_GROUP, OPS_GROUP]);
+    ensure_user("tether-outsider", &[]);
+    let daemon = Daemon::start_system(SOCKET_GROUP);
+    let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
+    daemon.add_key_profile("web1", &sshd, &key).ok();
+    Some((sshd, daemon))
+}
+
+fn as_user(daemon: &Daemon, user: &str, args: &[&str]) -> Run {
+    daemon.run_as(user, args, b"", false)
+}
+
+/// Waits out the last seconds of a TOTP step, so a code computed now is
+/// still current when the daemon checks it.
+fn settle() {
+    let now = unix();
+    if now % 30 >= 26 {
+        std::thread::sleep(Duration::from_secs(31 - now % 30));
+    }
+}
+
+fn unix() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The TOTP code `steps` steps from now.
+fn totp(secret: &str, steps: i64) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret.to_owned())
+        .to_bytes()
+        .unwrap();
+    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 0, 30, bytes);
+    totp.generate((unix() as i64 + steps * 30) as u64)
+}
+
+/// A code that is certainly wrong now.
+fn wrong(secret: &str) -> String {
+    let good: Vec<String> = (-1..=1).map(|s| totp(secret, s)).collect();
+    (0..1000)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !good.contains(c))
+        .unwrap()
+}
+
+/// Enrols `user` (which opens an MFA session); the secret and backup codes.
+fn enroll(daemon: &Daemon, user: &str) -> (String, Vec<String>) {
+    let run = as_user(daemon, user, &["mfa", "enroll", "--json"]);
+    run.ok();
+    let started = run.json();
+    let secret = started["secret"].as_str().unwrap().to_owned();
+    assert!(
+        started["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+    settle();
+    let code = format!("{}\n", totp(&secret, 0));
+    let run = daemon.run_as(user, &["mfa", "confirm", "--json"], code.as_bytes(), false);
+    run.ok();
+    let backup: Vec<String> = run.json()["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(backup.len(), 10);
+    (secret, backup)
+}
+
+fn login(daemon: &Daemon, user: &str, code: &str) -> Run {
+    daemon.run_as(user, &["login"], format!("{code}\n").as_bytes(), false)
+}
+
+#[test]
+fn only_granted_uids_see_anything() {
+    let Some((_sshd, daemon)) = setup("only_granted_uids_see_anything") else {
+        return;
+    };
+    // Layer one: not in the socket's group, no connection at all.
+    as_user(&daemon, "tether-outsider", &["status"]).fails_with("daemon_unavailable");
+
+    // Layer two: served, but with no grant there is nothing to see.
+    as_user(&daemon, "tether-carol", &["status"]).ok();
+    let run = as_user(&daemon, "tether-carol", &["profile", "list", "--json"]);
+    assert_eq!(run.json()["profiles"].as_array().unwrap().len(), 0);
+    for args in [
+        &["profile", "show", "web1"][..],
+        &["exec", "web1", "--", "true"],
+        &["sftp", "web1", "ls", "/"],
+        &["action", "list", "web1"],
+        &[
+            "grant",
+            "add",
+            "web1",
+            "--user",
+            "tether-carol",
+            "--role",
+            "owner",
+        ],
+    ] {
+        as_user(&daemon, "tether-carol", args).fails_with("profile_not_found");
+    }
+    as_user(&daemon, "tether-carol", &["profile", "remove", "web1"]).fails_with("forbidden");
+    as_user(&daemon, "tether-carol", &["mfa", "reset", "tether-bob"]).fails_with("forbidden");
+    let me = as_user(&daemon, "tether-carol", &["whoami", "--json"]).json();
+    assert_eq!(me["user"], "tether-carol");
+    assert_eq!(me["admin"], false);
+    assert_eq!(me["grants"].as_array().unwrap().len(), 0);
+
+    // A group grant reaches the group's members only.
+    daemon
+        .run(&[
+            "grant", "add", "web1", "--group", OPS_GROUP, "--role", "viewer",
+        ])
+        .ok();
+    let run = as_user(&daemon, "tether-bob", &["profile", "list", "--json"]);
+    assert_eq!(run.json()["profiles"][0]["name"], "web1");
+    as_user(&daemon, "tether-bob", &["profile", "show", "web1"]).ok();
+    // Viewers view.
+    as_user(&daemon, "tether-bob", &["exec", "web1", "--", "true"]).fails_with("forbidden");
+    as_user(
+        &daemon,
+        "tether-bob",
+        &[
+            "grant",
+            "add",
+            "web1",
+            "--user",
+            "tether-bob",
+            "--role",
+            "owner",
+        ],
+    )
+    .fails_with("forbidden");
+    as_user(&daemon, "tether-carol", &["profile", "show", "web1"]).fails_with("profile_not_found");
+
+    let grants = daemon.run(&["grant", "list", "web1", "--json"]).json();
+    assert_eq!(grants[0]["subject"]["kind"], "group");
+    assert_eq!(grants[0]["name"], OPS_GROUP);
+    daemon
+        .run(&["grant", "remove", "web1", "--group", OPS_GROUP])
+        .ok();
+    as_user(&daemon, "tether-bob", &["profile", "show", "web1"]).fails_with("profile_not_found");
+    daemon
+        .run(&["grant", "remove", "web1", "--group", OPS_GROUP])
+        .fails_with("grant_not_found");
+    daemon
+        .run(&[
+            "grant",
+            "add",
+            "web1",
+            "--user",
+            "no-such-user-x",
+            "--role",
+            "viewer",
+        ])
+        .fails_with("no_such_user");
+}
+
+#[test]
+fn operators_need_totp_bound_to_their_login_session() {
+    let Some((_sshd, daemon)) = setup("operators_need_totp_bound_to_their_login_session") else {
+        return;
+    };
+    let alice = "tether-alice";
+    daemon
+        .run(&[
+            "grant", "add", "web1", "--user", alice, "--role", "operator", "--shell", "--exec",
+            "any",
+        ])
+        .ok();
+    as_user(&daemon, alice, &["exec", "web1", "--", "true"]).fails_with("mfa_required");
+    login(&daemon, alice, "123456").fails_with("mfa_not_enrolled");
+
+    let (secret, backup) = enroll(&daemon, alice);
+    let run = as_user(&daemon, alice, &["exec", "web1", "--", "echo", "hi"]);
+    run.ok();
+    assert_eq!(run.stdout(), "hi\n");
+    let me = as_user(&daemon, alice, &["whoami", "--json"]).json();
+    assert_eq!(me["grants"][0]["role"], "operator");
+    assert!(me["mfa"]["session"].is_object());
+
+    // Another login session of the same user must log in itself.
+    daemon
+        .run_as(alice, &["exec", "web1", "--", "true"], b"", true)
+        .fails_with("mfa_required");
+
+    as_user(&daemon, alice, &["logout"]).ok();
+    as_user(&daemon, alice, &["exec", "web1", "--", "true"]).fails_with("mfa_required");
+    // The enrolment's code was used: a replay is refused.
+    login(&daemon, alice, &totp(&secret, 0)).fails_with("mfa_invalid");
+    login(&daemon, alice, &totp(&secret, 1)).ok();
+    as_user(&daemon, alice, &["exec", "web1", "--", "true"]).ok();
+
+    // A backup code works once.
+    as_user(&daemon, alice, &["logout"]).ok();
+    login(&daemon, alice, &backup[0].to_uppercase()).ok();
+    as_user(&daemon, alice, &["logout"]).ok();
+    login(&daemon, alice, &backup[0]).fails_with("mfa_invalid");
+    let status = as_user(&daemon, alice, &["mfa", "status", "--json"]).json();
+    assert_eq!(status["backup_codes_left"], 9);
+
+    // Re-enrolling needs a live session.
+    as_user(&daemon, alice, &["mfa", "enroll", "--json"]).fails_with("mfa_required");
+}
+
+#[test]
+fn failed_codes_lock_out_across_restarts_until_root_resets() {
+    let Some((_sshd, mut daemon)) =
+        setup("failed_codes_lock_out_across_restarts_until_root_resets")
+    else {
+        return;
+    };
+    let carol = "tether-carol";
+    let (secret, _) = enroll(&daemon, carol);
+    as_user(&daemon, carol, &["logout"]).ok();
+    for _ in 0..5 {
+        login(&daemon, carol, &wrong(&secret)).fails_with("mfa_invalid");
+    }
+    // Locked: even the right code is refused, with the same answer.
+    let run = login(&daemon, carol, &totp(&secret, 1));
+    run.fails_with("mfa_invalid");
+    daemon.restart();
+    login(&daemon, carol, &totp(&secret, 1)).fails_with("mfa_invalid");
+    daemon.run(&["mfa", "reset", carol]).ok();
+    login(&daemon, carol, &totp(&secret, 1)).ok();
+}
+
+#[test]
+fn unattended_grants_run_exactly_their_actions() {
+    let Some((sshd, daemon)) = setup("unattended_grants_run_exactly_their_actions") else {
+        return;
+    };
+    let cron = "tether-cron";
+    daemon
+        .run(&[
+            "action",
+            "add",
+            "web1",
+            "greet",
+            "--",
+            "printf",
+            "%s|%s\\n",
+            "{name:[a-z]+}",
+            "{n:[0-9]{1,3}}",
+        ])
+        .ok();
+    daemon
+        .run(&[
+            "action",
+            "add",
+            "web1",
+            "wipe",
+            "--",
+            "rm",
+            "-rf",
+            "{dir:/tmp/[a-z]+}",
+        ])
+        .ok();
+    daemon
+        .run(&["action", "add", "web1", "bad", "--", "{cmd:.*}"])
+        .fails_with("bad_request");
+    daemon
+        .run(&[
+            "grant",
+            "add",
+            "web1",
+            "--user",
+            cron,
+            "--role",
+            "operator",
+            "--exec",
+            "greet",
+            "--unattended",
+            "--shell",
+            "--sftp",
+            "write",
+        ])
+        .ok();
+
+    let run = as_user(&daemon, cron, &["run", "web1", "greet", "name=bob", "n=42"]);
+    run.ok();
+    assert_eq!(run.stdout(), "bob|42\n");
+    // Values are words, never shell text; the grammar is key=value only.
+    for args in [
+        &["run", "web1", "greet", "name=bob;id", "n=1"][..],
+        &["run", "web1", "greet", "name=bob"],
+        &["run", "web1", "greet", "name=bob", "n=1", "n=2"],
+        &["run", "web1", "greet", "name=bob", "n=1", "extra"],
+        &["run", "web1", "greet", "name=bob", "n=1", "x=1"],
+        &["run", "web1", "greet", "name=$(id)", "n=1"],
+    ] {
+        as_user(&daemon, cron, args).fails_with("bad_request");
+    }
+    as_user(&daemon, cron, &["run", "web1", "wipe", "dir=/tmp/x"]).fails_with("action_not_allowed");
+    as_user(&daemon, cron, &["run", "web1", "nope"]).fails_with("action_not_allowed");
+    as_user(&daemon, cron, &["exec", "web1", "--", "id"]).fails_with("action_not_allowed");
+    as_user(&daemon, cron, &["sftp", "web1", "ls", "/"]).fails_with("action_not_allowed");
+    daemon
+        .run_as(cron, &["cp", "-", "web1:/tmp/x"], b"x", false)
+        .fails_with("action_not_allowed");
+    let list = as_user(&daemon, cron, &["action", "list", "web1", "--json"]).json();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let _ = sshd;
+}
+
+#[test]
+fn sftp_stays_inside_the_granted_paths() {
+    let Some((sshd, daemon)) = setup("sftp_stays_inside_the_granted_paths") else {
+        return;
+    };
+    let alice = "tether-alice";
+    let remote = sshd.user_dir("remote");
+    std::fs::create_dir(remote.join("allowed")).unwrap();
+    std::fs::create_dir(remote.join("secret")).unwrap();
+    std::fs::write(remote.join("secret/data"), b"secret").unwrap();
+    std::fs::write(remote.join("allowed/data"), b"fine").unwrap();
+    std::os::unix::fs::symlink("../secret", remote.join("allowed/escape")).unwrap();
+    sshd.give(&remote);
+    let r = |p: &str| format!("{}/{p}", remote.display());
+    let prefix = r("allowed/");
+    daemon
+        .run(&[
+            "grant", "add", "web1", "--user", alice, "--role", "operator", "--sftp", "write",
+            "--path", &prefix,
+        ])
+        .ok();
+    enroll(&daemon, alice);
+    let w = |p: &str| format!("web1:{}", r(p));
+
+    let run = as_user(&daemon, alice, &["cp", &w("allowed/data"), "-"]);
+    run.ok();
+    assert_eq!(run.stdout, b"fine");
+    daemon
+        .run_as(alice, &["cp", "-", &w("allowed/new")], b"new", false)
+        .ok();
+    assert_eq!(std::fs::read(remote.join("allowed/new")).unwrap(), b"new");
+    as_user(
+        &daemon,
+        alice,
+        &["sftp", "web1", "mkdir", "-p", &r("allowed/x/y/z")],
+    )
+    .ok();
+    as_user(&daemon, alice, &["sftp", "web1", "ls", &r("allowed")]).ok();
+
+    for path in [
+        "secret/data",
+        "allowed/../secret/data",
+        "allowed/escape/data",
+        "allowed/escape",
+    ] {
+        as_user(&daemon, alice, &["cp", &w(path), "-"]).fails_with("path_not_allowed");
+        daemon
+            .run_as(alice, &["cp", "-", &w(path)], b"x", false)
+            .fails_with("path_not_allowed");
+    }
+    as_user(&daemon, alice, &["sftp", "web1", "ls", &r("")]).fails_with("path_not_allowed");
+    as_user(&daemon, alice, &["sftp", "web1", "rm", "-r", &r("secret")])
+        .fails_with("path_not_allowed");
+    as_user(
+        &daemon,
+        alice,
+        &["sftp", "web1", "mv", &r("allowed/data"), &r("secret/x")],
+    )
+    .fails_with("path_not_allowed");
+    as_user(&daemon, alice, &["sftp", "web1", "ls", "/etc"]).fails_with("path_not_allowed");
+    as_user(
+        &daemon,
+        alice,
+        &["exec", "web1", "--", "cat", "/etc/hostname"],
+    )
+    .fails_with("action_not_allowed");
+    assert_eq!(
+        std::fs::read(remote.join("secret/data")).unwrap(),
+        b"secret"
+    );
+
+    // Read-only grants read.
+    daemon
+        .run(&[
+            "grant", "add", "web1", "--user", alice, "--role", "operator", "--sftp", "read",
+            "--path", &prefix,
+        ])
+        .ok();
+    as_user(&daemon, alice, &["cp", &w("allowed/data"), "-"]).ok();
+    daemon
+        .run_as(alice, &["cp", "-", &w("allowed/other")], b"x", false)
+        .fails_with("forbidden");
+    as_user(&daemon, alice, &["sftp", "web1", "rm", &r("allowed/data")]).fails_with("forbidden");
+}
