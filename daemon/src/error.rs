@@ -79,7 +79,7 @@ impl Error {
             Error::ActionNotFound { .. } => ErrorCode::ActionNotFound,
             Error::GrantNotFound(_) => ErrorCode::GrantNotFound,
             Error::NoSuchUser(_) => ErrorCode::NoSuchUser,
-            Error::NotEnrolled(_) => ErrorCode::NotEnrolled,
+            Error::NotEnrolled(_) => ErrorCode::MfaNotEnrolled,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::ProfileNotFound(_) => ErrorCode::ProfileNotFound,
             Error::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,

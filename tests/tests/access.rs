@@ -109,7 +109,8 @@ fn only_granted_uids_see_anything() {
     as_user(&daemon, "tether-outsider", &["status"]).fails_with("daemon_unavailable");
 
     // Layer two: served, but with no grant there is nothing to see.
-    as_user(&daemon, "tether-carol", &["status"]).ok();
+    let status = as_user(&daemon, "tether-carol", &["status", "--json"]).json();
+    assert_eq!(status["profiles"], 0, "not even how many there are");
     let run = as_user(&daemon, "tether-carol", &["profile", "list", "--json"]);
     assert_eq!(run.json()["profiles"].as_array().unwrap().len(), 0);
     for args in [

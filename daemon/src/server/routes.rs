@@ -74,7 +74,7 @@ async fn route(
     let may = |name: &str, op: Op<'_>| app.authorize(caller, name, op);
     match segments.as_slice() {
         ["status"] => match method {
-            Method::GET => Ok(status::get(app, &peer)),
+            Method::GET => Ok(status::get(app, &peer, caller)),
             _ => Err(not_allowed()),
         },
         ["whoami"] => match method {

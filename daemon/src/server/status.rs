@@ -6,8 +6,24 @@ use tether_api::types::Status;
 use super::App;
 use super::http::{Resp, json};
 use super::peer::Peer;
+use crate::access::Caller;
+use crate::access::policy::Op;
 
-pub fn get(app: &App, peer: &Peer) -> Resp {
+/// Anyone the daemon serves may ask; the profile count is of the profiles
+/// the caller can see.
+pub fn get(app: &App, peer: &Peer, caller: &Caller) -> Resp {
+    let profiles = if caller.admin {
+        app.store.profile_count()
+    } else {
+        app.store
+            .profiles()
+            .map(|all| {
+                all.iter()
+                    .filter(|(name, _)| app.authorize(caller, name, Op::View).is_ok())
+                    .count()
+            })
+            .unwrap_or(0)
+    };
     json(
         StatusCode::OK,
         &Status {
@@ -18,7 +34,7 @@ pub fn get(app: &App, peer: &Peer) -> Resp {
             caller_uid: peer.uid,
             socket: app.options.socket.display().to_string(),
             state_dir: app.options.state_dir.display().to_string(),
-            profiles: app.store.profile_count(),
+            profiles,
             uptime_secs: app.started.elapsed().as_secs(),
         },
     )
