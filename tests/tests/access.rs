@@ -219,7 +219,17 @@ fn operators_need_totp_bound_to_their_login_session() {
     as_user(&daemon, alice, &["exec", "web1", "--", "true"]).fails_with("mfa_required");
     // The enrolment's code was used: a replay is refused.
     login(&daemon, alice, &totp(&secret, 0)).fails_with("mfa_invalid");
-    login(&daemon, alice, &totp(&secret, 1)).ok();
+    // Two submissions of one new code at once: exactly one gets in.
+    let code = totp(&secret, 1);
+    let codes: Vec<i32> = std::thread::scope(|scope| {
+        let attempts: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| login(&daemon, alice, &code).code))
+            .collect();
+        attempts.into_iter().map(|a| a.join().unwrap()).collect()
+    });
+    let mut sorted = codes.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, vec![0, 255], "{codes:?}");
     as_user(&daemon, alice, &["exec", "web1", "--", "true"]).ok();
 
     // A backup code works once.
