@@ -13,6 +13,7 @@
 //! - [`secret`] is the zeroizing, `Debug`-less string used for secrets in requests.
 
 pub mod access;
+pub mod audit;
 pub mod client;
 pub mod error;
 pub mod files;

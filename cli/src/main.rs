@@ -6,6 +6,7 @@
 //! tether's.
 
 mod access;
+mod audit;
 mod cp;
 mod escape;
 mod exec;
@@ -77,6 +78,8 @@ enum Command {
     Logout,
     /// Who the daemon sees: uid, groups, MFA state, grants
     Whoami(profile::JsonFlag),
+    /// The audit trail: who used which credential for what, and when
+    Audit(audit::AuditArgs),
     /// List and close the daemon's live SSH connections
     #[command(subcommand)]
     Session(session::SessionCommand),
@@ -133,6 +136,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Login(flag) => mfa::login(&client, flag.json).await,
         Command::Logout => mfa::logout(&client).await,
         Command::Whoami(flag) => access::whoami(&client, flag.json).await,
+        Command::Audit(args) => audit::run(&client, args).await,
     };
     match result {
         Ok(code) => code,

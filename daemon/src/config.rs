@@ -25,6 +25,10 @@
 //! mfa_session_secs = 28800             # an MFA session ends this long after `tether login`
 //! mfa_idle_secs = 1800                 # ... or after this long unused
 //! totp_issuer = "tether"               # the issuer shown in authenticator apps
+//!
+//! [audit]
+//! max_age_days = 365                   # older events are pruned (0: keep forever)
+//! max_events = 1000000                 # beyond this, the oldest are pruned (0: no limit)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -42,6 +46,7 @@ pub struct Config {
     pub limits: Limits,
     pub ssh: SshSettings,
     pub access: AccessSettings,
+    pub audit: AuditSettings,
 }
 
 impl Default for Config {
@@ -53,6 +58,7 @@ impl Default for Config {
             limits: Limits::default(),
             ssh: SshSettings::default(),
             access: AccessSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -135,6 +141,22 @@ impl Default for AccessSettings {
             mfa_session_secs: 8 * 3600,
             mfa_idle_secs: 30 * 60,
             totp_issuer: "tether".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    pub max_age_days: u64,
+    pub max_events: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            max_age_days: 365,
+            max_events: 1_000_000,
         }
     }
 }

@@ -62,6 +62,8 @@ pub enum Error {
     Remote(#[from] RemoteError),
     #[error("the upload of {0} ended before its last byte; the target was left as it was")]
     IncompleteUpload(String),
+    #[error("the audit trail cannot be written ({0}), so this was refused; see tetherd's log")]
+    AuditUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -115,6 +117,7 @@ impl Error {
                 ..
             }) => ErrorCode::SftpError,
             Error::IncompleteUpload(_) => ErrorCode::IncompleteUpload,
+            Error::AuditUnavailable(_) => ErrorCode::AuditUnavailable,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -10,6 +10,7 @@
 //! `main.rs` only parses flags, sets up logging and calls [`run`].
 
 pub mod access;
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod server;
@@ -67,7 +68,15 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         profiles = store.profile_count(),
         "tetherd ready"
     );
-    let app = server::App::new(options, store, sys::getuid());
+    let audit =
+        audit::Audit::open(&store, &options.config.audit).map_err(|source| StartError::Store {
+            dir: options.state_dir.clone(),
+            source,
+        })?;
+    let app = server::App::new(options, store, audit, sys::getuid());
+    if let Err(error) = app.audit.prune(&app.store, app.daemon_uid).await {
+        tracing::warn!(%error, "audit retention failed");
+    }
     server::serve(app, tokio_listener, shutdown).await;
     listener.cleanup();
     tracing::info!("tetherd stopped");

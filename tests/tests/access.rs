@@ -341,6 +341,20 @@ fn unattended_grants_run_exactly_their_actions() {
         .fails_with("action_not_allowed");
     let list = as_user(&daemon, cron, &["action", "list", "web1", "--json"]).json();
     assert_eq!(list.as_array().unwrap().len(), 2);
+
+    // A user reads their own events only; root reads all and verifies.
+    let uid = ensure_user(cron, &[SOCKET_GROUP]);
+    let mine = as_user(&daemon, cron, &["audit", "--json"]).json();
+    let mine = mine.as_array().unwrap();
+    assert!(
+        mine.iter()
+            .any(|e| e["op"] == "run.end" && e["result"] == "exit 0")
+    );
+    assert!(mine.iter().all(|e| e["uid"] == uid));
+    as_user(&daemon, cron, &["audit", "verify"]).fails_with("forbidden");
+    let all = daemon.run(&["audit", "--json"]).json();
+    assert!(all.as_array().unwrap().iter().any(|e| e["uid"] == 0));
+    daemon.run(&["audit", "verify"]).ok();
     let _ = sshd;
 }
 

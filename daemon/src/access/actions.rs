@@ -1,7 +1,9 @@
 //! Named actions: argv templates with typed parameters.
 //!
 //! A template is a list of words. A word is literal text with placeholders
-//! `{name:pattern}`; `{{` and `}}` are literal braces. A parameter's pattern
+//! `{name:pattern}`; `{{` and `}}` are literal braces. `{name!:pattern}`
+//! marks a parameter sensitive: the audit trail records an HMAC of its value,
+//! never the value. A parameter's pattern
 //! is a regular expression the whole value must match; a parameter used twice
 //! gives its pattern once (or the same one each time).
 //!
@@ -30,6 +32,7 @@ enum Piece {
 pub struct Template {
     words: Vec<Vec<Piece>>,
     params: BTreeMap<String, Regex>,
+    sensitive: std::collections::BTreeSet<String>,
 }
 
 fn valid_param_name(name: &str) -> bool {
@@ -58,12 +61,13 @@ impl Template {
             return Err(format!("an action has at most {MAX_WORDS} words"));
         }
         let mut patterns: BTreeMap<String, String> = BTreeMap::new();
+        let mut sensitive = std::collections::BTreeSet::new();
         let mut words = Vec::new();
         for word in argv {
             if word.contains('\0') {
                 return Err("a template word contains a NUL byte".into());
             }
-            words.push(parse_word(word, &mut patterns)?);
+            words.push(parse_word(word, &mut patterns, &mut sensitive)?);
         }
         if let Some(Piece::Param(_)) = words[0].first() {
             return Err("the command itself (the first word) cannot start with a parameter".into());
@@ -79,7 +83,16 @@ impl Template {
                 .map_err(|e| format!("parameter {name}: bad pattern {pattern:?}: {e}"))?;
             params.insert(name, regex);
         }
-        Ok(Template { words, params })
+        Ok(Template {
+            words,
+            params,
+            sensitive,
+        })
+    }
+
+    /// Whether the audit trail must hide this parameter's value.
+    pub fn is_sensitive(&self, name: &str) -> bool {
+        self.sensitive.contains(name)
     }
 
     pub fn param_names(&self) -> impl Iterator<Item = &str> {
@@ -142,7 +155,11 @@ fn pattern_of(regex: &Regex) -> &str {
         .unwrap_or(full)
 }
 
-fn parse_word(word: &str, patterns: &mut BTreeMap<String, String>) -> Result<Vec<Piece>, String> {
+fn parse_word(
+    word: &str,
+    patterns: &mut BTreeMap<String, String>,
+    sensitive: &mut std::collections::BTreeSet<String>,
+) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let mut chars = word.char_indices().peekable();
@@ -163,6 +180,13 @@ fn parse_word(word: &str, patterns: &mut BTreeMap<String, String>) -> Result<Vec
                     .ok_or_else(|| format!("unclosed {{ in {word:?} (write {{{{ for a brace)"))?;
                 let inner = &rest[..end];
                 let (name, pattern) = inner.split_once(':').unwrap_or((inner, ""));
+                let name = match name.strip_suffix('!') {
+                    Some(name) => {
+                        sensitive.insert(name.to_owned());
+                        name
+                    }
+                    None => name,
+                };
                 if !valid_param_name(name) {
                     return Err(format!(
                         "bad parameter name {name:?}: lower-case letters, digits and _"
@@ -257,6 +281,22 @@ mod tests {
         assert!(t.render(&words(&["n=1", "m=2"])).is_err(), "unknown");
         assert!(t.render(&words(&["n=1", "extra"])).is_err(), "extra word");
         assert!(t.render(&words(&["n"])).is_err(), "no value");
+    }
+
+    #[test]
+    fn sensitive_parameters_are_marked() {
+        let t = Template::parse(&words(&[
+            "login",
+            "--token={token!:[a-f0-9]+}",
+            "{user:[a-z]+}",
+        ]))
+        .unwrap();
+        assert!(t.is_sensitive("token"));
+        assert!(!t.is_sensitive("user"));
+        assert_eq!(
+            t.render(&words(&["token=ab12", "user=bob"])).unwrap(),
+            words(&["login", "--token=ab12", "bob"])
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct LoginSession {
 pub struct Caller {
     pub uid: u32,
     pub pid: Option<i32>,
+    /// The calling program, for the audit trail.
+    pub exe: Option<String>,
     pub user: Option<String>,
     /// Every group the user is in, the primary one included.
     pub groups: Vec<u32>,
@@ -50,9 +52,15 @@ impl Caller {
         groups.sort_unstable();
         groups.dedup();
         let admin = peer.uid == 0 || (mode == Mode::User && peer.uid == daemon_uid);
+        let exe = peer.pid.and_then(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .ok()
+                .map(|p| p.display().to_string())
+        });
         Caller {
             uid: peer.uid,
             pid: peer.pid,
+            exe,
             user: user.map(|u| u.name),
             groups,
             admin,
@@ -139,6 +147,7 @@ mod tests {
         let caller = Caller {
             uid,
             pid: Some(std::process::id() as i32),
+            exe: None,
             user: None,
             groups: vec![],
             admin: false,

@@ -232,6 +232,7 @@ mod tests {
         Caller {
             uid: 1001,
             pid: None,
+            exe: None,
             user: Some("alice".into()),
             groups: vec![1001],
             admin: false,

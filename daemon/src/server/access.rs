@@ -16,6 +16,7 @@ use super::profiles;
 use crate::access::actions::{Template, valid_action_name};
 use crate::access::policy::{Op, grants_for, normalize_prefix};
 use crate::access::{Caller, group_name, lookup_group, lookup_user, user_name};
+use crate::audit::Event;
 use crate::error::Error;
 use crate::store::access::GrantRecord;
 
@@ -123,7 +124,14 @@ pub async fn add_grant(
         paths,
         unattended: add.unattended,
     };
-    app.store.put_grant(&add.profile, subject, &record).await?;
+    let start = Event::new(caller, "grant.add")
+        .profile(&add.profile)
+        .detail("subject", serde_json::to_value(subject).unwrap_or_default())
+        .detail("policy", serde_json::to_value(&record).unwrap_or_default());
+    app.audited(start, async {
+        Ok(app.store.put_grant(&add.profile, subject, &record).await?)
+    })
+    .await?;
     tracing::info!(profile = %add.profile, ?subject, role = ?record.role, by = caller.uid, "grant set");
     Ok(json(StatusCode::OK, &named(add.profile, subject, record)))
 }
@@ -166,6 +174,7 @@ pub fn list_actions(app: &App, profile: &str) -> Result<Resp, Error> {
 
 pub async fn add_action(
     app: &App,
+    caller: &Caller,
     profile: &str,
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
@@ -180,9 +189,17 @@ pub async fn add_action(
         )));
     }
     Template::parse(&action.argv).map_err(Error::BadRequest)?;
-    app.store
-        .put_action(profile, &action.name, &action.argv)
-        .await?;
+    let start = Event::new(caller, "action.add")
+        .profile(profile)
+        .detail("action", action.name.as_str())
+        .detail("argv", action.argv.clone());
+    app.audited(start, async {
+        Ok(app
+            .store
+            .put_action(profile, &action.name, &action.argv)
+            .await?)
+    })
+    .await?;
     tracing::info!(%profile, action = %action.name, "action set");
     Ok(json(StatusCode::CREATED, &action))
 }

@@ -21,9 +21,12 @@ use tether_api::types::{ExecRequest, PtyRequest, ShellRequest};
 use super::App;
 use super::http::{Resp, empty, parse_json, read_body};
 use super::profiles;
+use std::sync::Arc;
+
 use crate::access::Caller;
 use crate::access::actions::{Template, valid_action_name};
 use crate::access::policy::Op;
+use crate::audit::Event;
 use crate::error::Error;
 use crate::ssh::exec::{bridge, command_line, shell_quote, start};
 
@@ -31,12 +34,12 @@ use crate::ssh::exec::{bridge, command_line, shell_quote, start};
 const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 
 /// Which stream a request asks for.
-#[derive(Debug, Clone, Copy)]
-pub enum Kind<'a> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
     Exec,
     Shell,
     /// A named action, checked against the caller's grants.
-    Run(&'a Caller),
+    Run,
 }
 
 /// What to start, from any of the requests.
@@ -49,6 +52,9 @@ struct Run {
     strict: bool,
     /// For the log: the action's name, or the program's.
     label: String,
+    /// For the audit trail: the command, or the action and its parameters
+    /// (sensitive ones as an HMAC).
+    audit: Vec<(&'static str, serde_json::Value)>,
 }
 
 fn wants_stream(request: &Request<Incoming>) -> bool {
@@ -100,7 +106,7 @@ fn program_of(argv: &[String]) -> String {
         .to_owned()
 }
 
-fn parse(app: &App, name: &str, kind: Kind<'_>, body: &[u8]) -> Result<Run, Error> {
+fn parse(app: &App, caller: &Caller, name: &str, kind: Kind, body: &[u8]) -> Result<Run, Error> {
     match kind {
         Kind::Exec => {
             let exec: ExecRequest = parse_json(body)?;
@@ -111,6 +117,10 @@ fn parse(app: &App, name: &str, kind: Kind<'_>, body: &[u8]) -> Result<Run, Erro
             }
             Ok(Run {
                 label: program_of(&exec.argv),
+                audit: vec![
+                    ("argv", exec.argv.clone().into()),
+                    ("pty", exec.pty.is_some().into()),
+                ],
                 argv: exec.argv,
                 pty: exec.pty,
                 timeout,
@@ -123,13 +133,17 @@ fn parse(app: &App, name: &str, kind: Kind<'_>, body: &[u8]) -> Result<Run, Erro
             check_pty(&shell.pty)?;
             Ok(Run {
                 label: program_of(&shell.argv),
+                audit: vec![
+                    ("argv", shell.argv.clone().into()),
+                    ("term", shell.pty.term.clone().into()),
+                ],
                 argv: shell.argv,
                 pty: Some(shell.pty),
                 timeout: None,
                 strict: false,
             })
         }
-        Kind::Run(caller) => {
+        Kind::Run => {
             let run: RunRequest = parse_json(body)?;
             if !valid_action_name(&run.action) {
                 return Err(Error::BadRequest(format!(
@@ -150,27 +164,45 @@ fn parse(app: &App, name: &str, kind: Kind<'_>, body: &[u8]) -> Result<Run, Erro
             let argv = template
                 .render(&run.args)
                 .map_err(|e| Error::BadRequest(format!("action {}: {e}", run.action)))?;
+            let params: serde_json::Map<String, serde_json::Value> = run
+                .args
+                .iter()
+                .filter_map(|arg| arg.split_once('='))
+                .map(|(key, value)| {
+                    let shown = if template.is_sensitive(key) {
+                        app.audit.value_mac(value)
+                    } else {
+                        value.to_owned()
+                    };
+                    (key.to_owned(), shown.into())
+                })
+                .collect();
             Ok(Run {
                 argv,
                 pty: None,
                 timeout: check_timeout(run.timeout_secs)?,
                 strict: true,
                 label: format!("action {}", run.action),
+                audit: vec![
+                    ("action", run.action.clone().into()),
+                    ("params", params.into()),
+                ],
             })
         }
     }
 }
 
 pub async fn stream(
-    app: &App,
+    app: &Arc<App>,
+    caller: &Caller,
     name: &str,
-    kind: Kind<'_>,
+    kind: Kind,
     mut request: Request<Incoming>,
 ) -> Result<Resp, Error> {
     let what = match kind {
         Kind::Exec => "exec",
         Kind::Shell => "shell",
-        Kind::Run(_) => "run",
+        Kind::Run => "run",
     };
     if !wants_stream(&request) {
         return Err(Error::UpgradeRequired(what.into(), STREAM_PROTOCOL));
@@ -178,8 +210,32 @@ pub async fn stream(
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
-    let run = parse(app, name, kind, &body)?;
+    let mut run = parse(app, caller, name, kind, &body)?;
+    // On record before the credential is used; if not, nothing runs.
+    let mut start = Event::new(caller, what).profile(name);
+    for (key, value) in std::mem::take(&mut run.audit) {
+        start = start.detail(key, value);
+    }
+    let end = start.end(String::new());
+    app.record(start).await?;
+    match start_stream(app, name, run, on_upgrade, end.clone()).await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            app.record_after(end.result(error.code().as_str())).await;
+            Err(error)
+        }
+    }
+}
 
+/// Opens the channel, starts the command and hands the stream to a task
+/// that records `end` when the command is over.
+async fn start_stream(
+    app: &Arc<App>,
+    name: &str,
+    run: Run,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    end: Event,
+) -> Result<Resp, Error> {
     let target = profiles::target(app, name)?;
     let (channel, lease) = app
         .pool
@@ -202,10 +258,24 @@ pub async fn stream(
     let guard = app.tasks.enter();
     let profile = name.to_owned();
     let program = run.label.clone();
+    let app = app.clone();
+    let started = std::time::Instant::now();
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
                 let outcome = bridge(channel, TokioIo::new(upgraded), run.timeout).await;
+                let result = match &outcome.exit {
+                    Some(exit) if exit.timed_out => "timeout".to_owned(),
+                    Some(exit) => format!("exit {}", exit.exit_code()),
+                    None if outcome.caller_gone => "caller_gone".to_owned(),
+                    None => "ssh_error".to_owned(),
+                };
+                let event = end
+                    .result(result)
+                    .detail("duration_ms", started.elapsed().as_millis() as u64)
+                    .detail("bytes_in", outcome.bytes_in)
+                    .detail("bytes_out", outcome.bytes_out);
+                app.record_after(event).await;
                 let connection = &lease.connection;
                 connection
                     .bytes_in
@@ -215,7 +285,7 @@ pub async fn stream(
                     .fetch_add(outcome.bytes_out, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(
                     %profile,
-                    kind = what,
+
                     %program,
                     connection = connection.id,
                     exit = ?outcome.exit.as_ref().map(|e| e.exit_code()),
@@ -225,7 +295,10 @@ pub async fn stream(
                     "stream finished"
                 );
             }
-            Err(error) => tracing::warn!(%profile, %error, "upgrade failed"),
+            Err(error) => {
+                tracing::warn!(%profile, %error, "upgrade failed");
+                app.record_after(end.result("upgrade_failed")).await;
+            }
         }
         drop(lease);
         drop(guard);

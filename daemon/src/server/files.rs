@@ -20,8 +20,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::App;
 use super::http::{Resp, channel_body, json, parse_json, read_body};
 use super::profiles;
+use std::sync::Arc;
+
 use crate::access::Caller;
 use crate::access::policy::{Allowed, Op, within};
+use crate::audit::Event;
 use crate::error::Error;
 use crate::ssh::pool::Lease;
 use crate::ssh::sftp::{self, RemoteError, RemoteKind, check_path};
@@ -149,14 +152,37 @@ async fn resolve_existing(sftp: &SftpSession, dir: &str) -> Result<String, Error
 }
 
 pub async fn download(
-    app: &App,
+    app: &Arc<App>,
+    caller: &Caller,
     name: &str,
     allowed: &Allowed,
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
     let path = path_param(request.uri())?;
+    let start = Event::new(caller, "sftp.download")
+        .profile(name)
+        .detail("path", path.as_str());
+    let end = start.end(String::new());
+    app.record(start).await?;
+    match send_file(app, name, allowed, &path, end.clone()).await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            app.record_after(end.result(error.code().as_str())).await;
+            Err(error)
+        }
+    }
+}
+
+/// The download itself; `end` is recorded when the last byte went out.
+async fn send_file(
+    app: &Arc<App>,
+    name: &str,
+    allowed: &Allowed,
+    path: &str,
+    end: Event,
+) -> Result<Resp, Error> {
     let Session { sftp, lease } = session(app, name).await?;
-    let path = confine(&sftp, allowed, &path).await?;
+    let path = confine(&sftp, allowed, path).await?;
     let meta = sftp
         .metadata(&path)
         .await
@@ -177,28 +203,36 @@ pub async fn download(
     let guard = app.tasks.enter();
     let profile = name.to_owned();
     let log_path = path.clone();
+    let app = app.clone();
     tokio::spawn(async move {
         let mut sent: u64 = 0;
+        let mut hasher = Sha256::new();
         let mut buf = vec![0u8; READ_CHUNK];
-        loop {
+        let outcome = loop {
             match file.read(&mut buf).await {
-                Ok(0) => break,
+                Ok(0) => break "ok",
                 Ok(n) => {
                     sent += n as u64;
+                    hasher.update(&buf[..n]);
                     if tx
                         .send(Ok(Bytes::copy_from_slice(&buf[..n])))
                         .await
                         .is_err()
                     {
-                        break;
+                        break "caller_gone";
                     }
                 }
                 Err(error) => {
                     let _ = tx.send(Err(error)).await;
-                    break;
+                    break "sftp_error";
                 }
             }
+        };
+        let mut end = end.result(outcome).detail("bytes", sent);
+        if outcome == "ok" {
+            end = end.detail("sha256", hex(&hasher.finalize()));
         }
+        app.record_after(end).await;
         lease
             .connection
             .bytes_out
@@ -241,13 +275,36 @@ const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub async fn upload(
     app: &App,
+    caller: &Caller,
     name: &str,
     allowed: &Allowed,
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
     let (parts, body) = request.into_parts();
     let mut body = Some(body);
-    let result = receive(app, name, allowed, &parts.uri, &mut body).await;
+    let start = Event::new(caller, "sftp.upload").profile(name).detail(
+        "path",
+        query_value(parts.uri.query().unwrap_or(""), "path")
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+    );
+    let end = start.end(String::new());
+    let result = match app.record(start).await {
+        Ok(_) => {
+            let received = receive(app, name, allowed, &parts.uri, &mut body).await;
+            let end = match &received {
+                Ok(done) => end
+                    .result("ok")
+                    .detail("bytes", done.bytes)
+                    .detail("sha256", done.sha256.as_str()),
+                Err(error) => end.result(error.code().as_str()),
+            };
+            app.record_after(end).await;
+            received.map(|done| json(StatusCode::OK, &done))
+        }
+        Err(error) => Err(error),
+    };
     if let (Err(_), Some(mut body)) = (&result, body.take()) {
         // Refused before the body was read: keep reading it (and dropping
         // it) while the answer goes out; the CLI stops sending when it sees
@@ -268,7 +325,7 @@ async fn receive(
     allowed: &Allowed,
     uri: &::http::Uri,
     body: &mut Option<Incoming>,
-) -> Result<Resp, Error> {
+) -> Result<Uploaded, Error> {
     let path = path_param(uri)?;
     let mode = number_param(uri, "mode")?;
     let mtime = number_param(uri, "mtime")?;
@@ -324,14 +381,11 @@ async fn receive(
         .fetch_add(written, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(profile = %name, %path, bytes = written, "upload finished");
     let sha256 = hex(&hasher.finalize());
-    Ok(json(
-        StatusCode::OK,
-        &Uploaded {
-            path,
-            bytes: written,
-            sha256,
-        },
-    ))
+    Ok(Uploaded {
+        path,
+        bytes: written,
+        sha256,
+    })
 }
 
 /// Another channel on the profile's connection, for the one request
@@ -381,7 +435,7 @@ pub async fn operation(
 ) -> Result<Resp, Error> {
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
-    let mut op: SftpRequest = parse_json(&body)?;
+    let op: SftpRequest = parse_json(&body)?;
     let write = !matches!(op, SftpRequest::Ls { .. } | SftpRequest::Stat { .. });
     let allowed = app.authorize(caller, name, Op::Sftp { write })?;
     let paths: Vec<&str> = match &op {
@@ -398,6 +452,24 @@ pub async fn operation(
     for path in paths {
         check_path(path)?;
     }
+    let kind = serde_json::to_value(&op)
+        .ok()
+        .and_then(|v| v.get("op").and_then(|o| o.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    let start = Event::new(caller, &format!("sftp.{kind}"))
+        .profile(name)
+        .detail("request", serde_json::to_value(&op).unwrap_or_default());
+    app.audited(start, run_operation(app, name, &allowed, op))
+        .await
+}
+
+async fn run_operation(
+    app: &App,
+    name: &str,
+    allowed: &Allowed,
+    mut op: SftpRequest,
+) -> Result<Resp, Error> {
+    let allowed = allowed.clone();
     let Session { sftp, lease } = session(app, name).await?;
     // Every path the operation touches is confined (a symlink's target is
     // text: reading through the link is what gets checked).

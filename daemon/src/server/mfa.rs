@@ -7,6 +7,7 @@ use tether_api::access::{CodeRequest, ResetRequest};
 use super::App;
 use super::http::{Resp, empty, json, parse_json, read_body};
 use crate::access::{Caller, lookup_user};
+use crate::audit::Event;
 use crate::error::Error;
 
 async fn code(app: &App, request: Request<Incoming>) -> Result<CodeRequest, Error> {
@@ -37,9 +38,23 @@ pub async fn confirm(
 
 pub async fn login(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
     let request = code(app, request).await?;
-    app.mfa
-        .login(&app.store, caller, request.code.expose())
-        .await?;
+    let logged_in = app
+        .audited(
+            Event::new(caller, "mfa.login"),
+            app.mfa.login(&app.store, caller, request.code.expose()),
+        )
+        .await;
+    if let Err(error) = logged_in {
+        let lockout = app.store.lockout(caller.uid)?;
+        if lockout.locked_until > crate::store::now() {
+            let event = Event::new(caller, "mfa.lockout")
+                .result("locked")
+                .detail("failures", lockout.failures)
+                .detail("until", lockout.locked_until);
+            app.record_after(event).await;
+        }
+        return Err(error);
+    }
     tracing::info!(uid = caller.uid, "MFA session opened");
     status(app, caller)
 }

@@ -7,6 +7,7 @@
 //! holds its own connection.
 
 mod access;
+mod audit;
 mod exec;
 mod files;
 mod http;
@@ -32,6 +33,7 @@ use tokio::sync::{Notify, watch};
 use crate::access::Caller;
 use crate::access::mfa::Mfa;
 use crate::access::policy::{self, Allowed, Op};
+use crate::audit::{Audit, Event};
 use crate::config::Options;
 use crate::error::Error;
 use crate::ssh::pool::Pool;
@@ -44,6 +46,7 @@ pub struct App {
     pub store: Store,
     pub pool: Pool,
     pub mfa: Mfa,
+    pub audit: Audit,
     pub daemon_uid: u32,
     pub started: Instant,
     connections: Mutex<HashMap<u32, usize>>,
@@ -51,9 +54,10 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(options: Options, store: Store, daemon_uid: u32) -> Arc<App> {
+    pub fn new(options: Options, store: Store, audit: Audit, daemon_uid: u32) -> Arc<App> {
         Arc::new(App {
             mfa: Mfa::new(&options.config.access),
+            audit,
             options,
             store,
             pool: Pool::default(),
@@ -69,6 +73,34 @@ impl App {
         policy::check(&self.store, caller, profile, op, || {
             self.mfa.use_session(caller)
         })
+    }
+
+    /// Puts `event` on record; an error means the operation must not go on.
+    pub async fn record(&self, event: Event) -> Result<u64, Error> {
+        self.audit.record(&self.store, event).await
+    }
+
+    /// Puts the end of an operation on record (a failure is logged).
+    pub async fn record_after(&self, event: Event) {
+        self.audit.record_after(&self.store, event).await;
+    }
+
+    /// Runs `work` between its start event (written first: if it cannot
+    /// be, `work` does not run) and an end event with its outcome.
+    pub async fn audited<T>(
+        &self,
+        start: Event,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let end = start.end(String::new());
+        self.record(start).await?;
+        let result = work.await;
+        let outcome = match &result {
+            Ok(_) => "ok".to_owned(),
+            Err(error) => error.code().as_str().to_owned(),
+        };
+        self.record_after(end.result(outcome)).await;
+        result
     }
 
     pub fn admin_only(&self, caller: &Caller, what: &str) -> Result<(), Error> {
@@ -157,6 +189,7 @@ pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     let reaper = tokio::spawn(reap_idle(app.clone()));
+    let connections = tokio::spawn(record_connections(app.clone()));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -189,7 +222,24 @@ pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<
         }
     }
     reaper.abort();
+    connections.abort();
     app.pool.shutdown().await;
+}
+
+/// Puts the pool's connection attempts (and their login results) on record.
+async fn record_connections(app: Arc<App>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    app.pool.report_to(tx);
+    while let Some(attempt) = rx.recv().await {
+        let mut event = Event::daemon(app.daemon_uid, "ssh.connect")
+            .profile(&attempt.profile)
+            .result(attempt.result)
+            .detail("remote", attempt.remote);
+        if let Some(id) = attempt.connection {
+            event = event.detail("connection", id);
+        }
+        app.record_after(event).await;
+    }
 }
 
 /// Closes pooled connections that have been idle too long.
@@ -200,9 +250,16 @@ async fn reap_idle(app: Arc<App>) {
         std::time::Duration::from_secs(30),
     );
     let mut ticker = tokio::time::interval(period);
+    let mut last_prune = Instant::now();
     loop {
         ticker.tick().await;
         app.pool.reap(idle).await;
+        if last_prune.elapsed() >= std::time::Duration::from_secs(3600) {
+            last_prune = Instant::now();
+            if let Err(error) = app.audit.prune(&app.store, app.daemon_uid).await {
+                tracing::warn!(%error, "audit retention failed");
+            }
+        }
     }
 }
 

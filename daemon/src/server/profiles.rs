@@ -17,6 +17,7 @@ use super::App;
 use super::http::{Resp, empty, json, parse_json, read_body};
 use crate::access::Caller;
 use crate::access::policy::Op;
+use crate::audit::Event;
 use crate::error::Error;
 use crate::ssh::client::{self, ConnectSettings, Connected, Trust};
 use crate::ssh::pool::Target;
@@ -243,7 +244,7 @@ fn check_port(port: u16) -> Result<(), Error> {
     }
 }
 
-pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
+pub async fn add(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
     let add: AddProfile = parse_json(&body)?;
@@ -258,7 +259,6 @@ pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
     let (credential, auth, public_key) = new_credential(&add.credential)?;
     drop(add.credential);
     let trust = trust_for(&add.host_key)?;
-
     let at = now();
     let record = ProfileRecord {
         host: add.host,
@@ -271,6 +271,25 @@ pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
         connect_timeout_secs: check_secs("connect_timeout_secs", add.connect_timeout_secs)?,
         keepalive_secs: check_secs("keepalive_secs", add.keepalive_secs)?,
     };
+    // On record before the credential is first used.
+    let start = Event::new(caller, "profile.add")
+        .profile(&add.name)
+        .detail("host", record.host.as_str())
+        .detail("port", record.port)
+        .detail("user", record.user.as_str())
+        .detail("auth", format!("{auth:?}").to_lowercase());
+    app.audited(start, add_checked(app, add.name, record, credential, trust))
+        .await
+}
+
+async fn add_checked(
+    app: &App,
+    name: String,
+    record: ProfileRecord,
+    credential: Credential,
+    trust: Trust,
+) -> Result<Resp, Error> {
+    let at = record.created_at;
     let host_key = verify(app, &record, trust, &credential).await?;
     let pins = vec![PinnedHostKey {
         algorithm: host_key.algorithm,
@@ -278,10 +297,10 @@ pub async fn add(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
         added_at: at,
     }];
     app.store
-        .add_profile(&add.name, &record, &credential, &pins)
+        .add_profile(&name, &record, &credential, &pins)
         .await?;
-    tracing::info!(profile = %add.name, host = %record.host, port = record.port, user = %record.user, "profile added");
-    Ok(json(StatusCode::CREATED, &info(&add.name, record, pins)))
+    tracing::info!(profile = %name, host = %record.host, port = record.port, user = %record.user, "profile added");
+    Ok(json(StatusCode::CREATED, &info(&name, record, pins)))
 }
 
 /// `PATCH /v1/profiles/{name}`: change fields, rotate the secret, or re-pin

@@ -13,9 +13,10 @@ use tether_api::{API_VERSION, API_VERSION_HEADER};
 
 use super::http::{self, Resp};
 use super::peer::{self, Peer};
-use super::{App, access, exec, files, mfa, profiles, sessions, status};
+use super::{App, access, audit, exec, files, mfa, profiles, sessions, status};
 use crate::access::Caller;
 use crate::access::policy::Op;
+use crate::audit::Event;
 use crate::error::Error;
 
 pub async fn handle(
@@ -26,13 +27,21 @@ pub async fn handle(
 ) -> Resp {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    match route(app, peer, over_limit, request).await {
+    let caller = Caller::resolve(&peer, app.options.mode, app.daemon_uid);
+    match route(app.clone(), peer, &caller, over_limit, request).await {
         Ok(response) => {
             tracing::debug!(uid = peer.uid, %method, %path, status = response.status().as_u16(), "request");
             response
         }
         Err(error) => {
             tracing::info!(uid = peer.uid, %method, %path, code = %error.code(), "request refused: {error}");
+            if !matches!(error, Error::AuditUnavailable(_)) {
+                let event = Event::new(&caller, "request.refused")
+                    .result(error.code().as_str())
+                    .detail("method", method.as_str())
+                    .detail("path", path.as_str());
+                app.record_after(event).await;
+            }
             http::error(&error)
         }
     }
@@ -52,6 +61,7 @@ fn check_version(headers: &HeaderMap) -> Result<(), Error> {
 async fn route(
     app: Arc<App>,
     peer: Peer,
+    caller: &Caller,
     over_limit: bool,
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
@@ -60,8 +70,6 @@ async fn route(
     }
     peer::authorize(app.options.mode, app.daemon_uid, &peer)?;
     check_version(request.headers())?;
-    let caller = Caller::resolve(&peer, app.options.mode, app.daemon_uid);
-    let caller = &caller;
 
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
@@ -70,8 +78,10 @@ async fn route(
         method: method.to_string(),
         path: path.clone(),
     };
+    let shared = &app;
     let app = &*app;
     let may = |name: &str, op: Op<'_>| app.authorize(caller, name, op);
+    let event = |op: &str, profile: &str| Event::new(caller, op).profile(profile);
     match segments.as_slice() {
         ["status"] => match method {
             Method::GET => Ok(status::get(app, &peer, caller)),
@@ -85,7 +95,7 @@ async fn route(
             Method::GET => profiles::list(app, caller),
             Method::POST => {
                 app.admin_only(caller, "add profiles")?;
-                profiles::add(app, request).await
+                profiles::add(app, caller, request).await
             }
             _ => Err(not_allowed()),
         },
@@ -96,31 +106,36 @@ async fn route(
             }
             Method::DELETE => {
                 app.admin_only(caller, "remove profiles")?;
-                profiles::remove(app, name).await
+                app.audited(event("profile.remove", name), profiles::remove(app, name))
+                    .await
             }
             Method::PATCH => {
                 may(name, Op::Manage)?;
-                profiles::update(app, name, request).await
+                app.audited(
+                    event("profile.update", name),
+                    profiles::update(app, name, request),
+                )
+                .await
             }
             _ => Err(not_allowed()),
         },
         ["profiles", name, "exec"] => match method {
             Method::POST => {
                 may(name, Op::Exec)?;
-                exec::stream(app, name, exec::Kind::Exec, request).await
+                exec::stream(shared, caller, name, exec::Kind::Exec, request).await
             }
             _ => Err(not_allowed()),
         },
         ["profiles", name, "shell"] => match method {
             Method::POST => {
                 may(name, Op::Shell)?;
-                exec::stream(app, name, exec::Kind::Shell, request).await
+                exec::stream(shared, caller, name, exec::Kind::Shell, request).await
             }
             _ => Err(not_allowed()),
         },
         ["profiles", name, "run"] => match method {
             // The action's name is in the body: the stream checks it.
-            Method::POST => exec::stream(app, name, exec::Kind::Run(caller), request).await,
+            Method::POST => exec::stream(shared, caller, name, exec::Kind::Run, request).await,
             _ => Err(not_allowed()),
         },
         ["profiles", name, "actions"] => match method {
@@ -130,25 +145,29 @@ async fn route(
             }
             Method::POST => {
                 may(name, Op::Manage)?;
-                access::add_action(app, name, request).await
+                access::add_action(app, caller, name, request).await
             }
             _ => Err(not_allowed()),
         },
         ["profiles", name, "actions", action] => match method {
             Method::DELETE => {
                 may(name, Op::Manage)?;
-                access::remove_action(app, name, action).await
+                app.audited(
+                    event("action.remove", name).detail("action", *action),
+                    access::remove_action(app, name, action),
+                )
+                .await
             }
             _ => Err(not_allowed()),
         },
         ["profiles", name, "files"] => match method {
             Method::GET => {
                 let allowed = may(name, Op::Sftp { write: false })?;
-                files::download(app, name, &allowed, request).await
+                files::download(shared, caller, name, &allowed, request).await
             }
             Method::PUT => {
                 let allowed = may(name, Op::Sftp { write: true })?;
-                files::upload(app, name, &allowed, request).await
+                files::upload(app, caller, name, &allowed, request).await
             }
             _ => Err(not_allowed()),
         },
@@ -164,14 +183,22 @@ async fn route(
         ["sessions", profile] => match method {
             Method::DELETE => {
                 may(profile, Op::Manage)?;
-                sessions::close(app, profile).await
+                app.audited(
+                    event("session.close", profile),
+                    sessions::close(app, profile),
+                )
+                .await
             }
             _ => Err(not_allowed()),
         },
         ["hostkeys", "probe"] => match method {
             Method::POST => {
                 app.admin_only(caller, "probe hosts")?;
-                profiles::probe(app, request).await
+                app.audited(
+                    Event::new(caller, "hostkey.probe"),
+                    profiles::probe(app, request),
+                )
+                .await
             }
             _ => Err(not_allowed()),
         },
@@ -182,16 +209,42 @@ async fn route(
         },
         ["grants", profile] => match method {
             Method::DELETE => {
-                access::remove_grant(app, caller, profile, request.uri().query()).await
+                let query = request.uri().query().unwrap_or("").to_owned();
+                app.audited(
+                    event("grant.remove", profile).detail("who", query.as_str()),
+                    access::remove_grant(app, caller, profile, Some(&query)),
+                )
+                .await
             }
             _ => Err(not_allowed()),
         },
+        ["audit"] => match method {
+            Method::GET => audit::list(app, caller, request.uri().query()),
+            _ => Err(not_allowed()),
+        },
+        ["audit", "verify"] => match method {
+            Method::GET => audit::verify(app, caller).await,
+            _ => Err(not_allowed()),
+        },
+        ["audit", "hmac"] => match method {
+            Method::POST => audit::hmac(app, caller, request).await,
+            _ => Err(not_allowed()),
+        },
         ["mfa", "enroll"] => match method {
-            Method::POST => mfa::enroll(app, caller).await,
+            Method::POST => {
+                app.audited(Event::new(caller, "mfa.enroll"), mfa::enroll(app, caller))
+                    .await
+            }
             _ => Err(not_allowed()),
         },
         ["mfa", "confirm"] => match method {
-            Method::POST => mfa::confirm(app, caller, request).await,
+            Method::POST => {
+                app.audited(
+                    Event::new(caller, "mfa.confirm"),
+                    mfa::confirm(app, caller, request),
+                )
+                .await
+            }
             _ => Err(not_allowed()),
         },
         ["mfa", "login"] => match method {
@@ -199,7 +252,12 @@ async fn route(
             _ => Err(not_allowed()),
         },
         ["mfa", "logout"] => match method {
-            Method::POST => mfa::logout(app, caller),
+            Method::POST => {
+                app.audited(Event::new(caller, "mfa.logout"), async {
+                    mfa::logout(app, caller)
+                })
+                .await
+            }
             _ => Err(not_allowed()),
         },
         ["mfa", "status"] => match method {
@@ -207,7 +265,13 @@ async fn route(
             _ => Err(not_allowed()),
         },
         ["mfa", "reset"] => match method {
-            Method::POST => mfa::reset(app, caller, request).await,
+            Method::POST => {
+                app.audited(
+                    Event::new(caller, "mfa.reset"),
+                    mfa::reset(app, caller, request),
+                )
+                .await
+            }
             _ => Err(not_allowed()),
         },
         _ => Err(Error::NotFound(path.clone())),

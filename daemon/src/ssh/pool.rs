@@ -146,9 +146,36 @@ pub struct Pool {
     next_id: AtomicU64,
     /// Counts SSH connections ever opened (for tests and status).
     pub opened: AtomicU64,
+    /// Where connection attempts are reported, for the audit trail.
+    events: Mutex<Option<tokio::sync::mpsc::UnboundedSender<ConnectEvent>>>,
+}
+
+/// A connection attempt: its profile, server, and result (`ok` or an error
+/// code, `auth_failed` among them).
+#[derive(Debug, Clone)]
+pub struct ConnectEvent {
+    pub profile: String,
+    pub remote: String,
+    pub result: String,
+    pub connection: Option<u64>,
 }
 
 impl Pool {
+    /// Reports every connection attempt from now on to `sink`.
+    pub fn report_to(&self, sink: tokio::sync::mpsc::UnboundedSender<ConnectEvent>) {
+        if let Ok(mut events) = self.events.lock() {
+            *events = Some(sink);
+        }
+    }
+
+    fn report(&self, event: ConnectEvent) {
+        if let Ok(events) = self.events.lock() {
+            if let Some(sink) = events.as_ref() {
+                let _ = sink.send(event);
+            }
+        }
+    }
+
     fn slot(&self, profile: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.entry(profile.to_owned()).or_default().clone()
@@ -199,7 +226,17 @@ impl Pool {
                 drop(opening);
                 continue;
             }
-            let connection = self.connect(target, &credential).await?;
+            let connected = self.connect(target, &credential).await;
+            self.report(ConnectEvent {
+                profile: target.profile.clone(),
+                remote: format!("{}:{}", target.host, target.port),
+                result: match &connected {
+                    Ok(_) => "ok".to_owned(),
+                    Err(error) => error.code().as_str().to_owned(),
+                },
+                connection: connected.as_ref().ok().map(|c| c.id),
+            });
+            let connection = connected?;
             if let Ok(mut connections) = slot.connections.lock() {
                 connections.push(connection);
             }

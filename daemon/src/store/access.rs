@@ -21,6 +21,7 @@ pub const GRANTS: &str = "grants";
 pub const ACTIONS: &str = "actions";
 pub const MFA: &str = "mfa";
 pub const LOCKOUT: &str = "lockout";
+pub const AUDIT: &str = "audit";
 
 /// A grant's policy; the profile and the subject are the record's key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,7 +91,47 @@ fn parse_grant_key(key: &str) -> Option<(String, Subject)> {
 /// A grant with its key parts, or the error opening it.
 pub type ListedGrant = (String, Subject, Result<GrantRecord, StoreError>);
 
+/// The audit trail's last event, sealed in `meta`, so that events removed
+/// from the end of the trail are noticed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHead {
+    pub next_seq: u64,
+    pub last_mac: String,
+}
+
 impl Store {
+    /// A key for `label`, derived from the master key (HMAC-SHA256).
+    pub fn derive_key(&self, label: &str) -> zeroize::Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let mut out = zeroize::Zeroizing::new([0u8; 32]);
+        if let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(self.key.bytes()) {
+            mac.update(b"tether/v1/derive/");
+            mac.update(label.as_bytes());
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
+    pub fn audit_tree(&self) -> Result<sled::Tree, StoreError> {
+        self.tree(AUDIT)
+    }
+
+    pub fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.get(super::META, "audit_head", "value")
+    }
+
+    /// Writes the head without flushing: the caller flushes with the event.
+    pub fn put_audit_head(&self, head: &AuditHead) -> Result<(), StoreError> {
+        let sealed = self.seal_json(super::META, "audit_head", "value", head)?;
+        self.tree(super::META)?.insert("audit_head", sealed)?;
+        Ok(())
+    }
+
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
     fn tree(&self, name: &'static str) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree(name)?)
     }

@@ -1,0 +1,411 @@
+//! The audit trail: append, hash chain, query, verify, retention.
+//!
+//! Events live in the store's `audit` tree under their sequence number
+//! (big-endian), as JSON. Each carries `prev`, the previous event's `mac`,
+//! and its own `mac`: HMAC-SHA256 over the event's JSON with `mac` empty,
+//! keyed by a key derived from the master key. The head (next sequence
+//! number, last mac) is sealed in `meta`, so events cut from the end are
+//! found too. Retention removes the oldest events after writing an
+//! `audit.prune` event that names the last removed event and its mac (the
+//! anchor the first remaining event links to).
+//!
+//! Appends are serialized and flushed before they return: an operation
+//! whose event cannot be written is refused ([`Error::AuditUnavailable`]).
+//! Each event also goes to the log as one JSON line (target `audit`).
+//! Events never hold a secret or a byte of a session's input or output.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use tether_api::audit::{AuditEvent, AuditVerify};
+use zeroize::Zeroizing;
+
+use crate::access::Caller;
+use crate::config::AuditSettings;
+use crate::error::Error;
+use crate::store::access::AuditHead;
+use crate::store::envelope::hex;
+use crate::store::{Store, StoreError};
+
+pub const PRUNE: &str = "audit.prune";
+
+pub struct Audit {
+    tree: sled::Tree,
+    key: Zeroizing<[u8; 32]>,
+    values_key: Zeroizing<[u8; 32]>,
+    head: tokio::sync::Mutex<AuditHead>,
+    settings: AuditSettings,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn mac_of(key: &[u8; 32], event: &AuditEvent) -> String {
+    let mut unsigned = event.clone();
+    unsigned.mac = String::new();
+    let bytes = serde_json::to_vec(&unsigned).unwrap_or_default();
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(&bytes);
+    hex(&mac.finalize().into_bytes())
+}
+
+/// An event being built: who, what, on which profile.
+#[derive(Clone)]
+pub struct Event(AuditEvent);
+
+impl Event {
+    pub fn new(caller: &Caller, op: &str) -> Event {
+        Event(AuditEvent {
+            seq: 0,
+            time_ms: 0,
+            uid: caller.uid,
+            pid: caller.pid,
+            exe: caller.exe.clone(),
+            op: op.to_owned(),
+            profile: None,
+            result: "started".into(),
+            details: BTreeMap::new(),
+            prev: String::new(),
+            mac: String::new(),
+        })
+    }
+
+    /// An event of the daemon's own (connections, retention).
+    pub fn daemon(uid: u32, op: &str) -> Event {
+        Event(AuditEvent {
+            seq: 0,
+            time_ms: 0,
+            uid,
+            pid: Some(std::process::id() as i32),
+            exe: None,
+            op: op.to_owned(),
+            profile: None,
+            result: "ok".into(),
+            details: BTreeMap::new(),
+            prev: String::new(),
+            mac: String::new(),
+        })
+    }
+
+    pub fn profile(mut self, profile: &str) -> Event {
+        self.0.profile = Some(profile.to_owned());
+        self
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Event {
+        self.0.details.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn result(mut self, result: impl Into<String>) -> Event {
+        self.0.result = result.into();
+        self
+    }
+
+    /// The same event's end: `OP.end`, with the given result.
+    pub fn end(&self, result: impl Into<String>) -> Event {
+        let mut end = Event(self.0.clone());
+        end.0.op = format!("{}.end", self.0.op);
+        end.0.result = result.into();
+        end
+    }
+}
+
+/// Filters of a query.
+#[derive(Debug, Default, Clone)]
+pub struct Query {
+    pub since_ms: Option<u64>,
+    pub until_ms: Option<u64>,
+    pub uid: Option<u32>,
+    pub profile: Option<String>,
+    pub op: Option<String>,
+    pub after: Option<u64>,
+    pub limit: usize,
+}
+
+impl Audit {
+    pub fn open(store: &Store, settings: &AuditSettings) -> Result<Audit, StoreError> {
+        let tree = store.audit_tree()?;
+        let head = match store.audit_head()? {
+            Some(head) => head,
+            None => match tree.last()? {
+                // A trail from before the head was kept: continue it.
+                Some((_, value)) => serde_json::from_slice::<AuditEvent>(&value)
+                    .map(|e| AuditHead {
+                        next_seq: e.seq + 1,
+                        last_mac: e.mac,
+                    })
+                    .unwrap_or_default(),
+                None => AuditHead::default(),
+            },
+        };
+        Ok(Audit {
+            tree,
+            key: store.derive_key("audit-chain"),
+            values_key: store.derive_key("audit-values"),
+            head: tokio::sync::Mutex::new(head),
+            settings: settings.clone(),
+        })
+    }
+
+    /// The HMAC that stands in the trail for a sensitive value.
+    pub fn value_mac(&self, value: &str) -> String {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.values_key.as_ref()) else {
+            return String::new();
+        };
+        mac.update(value.as_bytes());
+        format!("hmac-sha256:{}", hex(&mac.finalize().into_bytes()))
+    }
+
+    /// Appends and flushes `event`; an error means it is not on record.
+    pub async fn record(&self, store: &Store, event: Event) -> Result<u64, Error> {
+        let mut event = event.0;
+        let mut head = self.head.lock().await;
+        event.seq = head.next_seq;
+        event.time_ms = now_ms();
+        event.prev = head.last_mac.clone();
+        event.mac = mac_of(&self.key, &event);
+        let bytes = serde_json::to_vec(&event).map_err(|e| Error::Internal(e.to_string()))?;
+        let next = AuditHead {
+            next_seq: event.seq + 1,
+            last_mac: event.mac.clone(),
+        };
+        let written = async {
+            self.tree
+                .insert(event.seq.to_be_bytes(), bytes.as_slice())?;
+            store.put_audit_head(&next)?;
+            store.flush().await
+        }
+        .await;
+        if let Err(error) = written {
+            tracing::error!(%error, op = %event.op, "audit event could not be written; refusing");
+            return Err(Error::AuditUnavailable(error.to_string()));
+        }
+        *head = next;
+        drop(head);
+        tracing::info!(target: "audit", "{}", String::from_utf8_lossy(&bytes));
+        Ok(event.seq)
+    }
+
+    /// Records and ignores a failure (it is logged): for the end of an
+    /// operation that has already happened.
+    pub async fn record_after(&self, store: &Store, event: Event) {
+        let _ = self.record(store, event).await;
+    }
+
+    pub fn query(
+        &self,
+        query: &Query,
+        mut visible: impl FnMut(&AuditEvent) -> bool,
+    ) -> Vec<AuditEvent> {
+        let mut keep = |event: &AuditEvent| {
+            query.since_ms.is_none_or(|t| event.time_ms >= t)
+                && query.until_ms.is_none_or(|t| event.time_ms <= t)
+                && query.uid.is_none_or(|u| event.uid == u)
+                && query
+                    .profile
+                    .as_ref()
+                    .is_none_or(|p| event.profile.as_ref() == Some(p))
+                && query
+                    .op
+                    .as_ref()
+                    .is_none_or(|op| event.op.starts_with(op.as_str()))
+                && visible(event)
+        };
+        let parse = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
+            entry
+                .ok()
+                .and_then(|(_, value)| serde_json::from_slice::<AuditEvent>(&value).ok())
+        };
+        let mut out = Vec::new();
+        match query.after {
+            // Following: the first matches after `after`, oldest first.
+            Some(after) => {
+                for event in self
+                    .tree
+                    .range(after.saturating_add(1).to_be_bytes()..)
+                    .filter_map(parse)
+                {
+                    if keep(&event) {
+                        out.push(event);
+                        if out.len() >= query.limit {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Otherwise the latest matches, oldest first.
+            None => {
+                for event in self.tree.iter().rev().filter_map(parse) {
+                    if keep(&event) {
+                        out.push(event);
+                        if out.len() >= query.limit {
+                            break;
+                        }
+                    }
+                }
+                out.reverse();
+            }
+        }
+        out
+    }
+
+    /// Checks the whole chain, and the head.
+    pub async fn verify(&self) -> AuditVerify {
+        let head = self.head.lock().await.clone();
+        let mut events = 0u64;
+        let bad = |seq: u64, events: u64, problem: String| AuditVerify {
+            ok: false,
+            events,
+            first_bad: Some(seq),
+            problem: Some(problem),
+        };
+        let mut all = Vec::new();
+        for entry in self.tree.iter() {
+            let Ok((key, value)) = entry else {
+                return bad(0, events, "the trail cannot be read".into());
+            };
+            let seq = key
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(u64::MAX);
+            match serde_json::from_slice::<AuditEvent>(&value) {
+                Ok(event) if event.seq == seq => all.push(event),
+                _ => return bad(seq, events, format!("event {seq} is not a valid event")),
+            }
+        }
+        // Anchors announced by prune events: (last removed seq, its mac).
+        let anchors: Vec<(u64, String)> = all
+            .iter()
+            .filter(|e| e.op == PRUNE)
+            .filter_map(|e| {
+                Some((
+                    e.details.get("through_seq")?.as_u64()?,
+                    e.details.get("anchor")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        let mut last: Option<&AuditEvent> = None;
+        for event in &all {
+            if mac_of(&self.key, event) != event.mac {
+                return bad(
+                    event.seq,
+                    events,
+                    format!("event {} was altered", event.seq),
+                );
+            }
+            match last {
+                None if event.seq == 0 => {
+                    if !event.prev.is_empty() {
+                        return bad(event.seq, events, "the first event links to nothing".into());
+                    }
+                }
+                None => {
+                    let pruned = anchors.iter().any(|(through, anchor)| {
+                        *through + 1 == event.seq && *anchor == event.prev
+                    });
+                    if !pruned {
+                        return bad(
+                            event.seq,
+                            events,
+                            format!(
+                                "events before {} were removed without a prune record",
+                                event.seq
+                            ),
+                        );
+                    }
+                }
+                Some(previous) => {
+                    if event.seq != previous.seq + 1 {
+                        return bad(
+                            previous.seq + 1,
+                            events,
+                            format!("event {} is missing", previous.seq + 1),
+                        );
+                    }
+                    if event.prev != previous.mac {
+                        return bad(
+                            event.seq,
+                            events,
+                            format!("event {} does not follow event {}", event.seq, previous.seq),
+                        );
+                    }
+                }
+            }
+            last = Some(event);
+            events += 1;
+        }
+        let (end_seq, end_mac) = last
+            .map(|e| (e.seq + 1, e.mac.clone()))
+            .unwrap_or((head.next_seq, head.last_mac.clone()));
+        if head.next_seq != 0 && (end_seq != head.next_seq || end_mac != head.last_mac) {
+            return bad(
+                end_seq,
+                events,
+                format!(
+                    "the trail ends at event {} but {} were written: events were removed from the end",
+                    end_seq.saturating_sub(1),
+                    head.next_seq
+                ),
+            );
+        }
+        AuditVerify {
+            ok: true,
+            events,
+            first_bad: None,
+            problem: None,
+        }
+    }
+
+    /// Removes events older than `max_age_days` or beyond `max_events`,
+    /// after recording what is removed.
+    pub async fn prune(&self, store: &Store, daemon_uid: u32) -> Result<u64, Error> {
+        let max_age_ms = self.settings.max_age_days.saturating_mul(86_400_000);
+        let cutoff = (max_age_ms > 0).then(|| now_ms().saturating_sub(max_age_ms));
+        let len = self.tree.len() as u64;
+        let over = match self.settings.max_events {
+            0 => 0,
+            max => len.saturating_sub(max),
+        };
+        let mut through: Option<(u64, String)> = None;
+        let mut removed = 0u64;
+        for entry in self.tree.iter() {
+            let Ok((_, value)) = entry else { break };
+            let Ok(event) = serde_json::from_slice::<AuditEvent>(&value) else {
+                break;
+            };
+            let old = cutoff.is_some_and(|c| event.time_ms < c);
+            if removed < over || old {
+                through = Some((event.seq, event.mac));
+                removed += 1;
+            } else {
+                break;
+            }
+        }
+        let Some((through_seq, anchor)) = through else {
+            return Ok(0);
+        };
+        let event = Event::daemon(daemon_uid, PRUNE)
+            .detail("through_seq", through_seq)
+            .detail("anchor", anchor)
+            .detail("removed", removed);
+        self.record(store, event).await?;
+        for entry in self.tree.range(..=through_seq.to_be_bytes()).keys() {
+            let key = entry.map_err(|e| Error::Store(e.into()))?;
+            self.tree.remove(key).map_err(|e| Error::Store(e.into()))?;
+        }
+        store.flush().await?;
+        tracing::info!(removed, through_seq, "audit events pruned");
+        Ok(removed)
+    }
+}

@@ -1,0 +1,354 @@
+//! The audit trail: events for each operation, the hash chain against
+//! edits, removals and reordering, retention, failing closed, and no secret
+//! or session byte anywhere.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tether_e2e::{Daemon, Sshd, assert_absent_below, is_root, skip};
+
+fn setup(test: &str) -> Option<(Sshd, Daemon)> {
+    tether_e2e::with_web1(test)
+}
+
+fn events(daemon: &Daemon, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["audit", "--json"];
+    all.extend_from_slice(args);
+    let run = daemon.run(&all);
+    run.ok();
+    run.json().as_array().unwrap().clone()
+}
+
+fn find<'a>(events: &'a [Value], op: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["op"] == op).collect()
+}
+
+fn hex_sha256(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn each_operation_is_on_record_and_the_chain_verifies() {
+    let Some((sshd, daemon)) = setup("each_operation_is_on_record_and_the_chain_verifies") else {
+        return;
+    };
+    let remote = sshd.user_dir("remote");
+    let target = format!("web1:{}/up", remote.display());
+    daemon.run(&["exec", "web1", "--", "echo", "hello"]).ok();
+    let data = b"some file contents\n".repeat(1000);
+    daemon.run_with_stdin(&["cp", "-", &target], &data).ok();
+    daemon.run(&["cp", &target, "-"]).ok();
+    daemon
+        .run(&["sftp", "web1", "mkdir", &format!("{}/d", remote.display())])
+        .ok();
+    daemon
+        .run(&[
+            "action",
+            "add",
+            "web1",
+            "hello",
+            "--",
+            "echo",
+            "{who:[a-z]+}",
+            "{token!:[a-z0-9]+}",
+        ])
+        .ok();
+    daemon
+        .run(&["run", "web1", "hello", "who=bob", "token=tok3n9secret"])
+        .ok();
+    daemon
+        .run(&["exec", "nosuch", "--", "true"])
+        .fails_with("profile_not_found");
+
+    let all = events(&daemon, &[]);
+    let ops: Vec<&str> = all.iter().map(|e| e["op"].as_str().unwrap()).collect();
+    for op in [
+        "profile.add",
+        "profile.add.end",
+        "ssh.connect",
+        "exec",
+        "exec.end",
+        "sftp.upload",
+        "sftp.upload.end",
+        "sftp.download",
+        "sftp.download.end",
+        "sftp.mkdir",
+        "sftp.mkdir.end",
+        "action.add",
+        "run",
+        "run.end",
+        "request.refused",
+    ] {
+        assert!(ops.contains(&op), "no {op} in {ops:?}");
+    }
+    let exec = find(&all, "exec")[0];
+    assert_eq!(
+        exec["details"]["argv"],
+        serde_json::json!(["echo", "hello"])
+    );
+    assert!(exec["uid"].is_u64() && exec["exe"].as_str().unwrap().ends_with("tether"));
+    let end = find(&all, "exec.end")[0];
+    assert_eq!(end["result"], "exit 0");
+    assert_eq!(end["details"]["bytes_out"], 6);
+    assert!(end["details"]["duration_ms"].is_u64());
+    let sum = hex_sha256(&data);
+    assert_eq!(find(&all, "sftp.upload.end")[0]["details"]["sha256"], sum);
+    assert_eq!(find(&all, "sftp.download.end")[0]["details"]["sha256"], sum);
+    assert_eq!(
+        find(&all, "sftp.upload.end")[0]["details"]["bytes"],
+        data.len()
+    );
+    assert_eq!(find(&all, "ssh.connect")[0]["result"], "ok");
+    // A sensitive parameter is an HMAC root can check, never the value.
+    let run = find(&all, "run")[0];
+    assert_eq!(run["details"]["params"]["who"], "bob");
+    let hidden = run["details"]["params"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(hidden.starts_with("hmac-sha256:"), "{hidden}");
+    let check = daemon.run_with_stdin(&["audit", "hmac"], b"tok3n9secret\n");
+    check.ok();
+    assert_eq!(check.stdout().trim(), hidden);
+    assert_absent_below(&daemon.state_dir, b"tok3n9secret");
+    assert!(!daemon.log().contains("tok3n9secret"));
+    assert!(
+        find(&all, "request.refused")
+            .iter()
+            .any(|e| e["result"] == "profile_not_found"
+                && e["details"]["path"] == "/v1/profiles/nosuch/exec")
+    );
+
+    // Filters.
+    let sftp = events(&daemon, &["--op", "sftp"]);
+    assert!(
+        !sftp.is_empty()
+            && sftp
+                .iter()
+                .all(|e| e["op"].as_str().unwrap().starts_with("sftp"))
+    );
+    let attempt = events(&daemon, &["--profile", "nosuch"]);
+    assert!(
+        attempt
+            .iter()
+            .all(|e| e["op"].as_str().unwrap().starts_with("exec"))
+    );
+    assert_eq!(attempt.last().unwrap()["result"], "profile_not_found");
+    assert_eq!(events(&daemon, &["--since", "1h"]).len(), all.len());
+    assert_eq!(events(&daemon, &["--until", "2000-01-01"]).len(), 0);
+    let human = daemon.run(&["audit", "--op", "exec"]);
+    human.ok();
+    assert!(human.stdout().contains("exit 0"), "{}", human.stdout());
+
+    let verify = daemon.run(&["audit", "verify", "--json"]);
+    verify.ok();
+    assert_eq!(verify.json()["ok"], true);
+    // Each event also went to the log as one JSON line.
+    assert!(daemon.log().contains("\"op\":\"exec.end\""));
+}
+
+/// Stops the daemon, changes its audit tree, starts it again.
+fn tamper(daemon: &mut Daemon, change: impl FnOnce(&sled::Tree)) {
+    daemon.stop();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = tetherd::store::Store::open(&daemon.state_dir).unwrap();
+        let tree = store.raw_tree("audit").unwrap();
+        change(&tree);
+        tree.flush().unwrap();
+    });
+    drop(runtime);
+    daemon.spawn_and_wait();
+}
+
+fn verify_fails_at(daemon: &Daemon) -> u64 {
+    let run = daemon.run(&["audit", "verify", "--json"]);
+    assert_eq!(run.code, 1, "verify must fail: {}", run.stdout());
+    run.json()["first_bad"].as_u64().unwrap()
+}
+
+#[test]
+fn edited_removed_and_reordered_events_are_found() {
+    let mut daemon = Daemon::start();
+    for i in 0..4 {
+        daemon
+            .run(&["action", "list", &format!("nosuch{i}")])
+            .fails_with("profile_not_found");
+    }
+    daemon.run(&["audit", "verify"]).ok();
+
+    // An edited result.
+    let key = 2u64.to_be_bytes();
+    let original = {
+        let runtime_daemon = &mut daemon;
+        let mut saved = Vec::new();
+        tamper(runtime_daemon, |tree| {
+            let value = tree.get(key).unwrap().unwrap();
+            saved = value.to_vec();
+            let text = String::from_utf8(saved.clone()).unwrap();
+            tree.insert(key, text.replace("profile_not_found", "ok").as_bytes())
+                .unwrap();
+        });
+        saved
+    };
+    assert_eq!(verify_fails_at(&daemon), 2);
+    let run = daemon.run(&["audit", "verify"]);
+    assert!(run.stdout().contains("altered"), "{}", run.stdout());
+
+    // Put back, then remove one in the middle.
+    tamper(&mut daemon, |tree| {
+        tree.insert(key, original.clone()).unwrap();
+    });
+    daemon.run(&["audit", "verify"]).ok();
+    tamper(&mut daemon, |tree| {
+        tree.remove(key).unwrap();
+    });
+    assert_eq!(verify_fails_at(&daemon), 2);
+
+    // Swap two events' places.
+    tamper(&mut daemon, |tree| {
+        tree.insert(key, original.clone()).unwrap();
+        let a = tree.get(1u64.to_be_bytes()).unwrap().unwrap();
+        let b = tree.get(3u64.to_be_bytes()).unwrap().unwrap();
+        tree.insert(1u64.to_be_bytes(), b).unwrap();
+        tree.insert(3u64.to_be_bytes(), a).unwrap();
+    });
+    verify_fails_at(&daemon);
+
+    // Cut the newest events off the end.
+    let mut daemon = Daemon::start();
+    for i in 0..3 {
+        daemon
+            .run(&["action", "list", &format!("nosuch{i}")])
+            .fails_with("profile_not_found");
+    }
+    tamper(&mut daemon, |tree| {
+        let (last, _) = tree.last().unwrap().unwrap();
+        tree.remove(last).unwrap();
+    });
+    verify_fails_at(&daemon);
+}
+
+#[test]
+fn retention_prunes_on_record_and_the_chain_still_verifies() {
+    let mut daemon = Daemon::start_with_config("[audit]\nmax_events = 10\n");
+    for i in 0..15 {
+        daemon
+            .run(&["action", "list", &format!("nosuch{i}")])
+            .fails_with("profile_not_found");
+    }
+    daemon.restart();
+    let all = events(&daemon, &[]);
+    assert!(all.len() <= 11, "{}", all.len());
+    assert!(all[0]["seq"].as_u64().unwrap() > 0);
+    let prune = find(&all, "audit.prune");
+    assert_eq!(prune.len(), 1);
+    assert!(prune[0]["details"]["removed"].as_u64().unwrap() >= 5);
+    daemon.run(&["audit", "verify"]).ok();
+}
+
+#[test]
+fn no_secret_or_session_byte_reaches_the_trail_or_the_log() {
+    let Some(sshd) = Sshd::start("no_secret_or_session_byte_reaches_the_trail_or_the_log") else {
+        return;
+    };
+    if !sshd.passwords {
+        skip(
+            "no_secret_or_session_byte_reaches_the_trail_or_the_log",
+            "password logins need root",
+        );
+        return;
+    }
+    let daemon = Daemon::start();
+    let password = tether_e2e::test_password();
+    daemon.add_password_profile("db1", &sshd, password).ok();
+    let typed = b"session-bytes-7f3a91\n";
+    let run = daemon.run_with_stdin(&["exec", "db1", "--", "cat"], typed);
+    run.ok();
+    assert_eq!(run.stdout, typed);
+    let run = daemon.run(&["exec", "db1", "--", "echo", "output-bytes-c0ffee"]);
+    run.ok();
+    daemon.run(&["audit", "verify"]).ok();
+    for needle in [password.as_bytes(), b"session-bytes-7f3a91", b"c0ffee\n"] {
+        assert_absent_below(&daemon.state_dir, needle);
+        let log = daemon.log();
+        assert!(!log.as_bytes().windows(needle.len()).any(|w| w == needle));
+    }
+    let trail = daemon.run(&["audit", "--json"]).stdout();
+    assert!(!trail.contains("session-bytes-7f3a91") && !trail.contains(password));
+}
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_trail_that_cannot_be_written_refuses_the_operation() {
+    let test = "a_trail_that_cannot_be_written_refuses_the_operation";
+    if !is_root() {
+        skip(test, "needs root to mount a small tmpfs");
+        return;
+    }
+    let Some(sshd) = Sshd::start(test) else {
+        return;
+    };
+    let remote = sshd.user_dir("remote");
+    let mut daemon = Daemon::new();
+    let mount = daemon.dir.path().join("small");
+    fs::create_dir(&mount).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48m", "tether-test"])
+        .arg(&mount)
+        .status()
+        .unwrap()
+        .success();
+    if !mounted {
+        skip(test, "cannot mount a tmpfs here");
+        return;
+    }
+    let _tmpfs = Tmpfs(mount.clone());
+    daemon.state_dir = mount.join("state");
+    daemon.spawn_and_wait();
+    let key = tether_e2e::keygen(sshd.dir.path(), "id", "ed25519", "");
+    daemon.add_key_profile("web1", &sshd, &key).ok();
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+
+    // Fill the disk.
+    let filler = mount.join("filler");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M", "count=64"])
+        .arg(format!("of={}", filler.display()))
+        .stderr(std::process::Stdio::null())
+        .status();
+    // The pages the trail already holds may take a few more events; within
+    // a few commands the trail needs a new one, and from then on nothing
+    // runs.
+    let mut refused = None;
+    for i in 0..50 {
+        let marker = remote.join(format!("marker{i}"));
+        let run = daemon.run(&["exec", "web1", "--", "touch", marker.to_str().unwrap()]);
+        if run.code != 0 {
+            run.fails_with("audit_unavailable");
+            refused = Some(marker);
+            break;
+        }
+    }
+    let marker = refused.expect("the trail never ran out of space");
+    assert!(!marker.exists(), "the command ran without its audit event");
+    daemon
+        .run_with_stdin(&["cp", "-", &format!("web1:{}/f", remote.display())], b"x")
+        .fails_with("audit_unavailable");
+    assert!(!remote.join("f").exists());
+    daemon.kill();
+}
