@@ -90,10 +90,13 @@ fn a_command_on_a_dying_connection_fails_cleanly() {
         return;
     };
     let child = daemon.spawn(&["exec", "web1", "--", "echo started; sleep 60"]);
+    // Started on the server, with every sshd process of the connection in
+    // place (a kill while sshd still forks could miss one).
     wait_until("the command to start", Duration::from_secs(10), || {
-        sessions(&daemon)
-            .first()
-            .is_some_and(|s| s["channels"] == 1)
+        tether_e2e::descendants(sshd.pid()).iter().any(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.starts_with(b"sleep\x0060"))
+        })
     });
     let start = Instant::now();
     sshd.kill_connections();
