@@ -244,6 +244,8 @@ pub struct Options {
     pub socket: PathBuf,
     pub state_dir: PathBuf,
     pub config: Config,
+    /// The file the configuration came from, read again on SIGHUP.
+    pub config_path: Option<PathBuf>,
 }
 
 impl Options {
@@ -277,6 +279,7 @@ impl Options {
             socket,
             state_dir,
             config,
+            config_path: None,
         })
     }
 }

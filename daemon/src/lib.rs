@@ -13,6 +13,7 @@ pub mod access;
 pub mod audit;
 pub mod config;
 pub mod error;
+pub mod notify;
 pub mod server;
 pub mod ssh;
 pub mod store;
@@ -77,8 +78,35 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     if let Err(error) = app.audit.prune(&app.store, app.daemon_uid).await {
         tracing::warn!(%error, "audit retention failed");
     }
+    let reloads = tokio::spawn(reload_on_hangup(app.clone()));
+    let watchdog = notify::watchdog_interval().map(|i| tokio::spawn(notify::keep_watchdog_fed(i)));
+    notify::ready();
+    let shutdown = async move {
+        shutdown.await;
+        notify::stopping();
+    };
     server::serve(app, tokio_listener, shutdown).await;
+    reloads.abort();
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
     listener.cleanup();
     tracing::info!("tetherd stopped");
     Ok(())
+}
+
+/// SIGHUP (`systemctl reload`) re-reads the configuration file.
+async fn reload_on_hangup(app: std::sync::Arc<server::App>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot handle SIGHUP; reload needs a restart");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        notify::reloading();
+        if let Err(error) = app.reload() {
+            tracing::error!(%error, "reload failed; the running configuration stays");
+        }
+        notify::ready();
+    }
 }

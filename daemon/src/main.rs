@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tether_api::types::Mode;
 use tetherd::config::{Config, Options};
 use tracing_subscriber::EnvFilter;
@@ -27,6 +27,18 @@ struct Args {
     /// Keep the store in this directory instead of the mode's default.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<DaemonCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+enum DaemonCommand {
+    /// Check a configuration file and exit: non-zero, with the line of the
+    /// error, when it does not load [default: the mode's configuration file]
+    CheckConfig {
+        #[arg(value_name = "PATH")]
+        path: Option<PathBuf>,
+    },
 }
 
 fn default_config_path(mode: Mode) -> Option<PathBuf> {
@@ -54,6 +66,15 @@ fn main() -> ExitCode {
 
 fn start(args: Args) -> anyhow::Result<()> {
     let mode = if args.user { Mode::User } else { Mode::System };
+    if let Some(DaemonCommand::CheckConfig { path }) = args.command {
+        let path = path
+            .or(args.config)
+            .or_else(|| default_config_path(mode))
+            .ok_or_else(|| anyhow::anyhow!("no configuration file to check: give its path"))?;
+        Config::load(&path)?;
+        println!("{}: ok", path.display());
+        return Ok(());
+    }
     let uid = tetherd::sys::getuid();
     if mode == Mode::System && uid != 0 {
         anyhow::bail!(
@@ -61,8 +82,9 @@ fn start(args: Args) -> anyhow::Result<()> {
              to try tether as yourself, run `tetherd --user`"
         );
     }
-    let config = match args.config.or_else(|| default_config_path(mode)) {
-        Some(path) => Config::load(&path)?,
+    let config_path = args.config.or_else(|| default_config_path(mode));
+    let config = match &config_path {
+        Some(path) => Config::load(path)?,
         None => Config::default(),
     };
     let filter = EnvFilter::try_from_env("TETHER_LOG")
@@ -76,7 +98,8 @@ fn start(args: Args) -> anyhow::Result<()> {
 
     tetherd::sys::harden_process()
         .map_err(|e| anyhow::anyhow!("cannot harden the process: {e}"))?;
-    let options = Options::resolve(mode, args.socket, args.state_dir, config, uid)?;
+    let mut options = Options::resolve(mode, args.socket, args.state_dir, config, uid)?;
+    options.config_path = config_path;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

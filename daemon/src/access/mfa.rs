@@ -251,9 +251,10 @@ impl Mfa {
             .user
             .clone()
             .unwrap_or_else(|| caller.uid.to_string());
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "localhost".into());
+        let host = rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned();
         let label = format!("{}:{account}@{host}", self.issuer);
         let uri = format!(
             "otpauth://totp/{}?secret={}&issuer={}&algorithm=SHA1&digits={DIGITS}&period={STEP}",

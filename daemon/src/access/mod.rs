@@ -52,11 +52,7 @@ impl Caller {
         groups.sort_unstable();
         groups.dedup();
         let admin = peer.uid == 0 || (mode == Mode::User && peer.uid == daemon_uid);
-        let exe = peer.pid.and_then(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/exe"))
-                .ok()
-                .map(|p| p.display().to_string())
-        });
+        let exe = peer.pid.and_then(program_of);
         Caller {
             uid: peer.uid,
             pid: peer.pid,
@@ -78,6 +74,18 @@ impl Caller {
         let (_, _, leader_start) = proc_stat(sid)?;
         Some(LoginSession { sid, leader_start })
     }
+}
+
+/// The calling program: its executable's path where the daemon may read it
+/// (it needs ptrace rights for other uids, which the hardened service does
+/// not keep), else its command name from /proc/PID/stat, in brackets.
+fn program_of(pid: i32) -> Option<String> {
+    if let Ok(path) = std::fs::read_link(format!("/proc/{pid}/exe")) {
+        return Some(path.display().to_string());
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let name = &stat[stat.find('(')? + 1..stat.rfind(')')?];
+    Some(format!("[{name}]"))
 }
 
 /// The owner uid, session id and start time of a process, from /proc.

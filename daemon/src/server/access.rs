@@ -91,7 +91,7 @@ pub async fn add_grant(
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
     let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let body = read_body(body, &parts.headers, &app.config().limits).await?;
     let add: GrantRequest = parse_json(&body)?;
     profiles::check_name(&add.profile)?;
     if caller.admin {
@@ -180,7 +180,7 @@ pub async fn add_action(
 ) -> Result<Resp, Error> {
     profiles::load(app, profile)?;
     let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let body = read_body(body, &parts.headers, &app.config().limits).await?;
     let action: Action = parse_json(&body)?;
     if !valid_action_name(&action.name) {
         return Err(Error::BadRequest(format!(

@@ -88,7 +88,7 @@ struct HmacAnswer {
 pub async fn hmac(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
     app.admin_only(caller, "compute audit HMACs")?;
     let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let body = read_body(body, &parts.headers, &app.config().limits).await?;
     let request: HmacRequest = parse_json(&body)?;
     Ok(json(
         StatusCode::OK,

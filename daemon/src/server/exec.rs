@@ -209,7 +209,7 @@ pub async fn stream(
     }
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let body = read_body(body, &parts.headers, &app.config().limits).await?;
     let mut run = parse(app, caller, name, kind, &body)?;
     // On record before the credential is used; if not, nothing runs.
     let mut start = Event::new(caller, what).profile(name);

@@ -434,7 +434,7 @@ pub async fn operation(
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
     let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let body = read_body(body, &parts.headers, &app.config().limits).await?;
     let op: SftpRequest = parse_json(&body)?;
     let write = !matches!(op, SftpRequest::Ls { .. } | SftpRequest::Stat { .. });
     let allowed = app.authorize(caller, name, Op::Sftp { write })?;

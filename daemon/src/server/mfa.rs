@@ -12,7 +12,7 @@ use crate::error::Error;
 
 async fn code(app: &App, request: Request<Incoming>) -> Result<CodeRequest, Error> {
     let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let body = read_body(body, &parts.headers, &app.config().limits).await?;
     parse_json(&body)
 }
 
@@ -71,7 +71,7 @@ pub fn status(app: &App, caller: &Caller) -> Result<Resp, Error> {
 pub async fn reset(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
     app.admin_only(caller, "reset another user's MFA")?;
     let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let body = read_body(body, &parts.headers, &app.config().limits).await?;
     let reset: ResetRequest = parse_json(&body)?;
     let (uid, _) = lookup_user(&reset.user).ok_or_else(|| {
         Error::NoSuchUser(format!("no user {:?} in the user database", reset.user))

@@ -43,6 +43,8 @@ use peer::Peer;
 /// Shared daemon state, one per process.
 pub struct App {
     pub options: Options,
+    /// The live configuration: `options.config` at start, replaced on reload.
+    config: std::sync::RwLock<Arc<crate::config::Config>>,
     pub store: Store,
     pub pool: Pool,
     pub mfa: Mfa,
@@ -57,6 +59,7 @@ impl App {
     pub fn new(options: Options, store: Store, audit: Audit, daemon_uid: u32) -> Arc<App> {
         Arc::new(App {
             mfa: Mfa::new(&options.config.access),
+            config: std::sync::RwLock::new(Arc::new(options.config.clone())),
             audit,
             options,
             store,
@@ -66,6 +69,51 @@ impl App {
             connections: Mutex::new(HashMap::new()),
             tasks: Tracker::default(),
         })
+    }
+
+    /// The configuration in force now.
+    pub fn config(&self) -> Arc<crate::config::Config> {
+        self.config
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Re-reads the configuration file (SIGHUP). `[limits]` and `[ssh]`
+    /// apply to what starts next; live sessions are untouched. A file that
+    /// does not load leaves the running configuration as it was.
+    pub fn reload(&self) -> Result<(), crate::config::ConfigError> {
+        let Some(path) = &self.options.config_path else {
+            tracing::info!("reload: no configuration file; nothing to read");
+            return Ok(());
+        };
+        let fresh = crate::config::Config::load(path)?;
+        let current = self.config();
+        for (what, changed) in [
+            ("socket", fresh.socket != current.socket),
+            ("state_dir", fresh.state_dir != current.state_dir),
+            ("log", fresh.log != current.log),
+            (
+                "access",
+                format!("{:?}", fresh.access) != format!("{:?}", current.access),
+            ),
+            (
+                "audit",
+                format!("{:?}", fresh.audit) != format!("{:?}", current.audit),
+            ),
+        ] {
+            if changed {
+                tracing::warn!(
+                    setting = what,
+                    "reload: this setting takes effect at the next start"
+                );
+            }
+        }
+        if let Ok(mut config) = self.config.write() {
+            *config = Arc::new(fresh);
+        }
+        tracing::info!(path = %path.display(), "configuration reloaded");
+        Ok(())
     }
 
     /// Whether `caller` may do `op` on `profile` (see [`policy::check`]).
@@ -117,7 +165,7 @@ impl App {
     fn admit(self: &Arc<Self>, uid: u32) -> Option<ConnectionGuard> {
         let mut connections = self.connections.lock().ok()?;
         let count = connections.entry(uid).or_insert(0);
-        if *count >= self.options.config.limits.max_connections_per_uid {
+        if *count >= self.config().limits.max_connections_per_uid {
             return None;
         }
         *count += 1;
@@ -216,7 +264,7 @@ pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<
     let running = app.tasks.running();
     if running > 0 {
         tracing::info!(running, "waiting for running requests");
-        let drain = app.options.config.limits.drain_timeout();
+        let drain = app.config().limits.drain_timeout();
         if tokio::time::timeout(drain, app.tasks.idle()).await.is_err() {
             tracing::warn!(left = app.tasks.running(), "drain timeout; ending the rest");
         }
@@ -244,8 +292,7 @@ async fn record_connections(app: Arc<App>) {
 
 /// Closes pooled connections that have been idle too long.
 async fn reap_idle(app: Arc<App>) {
-    let idle = app.options.config.ssh.idle_timeout();
-    let period = (idle / 4).clamp(
+    let period = (app.config().ssh.idle_timeout() / 4).clamp(
         std::time::Duration::from_millis(250),
         std::time::Duration::from_secs(30),
     );
@@ -253,7 +300,7 @@ async fn reap_idle(app: Arc<App>) {
     let mut last_prune = Instant::now();
     loop {
         ticker.tick().await;
-        app.pool.reap(idle).await;
+        app.pool.reap(app.config().ssh.idle_timeout()).await;
         if last_prune.elapsed() >= std::time::Duration::from_secs(3600) {
             last_prune = Instant::now();
             if let Err(error) = app.audit.prune(&app.store, app.daemon_uid).await {
@@ -276,7 +323,8 @@ async fn serve_connection(
         }
     };
     let admitted = app.admit(peer.uid);
-    let limits = &app.options.config.limits;
+    let config = app.config();
+    let limits = &config.limits;
     let over_limit = admitted.is_none();
     if over_limit {
         tracing::warn!(uid = peer.uid, "connection limit reached");

@@ -110,7 +110,7 @@ pub fn target(app: &App, name: &str) -> Result<Target, Error> {
         .collect();
     Ok(Target {
         profile: name.to_owned(),
-        settings: ConnectSettings::new(&app.options.config.ssh, Some(&record)),
+        settings: ConnectSettings::new(&app.config().ssh, Some(&record)),
         host: record.host,
         port: record.port,
         user: record.user,
@@ -160,10 +160,10 @@ async fn hang_up(connected: Connected) {
 
 pub async fn probe(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
     let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let body = read_body(body, &parts.headers, &app.config().limits).await?;
     let probe: ProbeHostKey = parse_json(&body)?;
     check_host(&probe.host)?;
-    let settings = ConnectSettings::new(&app.options.config.ssh, None);
+    let settings = ConnectSettings::new(&app.config().ssh, None);
     let connected = client::connect(&probe.host, probe.port, Trust::AcceptAny, &settings).await?;
     let key = connected.host_key.clone();
     hang_up(connected).await;
@@ -226,7 +226,7 @@ async fn verify(
     trust: Trust,
     credential: &Credential,
 ) -> Result<KeyInfo, Error> {
-    let settings = ConnectSettings::new(&app.options.config.ssh, Some(record));
+    let settings = ConnectSettings::new(&app.config().ssh, Some(record));
     let mut connected = client::connect(&record.host, record.port, trust, &settings).await?;
     let authenticated =
         client::authenticate(&mut connected, &record.user, credential, &settings).await;
@@ -246,7 +246,7 @@ fn check_port(port: u16) -> Result<(), Error> {
 
 pub async fn add(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
     let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let body = read_body(body, &parts.headers, &app.config().limits).await?;
     let add: AddProfile = parse_json(&body)?;
     drop(body);
     check_name(&add.name)?;
@@ -308,7 +308,7 @@ async fn add_checked(
 /// stored; the profile's pooled connections are retired afterwards.
 pub async fn update(app: &App, name: &str, request: Request<Incoming>) -> Result<Resp, Error> {
     let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.options.config.limits).await?;
+    let body = read_body(body, &parts.headers, &app.config().limits).await?;
     let update: UpdateProfile = parse_json(&body)?;
     drop(body);
     let mut record = load(app, name)?;

@@ -1,0 +1,191 @@
+//! tetherd as a systemd service: the unit files, the hardening score, the
+//! notification protocol (ready, reload, watchdog, stopping), and a reload
+//! that keeps live sessions.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tether_e2e::{Daemon, in_ci, skip, stop_child, tetherd_bin};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn systemd_analyze(test: &str) -> Option<PathBuf> {
+    let found = Command::new("systemd-analyze")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Some(PathBuf::from("systemd-analyze"));
+    }
+    assert!(!in_ci(), "{test}: systemd-analyze is missing and CI=true");
+    skip(test, "systemd-analyze is not installed");
+    None
+}
+
+#[test]
+fn the_units_parse_and_the_service_is_hardened() {
+    let test = "the_units_parse_and_the_service_is_hardened";
+    let Some(analyze) = systemd_analyze(test) else {
+        return;
+    };
+    // The units as installed, with tetherd where this build put it.
+    let dir = tempfile::tempdir().unwrap();
+    for unit in ["tetherd.service", "tetherd.socket"] {
+        let text = std::fs::read_to_string(repo().join("systemd").join(unit)).unwrap();
+        let text = text.replace("/usr/bin/tetherd", tetherd_bin().to_str().unwrap());
+        std::fs::write(dir.path().join(unit), text).unwrap();
+    }
+    let out = Command::new(&analyze)
+        .arg("verify")
+        .arg(dir.path().join("tetherd.socket"))
+        .arg(dir.path().join("tetherd.service"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Missing system units (network-online.target in a container) are the
+    // host's business, not the files'.
+    let problems: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("network-online.target"))
+        .collect();
+    assert!(problems.is_empty(), "systemd-analyze verify: {stderr}");
+
+    let out = Command::new(&analyze)
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(repo().join("systemd/tetherd.service"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| l.split("exposure level for tetherd.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in: {text}"));
+    assert!(score <= 2.0, "exposure {score} is over 2.0:\n{text}");
+}
+
+/// A notification socket, as systemd listens on one.
+struct Notify {
+    socket: UnixDatagram,
+    path: PathBuf,
+}
+
+impl Notify {
+    fn new(dir: &Path) -> Notify {
+        let path = dir.join("notify.sock");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Notify { socket, path }
+    }
+
+    /// The next message that holds `wanted`, skipping others.
+    #[track_caller]
+    fn expect(&self, wanted: &str) -> String {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = self
+                .socket
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("no {wanted}: {e}"));
+            let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if message.lines().any(|l| l == wanted) {
+                return message;
+            }
+        }
+    }
+}
+
+#[test]
+fn tetherd_tells_systemd_ready_reloading_and_stopping_and_feeds_the_watchdog() {
+    let daemon = Daemon::new();
+    std::fs::write(daemon.config_path(), "[ssh]\nkeepalive_secs = 30\n").unwrap();
+    let notify = Notify::new(daemon.dir.path());
+    let mut child = daemon
+        .command()
+        .arg("--config")
+        .arg(daemon.config_path())
+        .env("NOTIFY_SOCKET", &notify.path)
+        .env("WATCHDOG_USEC", "400000")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    notify.expect("READY=1");
+    // Ready means served.
+    daemon.run(&["status"]).ok();
+    notify.expect("WATCHDOG=1");
+    notify.expect("WATCHDOG=1");
+
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    notify.expect("RELOADING=1");
+    notify.expect("READY=1");
+    daemon.run(&["status"]).ok();
+
+    stop_child(&mut child);
+    notify.expect("STOPPING=1");
+}
+
+#[test]
+fn a_reload_applies_new_limits_and_keeps_live_sessions() {
+    let Some(sshd) = tether_e2e::Sshd::start("a_reload_applies_new_limits_and_keeps_live_sessions")
+    else {
+        return;
+    };
+    let mut daemon = Daemon::new();
+    std::fs::write(
+        daemon.config_path(),
+        "[limits]\nmax_connections_per_uid = 50\n",
+    )
+    .unwrap();
+    daemon.spawn_and_wait();
+    let key = tether_e2e::keygen(sshd.dir.path(), "id", "ed25519", "");
+    daemon.add_key_profile("web1", &sshd, &key).ok();
+    let running = daemon.spawn(&["exec", "web1", "--", "sleep 2; echo still here"]);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // A broken file is refused and changes nothing.
+    std::fs::write(
+        daemon.config_path(),
+        "[limits]\nmax_connections_per_uid = \"x\"\n",
+    )
+    .unwrap();
+    let pid = rustix::process::Pid::from_raw(daemon.pid().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    tether_e2e::wait_until("the refusal in the log", Duration::from_secs(5), || {
+        daemon.log().contains("reload failed")
+    });
+    daemon.run(&["status"]).ok();
+
+    std::fs::write(
+        daemon.config_path(),
+        "[limits]\nmax_connections_per_uid = 2\n",
+    )
+    .unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    tether_e2e::wait_until("the reload", Duration::from_secs(5), || {
+        daemon.log().contains("configuration reloaded")
+    });
+    let run = tether_e2e::Run::from(running.wait_with_output().unwrap());
+    run.ok();
+    assert_eq!(run.stdout(), "still here\n");
+
+    // The new limit: two held connections, and a third is refused.
+    let held: Vec<UnixStream> = (0..2)
+        .map(|_| UnixStream::connect(&daemon.socket).unwrap())
+        .collect();
+    tether_e2e::wait_until("the new limit", Duration::from_secs(5), || {
+        daemon.run(&["status"]).code == 255
+    });
+    daemon.run(&["status"]).fails_with("too_many_connections");
+    drop(held);
+}
