@@ -86,6 +86,7 @@ error_codes! {
     SshError => "ssh_error", 502, "the SSH connection failed or was closed";
     SftpError => "sftp_error", 502, "the server's SFTP subsystem failed the operation (a full disk shows here)";
     IncompleteUpload => "incomplete_upload", 400, "the upload ended before its last byte; the target was left as it was";
+    Sealed => "sealed", 503, "the daemon is sealed (its master key wiped): restart it";
     AuditUnavailable => "audit_unavailable", 503, "the audit trail cannot be written, so the operation was refused";
     Timeout => "timeout", 504, "the SSH server did not answer in time";
 }

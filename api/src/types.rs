@@ -46,6 +46,9 @@ pub struct Status {
     pub state_dir: String,
     pub profiles: usize,
     pub uptime_secs: u64,
+    /// The master key was wiped (`tether seal`): nothing works until a restart.
+    #[serde(default)]
+    pub sealed: bool,
 }
 
 /// How a profile authenticates. Only the kind: the secret never leaves the daemon.

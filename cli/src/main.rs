@@ -83,6 +83,17 @@ enum Command {
     /// List and close the daemon's live SSH connections
     #[command(subcommand)]
     Session(session::SessionCommand),
+    /// Root: wipe the daemon's master key from memory and close every SSH
+    /// connection (as SIGUSR1 does); restart tetherd to use it again
+    Seal,
+    /// Print a shell completion script to stdout (edits no file)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the tether(1) manual page (roff) to stdout
+    #[command(hide = true)]
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -119,7 +130,37 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// What needs no daemon: completions and the manual page.
+fn offline(command: &Command) -> Option<u8> {
+    use clap::CommandFactory;
+    match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "tether",
+                &mut std::io::stdout(),
+            );
+            Some(0)
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(Cli::command());
+            match page.render(&mut std::io::stdout()) {
+                Ok(()) => Some(0),
+                Err(error) => {
+                    eprintln!("tether: error[io_error]: {error}");
+                    Some(255)
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
 async fn run(cli: Cli) -> u8 {
+    if let Some(code) = offline(&cli.command) {
+        return code;
+    }
     let client = Client::new(socket::resolve(cli.socket));
     let result = match cli.command {
         Command::Status(args) => status::run(&client, args).await,
@@ -137,6 +178,15 @@ async fn run(cli: Cli) -> u8 {
         Command::Logout => mfa::logout(&client).await,
         Command::Whoami(flag) => access::whoami(&client, flag.json).await,
         Command::Audit(args) => audit::run(&client, args).await,
+        Command::Completions { .. } | Command::Man => Ok(0),
+        Command::Seal => client
+            .post_no_answer("/v1/seal", &())
+            .await
+            .map(|()| {
+                println!("sealed: the master key is wiped and every connection closed; restart tetherd to unseal");
+                0
+            })
+            .map_err(failure::Failure::from),
     };
     match result {
         Ok(code) => code,

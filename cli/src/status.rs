@@ -35,6 +35,9 @@ pub async fn run(client: &Client, args: StatusArgs) -> Result<u8> {
     println!("state:     {}", status.state_dir);
     println!("profiles:  {}", status.profiles);
     println!("you:       uid {}", status.caller_uid);
+    if status.sealed {
+        println!("SEALED:    the master key is wiped; restart tetherd to use it again");
+    }
     Ok(0)
 }
 

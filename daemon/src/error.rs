@@ -92,6 +92,7 @@ impl Error {
             Error::Store(StoreError::Corrupt { .. }) => ErrorCode::StoreCorrupt,
             Error::Store(StoreError::Exists(_)) => ErrorCode::ProfileExists,
             Error::Store(StoreError::Missing(_)) => ErrorCode::ProfileNotFound,
+            Error::Store(StoreError::Sealed) => ErrorCode::Sealed,
             Error::Store(_) => ErrorCode::StoreError,
             Error::Ssh(SshError::Connect { .. }) => ErrorCode::ConnectFailed,
             Error::Ssh(SshError::Timeout { .. }) => ErrorCode::Timeout,

@@ -79,6 +79,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         tracing::warn!(%error, "audit retention failed");
     }
     let reloads = tokio::spawn(reload_on_hangup(app.clone()));
+    let seals = tokio::spawn(seal_on_usr1(app.clone()));
     let watchdog = notify::watchdog_interval().map(|i| tokio::spawn(notify::keep_watchdog_fed(i)));
     notify::ready();
     let shutdown = async move {
@@ -87,6 +88,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     };
     server::serve(app, tokio_listener, shutdown).await;
     reloads.abort();
+    seals.abort();
     if let Some(watchdog) = watchdog {
         watchdog.abort();
     }
@@ -108,5 +110,17 @@ async fn reload_on_hangup(app: std::sync::Arc<server::App>) {
             tracing::error!(%error, "reload failed; the running configuration stays");
         }
         notify::ready();
+    }
+}
+
+/// SIGUSR1 seals the daemon, as `tether seal` does.
+async fn seal_on_usr1(app: std::sync::Arc<server::App>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+        tracing::warn!("cannot handle SIGUSR1; `tether seal` still works");
+        return;
+    };
+    while usr1.recv().await.is_some() {
+        app.seal("SIGUSR1").await;
     }
 }

@@ -39,6 +39,9 @@ enum DaemonCommand {
         #[arg(value_name = "PATH")]
         path: Option<PathBuf>,
     },
+    /// Print the tetherd(8) manual page (roff) to stdout
+    #[command(hide = true)]
+    Man,
 }
 
 fn default_config_path(mode: Mode) -> Option<PathBuf> {
@@ -66,6 +69,13 @@ fn main() -> ExitCode {
 
 fn start(args: Args) -> anyhow::Result<()> {
     let mode = if args.user { Mode::User } else { Mode::System };
+    if let Some(DaemonCommand::Man) = args.command {
+        use clap::CommandFactory;
+        clap_mangen::Man::new(Args::command())
+            .section("8")
+            .render(&mut std::io::stdout())?;
+        return Ok(());
+    }
     if let Some(DaemonCommand::CheckConfig { path }) = args.command {
         let path = path
             .or(args.config)

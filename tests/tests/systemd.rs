@@ -189,3 +189,42 @@ fn a_reload_applies_new_limits_and_keeps_live_sessions() {
     daemon.run(&["status"]).fails_with("too_many_connections");
     drop(held);
 }
+
+#[test]
+fn sealing_wipes_the_key_and_closes_connections_until_a_restart() {
+    let Some((sshd, mut daemon)) =
+        tether_e2e::with_web1("sealing_wipes_the_key_and_closes_connections_until_a_restart")
+    else {
+        return;
+    };
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+    daemon.run(&["seal"]).ok();
+    assert_eq!(daemon.run(&["status", "--json"]).json()["sealed"], true);
+    let sessions = daemon.run(&["session", "list", "--json"]).json();
+    assert_eq!(sessions["sessions"].as_array().unwrap().len(), 0);
+    daemon
+        .run(&["exec", "web1", "--", "true"])
+        .fails_with("sealed");
+    daemon
+        .run(&["profile", "show", "web1"])
+        .fails_with("sealed");
+
+    // SIGUSR1 does the same; a restart reads the key again.
+    daemon.restart();
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+    let pid = rustix::process::Pid::from_raw(daemon.pid().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::USR1).unwrap();
+    tether_e2e::wait_until("the seal", Duration::from_secs(5), || {
+        daemon.run(&["status", "--json"]).json()["sealed"] == true
+    });
+    daemon
+        .run(&["exec", "web1", "--", "true"])
+        .fails_with("sealed");
+    daemon.restart();
+    let trail = daemon
+        .run(&["audit", "--op", "daemon.seal", "--json"])
+        .json();
+    assert_eq!(trail.as_array().unwrap().len(), 2);
+    daemon.run(&["audit", "verify"]).ok();
+    drop(sshd);
+}

@@ -58,6 +58,16 @@ fn mac_of(key: &[u8; 32], event: &AuditEvent) -> String {
     hex(&mac.finalize().into_bytes())
 }
 
+fn head_mac(key: &[u8; 32], head: &AuditHead) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(b"audit-head/");
+    mac.update(&head.next_seq.to_be_bytes());
+    mac.update(head.last_mac.as_bytes());
+    hex(&mac.finalize().into_bytes())
+}
+
 /// An event being built: who, what, on which profile.
 #[derive(Clone)]
 pub struct Event(AuditEvent);
@@ -135,14 +145,36 @@ pub struct Query {
 impl Audit {
     pub fn open(store: &Store, settings: &AuditSettings) -> Result<Audit, StoreError> {
         let tree = store.audit_tree()?;
-        let head = match store.audit_head()? {
-            Some(head) => head,
+        let key = store.derive_key("audit-chain");
+        let stored: Option<AuditHead> = store
+            .audit_head_raw()?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let head = match stored {
+            Some(head) if head.mac == head_mac(&key, &head) => head,
+            Some(_) => {
+                // An edited head: keep it (verify reports the mismatch) but
+                // continue from the trail itself.
+                tracing::error!(
+                    "the audit head fails its check; `tether audit verify` will say more"
+                );
+                match tree.last()? {
+                    Some((_, value)) => serde_json::from_slice::<AuditEvent>(&value)
+                        .map(|e| AuditHead {
+                            next_seq: e.seq + 1,
+                            last_mac: e.mac,
+                            mac: String::new(),
+                        })
+                        .unwrap_or_default(),
+                    None => AuditHead::default(),
+                }
+            }
             None => match tree.last()? {
                 // A trail from before the head was kept: continue it.
                 Some((_, value)) => serde_json::from_slice::<AuditEvent>(&value)
                     .map(|e| AuditHead {
                         next_seq: e.seq + 1,
                         last_mac: e.mac,
+                        mac: String::new(),
                     })
                     .unwrap_or_default(),
                 None => AuditHead::default(),
@@ -150,7 +182,7 @@ impl Audit {
         };
         Ok(Audit {
             tree,
-            key: store.derive_key("audit-chain"),
+            key,
             values_key: store.derive_key("audit-values"),
             head: tokio::sync::Mutex::new(head),
             settings: settings.clone(),
@@ -175,14 +207,17 @@ impl Audit {
         event.prev = head.last_mac.clone();
         event.mac = mac_of(&self.key, &event);
         let bytes = serde_json::to_vec(&event).map_err(|e| Error::Internal(e.to_string()))?;
-        let next = AuditHead {
+        let mut next = AuditHead {
             next_seq: event.seq + 1,
             last_mac: event.mac.clone(),
+            mac: String::new(),
         };
+        next.mac = head_mac(&self.key, &next);
+        let head_bytes = serde_json::to_vec(&next).map_err(|e| Error::Internal(e.to_string()))?;
         let written = async {
             self.tree
                 .insert(event.seq.to_be_bytes(), bytes.as_slice())?;
-            store.put_audit_head(&next)?;
+            store.put_audit_head_raw(&head_bytes)?;
             store.flush().await
         }
         .await;

@@ -116,6 +116,16 @@ impl App {
         Ok(())
     }
 
+    /// Wipes the master key and closes every SSH connection: from now on
+    /// nothing uses a credential until a restart.
+    pub async fn seal(&self, why: &str) {
+        self.record_after(Event::daemon(self.daemon_uid, "daemon.seal").detail("by", why))
+            .await;
+        self.store.seal();
+        self.pool.shutdown().await;
+        tracing::warn!(by = why, "sealed: master key wiped, connections closed");
+    }
+
     /// Whether `caller` may do `op` on `profile` (see [`policy::check`]).
     pub fn authorize(&self, caller: &Caller, profile: &str, op: Op<'_>) -> Result<Allowed, Error> {
         policy::check(&self.store, caller, profile, op, || {

@@ -218,6 +218,14 @@ async fn route(
             }
             _ => Err(not_allowed()),
         },
+        ["seal"] => match method {
+            Method::POST => {
+                app.admin_only(caller, "seal the daemon")?;
+                app.seal(&format!("uid {}", caller.uid)).await;
+                Ok(http::empty(::http::StatusCode::NO_CONTENT))
+            }
+            _ => Err(not_allowed()),
+        },
         ["audit"] => match method {
             Method::GET => audit::list(app, caller, request.uri().query()),
             _ => Err(not_allowed()),

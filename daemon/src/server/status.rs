@@ -35,6 +35,7 @@ pub fn get(app: &App, peer: &Peer, caller: &Caller) -> Resp {
             socket: app.options.socket.display().to_string(),
             state_dir: app.options.state_dir.display().to_string(),
             profiles,
+            sealed: app.store.is_sealed(),
             uptime_secs: app.started.elapsed().as_secs(),
         },
     )

@@ -91,12 +91,14 @@ fn parse_grant_key(key: &str) -> Option<(String, Subject)> {
 /// A grant with its key parts, or the error opening it.
 pub type ListedGrant = (String, Subject, Result<GrantRecord, StoreError>);
 
-/// The audit trail's last event, sealed in `meta`, so that events removed
-/// from the end of the trail are noticed.
+/// The audit trail's last event, kept in `meta` with an HMAC of the trail's
+/// key, so that events removed from the end of the trail are noticed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditHead {
     pub next_seq: u64,
     pub last_mac: String,
+    #[serde(default)]
+    pub mac: String,
 }
 
 impl Store {
@@ -104,11 +106,14 @@ impl Store {
     pub fn derive_key(&self, label: &str) -> zeroize::Zeroizing<[u8; 32]> {
         use hmac::{Hmac, Mac};
         let mut out = zeroize::Zeroizing::new([0u8; 32]);
-        if let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(self.key.bytes()) {
-            mac.update(b"tether/v1/derive/");
-            mac.update(label.as_bytes());
-            out.copy_from_slice(&mac.finalize().into_bytes());
-        }
+        let _ = self.with_key(|key| {
+            if let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key.bytes()) {
+                mac.update(b"tether/v1/derive/");
+                mac.update(label.as_bytes());
+                out.copy_from_slice(&mac.finalize().into_bytes());
+            }
+            Ok(())
+        });
         out
     }
 
@@ -116,14 +121,18 @@ impl Store {
         self.tree(AUDIT)
     }
 
-    pub fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
-        self.get(super::META, "audit_head", "value")
+    /// The audit head as the trail wrote it (the trail authenticates it with
+    /// its own key, so that a sealed daemon can still write its trail).
+    pub fn audit_head_raw(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .tree(super::META)?
+            .get("audit_head")?
+            .map(|v| v.to_vec()))
     }
 
     /// Writes the head without flushing: the caller flushes with the event.
-    pub fn put_audit_head(&self, head: &AuditHead) -> Result<(), StoreError> {
-        let sealed = self.seal_json(super::META, "audit_head", "value", head)?;
-        self.tree(super::META)?.insert("audit_head", sealed)?;
+    pub fn put_audit_head_raw(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.tree(super::META)?.insert("audit_head", bytes)?;
         Ok(())
     }
 

@@ -76,6 +76,11 @@ pub enum StoreError {
     Missing(String),
     #[error(transparent)]
     Seal(#[from] envelope::SealError),
+    #[error(
+        "tetherd is sealed: its master key was wiped from memory (tether seal or SIGUSR1); \
+         restart it to read the key again"
+    )]
+    Sealed,
 }
 
 /// A host key pinned for a profile.
@@ -115,7 +120,9 @@ pub type ListedProfile = (String, Result<ProfileRecord, StoreError>);
 
 pub struct Store {
     db: sled::Db,
-    key: MasterKey,
+    /// `None` once sealed: the key is wiped and nothing can be opened or
+    /// sealed until a restart reads it again.
+    key: std::sync::RwLock<Option<MasterKey>>,
     key_source: KeySource,
     profiles: sled::Tree,
     secrets: sled::Tree,
@@ -175,7 +182,7 @@ impl Store {
         }
         Ok(Store {
             db,
-            key,
+            key: std::sync::RwLock::new(Some(key)),
             key_source,
             profiles,
             secrets,
@@ -195,7 +202,30 @@ impl Store {
         value: &T,
     ) -> Result<Vec<u8>, StoreError> {
         let json = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
-        Ok(envelope::seal(&self.key, &aad(tree, record, field), &json)?)
+        self.with_key(|key| Ok(envelope::seal(key, &aad(tree, record, field), &json)?))
+    }
+
+    /// Runs `f` with the master key, or fails with [`StoreError::Sealed`].
+    fn with_key<T>(
+        &self,
+        f: impl FnOnce(&MasterKey) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let key = self.key.read().unwrap_or_else(|e| e.into_inner());
+        match key.as_ref() {
+            Some(key) => f(key),
+            None => Err(StoreError::Sealed),
+        }
+    }
+
+    /// Wipes the master key from memory (`tether seal`, SIGUSR1).
+    pub fn seal(&self) {
+        let mut key = self.key.write().unwrap_or_else(|e| e.into_inner());
+        // Dropping the key zeroizes it.
+        key.take();
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.key.read().map(|k| k.is_none()).unwrap_or(true)
     }
 
     fn open_record(
@@ -205,11 +235,13 @@ impl Store {
         field: &str,
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        envelope::open(&self.key, &aad(tree, record, field), sealed).map_err(|_| {
-            StoreError::Corrupt {
-                tree,
-                record: record.to_owned(),
-            }
+        self.with_key(|key| {
+            envelope::open(key, &aad(tree, record, field), sealed).map_err(|_| {
+                StoreError::Corrupt {
+                    tree,
+                    record: record.to_owned(),
+                }
+            })
         })
     }
 
@@ -281,11 +313,13 @@ impl Store {
         host_keys: &[PinnedHostKey],
     ) -> Result<(), StoreError> {
         let sealed_record = self.seal_json(PROFILES, name, "record", record)?;
-        let sealed_secret = envelope::seal(
-            &self.key,
-            &aad(SECRETS, name, "credential"),
-            &credential.encode(),
-        )?;
+        let sealed_secret = self.with_key(|key| {
+            Ok(envelope::seal(
+                key,
+                &aad(SECRETS, name, "credential"),
+                &credential.encode(),
+            )?)
+        })?;
         let sealed_keys = self.seal_json(HOSTKEYS, name, "keys", &host_keys)?;
         let result = (&self.profiles, &self.secrets, &self.hostkeys).transaction(
             |(profiles, secrets, hostkeys)| {
@@ -320,11 +354,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sealed_record = self.seal_json(PROFILES, name, "record", record)?;
         let sealed_secret = match credential {
-            Some(credential) => Some(envelope::seal(
-                &self.key,
-                &aad(SECRETS, name, "credential"),
-                &credential.encode(),
-            )?),
+            Some(credential) => Some(self.with_key(|key| {
+                Ok(envelope::seal(
+                    key,
+                    &aad(SECRETS, name, "credential"),
+                    &credential.encode(),
+                )?)
+            })?),
             None => None,
         };
         let sealed_keys = self.seal_json(HOSTKEYS, name, "keys", &host_keys)?;

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Regenerates the shell completions and manual pages from the clap
+# definitions; tests/tests/generated.rs fails when these files are stale.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --quiet -p tether -p tetherd
+target/debug/tether completions bash > completions/tether.bash
+target/debug/tether completions zsh > completions/_tether
+target/debug/tether completions fish > completions/tether.fish
+target/debug/tether man > man/tether.1
+target/debug/tetherd man > man/tetherd.8
