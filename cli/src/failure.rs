@@ -28,6 +28,16 @@ impl Failure {
 impl From<ClientError> for Failure {
     fn from(error: ClientError) -> Self {
         let message = match &error {
+            ClientError::Connect { path, source }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                format!(
+                    "cannot reach tetherd at {}: {source}. Only members of the socket's group \
+                     (tether) may connect: ask root to run `usermod -aG tether {}`, then log in again",
+                    path.display(),
+                    std::env::var("USER").unwrap_or_else(|_| "YOUR-USER".into())
+                )
+            }
             ClientError::Connect { path, source } => format!(
                 "cannot reach tetherd at {}: {source}. Is it running? Start it with `tetherd --user`, \
                  or check `systemctl status tetherd`; --socket or TETHER_SOCKET choose another socket",

@@ -10,7 +10,13 @@ pub fn resolve(explicit: Option<PathBuf>) -> PathBuf {
         return path;
     }
     let system = Path::new(paths::SYSTEM_SOCKET);
-    if system.exists() {
+    // A socket directory we may not enter still means the system daemon:
+    // the error then says why (not in group tether), rather than pointing
+    // at a --user socket that was never meant.
+    let hidden = system.parent().is_some_and(|dir| {
+        std::fs::read_dir(dir).is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+    });
+    if system.exists() || hidden {
         return system.to_owned();
     }
     paths::user_socket(rustix::process::getuid().as_raw())
