@@ -2,13 +2,32 @@
 //!
 //! Audited surface: [`take_activated_listener`] adopts file descriptor 3 from
 //! systemd socket activation, which no safe API can express (the descriptor is
-//! inherited, not opened by us). Everything else here goes through rustix's
-//! safe wrappers.
+//! inherited, not opened by us); [`lock_in_memory`] calls mlock(2), which
+//! rustix marks unsafe because it takes a raw address range. Everything else
+//! here goes through rustix's safe wrappers.
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 
 use rustix::process::{DumpableBehavior, Resource, Rlimit};
+
+/// Keeps `bytes` out of swap, best effort: mlock(2) needs the range to stay
+/// where it is (callers pass a boxed buffer that lives as long as the lock
+/// matters) and may be refused by RLIMIT_MEMLOCK; a refusal is logged, not
+/// fatal. The pages are unlocked when the process ends.
+pub fn lock_in_memory(bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    // SAFETY: mlock only changes the paging of the pages spanning this
+    // range, which `bytes` borrows for the duration of the call; it reads
+    // and writes no memory, so no aliasing or lifetime rule is touched.
+    #[allow(unsafe_code)]
+    let locked = unsafe { rustix::mm::mlock(bytes.as_ptr() as *mut _, bytes.len()) };
+    if let Err(error) = locked {
+        tracing::debug!(%error, "mlock refused; the buffer may be swapped");
+    }
+}
 
 /// First descriptor passed by systemd (`SD_LISTEN_FDS_START`).
 const LISTEN_FDS_START: i32 = 3;

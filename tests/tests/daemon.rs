@@ -236,3 +236,36 @@ fn the_readme_documents_every_error_code() {
         assert!(readme.contains(&row), "README.md lacks the row {row}");
     }
 }
+
+#[test]
+fn check_config_names_the_line_of_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "log = \"info\"\n[limits]\nmax_body_bytes = \"x\"\n").unwrap();
+    let out = Command::new(tether_e2e::tetherd_bin())
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 3"), "{stderr}");
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[ssh]\nkeepalive_secs = 5\n[audit]\nmax_events = 10\n",
+    )
+    .unwrap();
+    let out = Command::new(tether_e2e::tetherd_bin())
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"));
+}

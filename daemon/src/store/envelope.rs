@@ -28,9 +28,10 @@ const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 const HEADER_LEN: usize = 1 + KEY_ID_LEN + NONCE_LEN;
 
-/// The 32-byte master key. Never stored in the database.
+/// The 32-byte master key. Never stored in the database; boxed, so that it
+/// stays where it was locked in memory (best effort) until it is zeroized.
 pub struct MasterKey {
-    key: Zeroizing<[u8; KEY_LEN]>,
+    key: Box<Zeroizing<[u8; KEY_LEN]>>,
     id: [u8; KEY_ID_LEN],
 }
 
@@ -42,6 +43,8 @@ impl MasterKey {
         let digest = hasher.finalize();
         let mut id = [0u8; KEY_ID_LEN];
         id.copy_from_slice(&digest[..KEY_ID_LEN]);
+        let key = Box::new(key);
+        crate::sys::lock_in_memory(key.as_slice());
         Self { key, id }
     }
 
