@@ -801,6 +801,36 @@ impl Drop for Daemon {
     }
 }
 
+/// `n` connections to the daemon that it has counted against this uid: each
+/// answered one request and stays open (keep-alive). One refused while
+/// another connection was still counted (a readiness probe not yet closed on
+/// the daemon's side) is let go and replaced.
+pub fn hold_connections(socket: &Path, n: usize) -> Vec<std::os::unix::net::UnixStream> {
+    let start = Instant::now();
+    let mut held = Vec::new();
+    while held.len() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "cannot hold {n} connections"
+        );
+        let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET /v1/status HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).unwrap_or(0);
+        if String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200") {
+            held.push(stream);
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    held
+}
+
 /// Runs `command` with `stdin` as its input (written from a thread, so a
 /// large input cannot deadlock against unread output).
 fn run_with_input(mut command: Command, stdin: &[u8]) -> Run {

@@ -200,15 +200,7 @@ fn slow_and_idle_peers_only_hold_themselves_up() {
 fn connections_per_uid_are_capped() {
     let daemon = Daemon::start_with_config("[limits]\nmax_connections_per_uid = 4\n");
     let s = &daemon.socket;
-    let held: Vec<UnixStream> = (0..4).map(|_| UnixStream::connect(s).unwrap()).collect();
-    // The daemon counts a connection once its task has run, in any order,
-    // and a probe that was served still counts until its task ends: wait
-    // until the refusal is steady.
-    tether_e2e::wait_until(
-        "the daemon to count the held connections",
-        Duration::from_secs(5),
-        || (0..3).all(|_| raw(s, &request("GET", "/v1/status", "", "")).0 == 429),
-    );
+    let held = tether_e2e::hold_connections(s, 4);
     assert_error(
         raw(s, &request("GET", "/v1/status", "", "")),
         429,

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -180,12 +180,7 @@ fn a_reload_applies_new_limits_and_keeps_live_sessions() {
     assert_eq!(run.stdout(), "still here\n");
 
     // The new limit: two held connections, and a third is refused.
-    let held: Vec<UnixStream> = (0..2)
-        .map(|_| UnixStream::connect(&daemon.socket).unwrap())
-        .collect();
-    tether_e2e::wait_until("the new limit", Duration::from_secs(5), || {
-        daemon.run(&["status"]).code == 255
-    });
+    let held = tether_e2e::hold_connections(&daemon.socket, 2);
     daemon.run(&["status"]).fails_with("too_many_connections");
     drop(held);
 }

@@ -252,11 +252,21 @@ pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    // Peer and admission here, in accept order, so that the
+                    // per-uid count does not depend on which task runs first.
+                    let peer = match Peer::from_stream(&stream) {
+                        Ok(peer) => peer,
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot read peer credentials; closing");
+                            continue;
+                        }
+                    };
+                    let admitted = app.admit(peer.uid);
                     let app = app.clone();
                     let guard = app.tasks.enter();
                     let stop = stop_rx.clone();
                     tokio::spawn(async move {
-                        serve_connection(app, stream, stop).await;
+                        serve_connection(app, stream, peer, admitted, stop).await;
                         drop(guard);
                     });
                 }
@@ -323,16 +333,10 @@ async fn reap_idle(app: Arc<App>) {
 async fn serve_connection(
     app: Arc<App>,
     stream: tokio::net::UnixStream,
+    peer: Peer,
+    admitted: Option<ConnectionGuard>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let peer = match Peer::from_stream(&stream) {
-        Ok(peer) => peer,
-        Err(error) => {
-            tracing::warn!(%error, "cannot read peer credentials; closing");
-            return;
-        }
-    };
-    let admitted = app.admit(peer.uid);
     let config = app.config();
     let limits = &config.limits;
     let over_limit = admitted.is_none();
