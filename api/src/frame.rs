@@ -399,4 +399,18 @@ mod tests {
             prop_assert_eq!(back, frame);
         }
     }
+
+    /// Found by the `frame` fuzz target: a JSON payload is not canonical
+    /// (`[]` is an exit with every field defaulted), so a frame is stable
+    /// through decode and encode, not its bytes.
+    #[test]
+    fn json_payloads_round_trip_as_frames() {
+        let input = [7, 0, 0, 0, 3, b'[', b'\n', b']'];
+        let (frame, used) = decode(&input).unwrap().unwrap();
+        assert_eq!(used, input.len());
+        let mut again = Vec::new();
+        frame.encode(&mut again);
+        let (back, _) = decode(&again).unwrap().unwrap();
+        assert_eq!(back, frame);
+    }
 }
