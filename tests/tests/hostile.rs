@@ -1,0 +1,139 @@
+//! Hostile clients on an exec stream: garbage frames, and a client that
+//! vanishes mid-stream. Each ends with the command's channel closed on the
+//! server and the daemon serving others.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use tether_e2e::{Daemon, Sshd, wait_until};
+
+fn channels(daemon: &Daemon) -> u64 {
+    let run = daemon.run(&["session", "list", "--json"]);
+    run.ok();
+    run.json()["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["channels"].as_u64().unwrap())
+        .sum()
+}
+
+/// Starts `sleep 30` on web1 over a raw upgraded connection; returns the
+/// connection once the stream is open.
+fn raw_exec(daemon: &Daemon) -> UnixStream {
+    let body = r#"{"argv":["sleep","30"]}"#;
+    let mut stream = UnixStream::connect(&daemon.socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /v1/profiles/web1/exec HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\n\
+         Upgrade: tether-stream/1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "no answer");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream
+}
+
+fn sleeping_on_server(sshd: &Sshd) -> bool {
+    tether_e2e::descendants(sshd.pid()).iter().any(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\x0030"))
+    })
+}
+
+#[test]
+fn garbage_frames_end_the_stream_and_nothing_else() {
+    let Some((sshd, daemon)) =
+        tether_e2e::with_web1("garbage_frames_end_the_stream_and_nothing_else")
+    else {
+        return;
+    };
+    for garbage in [
+        &[99u8, 0, 0, 0, 0][..],                  // an unknown kind
+        &[1, 0xff, 0xff, 0xff, 0xff],             // a frame of 4 GiB
+        &[5, 0, 0, 0, 4, b'k', b'i', b'l', b'l'], // a signal name in lower case
+        &[6, 0, 0, 0, 1, 0],                      // a short resize
+    ] {
+        let mut stream = raw_exec(&daemon);
+        wait_until("the command to start", Duration::from_secs(10), || {
+            sleeping_on_server(&sshd)
+        });
+        stream.write_all(garbage).unwrap();
+        // The daemon answers with an error frame at most, then closes.
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the stream stayed open"
+        );
+        wait_until("the channel to close", Duration::from_secs(10), || {
+            channels(&daemon) == 0
+        });
+        daemon.run(&["exec", "web1", "--", "true"]).ok();
+    }
+}
+
+#[test]
+fn a_client_that_vanishes_mid_stream_leaves_nothing_running() {
+    let Some((sshd, daemon)) =
+        tether_e2e::with_web1("a_client_that_vanishes_mid_stream_leaves_nothing_running")
+    else {
+        return;
+    };
+    let stream = raw_exec(&daemon);
+    wait_until("the command to start", Duration::from_secs(10), || {
+        sleeping_on_server(&sshd)
+    });
+    drop(stream);
+    wait_until("the channel to close", Duration::from_secs(10), || {
+        channels(&daemon) == 0
+    });
+    let end = daemon.run(&["audit", "--op", "exec.end", "--json"]).json();
+    assert_eq!(end[0]["result"], "caller_gone", "{end}");
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+}
+
+#[test]
+fn a_thousand_idle_connections_do_not_stall_others() {
+    let daemon = Daemon::start();
+    let mut idle = Vec::new();
+    for _ in 0..1000 {
+        match UnixStream::connect(&daemon.socket) {
+            Ok(stream) => idle.push(stream),
+            Err(error) => panic!("connect {}: {error}", idle.len()),
+        }
+    }
+    // Over the per-uid limit the rest are refused at once, and a request
+    // from a fresh connection is answered (refused or served) quickly.
+    let started = Instant::now();
+    let run = daemon.run(&["status"]);
+    assert!(
+        run.code == 0 || run.stderr.contains("error[too_many_connections]"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
+    wait_until(
+        "the idle connections to be released",
+        Duration::from_secs(15),
+        || daemon.run(&["status"]).code == 0,
+    );
+}
