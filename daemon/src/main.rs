@@ -61,7 +61,8 @@ fn main() -> ExitCode {
     match start(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("tetherd: error: {error:#}");
+            // Our errors name their causes in their own message.
+            eprintln!("tetherd: error: {error}");
             ExitCode::FAILURE
         }
     }
