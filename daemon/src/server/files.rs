@@ -273,36 +273,18 @@ fn temporary_name(path: &str) -> Result<String, Error> {
 /// the answer rather than a broken pipe.
 const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// `PUT .../files`: authorized here rather than in the router, so that a
+/// refusal, like every other early failure, drains the body it did not read.
 pub async fn upload(
     app: &App,
     caller: &Caller,
     name: &str,
-    allowed: &Allowed,
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
     let (parts, body) = request.into_parts();
     let mut body = Some(body);
-    let start = Event::new(caller, "sftp.upload").profile(name).detail(
-        "path",
-        query_value(parts.uri.query().unwrap_or(""), "path")
-            .ok()
-            .flatten()
-            .unwrap_or_default(),
-    );
-    let end = start.end(String::new());
-    let result = match app.record(start).await {
-        Ok(_) => {
-            let received = receive(app, name, allowed, &parts.uri, &mut body).await;
-            let end = match &received {
-                Ok(done) => end
-                    .result("ok")
-                    .detail("bytes", done.bytes)
-                    .detail("sha256", done.sha256.as_str()),
-                Err(error) => end.result(error.code().as_str()),
-            };
-            app.record_after(end).await;
-            received.map(|done| json(StatusCode::OK, &done))
-        }
+    let result = match app.authorize(caller, name, Op::Sftp { write: true }) {
+        Ok(allowed) => record_and_receive(app, caller, name, &allowed, &parts, &mut body).await,
         Err(error) => Err(error),
     };
     if let (Err(_), Some(mut body)) = (&result, body.take()) {
@@ -317,6 +299,35 @@ pub async fn upload(
         });
     }
     result
+}
+
+async fn record_and_receive(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    allowed: &Allowed,
+    parts: &::http::request::Parts,
+    body: &mut Option<Incoming>,
+) -> Result<Resp, Error> {
+    let start = Event::new(caller, "sftp.upload").profile(name).detail(
+        "path",
+        query_value(parts.uri.query().unwrap_or(""), "path")
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+    );
+    let end = start.end(String::new());
+    app.record(start).await?;
+    let received = receive(app, name, allowed, &parts.uri, body).await;
+    let end = match &received {
+        Ok(done) => end
+            .result("ok")
+            .detail("bytes", done.bytes)
+            .detail("sha256", done.sha256.as_str()),
+        Err(error) => end.result(error.code().as_str()),
+    };
+    app.record_after(end).await;
+    received.map(|done| json(StatusCode::OK, &done))
 }
 
 async fn receive(
