@@ -19,6 +19,7 @@
 //! connect_timeout_secs = 15            # TCP connect plus SSH handshake
 //! keepalive_secs = 30                  # silence before a keepalive; 3 missed end it
 //! idle_timeout_secs = 600              # pooled connections with no channel close after this
+//! sftp_timeout_secs = 60               # an SFTP server's answer to one request
 //!
 //! [access]
 //! socket_group = "tether"              # system mode: the socket's group (mode 0660)
@@ -107,6 +108,8 @@ pub struct SshSettings {
     pub connect_timeout_secs: u64,
     pub keepalive_secs: u64,
     pub idle_timeout_secs: u64,
+    /// How long an SFTP server may take to answer one request.
+    pub sftp_timeout_secs: u64,
 }
 
 impl Default for SshSettings {
@@ -115,6 +118,7 @@ impl Default for SshSettings {
             connect_timeout_secs: 15,
             keepalive_secs: 30,
             idle_timeout_secs: 600,
+            sftp_timeout_secs: 60,
         }
     }
 }
@@ -219,6 +223,7 @@ impl Config {
             ("ssh.connect_timeout_secs", self.ssh.connect_timeout_secs),
             ("ssh.keepalive_secs", self.ssh.keepalive_secs),
             ("ssh.idle_timeout_secs", self.ssh.idle_timeout_secs),
+            ("ssh.sftp_timeout_secs", self.ssh.sftp_timeout_secs),
             ("access.mfa_session_secs", self.access.mfa_session_secs),
             ("access.mfa_idle_secs", self.access.mfa_idle_secs),
         ];

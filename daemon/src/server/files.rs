@@ -45,7 +45,8 @@ async fn session(app: &App, name: &str) -> Result<Session, Error> {
         .pool
         .channel(&target, || Ok(app.store.credential(name)?))
         .await?;
-    let sftp = sftp::open(channel, &lease.connection.addr).await?;
+    let timeout = std::time::Duration::from_secs(app.config().ssh.sftp_timeout_secs);
+    let sftp = sftp::open(channel, &lease.connection.addr, timeout).await?;
     Ok(Session { sftp, lease })
 }
 

@@ -93,7 +93,12 @@ impl RemoteError {
 }
 
 /// Starts the SFTP subsystem on a fresh channel.
-pub async fn open(channel: Channel<Msg>, addr: &str) -> Result<SftpSession, SshError> {
+/// `timeout` bounds every request, the subsystem's first answer included.
+pub async fn open(
+    channel: Channel<Msg>,
+    addr: &str,
+    timeout: std::time::Duration,
+) -> Result<SftpSession, SshError> {
     channel
         .request_subsystem(true, "sftp")
         .await
@@ -103,7 +108,7 @@ pub async fn open(channel: Channel<Msg>, addr: &str) -> Result<SftpSession, SshE
         max_concurrent_reads: IN_FLIGHT,
         max_concurrent_writes: IN_FLIGHT,
         max_write_packet_len: WRITE_LEN + 1024,
-        request_timeout_secs: 60,
+        request_timeout_secs: timeout.as_secs().max(1),
     };
     SftpSession::new_with_config(channel.into_stream(), config)
         .await

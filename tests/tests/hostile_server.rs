@@ -1,0 +1,165 @@
+//! Hostile or broken SSH servers, scripted over plain TCP: one that stalls
+//! after its banner, one whose banner never ends, one that announces a 4 GiB
+//! packet. Each ends in a typed error within the connect timeout, with the
+//! daemon's memory bounded and other callers served.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use tether_e2e::Daemon;
+use tetherd::store::{Credential, PinnedHostKey, ProfileRecord, Store};
+
+/// Serves each connection with `script` on a thread; returns the port.
+fn scripted(script: fn(std::net::TcpStream)) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || script(stream));
+        }
+    });
+    port
+}
+
+fn stall_after_banner(mut stream: std::net::TcpStream) {
+    let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+fn endless_banner(mut stream: std::net::TcpStream) {
+    let line = [b'x'; 200];
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if stream
+            .write_all(&line)
+            .and_then(|()| stream.write_all(b"\r\n"))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn oversized_packet(mut stream: std::net::TcpStream) {
+    let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
+    let mut banner = [0u8; 256];
+    let _ = stream.read(&mut banner);
+    let _ = stream.write_all(&[0xff, 0xff, 0xff, 0xf0, 4]);
+    let _ = stream.write_all(&[0u8; 65536]);
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+/// A daemon with one profile per hostile server (written to the store
+/// directly: `profile add` would refuse a server it cannot log in to).
+fn daemon_with(servers: &[(&str, u16)]) -> Daemon {
+    let mut daemon = Daemon::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = Store::open(&daemon.state_dir).unwrap();
+        for (name, port) in servers {
+            let record = ProfileRecord {
+                host: "127.0.0.1".into(),
+                port: *port,
+                user: "u".into(),
+                auth: tether_api::types::AuthKind::Password,
+                public_key: None,
+                created_at: 1,
+                updated_at: 1,
+                connect_timeout_secs: Some(2),
+                keepalive_secs: None,
+            };
+            let pins = [PinnedHostKey {
+                algorithm: "ssh-ed25519".into(),
+                fingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+                added_at: 1,
+            }];
+            let credential = Credential::Password(zeroize::Zeroizing::new("pw".to_owned()));
+            store
+                .add_profile(name, &record, &credential, &pins)
+                .await
+                .unwrap();
+        }
+    });
+    drop(runtime);
+    daemon.spawn_and_wait();
+    daemon
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn hostile_servers_end_in_typed_errors_within_the_timeout() {
+    let daemon = daemon_with(&[
+        ("stall", scripted(stall_after_banner)),
+        ("banner", scripted(endless_banner)),
+        ("huge", scripted(oversized_packet)),
+    ]);
+    let pid = daemon.pid().unwrap();
+    for name in ["stall", "banner", "huge"] {
+        let started = Instant::now();
+        let run = daemon.run(&["exec", name, "--", "true"]);
+        let took = started.elapsed();
+        assert_eq!(run.code, 255, "{name}: {}", run.stderr);
+        assert!(
+            [
+                "error[timeout]",
+                "error[ssh_error]",
+                "error[connect_failed]"
+            ]
+            .iter()
+            .any(|code| run.stderr.contains(code)),
+            "{name}: {}",
+            run.stderr
+        );
+        // Two seconds of connect timeout, and again for authentication.
+        assert!(took < Duration::from_secs(8), "{name} took {took:?}");
+        daemon.run(&["status"]).ok();
+        assert!(rss_kib(pid) < 100 * 1024, "{name}: {} KiB", rss_kib(pid));
+    }
+    // The attempts are on record with their results.
+    let trail = daemon
+        .run(&["audit", "--op", "ssh.connect", "--json"])
+        .json();
+    assert_eq!(trail.as_array().unwrap().len(), 3, "{trail}");
+}
+
+#[test]
+fn an_sftp_server_that_never_answers_times_out() {
+    let options = tether_e2e::SshdOptions {
+        extra_config: vec!["ForceCommand /bin/sleep 600".into()],
+    };
+    let Some(sshd) =
+        tether_e2e::Sshd::start_with("an_sftp_server_that_never_answers_times_out", options)
+    else {
+        return;
+    };
+    let daemon = Daemon::start_with_config("[ssh]\nsftp_timeout_secs = 2\n");
+    let key = tether_e2e::keygen(sshd.dir.path(), "id", "ed25519", "");
+    daemon.add_key_profile("web1", &sshd, &key).ok();
+    for args in [
+        &["sftp", "web1", "ls", "/"][..],
+        &["cp", "web1:/etc/hostname", "-"],
+    ] {
+        let started = Instant::now();
+        let run = daemon.run(args);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+        run.fails_with("ssh_error");
+        assert!(run.stderr.contains("SFTP"), "{}", run.stderr);
+    }
+    daemon.run(&["status"]).ok();
+}
