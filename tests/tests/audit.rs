@@ -274,14 +274,94 @@ fn no_secret_or_session_byte_reaches_the_trail_or_the_log() {
     assert_eq!(run.stdout, typed);
     let run = daemon.run(&["exec", "db1", "--", "echo", "output-bytes-c0ffee"]);
     run.ok();
+    // Every other kind of secret the daemon takes: an encrypted key and its
+    // passphrase, a TOTP secret and backup codes, a sensitive parameter.
+    let key = tether_e2e::keygen(sshd.dir.path(), "id_enc", "ed25519", "pass-phrase-91b2");
+    sshd.authorize(&key);
+    let port = sshd.port.to_string();
+    daemon
+        .run_with_stdin(
+            &[
+                "profile",
+                "add",
+                "web1",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--user",
+                &sshd.user,
+                "--key-file",
+                key.private.to_str().unwrap(),
+                "--key-passphrase-stdin",
+                "--accept-new",
+            ],
+            b"pass-phrase-91b2\n",
+        )
+        .ok();
+    let key_text = fs::read_to_string(&key.private).unwrap();
+    let key_line = key_text.lines().nth(2).unwrap().to_owned();
+    let enrol = daemon.run(&["mfa", "enroll", "--json"]);
+    enrol.ok();
+    let totp_secret = enrol.json()["secret"].as_str().unwrap().to_owned();
+    let bytes = totp_rs::Secret::Encoded(totp_secret.clone())
+        .to_bytes()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code =
+        totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 0, 30, bytes).generate(now);
+    let confirmed = daemon.run_with_stdin(
+        &["mfa", "confirm", "--json"],
+        format!("{code}\n").as_bytes(),
+    );
+    confirmed.ok();
+    let backup = confirmed.json()["backup_codes"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    daemon
+        .run(&[
+            "action",
+            "add",
+            "web1",
+            "tok",
+            "--",
+            "echo",
+            "{t!:[a-z0-9]+}",
+        ])
+        .ok();
+    daemon
+        .run(&["run", "web1", "tok", "t=sensitive9value"])
+        .ok();
+
     daemon.run(&["audit", "verify"]).ok();
-    for needle in [password.as_bytes(), b"session-bytes-7f3a91", b"c0ffee\n"] {
+    let trail = daemon.run(&["audit", "--json"]).stdout();
+    for needle in [
+        password.as_bytes(),
+        b"session-bytes-7f3a91",
+        b"c0ffee\n",
+        b"pass-phrase-91b2",
+        key_line.as_bytes(),
+        totp_secret.as_bytes(),
+        backup.as_bytes(),
+        b"sensitive9value",
+    ] {
         assert_absent_below(&daemon.state_dir, needle);
         let log = daemon.log();
-        assert!(!log.as_bytes().windows(needle.len()).any(|w| w == needle));
+        assert!(
+            !log.as_bytes().windows(needle.len()).any(|w| w == needle),
+            "the log holds {}",
+            String::from_utf8_lossy(needle)
+        );
+        assert!(
+            !trail.as_bytes().windows(needle.len()).any(|w| w == needle),
+            "the trail holds {}",
+            String::from_utf8_lossy(needle)
+        );
     }
-    let trail = daemon.run(&["audit", "--json"]).stdout();
-    assert!(!trail.contains("session-bytes-7f3a91") && !trail.contains(password));
 }
 
 /// A small tmpfs, unmounted when dropped.
