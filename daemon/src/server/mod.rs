@@ -330,6 +330,17 @@ async fn reap_idle(app: Arc<App>) {
     }
 }
 
+/// Serves one connection that was accepted elsewhere, to its end: the HTTP
+/// fuzz target's way in (the accept loop does the same per connection).
+pub async fn serve_one(app: Arc<App>, stream: tokio::net::UnixStream) {
+    let Ok(peer) = Peer::from_stream(&stream) else {
+        return;
+    };
+    let admitted = app.admit(peer.uid);
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    serve_connection(app, stream, peer, admitted, stop_rx).await;
+}
+
 async fn serve_connection(
     app: Arc<App>,
     stream: tokio::net::UnixStream,
