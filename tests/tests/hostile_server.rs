@@ -163,3 +163,32 @@ fn an_sftp_server_that_never_answers_times_out() {
     }
     daemon.run(&["status"]).ok();
 }
+
+#[test]
+fn a_host_key_of_another_type_is_refused_before_any_credential() {
+    let Some((mut sshd, daemon)) =
+        tether_e2e::with_web1("a_host_key_of_another_type_is_refused_before_any_credential")
+    else {
+        return;
+    };
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+    // The server comes back with only an ECDSA host key: the ed25519 pin
+    // does not match, whatever the key type.
+    let ecdsa = tether_e2e::keygen(sshd.dir.path(), "host_ecdsa", "ecdsa", "");
+    sshd.host_key = ecdsa.private.clone();
+    sshd.restart();
+    let logins_before = sshd.log().matches("Accepted publickey").count();
+    let run = daemon.run(&["exec", "web1", "--", "true"]);
+    run.fails_with("host_key_mismatch");
+    assert!(
+        run.stderr.contains("ecdsa") || run.stderr.contains("ECDSA"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        sshd.log().matches("Accepted publickey").count(),
+        logins_before,
+        "a credential was offered to an unpinned key"
+    );
+    daemon.run(&["status"]).ok();
+}
