@@ -192,3 +192,106 @@ fn a_host_key_of_another_type_is_refused_before_any_credential() {
     );
     daemon.run(&["status"]).ok();
 }
+
+/// A real SSH server (russh) that asks thousands of keyboard-interactive
+/// questions instead of one password.
+struct PromptFlood;
+
+impl russh::server::Handler for PromptFlood {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<russh::server::Auth, Self::Error> {
+        let only = [russh::MethodKind::KeyboardInteractive];
+        Ok(russh::server::Auth::Reject {
+            proceed_with_methods: Some(russh::MethodSet::from(&only[..])),
+            partial_success: false,
+        })
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        _user: &str,
+        _submethods: &str,
+        _response: Option<russh::server::Response<'a>>,
+    ) -> Result<russh::server::Auth, Self::Error> {
+        let prompts: Vec<(std::borrow::Cow<'static, str>, bool)> = (0..5000)
+            .map(|i| (std::borrow::Cow::Owned(format!("question {i}: ")), false))
+            .collect();
+        Ok(russh::server::Auth::Partial {
+            name: "".into(),
+            instructions: "".into(),
+            prompts: prompts.into(),
+        })
+    }
+}
+
+#[test]
+fn a_flood_of_keyboard_interactive_prompts_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = tether_e2e::keygen(dir.path(), "host", "ed25519", "");
+    let fingerprint = tether_e2e::fingerprint(&key.private.with_extension("pub"));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let host_key = russh::keys::load_secret_key(&key.private, None).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let config = std::sync::Arc::new(russh::server::Config {
+                keys: vec![host_key],
+                auth_rejection_time: Duration::from_millis(10),
+                ..Default::default()
+            });
+            listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((stream, _)) = listener.accept().await {
+                let config = config.clone();
+                tokio::spawn(async move {
+                    if let Ok(session) =
+                        russh::server::run_stream(config, stream, PromptFlood).await
+                    {
+                        let _ = session.await;
+                    }
+                });
+            }
+        });
+    });
+
+    let mut daemon = Daemon::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = Store::open(&daemon.state_dir).unwrap();
+        let record = ProfileRecord {
+            host: "127.0.0.1".into(),
+            port,
+            user: "u".into(),
+            auth: tether_api::types::AuthKind::Password,
+            public_key: None,
+            created_at: 1,
+            updated_at: 1,
+            connect_timeout_secs: Some(5),
+            keepalive_secs: None,
+        };
+        let pins = [PinnedHostKey {
+            algorithm: "ssh-ed25519".into(),
+            fingerprint,
+            added_at: 1,
+        }];
+        let credential = Credential::Password(zeroize::Zeroizing::new("pw-never-sent".to_owned()));
+        store
+            .add_profile("flood", &record, &credential, &pins)
+            .await
+            .unwrap();
+    });
+    drop(runtime);
+    daemon.spawn_and_wait();
+    let started = Instant::now();
+    let run = daemon.run(&["exec", "flood", "--", "true"]);
+    run.fails_with("auth_failed");
+    assert!(run.stderr.contains("5000 question"), "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    daemon.run(&["status"]).ok();
+}
