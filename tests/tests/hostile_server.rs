@@ -1,6 +1,6 @@
 //! Hostile or broken SSH servers, scripted over plain TCP: one that stalls
-//! after its banner, one whose banner never ends, one that announces a 4 GiB
-//! packet. Each ends in a typed error within the connect timeout, with the
+//! after its banner, one that stalls after its KEXINIT, one whose banner
+//! never ends, one that announces a 4 GiB packet. Each ends in a typed error within the connect timeout, with the
 //! daemon's memory bounded and other callers served.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -26,6 +26,42 @@ fn scripted(script: fn(std::net::TcpStream)) -> u16 {
 
 fn stall_after_banner(mut stream: std::net::TcpStream) {
     let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+/// Banner, then a well-formed KEXINIT, then nothing.
+fn stall_after_kexinit(mut stream: std::net::TcpStream) {
+    let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
+    let mut payload = vec![20u8];
+    payload.extend_from_slice(&[7u8; 16]);
+    for list in [
+        "curve25519-sha256",
+        "ssh-ed25519",
+        "aes128-gcm@openssh.com",
+        "aes128-gcm@openssh.com",
+        "hmac-sha2-256",
+        "hmac-sha2-256",
+        "none",
+        "none",
+        "",
+        "",
+    ] {
+        payload.extend_from_slice(&(list.len() as u32).to_be_bytes());
+        payload.extend_from_slice(list.as_bytes());
+    }
+    payload.push(0);
+    payload.extend_from_slice(&0u32.to_be_bytes());
+    let mut padding = 8 - (4 + 1 + payload.len()) % 8;
+    if padding < 4 {
+        padding += 8;
+    }
+    let mut packet = ((1 + payload.len() + padding) as u32)
+        .to_be_bytes()
+        .to_vec();
+    packet.push(padding as u8);
+    packet.extend_from_slice(&payload);
+    packet.extend(std::iter::repeat_n(0u8, padding));
+    let _ = stream.write_all(&packet);
     std::thread::sleep(Duration::from_secs(30));
 }
 
@@ -102,11 +138,12 @@ fn rss_kib(pid: u32) -> u64 {
 fn hostile_servers_end_in_typed_errors_within_the_timeout() {
     let daemon = daemon_with(&[
         ("stall", scripted(stall_after_banner)),
+        ("kexinit", scripted(stall_after_kexinit)),
         ("banner", scripted(endless_banner)),
         ("huge", scripted(oversized_packet)),
     ]);
     let pid = daemon.pid().unwrap();
-    for name in ["stall", "banner", "huge"] {
+    for name in ["stall", "kexinit", "banner", "huge"] {
         let started = Instant::now();
         let run = daemon.run(&["exec", name, "--", "true"]);
         let took = started.elapsed();
@@ -131,7 +168,7 @@ fn hostile_servers_end_in_typed_errors_within_the_timeout() {
     let trail = daemon
         .run(&["audit", "--op", "ssh.connect", "--json"])
         .json();
-    assert_eq!(trail.as_array().unwrap().len(), 3, "{trail}");
+    assert_eq!(trail.as_array().unwrap().len(), 4, "{trail}");
 }
 
 #[test]
