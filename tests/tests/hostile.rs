@@ -137,3 +137,38 @@ fn a_thousand_idle_connections_do_not_stall_others() {
         || daemon.run(&["status"]).code == 0,
     );
 }
+
+#[test]
+fn a_large_upload_refused_at_the_door_still_gets_its_answer() {
+    let daemon = Daemon::start();
+    let body = vec![b'x'; 8 * 1024 * 1024];
+    let mut stream = UnixStream::connect(&daemon.socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    write!(
+        stream,
+        "PUT /v1/profiles/web1/files?path=/tmp/x HTTP/1.1\r\nHost: t\r\n\
+         tether-api-version: 999\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let _ = writer.write_all(&body);
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("unsupported_api_version") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("unsupported_api_version"), "{answer}");
+    drop(stream);
+    sender.join().unwrap();
+    daemon.run(&["status"]).ok();
+}

@@ -18,7 +18,7 @@ use tether_api::files::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::App;
-use super::http::{Resp, channel_body, json, parse_json, read_body};
+use super::http::{Resp, channel_body, drain_in_background, json, parse_json, read_body};
 use super::profiles;
 use std::sync::Arc;
 
@@ -270,10 +270,6 @@ fn temporary_name(path: &str) -> Result<String, Error> {
     Ok(format!("{dir}.{base}.tether-{}.part", hex(&random)))
 }
 
-/// How long a refused upload's body is still read, so that the client sees
-/// the answer rather than a broken pipe.
-const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// `PUT .../files`: authorized here rather than in the router, so that a
 /// refusal, like every other early failure, drains the body it did not read.
 pub async fn upload(
@@ -288,16 +284,10 @@ pub async fn upload(
         Ok(allowed) => record_and_receive(app, caller, name, &allowed, &parts, &mut body).await,
         Err(error) => Err(error),
     };
-    if let (Err(_), Some(mut body)) = (&result, body.take()) {
-        // Refused before the body was read: keep reading it (and dropping
-        // it) while the answer goes out; the CLI stops sending when it sees
-        // the answer.
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(DRAIN_LIMIT, async {
-                while let Some(Ok(_)) = body.frame().await {}
-            })
-            .await;
-        });
+    if let (Err(_), Some(body)) = (&result, body.take()) {
+        // Refused before the body was read: the CLI stops sending when it
+        // sees the answer.
+        drain_in_background(body);
     }
     result
 }

@@ -147,6 +147,21 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     })
 }
 
+/// How long a refused request's body is still read, so that the client sees
+/// the answer rather than a broken pipe.
+pub const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and drops `body` in the background (bounded by [`DRAIN_LIMIT`]),
+/// while the answer to a request refused before its body was read goes out.
+pub fn drain_in_background(mut body: Incoming) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(DRAIN_LIMIT, async {
+            while let Some(Ok(_)) = body.frame().await {}
+        })
+        .await;
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

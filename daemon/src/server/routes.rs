@@ -28,7 +28,22 @@ pub async fn handle(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let caller = Caller::resolve(&peer, app.options.mode, app.daemon_uid);
-    match route(app.clone(), peer, &caller, over_limit, request).await {
+    // Refusals before anything of the request is looked at; the body, which
+    // nobody will read, is drained so the client sees the answer.
+    let early = if over_limit {
+        Err(Error::TooManyConnections(peer.uid))
+    } else {
+        peer::authorize(app.options.mode, app.daemon_uid, &peer)
+            .and_then(|()| check_version(request.headers()))
+    };
+    let result = match early {
+        Ok(()) => route(app.clone(), &caller, request).await,
+        Err(error) => {
+            http::drain_in_background(request.into_body());
+            Err(error)
+        }
+    };
+    match result {
         Ok(response) => {
             tracing::debug!(uid = peer.uid, %method, %path, status = response.status().as_u16(), "request");
             response
@@ -58,19 +73,7 @@ fn check_version(headers: &HeaderMap) -> Result<(), Error> {
     }
 }
 
-async fn route(
-    app: Arc<App>,
-    peer: Peer,
-    caller: &Caller,
-    over_limit: bool,
-    request: Request<Incoming>,
-) -> Result<Resp, Error> {
-    if over_limit {
-        return Err(Error::TooManyConnections(peer.uid));
-    }
-    peer::authorize(app.options.mode, app.daemon_uid, &peer)?;
-    check_version(request.headers())?;
-
+async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
     let segments: Vec<&str> = path.strip_prefix("/v1/").unwrap_or("").split('/').collect();
@@ -84,7 +87,7 @@ async fn route(
     let event = |op: &str, profile: &str| Event::new(caller, op).profile(profile);
     match segments.as_slice() {
         ["status"] => match method {
-            Method::GET => Ok(status::get(app, &peer, caller)),
+            Method::GET => Ok(status::get(app, caller)),
             _ => Err(not_allowed()),
         },
         ["whoami"] => match method {

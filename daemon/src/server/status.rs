@@ -5,13 +5,12 @@ use tether_api::types::Status;
 
 use super::App;
 use super::http::{Resp, json};
-use super::peer::Peer;
 use crate::access::Caller;
 use crate::access::policy::Op;
 
 /// Anyone the daemon serves may ask; the profile count is of the profiles
 /// the caller can see.
-pub fn get(app: &App, peer: &Peer, caller: &Caller) -> Resp {
+pub fn get(app: &App, caller: &Caller) -> Resp {
     let profiles = if caller.admin {
         app.store.profile_count()
     } else {
@@ -31,7 +30,7 @@ pub fn get(app: &App, peer: &Peer, caller: &Caller) -> Resp {
             api_version: tether_api::API_VERSION,
             mode: app.options.mode,
             daemon_uid: app.daemon_uid,
-            caller_uid: peer.uid,
+            caller_uid: caller.uid,
             socket: app.options.socket.display().to_string(),
             state_dir: app.options.state_dir.display().to_string(),
             profiles,
