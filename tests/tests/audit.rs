@@ -65,6 +65,9 @@ fn each_operation_is_on_record_and_the_chain_verifies() {
     daemon
         .run(&["exec", "nosuch", "--", "true"])
         .fails_with("profile_not_found");
+    daemon
+        .run(&["profile", "set", "web1", "--keepalive", "45"])
+        .ok();
 
     let all = events(&daemon, &[]);
     let ops: Vec<&str> = all.iter().map(|e| e["op"].as_str().unwrap()).collect();
@@ -84,9 +87,15 @@ fn each_operation_is_on_record_and_the_chain_verifies() {
         "run",
         "run.end",
         "request.refused",
+        "profile.update",
+        "profile.update.end",
     ] {
         assert!(ops.contains(&op), "no {op} in {ops:?}");
     }
+    assert_eq!(
+        find(&all, "profile.update")[0]["details"]["changed"],
+        serde_json::json!(["keepalive_secs"])
+    );
     let exec = find(&all, "exec")[0];
     assert_eq!(
         exec["details"]["argv"],

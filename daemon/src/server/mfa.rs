@@ -76,7 +76,12 @@ pub async fn reset(app: &App, caller: &Caller, request: Request<Incoming>) -> Re
     let (uid, _) = lookup_user(&reset.user).ok_or_else(|| {
         Error::NoSuchUser(format!("no user {:?} in the user database", reset.user))
     })?;
-    app.mfa.reset(&app.store, uid, reset.unenroll).await?;
+    let start = Event::new(caller, "mfa.reset")
+        .detail("uid", uid)
+        .detail("user", reset.user.as_str())
+        .detail("unenroll", reset.unenroll);
+    app.audited(start, app.mfa.reset(&app.store, uid, reset.unenroll))
+        .await?;
     tracing::info!(uid, unenroll = reset.unenroll, by = caller.uid, "MFA reset");
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -306,11 +306,39 @@ async fn add_checked(
 /// `PATCH /v1/profiles/{name}`: change fields, rotate the secret, or re-pin
 /// the host key. The result is verified by logging in before anything is
 /// stored; the profile's pooled connections are retired afterwards.
-pub async fn update(app: &App, name: &str, request: Request<Incoming>) -> Result<Resp, Error> {
+pub async fn update(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    request: Request<Incoming>,
+) -> Result<Resp, Error> {
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, &app.config().limits).await?;
     let update: UpdateProfile = parse_json(&body)?;
     drop(body);
+    // Which fields change, never the secret itself.
+    let changed: Vec<&str> = [
+        ("host", update.host.is_some()),
+        ("port", update.port.is_some()),
+        ("user", update.user.is_some()),
+        ("secret", update.credential.is_some()),
+        ("host_key", update.host_key.is_some()),
+        (
+            "connect_timeout_secs",
+            update.connect_timeout_secs.is_some(),
+        ),
+        ("keepalive_secs", update.keepalive_secs.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect();
+    let start = Event::new(caller, "profile.update")
+        .profile(name)
+        .detail("changed", changed);
+    app.audited(start, apply_update(app, name, update)).await
+}
+
+async fn apply_update(app: &App, name: &str, update: UpdateProfile) -> Result<Resp, Error> {
     let mut record = load(app, name)?;
     let old_pins = app.store.host_keys(name)?;
     if let Some(host) = update.host {

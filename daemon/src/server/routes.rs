@@ -114,11 +114,7 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
             }
             Method::PATCH => {
                 may(name, Op::Manage)?;
-                app.audited(
-                    event("profile.update", name),
-                    profiles::update(app, name, request),
-                )
-                .await
+                profiles::update(app, caller, name, request).await
             }
             _ => Err(not_allowed()),
         },
@@ -274,13 +270,7 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
             _ => Err(not_allowed()),
         },
         ["mfa", "reset"] => match method {
-            Method::POST => {
-                app.audited(
-                    Event::new(caller, "mfa.reset"),
-                    mfa::reset(app, caller, request),
-                )
-                .await
-            }
+            Method::POST => mfa::reset(app, caller, request).await,
             _ => Err(not_allowed()),
         },
         _ => Err(Error::NotFound(path.clone())),
