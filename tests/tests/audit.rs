@@ -131,7 +131,8 @@ fn each_operation_is_on_record_and_the_chain_verifies() {
         find(&all, "request.refused")
             .iter()
             .any(|e| e["result"] == "profile_not_found"
-                && e["details"]["path"] == "/v1/profiles/nosuch/exec")
+                && e["details"]["path"] == "/v1/profiles/nosuch/exec"
+                && e["profile"] == "nosuch")
     );
 
     // Filters.
@@ -143,11 +144,10 @@ fn each_operation_is_on_record_and_the_chain_verifies() {
                 .all(|e| e["op"].as_str().unwrap().starts_with("sftp"))
     );
     let attempt = events(&daemon, &["--profile", "nosuch"]);
-    assert!(
-        attempt
-            .iter()
-            .all(|e| e["op"].as_str().unwrap().starts_with("exec"))
-    );
+    // The attempt on a profile that does not exist: its start, its end and
+    // the refusal, all under the name that was tried.
+    let attempted: Vec<&str> = attempt.iter().map(|e| e["op"].as_str().unwrap()).collect();
+    assert_eq!(attempted, ["exec", "exec.end", "request.refused"]);
     assert_eq!(attempt.last().unwrap()["result"], "profile_not_found");
     assert_eq!(events(&daemon, &["--since", "1h"]).len(), all.len());
     assert_eq!(events(&daemon, &["--until", "2000-01-01"]).len(), 0);

@@ -51,10 +51,18 @@ pub async fn handle(
         Err(error) => {
             tracing::info!(uid = peer.uid, %method, %path, code = %error.code(), "request refused: {error}");
             if !matches!(error, Error::AuditUnavailable(_)) {
-                let event = Event::new(&caller, "request.refused")
+                let mut event = Event::new(&caller, "request.refused")
                     .result(error.code().as_str())
                     .detail("method", method.as_str())
                     .detail("path", path.as_str());
+                // Attempts on a profile are found under its name.
+                let profile = path
+                    .strip_prefix("/v1/profiles/")
+                    .and_then(|rest| rest.split('/').next())
+                    .filter(|name| profiles::check_name(name).is_ok());
+                if let Some(profile) = profile {
+                    event = event.profile(profile);
+                }
                 app.record_after(event).await;
             }
             http::error(&error)
