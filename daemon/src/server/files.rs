@@ -22,8 +22,9 @@ use super::http::{Resp, channel_body, drain_in_background, json, parse_json, rea
 use super::profiles;
 use std::sync::Arc;
 
+use super::confine::confine;
 use crate::access::Caller;
-use crate::access::policy::{Allowed, Op, within};
+use crate::access::policy::{Allowed, Op};
 use crate::audit::Event;
 use crate::error::Error;
 use crate::ssh::pool::Lease;
@@ -67,88 +68,6 @@ fn number_param(uri: &::http::Uri, key: &str) -> Result<Option<u64>, Error> {
             .parse()
             .map(Some)
             .map_err(|_| Error::BadRequest(format!("{key} must be a number"))),
-    }
-}
-
-/// Where `path` is on the server with `..` and symlinks resolved, checked
-/// against the grant's path prefixes; the path to operate on.
-///
-/// Both the entry's location (its resolved parent plus its name) and, when
-/// it exists, what it finally points to must be under a prefix: a symlink
-/// inside the tree that points out of it can be neither read nor written
-/// through. The operation then uses the resolved location, so no symlink in
-/// a parent can redirect it after the check. (A symlink planted between the
-/// check and the operation by someone else with write access there is not
-/// caught; see ARCHITECTURE.md.)
-async fn confine(sftp: &SftpSession, allowed: &Allowed, path: &str) -> Result<String, Error> {
-    let Some(prefixes) = &allowed.paths else {
-        return Ok(path.to_owned());
-    };
-    let refused = |resolved: &str| {
-        Error::PathNotAllowed(format!(
-            "{path} (on the server: {resolved}) is outside the paths your grant allows: {}",
-            prefixes.join(", ")
-        ))
-    };
-    let (parent, base) = match path.trim_end_matches('/').rsplit_once('/') {
-        Some(("", base)) => ("/", base),
-        Some((parent, base)) => (parent, base),
-        None => (".", path),
-    };
-    let location = if base.is_empty() || base == "." || base == ".." {
-        sftp.canonicalize(path)
-            .await
-            .map_err(|e| RemoteError::from_sftp(path, e))?
-    } else {
-        let parent = resolve_existing(sftp, parent).await?;
-        format!("{}/{base}", parent.trim_end_matches('/'))
-    };
-    if !within(prefixes, &location) {
-        return Err(refused(&location));
-    }
-    if let Ok(target) = sftp.canonicalize(location.as_str()).await {
-        if !within(prefixes, &target) {
-            return Err(refused(&target));
-        }
-    }
-    Ok(location)
-}
-
-/// `dir` resolved by the server; where its last components do not exist yet
-/// (`mkdir -p`), its deepest existing ancestor resolved, with the missing
-/// names appended (never `.` or `..`).
-async fn resolve_existing(sftp: &SftpSession, dir: &str) -> Result<String, Error> {
-    let mut head = dir.to_owned();
-    let mut missing: Vec<String> = Vec::new();
-    loop {
-        match sftp.canonicalize(head.as_str()).await {
-            Ok(real) => {
-                let mut out = real.trim_end_matches('/').to_owned();
-                for name in missing.iter().rev() {
-                    out.push('/');
-                    out.push_str(name);
-                }
-                return Ok(if out.is_empty() { "/".into() } else { out });
-            }
-            Err(error) => {
-                let error = RemoteError::from_sftp(dir, error);
-                let (parent, base) = match head.trim_end_matches('/').rsplit_once('/') {
-                    Some(("", base)) => ("/".to_owned(), base.to_owned()),
-                    Some((parent, base)) => (parent.to_owned(), base.to_owned()),
-                    None => (".".to_owned(), head.clone()),
-                };
-                let gives_up = error.kind != RemoteKind::NoSuchFile
-                    || base.is_empty()
-                    || base == "."
-                    || base == ".."
-                    || missing.len() >= sftp::MAX_DEPTH;
-                if gives_up {
-                    return Err(error.into());
-                }
-                missing.push(base);
-                head = parent;
-            }
-        }
     }
 }
 

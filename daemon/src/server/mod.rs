@@ -8,6 +8,7 @@
 
 mod access;
 mod audit;
+mod confine;
 mod exec;
 mod files;
 mod http;
