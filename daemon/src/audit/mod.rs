@@ -58,6 +58,21 @@ fn mac_of(key: &[u8; 32], event: &AuditEvent) -> String {
     hex(&mac.finalize().into_bytes())
 }
 
+/// Where the trail ends, read from its last event (no mac: it is not a
+/// stored head).
+fn head_from_trail(tree: &sled::Tree) -> Result<AuditHead, StoreError> {
+    Ok(match tree.last()? {
+        Some((_, value)) => serde_json::from_slice::<AuditEvent>(&value)
+            .map(|e| AuditHead {
+                next_seq: e.seq + 1,
+                last_mac: e.mac,
+                mac: String::new(),
+            })
+            .unwrap_or_default(),
+        None => AuditHead::default(),
+    })
+}
+
 fn head_mac(key: &[u8; 32], head: &AuditHead) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
         return String::new();
@@ -152,33 +167,15 @@ impl Audit {
         let head = match stored {
             Some(head) if head.mac == head_mac(&key, &head) => head,
             Some(_) => {
-                // An edited head: keep it (verify reports the mismatch) but
-                // continue from the trail itself.
+                // An edited head is not trusted: the trail itself says
+                // where to continue.
                 tracing::error!(
                     "the audit head fails its check; `tether audit verify` will say more"
                 );
-                match tree.last()? {
-                    Some((_, value)) => serde_json::from_slice::<AuditEvent>(&value)
-                        .map(|e| AuditHead {
-                            next_seq: e.seq + 1,
-                            last_mac: e.mac,
-                            mac: String::new(),
-                        })
-                        .unwrap_or_default(),
-                    None => AuditHead::default(),
-                }
+                head_from_trail(&tree)?
             }
-            None => match tree.last()? {
-                // A trail from before the head was kept: continue it.
-                Some((_, value)) => serde_json::from_slice::<AuditEvent>(&value)
-                    .map(|e| AuditHead {
-                        next_seq: e.seq + 1,
-                        last_mac: e.mac,
-                        mac: String::new(),
-                    })
-                    .unwrap_or_default(),
-                None => AuditHead::default(),
-            },
+            // A trail from before the head was kept: continue it.
+            None => head_from_trail(&tree)?,
         };
         Ok(Audit {
             tree,
