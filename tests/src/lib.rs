@@ -771,22 +771,30 @@ impl Daemon {
     /// Adds a key profile for `sshd`'s test user, trusting its host key.
     pub fn add_key_profile(&self, name: &str, sshd: &Sshd, key: &KeyPair) -> Run {
         sshd.authorize(key);
-        let port = sshd.port.to_string();
-        self.run(&[
-            "profile",
-            "add",
-            name,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--user",
-            &sshd.user,
-            "--key-file",
-            key.private.to_str().unwrap(),
-            "--accept-new",
-        ])
+        let args = key_profile_args(name, sshd, key);
+        self.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
+}
+
+/// `profile add NAME` for `sshd`'s test user with `key`, trusting the host
+/// key (the key must be authorized already).
+pub fn key_profile_args(name: &str, sshd: &Sshd, key: &KeyPair) -> Vec<String> {
+    [
+        "profile",
+        "add",
+        name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &sshd.port.to_string(),
+        "--user",
+        &sshd.user,
+        "--key-file",
+        key.private.to_str().unwrap(),
+        "--accept-new",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 impl Default for Daemon {

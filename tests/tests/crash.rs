@@ -33,23 +33,6 @@ struct Expected {
     maybe: Vec<String>,
 }
 
-fn add_args<'a>(name: &'a str, sshd: &'a Sshd, port: &'a str, key: &'a KeyPair) -> Vec<&'a str> {
-    vec![
-        "profile",
-        "add",
-        name,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        port,
-        "--user",
-        &sshd.user,
-        "--key-file",
-        key.private.to_str().unwrap(),
-        "--accept-new",
-    ]
-}
-
 fn check(daemon: &Daemon, expected: &BTreeMap<String, Expected>, keys: &[(KeyPair, String)]) {
     let run = daemon.run(&["profile", "list", "--json"]);
     run.ok();
@@ -100,7 +83,6 @@ fn every_acknowledged_write_survives_sigkill() {
             (key, fingerprint)
         })
         .collect();
-    let port = sshd.port.to_string();
     let mut daemon = Daemon::start();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -128,17 +110,20 @@ fn every_acknowledged_write_survives_sigkill() {
             (format!("p{i}"), rng.below(2) as usize)
         };
         let (key, fingerprint) = &keys[key_index];
-        let args: Vec<&str> = if rotate {
-            vec![
+        let args: Vec<String> = if rotate {
+            [
                 "profile",
                 "set",
                 &name,
                 "--key-file",
                 key.private.to_str().unwrap(),
             ]
+            .map(str::to_owned)
+            .to_vec()
         } else {
-            add_args(&name, &sshd, &port, key)
+            tether_e2e::key_profile_args(&name, &sshd, key)
         };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let entry = expected.entry(name.clone()).or_default();
         if rng.below(15) == 0 {
             // Killed somewhere in this write.

@@ -88,33 +88,46 @@ fn oversized_packet(mut stream: std::net::TcpStream) {
     std::thread::sleep(Duration::from_secs(30));
 }
 
-/// A daemon with one profile per hostile server (written to the store
-/// directly: `profile add` would refuse a server it cannot log in to).
-fn daemon_with(servers: &[(&str, u16)]) -> Daemon {
+/// A password profile for a scripted server, pinned to `fingerprint`.
+struct Server<'a> {
+    name: &'a str,
+    port: u16,
+    fingerprint: &'a str,
+    connect_timeout_secs: u64,
+    password: &'a str,
+}
+
+/// A fingerprint no scripted server has: they fail before the host key.
+const ANY_PIN: &str = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+/// A daemon with one profile per server (written to the store directly:
+/// `profile add` would refuse a server it cannot log in to).
+fn daemon_with(servers: &[Server<'_>]) -> Daemon {
     let mut daemon = Daemon::new();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let store = Store::open(&daemon.state_dir).unwrap();
-        for (name, port) in servers {
+        for server in servers {
             let record = ProfileRecord {
                 host: "127.0.0.1".into(),
-                port: *port,
+                port: server.port,
                 user: "u".into(),
                 auth: tether_api::types::AuthKind::Password,
                 public_key: None,
                 created_at: 1,
                 updated_at: 1,
-                connect_timeout_secs: Some(2),
+                connect_timeout_secs: Some(server.connect_timeout_secs),
                 keepalive_secs: None,
             };
             let pins = [PinnedHostKey {
                 algorithm: "ssh-ed25519".into(),
-                fingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+                fingerprint: server.fingerprint.into(),
                 added_at: 1,
             }];
-            let credential = Credential::Password(zeroize::Zeroizing::new("pw".to_owned()));
+            let credential =
+                Credential::Password(zeroize::Zeroizing::new(server.password.to_owned()));
             store
-                .add_profile(name, &record, &credential, &pins)
+                .add_profile(server.name, &record, &credential, &pins)
                 .await
                 .unwrap();
         }
@@ -136,11 +149,18 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn hostile_servers_end_in_typed_errors_within_the_timeout() {
+    let hostile = |name, script| Server {
+        name,
+        port: scripted(script),
+        fingerprint: ANY_PIN,
+        connect_timeout_secs: 2,
+        password: "pw",
+    };
     let daemon = daemon_with(&[
-        ("stall", scripted(stall_after_banner)),
-        ("kexinit", scripted(stall_after_kexinit)),
-        ("banner", scripted(endless_banner)),
-        ("huge", scripted(oversized_packet)),
+        hostile("stall", stall_after_banner),
+        hostile("kexinit", stall_after_kexinit),
+        hostile("banner", endless_banner),
+        hostile("huge", oversized_packet),
     ]);
     let pid = daemon.pid().unwrap();
     for name in ["stall", "kexinit", "banner", "huge"] {
@@ -293,34 +313,13 @@ fn a_flood_of_keyboard_interactive_prompts_is_refused() {
         });
     });
 
-    let mut daemon = Daemon::new();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let store = Store::open(&daemon.state_dir).unwrap();
-        let record = ProfileRecord {
-            host: "127.0.0.1".into(),
-            port,
-            user: "u".into(),
-            auth: tether_api::types::AuthKind::Password,
-            public_key: None,
-            created_at: 1,
-            updated_at: 1,
-            connect_timeout_secs: Some(5),
-            keepalive_secs: None,
-        };
-        let pins = [PinnedHostKey {
-            algorithm: "ssh-ed25519".into(),
-            fingerprint,
-            added_at: 1,
-        }];
-        let credential = Credential::Password(zeroize::Zeroizing::new("pw-never-sent".to_owned()));
-        store
-            .add_profile("flood", &record, &credential, &pins)
-            .await
-            .unwrap();
-    });
-    drop(runtime);
-    daemon.spawn_and_wait();
+    let daemon = daemon_with(&[Server {
+        name: "flood",
+        port,
+        fingerprint: &fingerprint,
+        connect_timeout_secs: 5,
+        password: "pw-never-sent",
+    }]);
     let started = Instant::now();
     let run = daemon.run(&["exec", "flood", "--", "true"]);
     run.fails_with("auth_failed");
