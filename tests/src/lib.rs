@@ -128,6 +128,41 @@ fn sshd_path() -> Option<PathBuf> {
 
 /// Says that a test is skipped and why. Written straight to stderr so that
 /// the test harness's output capture does not hide it.
+/// Makes sure the commands a test runs share a login session tetherd can
+/// read, as a user's commands in one terminal do. Where the test runner's
+/// session leader lives outside this PID namespace (a container started by
+/// something else), /proc shows session 0 and tetherd rightly refuses to
+/// bind an MFA session to it; the test process then leads a session of its
+/// own.
+pub fn ensure_login_session() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if session_leader_readable() {
+            return;
+        }
+        if let Err(error) = rustix::process::setsid() {
+            panic!(
+                "this test process has no readable login session (its leader is outside \
+                 this PID namespace) and cannot start one ({error}); run the tests \
+                 under `setsid -w`"
+            );
+        }
+        assert!(session_leader_readable(), "setsid left no readable session");
+    });
+}
+
+fn session_leader_readable() -> bool {
+    // /proc shows the session as this namespace sees it: 0 when the leader
+    // is outside.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let sid = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().nth(3))
+        .and_then(|field| field.parse::<i32>().ok())
+        .unwrap_or(0);
+    sid > 0 && Path::new(&format!("/proc/{sid}/stat")).exists()
+}
+
 pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIP {test}: {why}");
 }
@@ -607,6 +642,7 @@ impl Daemon {
     /// `tether ARGS...` as `user` (with that user's groups), stdin from
     /// `stdin`; in a new login session with `new_session`.
     pub fn run_as(&self, user: &str, args: &[&str], stdin: &[u8], new_session: bool) -> Run {
+        ensure_login_session();
         let mut command = if new_session {
             let mut command = Command::new("setsid");
             command.args(["-w", "setpriv"]);
