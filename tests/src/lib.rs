@@ -608,6 +608,8 @@ impl Daemon {
 
     /// A daemon's directories, not started yet.
     pub fn new() -> Daemon {
+        // Commands against it share one login session, as in a terminal.
+        ensure_login_session();
         let dir = tempfile::Builder::new()
             .prefix("tether-d-")
             .tempdir()
@@ -642,7 +644,6 @@ impl Daemon {
     /// `tether ARGS...` as `user` (with that user's groups), stdin from
     /// `stdin`; in a new login session with `new_session`.
     pub fn run_as(&self, user: &str, args: &[&str], stdin: &[u8], new_session: bool) -> Run {
-        ensure_login_session();
         let mut command = if new_session {
             let mut command = Command::new("setsid");
             command.args(["-w", "setpriv"]);
