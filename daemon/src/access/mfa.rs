@@ -170,8 +170,9 @@ impl Mfa {
     fn open_session(&self, caller: &Caller) -> Result<(), Error> {
         let session = caller.login_session().ok_or_else(|| {
             Error::Forbidden(
-                "your process has no login session tetherd can read, so an MFA session cannot be \
-                 bound to it"
+                "your process has no login session tetherd can read (its leader is outside \
+                 tetherd's view, as in some containers), so an MFA session cannot be bound to \
+                 it; start one with `setsid -w $SHELL` and run tether inside it"
                     .into(),
             )
         })?;
