@@ -1,6 +1,7 @@
-//! Hostile clients on an exec stream: garbage frames, and a client that
-//! vanishes mid-stream. Each ends with the command's channel closed on the
-//! server and the daemon serving others.
+//! Hostile clients on an exec stream: garbage frames, a client that
+//! vanishes mid-stream, and one that stops reading while the command
+//! floods it. Each ends with the command's channel closed on the server and
+//! the daemon serving others.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -24,7 +25,11 @@ fn channels(daemon: &Daemon) -> u64 {
 /// Starts `sleep 30` on web1 over a raw upgraded connection; returns the
 /// connection once the stream is open.
 fn raw_exec(daemon: &Daemon) -> UnixStream {
-    let body = r#"{"argv":["sleep","30"]}"#;
+    raw_exec_body(daemon, r#"{"argv":["sleep","30"]}"#)
+}
+
+/// Starts the exec request `body` on web1 over a raw upgraded connection.
+fn raw_exec_body(daemon: &Daemon, body: &str) -> UnixStream {
     let mut stream = UnixStream::connect(&daemon.socket).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -104,6 +109,80 @@ fn a_client_that_vanishes_mid_stream_leaves_nothing_running() {
     let end = daemon.run(&["audit", "--op", "exec.end", "--json"]).json();
     assert_eq!(end[0]["result"], "caller_gone", "{end}");
     daemon.run(&["exec", "web1", "--", "true"]).ok();
+}
+
+#[test]
+fn a_caller_that_stops_reading_holds_up_nobody_else() {
+    let Some((_sshd, daemon)) =
+        tether_e2e::with_web1("a_caller_that_stops_reading_holds_up_nobody_else")
+    else {
+        return;
+    };
+    // Warm the pool: the flood and the next caller would share this
+    // connection.
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+    let flood = raw_exec_body(&daemon, r#"{"argv":["cat","/dev/zero"]}"#);
+    // Long enough for every buffer between sshd and the unread socket to fill.
+    std::thread::sleep(Duration::from_secs(3));
+
+    let (done, finished) = std::sync::mpsc::channel();
+    let socket = daemon.socket.clone();
+    std::thread::spawn(move || {
+        let output = std::process::Command::new(tether_e2e::tether_bin())
+            .arg("--socket")
+            .arg(&socket)
+            .args(["exec", "web1", "--", "echo", "still here"])
+            .output()
+            .unwrap();
+        let _ = done.send(output);
+    });
+    let output = finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a caller on the same profile waited on one that stopped reading");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout, b"still here\n");
+
+    let rss_kib: u64 = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid().unwrap()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(
+        rss_kib < 150 * 1024,
+        "daemon RSS {rss_kib} KiB with a stalled reader"
+    );
+
+    drop(flood);
+    wait_until(
+        "the flood's channel to close",
+        Duration::from_secs(15),
+        || channels(&daemon) == 0,
+    );
+}
+
+#[test]
+fn a_time_limit_holds_while_the_caller_is_not_reading() {
+    let Some((sshd, daemon)) =
+        tether_e2e::with_web1("a_time_limit_holds_while_the_caller_is_not_reading")
+    else {
+        return;
+    };
+    let flooding = || {
+        tether_e2e::descendants(sshd.pid()).iter().any(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.starts_with(b"cat\x00/dev/zero"))
+        })
+    };
+    let body = r#"{"argv":["cat","/dev/zero"],"timeout_secs":2}"#;
+    let flood = raw_exec_body(&daemon, body);
+    wait_until("the command to start", Duration::from_secs(10), flooding);
+    wait_until(
+        "the command to end at its time limit",
+        Duration::from_secs(15),
+        || !flooding(),
+    );
+    drop(flood);
 }
 
 #[test]

@@ -263,7 +263,7 @@ async fn start_stream(
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let outcome = bridge(channel, TokioIo::new(upgraded), run.timeout).await;
+                let outcome = bridge(channel, TokioIo::new(upgraded), run.timeout, &lease).await;
                 let result = match &outcome.exit {
                     Some(exit) if exit.timed_out => "timeout".to_owned(),
                     Some(exit) => format!("exit {}", exit.exit_code()),

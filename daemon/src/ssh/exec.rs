@@ -1,9 +1,13 @@
 //! Running a command and bridging it to the caller's framed stream.
 //!
-//! The bridge holds at most one frame in each direction: remote output is
-//! written to the caller before the next SSH message is read, so a slow caller
-//! closes the SSH window instead of filling the daemon's memory; caller input
-//! waits for the SSH window the same way.
+//! Remote output goes to the caller through a queue of at most
+//! [`QUEUE_FRAMES`] frames, written by a task of its own. russh grants the
+//! server more window as soon as data arrives, not as it is consumed, so
+//! when a caller stops reading and its queue is full the bridge stops
+//! reading the channel, which in time stops the whole SSH connection: the
+//! daemon's memory stays bounded, and the connection is marked stalled so
+//! that the pool sends new callers elsewhere. Caller input waits for the SSH
+//! window.
 //!
 //! After `exit-status` the bridge keeps reading until the channel closes, so
 //! no output that the server sends after it is lost.
@@ -19,8 +23,15 @@ use tether_api::error::{ApiError, ErrorCode};
 use tether_api::frame::{self, CHUNK, ExitInfo, Frame};
 use tether_api::types::PtyRequest;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
 
 use super::SshError;
+use super::pool::{Lease, Stall};
+
+/// Output frames (of at most [`CHUNK`] bytes) queued for a caller before the
+/// bridge stops reading the channel: a few MiB, enough to ride out a
+/// caller's pauses without holding up the connection.
+pub const QUEUE_FRAMES: usize = 128;
 
 /// The remote command line for `argv`: one element is taken as a command
 /// line as is (like `ssh host 'cmd | grep x'`); several are each quoted for a
@@ -136,13 +147,18 @@ enum InputEnd {
 /// channel is closed.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 
-pub async fn bridge<S>(channel: Channel<Msg>, stream: S, timeout: Option<Duration>) -> Outcome
+pub async fn bridge<S>(
+    channel: Channel<Msg>,
+    stream: S,
+    timeout: Option<Duration>,
+    lease: &Lease,
+) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut remote, writer) = channel.split();
     let writer = Arc::new(writer);
-    let (mut from_caller, mut to_caller) = tokio::io::split(stream);
+    let (mut from_caller, to_caller) = tokio::io::split(stream);
     let mut outcome = Outcome::default();
 
     let input_writer = writer.clone();
@@ -170,6 +186,9 @@ where
             }
         }
     });
+    let (output, queue) = mpsc::channel(QUEUE_FRAMES);
+    let output_task = tokio::spawn(write_output(queue, to_caller));
+    let mut pending = Pending::default();
 
     let mut exit = ExitInfo {
         status: None,
@@ -185,6 +204,10 @@ where
     tokio::pin!(timer);
     let mut timer_armed = timeout.is_some();
     loop {
+        if pending.flush(&output, lease).is_err() {
+            outcome.caller_gone = true;
+            break;
+        }
         tokio::select! {
             () = &mut timer, if timer_armed => {
                 if exit.timed_out {
@@ -192,39 +215,46 @@ where
                     timer_armed = false;
                 } else {
                     exit.timed_out = true;
+                    if pending.waiting() {
+                        // A caller that stopped reading would keep the
+                        // signal from ever leaving: drop its output instead.
+                        pending.discard = true;
+                        pending.frames.clear();
+                    }
                     let _ = writer.signal(Sig::TERM).await;
                     timer.as_mut().reset(tokio::time::Instant::now() + TERM_GRACE);
                 }
             }
-            message = remote.wait() => {
-                let result = match message {
+            // The caller's queue is full: wait for room before reading on.
+            room = output.reserve(), if pending.waiting() => {
+                match room {
+                    Ok(permit) => pending.send(permit),
+                    Err(_) => {
+                        outcome.caller_gone = true;
+                        break;
+                    }
+                }
+            }
+            message = remote.wait(), if !pending.waiting() => {
+                match message {
                     Some(ChannelMsg::Data { data }) => {
                         outcome.bytes_out += data.len() as u64;
-                        send_data(&mut to_caller, &data, Frame::Stdout).await
+                        pending.push(&data, Frame::Stdout);
                     }
                     Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
                         outcome.bytes_out += data.len() as u64;
-                        send_data(&mut to_caller, &data, Frame::Stderr).await
+                        pending.push(&data, Frame::Stderr);
                     }
                     Some(ChannelMsg::ExitStatus { exit_status }) => {
                         exit.status = Some(exit_status);
-                        Ok(())
                     }
                     Some(ChannelMsg::ExitSignal { signal_name: sig, core_dumped, .. }) => {
                         exit.signal = Some(signal_name(&sig));
                         exit.core_dumped = core_dumped;
-                        Ok(())
                     }
-                    Some(ChannelMsg::Failure) => {
-                        channel_refused = true;
-                        Ok(())
-                    }
+                    Some(ChannelMsg::Failure) => channel_refused = true,
                     Some(ChannelMsg::Close) | None => break,
-                    Some(_) => Ok(()),
-                };
-                if result.is_err() {
-                    outcome.caller_gone = true;
-                    break;
+                    Some(_) => {}
                 }
             }
             joined = &mut input, if !input_done => {
@@ -236,11 +266,15 @@ where
             }
         }
     }
+    // The channel is done with: whatever the caller still has to read no
+    // longer holds up the connection.
+    pending.stall = None;
 
     outcome.bytes_in = bytes_in.load(Ordering::Relaxed);
     if outcome.caller_gone {
         // Nobody is listening: end the command rather than leave it running.
         let _ = writer.close().await;
+        output_task.abort();
     } else {
         let last = if exit.status.is_some() || exit.signal.is_some() || exit.timed_out {
             outcome.exit = Some(exit.clone());
@@ -256,8 +290,16 @@ where
                 "the SSH connection closed before the command reported its exit status",
             ))
         };
-        let _ = frame::write_frame(&mut to_caller, &last).await;
-        let _ = to_caller.shutdown().await;
+        // The rest of the output and the last frame, however long the
+        // caller takes to read them.
+        pending.frames.push_back(last);
+        for frame in pending.frames.drain(..) {
+            if output.send(frame).await.is_err() {
+                break;
+            }
+        }
+        drop(output);
+        let _ = output_task.await;
     }
     if !input_done {
         input.abort();
@@ -265,15 +307,73 @@ where
     outcome
 }
 
-async fn send_data<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    data: &[u8],
-    make: fn(Bytes) -> Frame,
-) -> std::io::Result<()> {
-    for chunk in data.chunks(CHUNK) {
-        frame::write_frame(writer, &make(Bytes::copy_from_slice(chunk))).await?;
+/// Output read from the channel and not yet queued for the caller.
+#[derive(Default)]
+struct Pending {
+    frames: std::collections::VecDeque<Frame>,
+    /// Held while the caller's queue is full.
+    stall: Option<Stall>,
+    /// Output is dropped (the command timed out while its caller was not
+    /// reading).
+    discard: bool,
+}
+
+impl Pending {
+    fn push(&mut self, data: &[u8], make: fn(Bytes) -> Frame) {
+        if self.discard {
+            return;
+        }
+        for chunk in data.chunks(CHUNK) {
+            self.frames.push_back(make(Bytes::copy_from_slice(chunk)));
+        }
     }
-    Ok(())
+
+    /// Whether output waits for room in the caller's queue.
+    fn waiting(&self) -> bool {
+        !self.frames.is_empty()
+    }
+
+    /// Queues what fits; marks the connection stalled while the rest waits.
+    /// Err: the caller is gone.
+    fn flush(&mut self, output: &mpsc::Sender<Frame>, lease: &Lease) -> Result<(), ()> {
+        while let Some(frame) = self.frames.pop_front() {
+            match output.try_send(frame) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(frame)) => {
+                    self.frames.push_front(frame);
+                    if self.stall.is_none() {
+                        tracing::debug!(
+                            connection = lease.connection.id,
+                            "caller stopped reading; connection takes no new channels"
+                        );
+                        self.stall = Some(lease.stall());
+                    }
+                    return Ok(());
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(()),
+            }
+        }
+        self.stall = None;
+        Ok(())
+    }
+
+    fn send(&mut self, permit: mpsc::Permit<'_, Frame>) {
+        if let Some(frame) = self.frames.pop_front() {
+            permit.send(frame);
+        }
+    }
+}
+
+/// Writes queued frames to the caller until the queue ends, then closes the
+/// stream. Err: the caller is gone.
+async fn write_output<W: AsyncWrite + Unpin>(
+    mut queue: mpsc::Receiver<Frame>,
+    mut to_caller: W,
+) -> std::io::Result<()> {
+    while let Some(frame) = queue.recv().await {
+        frame::write_frame(&mut to_caller, &frame).await?;
+    }
+    to_caller.shutdown().await
 }
 
 #[cfg(test)]

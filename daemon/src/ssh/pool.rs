@@ -9,6 +9,11 @@
 //! - A dead connection (closed by the server, or silent past its keepalives)
 //!   is dropped and replaced on the next command; commands running on it end
 //!   with an error, not a hang.
+//! - A connection with a stream whose caller has stopped reading takes no new
+//!   channels until that caller catches up: russh grants the server more
+//!   window as soon as data arrives, not as the caller reads it, so the only
+//!   brake on such a stream is to stop reading the whole connection. New
+//!   callers get another connection; channels already on it wait with it.
 //! - Connections idle (no channel) longer than the idle timeout are closed.
 //! - Changing or removing a profile retires its connections: they take no
 //!   new channels and close when their last channel ends.
@@ -57,6 +62,8 @@ pub struct Connection {
     channels: AtomicUsize,
     max_channels: AtomicUsize,
     retired: AtomicBool,
+    /// Streams whose caller has stopped reading (see [`Lease::stall`]).
+    stalled: AtomicUsize,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
 }
@@ -68,6 +75,14 @@ impl Connection {
 
     fn usable(&self) -> bool {
         self.alive() && !self.retired.load(Ordering::SeqCst)
+    }
+
+    /// Whether a new channel may go here: usable, with room, and not held
+    /// up by a caller that stopped reading.
+    fn has_room(&self) -> bool {
+        self.usable()
+            && self.stalled.load(Ordering::SeqCst) == 0
+            && self.channels.load(Ordering::SeqCst) < self.max_channels.load(Ordering::SeqCst)
     }
 
     fn idle_for(&self) -> Duration {
@@ -88,6 +103,28 @@ impl Connection {
 /// A channel's claim on its connection; releasing it (drop) frees the slot.
 pub struct Lease {
     pub connection: Arc<Connection>,
+}
+
+impl Lease {
+    /// Marks the connection as held up by this channel's caller until the
+    /// guard drops: it takes no new channels meanwhile.
+    pub fn stall(&self) -> Stall {
+        self.connection.stalled.fetch_add(1, Ordering::SeqCst);
+        Stall {
+            connection: self.connection.clone(),
+        }
+    }
+}
+
+/// See [`Lease::stall`].
+pub struct Stall {
+    connection: Arc<Connection>,
+}
+
+impl Drop for Stall {
+    fn drop(&mut self) {
+        self.connection.stalled.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Drop for Lease {
@@ -118,8 +155,7 @@ impl Slot {
         connections.retain(|c| c.alive());
         let best = connections
             .iter()
-            .filter(|c| c.usable())
-            .filter(|c| c.channels.load(Ordering::SeqCst) < c.max_channels.load(Ordering::SeqCst))
+            .filter(|c| c.has_room())
             .min_by_key(|c| c.channels.load(Ordering::SeqCst))?
             .clone();
         best.channels.fetch_add(1, Ordering::SeqCst);
@@ -285,6 +321,7 @@ impl Pool {
             channels: AtomicUsize::new(0),
             max_channels: AtomicUsize::new(DEFAULT_MAX_CHANNELS),
             retired: AtomicBool::new(false),
+            stalled: AtomicUsize::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
         }))
