@@ -111,17 +111,26 @@ fn a_client_that_vanishes_mid_stream_leaves_nothing_running() {
     daemon.run(&["exec", "web1", "--", "true"]).ok();
 }
 
-#[test]
-fn a_caller_that_stops_reading_holds_up_nobody_else() {
-    let Some((_sshd, daemon)) =
-        tether_e2e::with_web1("a_caller_that_stops_reading_holds_up_nobody_else")
-    else {
+/// Opens `request` (an HTTP request on web1) and never reads the answer;
+/// meanwhile another caller's command on web1 must run, and the daemon's
+/// memory stay bounded.
+fn stalled_caller_holds_up_nobody(test: &str, request: &str) {
+    let Some((_sshd, daemon)) = tether_e2e::with_web1(test) else {
         return;
     };
     // Warm the pool: the flood and the next caller would share this
     // connection.
     daemon.run(&["exec", "web1", "--", "true"]).ok();
-    let flood = raw_exec_body(&daemon, r#"{"argv":["cat","/dev/zero"]}"#);
+    let mut flood = UnixStream::connect(&daemon.socket).unwrap();
+    flood.write_all(request.as_bytes()).unwrap();
+    // The answer has begun, and data flows: then the caller stops reading.
+    let mut start = vec![0u8; 64 * 1024];
+    flood.read_exact(&mut start).unwrap();
+    assert!(
+        start.starts_with(b"HTTP/1.1 101") || start.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&start[..100])
+    );
     // Long enough for every buffer between sshd and the unread socket to fill.
     std::thread::sleep(Duration::from_secs(3));
 
@@ -158,6 +167,28 @@ fn a_caller_that_stops_reading_holds_up_nobody_else() {
         "the flood's channel to close",
         Duration::from_secs(15),
         || channels(&daemon) == 0,
+    );
+}
+
+#[test]
+fn a_caller_that_stops_reading_holds_up_nobody_else() {
+    let body = r#"{"argv":["cat","/dev/zero"]}"#;
+    stalled_caller_holds_up_nobody(
+        "a_caller_that_stops_reading_holds_up_nobody_else",
+        &format!(
+            "POST /v1/profiles/web1/exec HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\n\
+             Upgrade: tether-stream/1\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+}
+
+#[test]
+fn a_download_nobody_reads_holds_up_nobody_else() {
+    stalled_caller_holds_up_nobody(
+        "a_download_nobody_reads_holds_up_nobody_else",
+        "GET /v1/profiles/web1/files?path=/dev/zero HTTP/1.1\r\nHost: t\r\n\r\n",
     );
 }
 
