@@ -1,0 +1,277 @@
+//! `tether cp [-r] [-p] SRC... DEST`, scp-style: `NAME:PATH` is remote.
+//!
+//! The CLI reads and writes local files with the caller's own permissions;
+//! the daemon only relays bytes to SFTP. Uploads land under a temporary name
+//! and are renamed into place by the daemon; downloads are written to a
+//! temporary local file beside the target and renamed when complete, so an
+//! interrupted copy never leaves a half file under the target's name.
+//! Symlinks are copied as symlinks, never followed.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use clap::Args;
+use serde::Serialize;
+use tether_api::client::Client;
+use tether_api::files::{FileKind, SftpRequest, SftpResponse};
+use tether_api::types::validate_profile_name;
+
+use crate::failure::{Failure, Result};
+use crate::output::print_json;
+
+mod download;
+mod upload;
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Copy directories and everything in them
+    #[arg(short = 'r', long)]
+    recursive: bool,
+    /// Keep modes and modification times
+    #[arg(short = 'p', long)]
+    preserve: bool,
+    /// Follow symlinks and copy what they point to (by default a symlink is
+    /// copied as a symlink, so nothing outside the tree is read)
+    #[arg(short = 'L', long)]
+    dereference: bool,
+    /// Print a JSON summary (files, bytes, seconds) instead of progress
+    #[arg(long)]
+    json: bool,
+    /// Sources, then the destination; NAME:PATH is a path on profile NAME's
+    /// server, `-` is stdin (as a source) or stdout (as the destination)
+    #[arg(required = true, num_args = 2.., value_name = "SRC... DEST")]
+    paths: Vec<String>,
+}
+
+/// One side of a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    Local(PathBuf),
+    Std,
+    Remote { profile: String, path: String },
+}
+
+fn parse_place(arg: &str) -> Place {
+    if arg == "-" {
+        return Place::Std;
+    }
+    if let Some((name, path)) = arg.split_once(':') {
+        if !name.contains('/') && validate_profile_name(name).is_ok() {
+            let path = if path.is_empty() {
+                ".".to_owned()
+            } else {
+                path.to_owned()
+            };
+            return Place::Remote {
+                profile: name.to_owned(),
+                path,
+            };
+        }
+    }
+    Place::Local(PathBuf::from(arg))
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Summary {
+    files: u64,
+    dirs: u64,
+    symlinks: u64,
+    bytes: u64,
+    seconds: f64,
+}
+
+struct Copier<'a> {
+    client: &'a Client,
+    profile: String,
+    preserve: bool,
+    follow: bool,
+    quiet: bool,
+    summary: Summary,
+}
+
+/// The local temporary file being written, removed if Ctrl-C ends the copy.
+static PARTIAL: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+fn set_partial(path: Option<&Path>) {
+    if let Ok(mut partial) = PARTIAL.lock() {
+        *partial = path.map(Path::to_owned);
+    }
+}
+
+/// Copies; Ctrl-C (or SIGTERM) ends the copy with nothing half-written under
+/// a target's name: an upload's temporary file is removed by the daemon when
+/// the stream breaks, a download's here.
+pub async fn run(client: &Client, args: CpArgs) -> Result<u8> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let signal_error =
+        |e: std::io::Error| Failure::new("internal", format!("cannot handle signals: {e}"));
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
+    let stopped = tokio::select! {
+        result = copy(client, args) => return result,
+        _ = interrupt.recv() => "interrupted",
+        _ = terminate.recv() => "terminated",
+    };
+    if let Ok(mut partial) = PARTIAL.lock() {
+        if let Some(path) = partial.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    Err(Failure::new(
+        "interrupted",
+        format!(
+            "{stopped}: files copied so far are complete; the one in progress was not written under its name"
+        ),
+    ))
+}
+
+async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
+    let started = Instant::now();
+    let mut places: Vec<Place> = args.paths.iter().map(|a| parse_place(a)).collect();
+    let dest = places
+        .pop()
+        .ok_or_else(|| Failure::usage("give a source and a destination"))?;
+    let sources = places;
+    let remote_sources: Vec<&Place> = sources
+        .iter()
+        .filter(|p| matches!(p, Place::Remote { .. }))
+        .collect();
+    let profile = match (&dest, remote_sources.first()) {
+        (Place::Remote { profile, .. }, None) => profile.clone(),
+        (Place::Local(_) | Place::Std, Some(Place::Remote { profile, .. }))
+            if remote_sources.len() == sources.len() =>
+        {
+            if remote_sources
+                .iter()
+                .any(|p| !matches!(p, Place::Remote { profile: other, .. } if other == profile))
+            {
+                return Err(Failure::usage("all remote sources must be on one profile"));
+            }
+            profile.clone()
+        }
+        _ => {
+            return Err(Failure::usage(
+                "one side must be remote (NAME:PATH) and the other local: upload LOCAL... NAME:PATH, \
+                 or download NAME:PATH... LOCAL",
+            ));
+        }
+    };
+    if sources.iter().filter(|p| **p == Place::Std).count() > 0 && sources.len() > 1 {
+        return Err(Failure::usage("`-` (stdin) must be the only source"));
+    }
+    let mut copier = Copier {
+        client,
+        profile,
+        preserve: args.preserve,
+        follow: args.dereference,
+        quiet: args.json || dest == Place::Std,
+        summary: Summary::default(),
+    };
+    match &dest {
+        Place::Remote { path, .. } => copier.upload_all(&sources, path, args.recursive).await?,
+        Place::Local(path) => copier.download_all(&sources, path, args.recursive).await?,
+        Place::Std => {
+            let [Place::Remote { path, .. }] = sources.as_slice() else {
+                return Err(Failure::usage(
+                    "`-` as destination takes exactly one remote file",
+                ));
+            };
+            copier.download_to_stdout(path).await?;
+        }
+    }
+    copier.summary.seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        print_json(&copier.summary)?;
+    }
+    Ok(0)
+}
+
+fn file_name(path: &str) -> Result<&str> {
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+        .ok_or_else(|| Failure::usage(format!("{path:?} does not name a file or directory")))
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn io_error(path: &Path, what: &str, error: std::io::Error) -> Failure {
+    Failure::new(
+        "io_error",
+        format!("cannot {what} {}: {error}", path.display()),
+    )
+}
+
+fn mtime_of(meta: &std::fs::Metadata) -> Option<u64> {
+    meta.modified()
+        .ok()?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+impl Copier<'_> {
+    fn base(&self) -> String {
+        format!("/v1/profiles/{}", self.profile)
+    }
+
+    async fn op(&self, request: &SftpRequest) -> Result<SftpResponse> {
+        Ok(self
+            .client
+            .post(&format!("{}/sftp", self.base()), request)
+            .await?)
+    }
+
+    async fn remote_is_dir(&self, path: &str) -> Result<bool> {
+        match self
+            .op(&SftpRequest::Stat {
+                path: path.to_owned(),
+                follow: true,
+            })
+            .await
+        {
+            Ok(SftpResponse::Info(info)) => Ok(info.kind == FileKind::Dir),
+            Err(failure) if failure.code == "no_such_file" => Ok(false),
+            Err(failure) => Err(failure),
+            Ok(_) => Ok(false),
+        }
+    }
+}
+
+fn unreachable_usage() -> Result<()> {
+    Err(Failure::usage("mixed local and remote sources"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_places_are_scp_style() {
+        assert_eq!(
+            parse_place("web1:/srv"),
+            Place::Remote {
+                profile: "web1".into(),
+                path: "/srv".into()
+            }
+        );
+        assert_eq!(
+            parse_place("web1:"),
+            Place::Remote {
+                profile: "web1".into(),
+                path: ".".into()
+            }
+        );
+        assert_eq!(parse_place("./a:b"), Place::Local("./a:b".into()));
+        assert_eq!(parse_place("/x/y:z"), Place::Local("/x/y:z".into()));
+        assert_eq!(parse_place("-"), Place::Std);
+        assert_eq!(parse_place("plain"), Place::Local("plain".into()));
+    }
+}

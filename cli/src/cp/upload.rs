@@ -1,0 +1,214 @@
+//! Uploads: local files, trees and stdin streamed to the daemon, which
+//! writes them under a temporary name and renames them into place.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use bytes::Bytes;
+use tether_api::files::{SftpRequest, encode_query_value};
+use tokio::io::AsyncReadExt;
+
+use super::{Copier, Place, file_name, io_error, join, mtime_of, unreachable_usage};
+use crate::failure::{Failure, Result};
+use crate::progress::Progress;
+
+impl Copier<'_> {
+    pub(super) async fn upload_all(
+        &mut self,
+        sources: &[Place],
+        dest: &str,
+        recursive: bool,
+    ) -> Result<()> {
+        let into_dir = sources.len() > 1 || dest.ends_with('/') || self.remote_is_dir(dest).await?;
+        for source in sources {
+            match source {
+                Place::Std => {
+                    if into_dir {
+                        return Err(Failure::usage(
+                            "stdin needs a file name as destination, not a directory",
+                        ));
+                    }
+                    self.upload_stream(Source::Stdin(tokio::io::stdin()), None, dest, None, None)
+                        .await?;
+                }
+                Place::Local(path) => {
+                    let target = if into_dir {
+                        join(dest, file_name(&path.to_string_lossy())?)
+                    } else {
+                        dest.to_owned()
+                    };
+                    self.upload_path(path, &target, recursive).await?;
+                }
+                Place::Remote { .. } => unreachable_usage()?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn upload_path(&mut self, path: &Path, target: &str, recursive: bool) -> Result<()> {
+        let meta = if self.follow {
+            std::fs::metadata(path)
+        } else {
+            std::fs::symlink_metadata(path)
+        }
+        .map_err(|e| io_error(path, "read", e))?;
+        if meta.file_type().is_symlink() {
+            let link = std::fs::read_link(path).map_err(|e| io_error(path, "read the link", e))?;
+            self.op(&SftpRequest::Symlink {
+                target: link.to_string_lossy().into_owned(),
+                link: target.to_owned(),
+            })
+            .await?;
+            self.summary.symlinks += 1;
+            return Ok(());
+        }
+        if meta.is_dir() {
+            if !recursive {
+                return Err(Failure::usage(format!(
+                    "{} is a directory: copy it with -r",
+                    path.display()
+                )));
+            }
+            let mode = self.preserve.then(|| meta.permissions().mode() & 0o7777);
+            self.op(&SftpRequest::Mkdir {
+                path: target.to_owned(),
+                parents: true,
+                mode,
+            })
+            .await?;
+            self.summary.dirs += 1;
+            let mut entries: Vec<_> = std::fs::read_dir(path)
+                .map_err(|e| io_error(path, "list", e))?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| io_error(path, "list", e))?;
+            entries.sort_by_key(|e| e.file_name());
+            for entry in entries {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                Box::pin(self.upload_path(&entry.path(), &join(target, &name), true)).await?;
+            }
+            if self.preserve {
+                if let Some(mtime) = mtime_of(&meta) {
+                    self.op(&SftpRequest::Touch {
+                        path: target.to_owned(),
+                        mtime,
+                    })
+                    .await?;
+                }
+            }
+            return Ok(());
+        }
+        let file = std::fs::File::open(path).map_err(|e| io_error(path, "open", e))?;
+        let (mode, mtime) = if self.preserve {
+            (Some(meta.permissions().mode() & 0o7777), mtime_of(&meta))
+        } else {
+            (None, None)
+        };
+        self.upload_stream(Source::File(file), Some(meta.len()), target, mode, mtime)
+            .await
+    }
+
+    async fn upload_stream(
+        &mut self,
+        mut reader: Source,
+        size: Option<u64>,
+        target: &str,
+        mode: Option<u32>,
+        mtime: Option<u64>,
+    ) -> Result<()> {
+        let mut url = format!("{}/files?path={}", self.base(), encode_query_value(target));
+        if let Some(mode) = mode {
+            url.push_str(&format!("&mode={mode}"));
+        }
+        if let Some(mtime) = mtime {
+            url.push_str(&format!("&mtime={mtime}"));
+        }
+        let (sender, answer) = self.client.upload(&url, size).await?;
+        let mut answer = tokio::spawn(answer);
+        let mut progress = Progress::new(file_name(target).unwrap_or(target), size, self.quiet);
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut sent: u64 = 0;
+        // Read and send until the end, a local read error, or an early
+        // answer (the daemon refused the upload before reading it all).
+        let mut early_answer = None;
+        let read_error = loop {
+            let step = async {
+                let n = reader.read(&mut buf).await.map_err(Some)?;
+                if n > 0 {
+                    let chunk = Bytes::copy_from_slice(&buf[..n]);
+                    sender.send(Ok(chunk)).await.map_err(|_| None)?;
+                }
+                Ok::<usize, Option<std::io::Error>>(n)
+            };
+            tokio::select! {
+                biased;
+                done = &mut answer => {
+                    early_answer = Some(done);
+                    break None;
+                }
+                step = step => match step {
+                    Ok(0) | Err(None) => break None,
+                    Ok(n) => {
+                        sent += n as u64;
+                        progress.add(n as u64);
+                    }
+                    Err(Some(error)) => break Some(error),
+                },
+            }
+        };
+        if let Some(error) = &read_error {
+            let _ = sender
+                .send(Err(std::io::Error::new(error.kind(), error.to_string())))
+                .await;
+        }
+        drop(sender);
+        progress.finish();
+        let answer = match early_answer {
+            Some(done) => done,
+            None => answer.await,
+        }
+        .map_err(|e| Failure::new("internal", e.to_string()))?;
+        if let Some(error) = read_error {
+            return Err(Failure::new(
+                "io_error",
+                format!("reading the local file failed: {error}; {target} was left as it was"),
+            ));
+        }
+        let uploaded = answer.map_err(|e| {
+            let mut failure = Failure::from(e);
+            if failure.code == "protocol_error" {
+                failure = Failure::new(
+                    "incomplete_upload",
+                    format!("the connection to tetherd broke during the upload; {target} was left as it was"),
+                );
+            }
+            failure
+        })?;
+        if size.is_some_and(|s| s != uploaded.bytes) || uploaded.bytes != sent {
+            return Err(Failure::new(
+                "incomplete_upload",
+                format!("sent {sent} bytes but the server stored {}", uploaded.bytes),
+            ));
+        }
+        self.summary.files += 1;
+        self.summary.bytes += uploaded.bytes;
+        Ok(())
+    }
+}
+
+/// Where an upload's bytes come from. Local files are read directly: a read
+/// from the page cache is quicker than a hand-off to a blocking thread, and
+/// the daemon's side of the socket buffers meanwhile. Stdin may wait on a
+/// slow writer, so it is read asynchronously.
+enum Source {
+    File(std::fs::File),
+    Stdin(tokio::io::Stdin),
+}
+
+impl Source {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Source::File(file) => std::io::Read::read(file, buf),
+            Source::Stdin(stdin) => stdin.read(buf).await,
+        }
+    }
+}
