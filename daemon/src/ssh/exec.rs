@@ -29,9 +29,9 @@ use super::SshError;
 use super::pool::{Lease, Stall};
 
 /// Output frames (of at most [`CHUNK`] bytes) queued for a caller before the
-/// bridge stops reading the channel: a few MiB, enough to ride out a
+/// bridge stops reading the channel: 1 MiB, enough to ride out a
 /// caller's pauses without holding up the connection.
-pub const QUEUE_FRAMES: usize = 128;
+pub const QUEUE_FRAMES: usize = 32;
 
 /// The remote command line for `argv`: one element is taken as a command
 /// line as is (like `ssh host 'cmd | grep x'`); several are each quoted for a
