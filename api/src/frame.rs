@@ -22,7 +22,7 @@
 //! kind or a malformed payload ends the stream with a [`FrameError`]. Data is
 //! sent in chunks of at most [`CHUNK`] bytes so that neither side buffers much.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -138,7 +138,7 @@ impl Frame {
     }
 
     /// Appends the encoded frame to `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    pub fn encode(&self, out: &mut impl BufMut) {
         let json;
         let resize;
         let payload: &[u8] = match self {
@@ -161,10 +161,21 @@ impl Frame {
                 &json
             }
         };
-        out.reserve(HEADER + payload.len());
-        out.push(self.kind());
-        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        out.extend_from_slice(payload);
+        put_frame(out, self.kind(), payload);
+    }
+
+    /// Appends `data` as stdout (or stderr) frames of at most [`CHUNK`]
+    /// bytes, copied once.
+    pub fn encode_output(data: &[u8], stderr: bool, out: &mut impl BufMut) {
+        let kind = if stderr {
+            Frame::Stderr(Bytes::new())
+        } else {
+            Frame::Stdout(Bytes::new())
+        }
+        .kind();
+        for chunk in data.chunks(CHUNK) {
+            put_frame(out, kind, chunk);
+        }
     }
 
     fn from_parts(kind: u8, payload: &[u8]) -> Result<Frame, FrameError> {
@@ -266,6 +277,12 @@ fn truncated(error: std::io::Error) -> FrameError {
 }
 
 /// Writes and flushes one frame.
+fn put_frame(out: &mut impl BufMut, kind: u8, payload: &[u8]) {
+    out.put_u8(kind);
+    out.put_u32(payload.len() as u32);
+    out.put_slice(payload);
+}
+
 pub async fn write_frame<W: AsyncWrite + Unpin>(
     writer: &mut W,
     frame: &Frame,
@@ -281,6 +298,38 @@ mod tests {
     use super::*;
     use crate::error::ErrorCode;
     use proptest::prelude::*;
+
+    #[test]
+    fn output_is_framed_in_chunks() {
+        let data: Vec<u8> = (0..CHUNK * 2 + 5).map(|i| i as u8).collect();
+        let mut buf = Vec::new();
+        Frame::encode_output(&data, true, &mut buf);
+        Frame::encode_output(b"", false, &mut buf);
+        let mut rest = &buf[..];
+        let mut frames = Vec::new();
+        while let Some((frame, used)) = decode(rest).unwrap() {
+            frames.push(frame);
+            rest = &rest[used..];
+        }
+        assert!(rest.is_empty());
+        let lens: Vec<usize> = frames
+            .iter()
+            .map(|f| match f {
+                Frame::Stderr(d) | Frame::Stdout(d) => d.len(),
+                _ => panic!("{f:?}"),
+            })
+            .collect();
+        assert_eq!(lens, [CHUNK, CHUNK, 5]);
+        assert!(frames.iter().all(|f| matches!(f, Frame::Stderr(_))));
+        let joined: Vec<u8> = frames
+            .iter()
+            .flat_map(|f| match f {
+                Frame::Stderr(d) => d.to_vec(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(joined, data);
+    }
 
     fn sample_frames() -> Vec<Frame> {
         vec![

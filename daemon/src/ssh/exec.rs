@@ -1,13 +1,13 @@
 //! Running a command and bridging it to the caller's framed stream.
 //!
-//! Remote output goes to the caller through a queue of at most
-//! [`QUEUE_FRAMES`] frames, written by a task of its own. russh grants the
-//! server more window as soon as data arrives, not as it is consumed, so
-//! when a caller stops reading and its queue is full the bridge stops
-//! reading the channel, which in time stops the whole SSH connection: the
-//! daemon's memory stays bounded, and the connection is marked stalled so
-//! that the pool sends new callers elsewhere. Caller input waits for the SSH
-//! window.
+//! Remote output is framed into a buffer of at most [`OUTPUT_BUFFER`]
+//! bytes, which is written to the caller while the channel is read: a
+//! caller that pauses holds up nothing. russh grants the server more window
+//! as soon as data arrives, not as it is consumed, so when a caller stops
+//! reading and its buffer is full the bridge stops reading the channel,
+//! which in time stops the whole SSH connection: the daemon's memory stays
+//! bounded, and the connection is marked stalled so that the pool sends new
+//! callers elsewhere. Caller input waits for the SSH window.
 //!
 //! After `exit-status` the bridge keeps reading until the channel closes, so
 //! no output that the server sends after it is lost.
@@ -16,22 +16,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, BytesMut};
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg, Pty, Sig};
 use tether_api::error::{ApiError, ErrorCode};
-use tether_api::frame::{self, CHUNK, ExitInfo, Frame};
+use tether_api::frame::{self, ExitInfo, Frame};
 use tether_api::types::PtyRequest;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 
 use super::SshError;
-use super::pool::{Lease, Stall};
+use super::pool::Lease;
 
-/// Output frames (of at most [`CHUNK`] bytes) queued for a caller before the
-/// bridge stops reading the channel: 1 MiB, enough to ride out a
-/// caller's pauses without holding up the connection.
-pub const QUEUE_FRAMES: usize = 32;
+/// Framed output held for a caller before the bridge stops reading the
+/// channel: enough to ride out a caller's pauses without holding up the
+/// connection.
+pub const OUTPUT_BUFFER: usize = 1024 * 1024;
 
 /// The remote command line for `argv`: one element is taken as a command
 /// line as is (like `ssh host 'cmd | grep x'`); several are each quoted for a
@@ -158,7 +157,7 @@ where
 {
     let (mut remote, writer) = channel.split();
     let writer = Arc::new(writer);
-    let (mut from_caller, to_caller) = tokio::io::split(stream);
+    let (mut from_caller, mut to_caller) = tokio::io::split(stream);
     let mut outcome = Outcome::default();
 
     let input_writer = writer.clone();
@@ -186,9 +185,7 @@ where
             }
         }
     });
-    let (output, queue) = mpsc::channel(QUEUE_FRAMES);
-    let output_task = tokio::spawn(write_output(queue, to_caller));
-    let mut pending = Pending::default();
+    let mut output = Output::default();
 
     let mut exit = ExitInfo {
         status: None,
@@ -204,10 +201,7 @@ where
     tokio::pin!(timer);
     let mut timer_armed = timeout.is_some();
     loop {
-        if pending.flush(&output, lease).is_err() {
-            outcome.caller_gone = true;
-            break;
-        }
+        output.account(lease);
         tokio::select! {
             () = &mut timer, if timer_armed => {
                 if exit.timed_out {
@@ -215,35 +209,33 @@ where
                     timer_armed = false;
                 } else {
                     exit.timed_out = true;
-                    if pending.waiting() {
+                    if output.full() {
                         // A caller that stopped reading would keep the
-                        // signal from ever leaving: drop its output instead.
-                        pending.discard = true;
-                        pending.frames.clear();
+                        // signal from ever leaving: drop further output.
+                        output.discard = true;
                     }
                     let _ = writer.signal(Sig::TERM).await;
                     timer.as_mut().reset(tokio::time::Instant::now() + TERM_GRACE);
                 }
             }
-            // The caller's queue is full: wait for room before reading on.
-            room = output.reserve(), if pending.waiting() => {
-                match room {
-                    Ok(permit) => pending.send(permit),
-                    Err(_) => {
+            written = to_caller.write(&output.buf), if !output.buf.is_empty() => {
+                match written {
+                    Ok(n) if n > 0 => output.buf.advance(n),
+                    _ => {
                         outcome.caller_gone = true;
                         break;
                     }
                 }
             }
-            message = remote.wait(), if !pending.waiting() => {
+            message = remote.wait(), if !output.full() || output.discard => {
                 match message {
                     Some(ChannelMsg::Data { data }) => {
                         outcome.bytes_out += data.len() as u64;
-                        pending.push(&data, Frame::Stdout);
+                        output.push(&data, false);
                     }
                     Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
                         outcome.bytes_out += data.len() as u64;
-                        pending.push(&data, Frame::Stderr);
+                        output.push(&data, true);
                     }
                     Some(ChannelMsg::ExitStatus { exit_status }) => {
                         exit.status = Some(exit_status);
@@ -268,13 +260,12 @@ where
     }
     // The channel is done with: whatever the caller still has to read no
     // longer holds up the connection.
-    pending.stall = None;
+    output.stall = None;
 
     outcome.bytes_in = bytes_in.load(Ordering::Relaxed);
     if outcome.caller_gone {
         // Nobody is listening: end the command rather than leave it running.
         let _ = writer.close().await;
-        output_task.abort();
     } else {
         let last = if exit.status.is_some() || exit.signal.is_some() || exit.timed_out {
             outcome.exit = Some(exit.clone());
@@ -292,14 +283,10 @@ where
         };
         // The rest of the output and the last frame, however long the
         // caller takes to read them.
-        pending.frames.push_back(last);
-        for frame in pending.frames.drain(..) {
-            if output.send(frame).await.is_err() {
-                break;
-            }
+        last.encode(&mut output.buf);
+        if to_caller.write_all(&output.buf).await.is_ok() {
+            let _ = to_caller.shutdown().await;
         }
-        drop(output);
-        let _ = output_task.await;
     }
     if !input_done {
         input.abort();
@@ -307,73 +294,42 @@ where
     outcome
 }
 
-/// Output read from the channel and not yet queued for the caller.
+/// Framed output not yet written to the caller.
 #[derive(Default)]
-struct Pending {
-    frames: std::collections::VecDeque<Frame>,
-    /// Held while the caller's queue is full.
-    stall: Option<Stall>,
+struct Output {
+    buf: BytesMut,
+    /// Held while the buffer is full.
+    stall: Option<super::pool::Stall>,
     /// Output is dropped (the command timed out while its caller was not
     /// reading).
     discard: bool,
 }
 
-impl Pending {
-    fn push(&mut self, data: &[u8], make: fn(Bytes) -> Frame) {
-        if self.discard {
-            return;
-        }
-        for chunk in data.chunks(CHUNK) {
-            self.frames.push_back(make(Bytes::copy_from_slice(chunk)));
+impl Output {
+    fn push(&mut self, data: &[u8], stderr: bool) {
+        if !self.discard {
+            Frame::encode_output(data, stderr, &mut self.buf);
         }
     }
 
-    /// Whether output waits for room in the caller's queue.
-    fn waiting(&self) -> bool {
-        !self.frames.is_empty()
+    fn full(&self) -> bool {
+        self.buf.len() >= OUTPUT_BUFFER
     }
 
-    /// Queues what fits; marks the connection stalled while the rest waits.
-    /// Err: the caller is gone.
-    fn flush(&mut self, output: &mpsc::Sender<Frame>, lease: &Lease) -> Result<(), ()> {
-        while let Some(frame) = self.frames.pop_front() {
-            match output.try_send(frame) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(frame)) => {
-                    self.frames.push_front(frame);
-                    if self.stall.is_none() {
-                        tracing::debug!(
-                            connection = lease.connection.id,
-                            "caller stopped reading; connection takes no new channels"
-                        );
-                        self.stall = Some(lease.stall());
-                    }
-                    return Ok(());
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => return Err(()),
+    /// Marks the connection stalled while the buffer is full.
+    fn account(&mut self, lease: &Lease) {
+        match (self.full() && !self.discard, self.stall.is_some()) {
+            (true, false) => {
+                tracing::debug!(
+                    connection = lease.connection.id,
+                    "caller stopped reading; connection takes no new channels"
+                );
+                self.stall = Some(lease.stall());
             }
-        }
-        self.stall = None;
-        Ok(())
-    }
-
-    fn send(&mut self, permit: mpsc::Permit<'_, Frame>) {
-        if let Some(frame) = self.frames.pop_front() {
-            permit.send(frame);
+            (false, true) => self.stall = None,
+            _ => {}
         }
     }
-}
-
-/// Writes queued frames to the caller until the queue ends, then closes the
-/// stream. Err: the caller is gone.
-async fn write_output<W: AsyncWrite + Unpin>(
-    mut queue: mpsc::Receiver<Frame>,
-    mut to_caller: W,
-) -> std::io::Result<()> {
-    while let Some(frame) = queue.recv().await {
-        frame::write_frame(&mut to_caller, &frame).await?;
-    }
-    to_caller.shutdown().await
 }
 
 #[cfg(test)]
