@@ -204,16 +204,16 @@ where
         output.account(lease);
         tokio::select! {
             () = &mut timer, if timer_armed => {
+                if output.full() {
+                    // A caller that stopped reading would keep the signal
+                    // or the close from ever leaving: drop further output.
+                    output.discard = true;
+                }
                 if exit.timed_out {
                     let _ = writer.close().await;
                     timer_armed = false;
                 } else {
                     exit.timed_out = true;
-                    if output.full() {
-                        // A caller that stopped reading would keep the
-                        // signal from ever leaving: drop further output.
-                        output.discard = true;
-                    }
                     let _ = writer.signal(Sig::TERM).await;
                     timer.as_mut().reset(tokio::time::Instant::now() + TERM_GRACE);
                 }
