@@ -311,7 +311,7 @@ complete -c tether -n "__fish_tether_using_subcommand audit; and __fish_seen_sub
 complete -c tether -n "__fish_tether_using_subcommand session; and not __fish_seen_subcommand_from list close help" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
 complete -c tether -n "__fish_tether_using_subcommand session; and not __fish_seen_subcommand_from list close help" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand session; and not __fish_seen_subcommand_from list close help" -s V -l version -d 'Print version'
-complete -c tether -n "__fish_tether_using_subcommand session; and not __fish_seen_subcommand_from list close help" -f -a "list" -d 'Live connections: profile, server, age, idle time, channels, bytes'
+complete -c tether -n "__fish_tether_using_subcommand session; and not __fish_seen_subcommand_from list close help" -f -a "list" -d 'Live connections: profile, server, age, idle time, channels, bytes. A channel marked stalled has a caller that stopped reading its output: that connection takes no new commands until the caller reads on'
 complete -c tether -n "__fish_tether_using_subcommand session; and not __fish_seen_subcommand_from list close help" -f -a "close" -d 'Close a profile\'s connections now (running commands on them fail)'
 complete -c tether -n "__fish_tether_using_subcommand session; and not __fish_seen_subcommand_from list close help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tether -n "__fish_tether_using_subcommand session; and __fish_seen_subcommand_from list" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
@@ -322,7 +322,7 @@ complete -c tether -n "__fish_tether_using_subcommand session; and __fish_seen_s
 complete -c tether -n "__fish_tether_using_subcommand session; and __fish_seen_subcommand_from close" -l json -d 'Print JSON for scripts'
 complete -c tether -n "__fish_tether_using_subcommand session; and __fish_seen_subcommand_from close" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand session; and __fish_seen_subcommand_from close" -s V -l version -d 'Print version'
-complete -c tether -n "__fish_tether_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "list" -d 'Live connections: profile, server, age, idle time, channels, bytes'
+complete -c tether -n "__fish_tether_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "list" -d 'Live connections: profile, server, age, idle time, channels, bytes. A channel marked stalled has a caller that stopped reading its output: that connection takes no new commands until the caller reads on'
 complete -c tether -n "__fish_tether_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "close" -d 'Close a profile\'s connections now (running commands on them fail)'
 complete -c tether -n "__fish_tether_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tether -n "__fish_tether_using_subcommand seal" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
@@ -380,5 +380,5 @@ complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subc
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from mfa" -f -a "reset" -d 'Root: clear USER\'s lockout; with --unenroll also remove their TOTP (for a lost phone) and end their MFA sessions'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Check the whole hash chain (root); exits 1 and names the first bad event if any was edited, removed or reordered'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "hmac" -d 'Root: the HMAC the trail holds for a sensitive value, read from stdin'
-complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "list" -d 'Live connections: profile, server, age, idle time, channels, bytes'
+complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "list" -d 'Live connections: profile, server, age, idle time, channels, bytes. A channel marked stalled has a caller that stopped reading its output: that connection takes no new commands until the caller reads on'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "close" -d 'Close a profile\'s connections now (running commands on them fail)'

@@ -231,6 +231,10 @@ pub struct SessionInfo {
     pub idle_secs: u64,
     /// Open channels (running commands).
     pub channels: usize,
+    /// Of those, streams whose caller has stopped reading their output;
+    /// while there is one, the connection takes no new channels.
+    #[serde(default)]
+    pub stalled: usize,
     /// Bytes sent to and received from remote commands.
     pub bytes_in: u64,
     pub bytes_out: u64,

@@ -10,7 +10,9 @@ use crate::profile::{JsonFlag, check_name};
 
 #[derive(Debug, Subcommand)]
 pub enum SessionCommand {
-    /// Live connections: profile, server, age, idle time, channels, bytes
+    /// Live connections: profile, server, age, idle time, channels, bytes.
+    /// A channel marked stalled has a caller that stopped reading its output:
+    /// that connection takes no new commands until the caller reads on.
     List(JsonFlag),
     /// Close a profile's connections now (running commands on them fail)
     Close {
@@ -45,7 +47,10 @@ pub async fn run(client: &Client, command: SessionCommand) -> Result<u8> {
                         } else {
                             duration(s.idle_secs)
                         },
-                        s.channels.to_string(),
+                        match s.stalled {
+                            0 => s.channels.to_string(),
+                            n => format!("{} ({n} stalled)", s.channels),
+                        },
                         bytes(s.bytes_in),
                         bytes(s.bytes_out),
                     ]

@@ -114,7 +114,7 @@ fn a_client_that_vanishes_mid_stream_leaves_nothing_running() {
 /// Opens `request` (an HTTP request on web1) and never reads the answer;
 /// meanwhile another caller's command on web1 must run, and the daemon's
 /// memory stay bounded.
-fn stalled_caller_holds_up_nobody(test: &str, request: &str) {
+fn stalled_caller_holds_up_nobody(test: &str, request: &str, stalls: bool) {
     let Some((_sshd, daemon)) = tether_e2e::with_web1(test) else {
         return;
     };
@@ -133,6 +133,16 @@ fn stalled_caller_holds_up_nobody(test: &str, request: &str) {
     );
     // Long enough for every buffer between sshd and the unread socket to fill.
     std::thread::sleep(Duration::from_secs(3));
+    // An exec stream stalls its connection, and says so; a download asks for
+    // no more than its caller takes, and stalls nothing.
+    let list = daemon.run(&["session", "list", "--json"]).json();
+    let stalled: u64 = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stalled"].as_u64().unwrap())
+        .sum();
+    assert_eq!(stalled, u64::from(stalls), "{list}");
 
     let (done, finished) = std::sync::mpsc::channel();
     let socket = daemon.socket.clone();
@@ -181,6 +191,7 @@ fn a_caller_that_stops_reading_holds_up_nobody_else() {
              Content-Length: {}\r\n\r\n{body}",
             body.len()
         ),
+        true,
     );
 }
 
@@ -189,6 +200,7 @@ fn a_download_nobody_reads_holds_up_nobody_else() {
     stalled_caller_holds_up_nobody(
         "a_download_nobody_reads_holds_up_nobody_else",
         "GET /v1/profiles/web1/files?path=/dev/zero HTTP/1.1\r\nHost: t\r\n\r\n",
+        false,
     );
 }
 

@@ -25,6 +25,7 @@ pub fn list(app: &App, caller: &Caller) -> Resp {
             age_secs: s.age.as_secs(),
             idle_secs: s.idle.as_secs(),
             channels: s.channels,
+            stalled: s.stalled,
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
         })

@@ -172,6 +172,7 @@ pub struct SessionSnapshot {
     pub age: Duration,
     pub idle: Duration,
     pub channels: usize,
+    pub stalled: usize,
     pub bytes_in: u64,
     pub bytes_out: u64,
 }
@@ -360,6 +361,7 @@ impl Pool {
                     c.idle_for()
                 },
                 channels: c.channels.load(Ordering::SeqCst),
+                stalled: c.stalled.load(Ordering::SeqCst),
                 bytes_in: c.bytes_in.load(Ordering::Relaxed),
                 bytes_out: c.bytes_out.load(Ordering::Relaxed),
             })
