@@ -1,161 +1,17 @@
-//! `tether profile add|list|show|remove`
+//! The profile commands that change something: `add`, `set` and `trust`,
+//! with the prompts they need (credentials from stdin, consent to a host key).
 
-use std::path::PathBuf;
-
-use clap::{Args, Subcommand};
 use tether_api::client::Client;
 use tether_api::secret::Secret;
 use tether_api::types::{
-    AddProfile, AuthKind, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo,
-    ProfileList, UpdateProfile, validate_profile_name,
+    AddProfile, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo, UpdateProfile,
 };
 use zeroize::Zeroizing;
 
+use super::{AddArgs, SetArgs, TrustArgs, check_name, describe_host_key};
 use crate::failure::{Failure, Result};
-use crate::output::{print_json, print_table, timestamp};
+use crate::output::print_json;
 use crate::prompt;
-
-#[derive(Debug, Subcommand)]
-pub enum ProfileCommand {
-    /// Add a server profile: pins its host key and checks the credential
-    /// authenticates before storing anything
-    Add(AddArgs),
-    /// List profiles
-    List(JsonFlag),
-    /// Show one profile (never its secret)
-    Show {
-        name: String,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-    /// Remove a profile and its sealed secret
-    Remove { name: String },
-    /// Show the host key(s) pinned for a profile
-    Hostkey {
-        name: String,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-    /// Re-learn a server's changed host key, with explicit consent: shows the
-    /// old and new fingerprints and asks, or takes --host-key without a terminal
-    Trust(TrustArgs),
-    /// Change a profile's fields or rotate its secret; the result must log in
-    /// before it is stored
-    Set(SetArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct TrustArgs {
-    name: String,
-    /// The new host key's fingerprint, as `ssh-keygen -lf` prints it on the server
-    #[arg(long, value_name = "SHA256:...")]
-    host_key: Option<String>,
-    #[command(flatten)]
-    json: JsonFlag,
-}
-
-#[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("credential").args(["key_file", "password_stdin"]))]
-pub struct SetArgs {
-    name: String,
-    /// New server host name or address
-    #[arg(long)]
-    host: Option<String>,
-    /// New SSH port
-    #[arg(long)]
-    port: Option<u16>,
-    /// New remote user name
-    #[arg(long)]
-    user: Option<String>,
-    /// Rotate to this private key file
-    #[arg(long, value_name = "PATH")]
-    key_file: Option<PathBuf>,
-    /// Read the new key's passphrase from stdin
-    #[arg(long, requires = "key_file")]
-    key_passphrase_stdin: bool,
-    /// Rotate to a password read from stdin
-    #[arg(long)]
-    password_stdin: bool,
-    /// Pin this host key instead of the current one (for a moved server)
-    #[arg(long, value_name = "SHA256:...", conflicts_with = "accept_new")]
-    host_key: Option<String>,
-    /// Pin whatever key the (new) server shows now
-    #[arg(long)]
-    accept_new: bool,
-    /// Seconds to wait for the connection and the SSH handshake
-    #[arg(long, value_name = "SECS")]
-    connect_timeout: Option<u64>,
-    /// Seconds of silence before a keepalive
-    #[arg(long, value_name = "SECS")]
-    keepalive: Option<u64>,
-    #[command(flatten)]
-    json: JsonFlag,
-}
-
-#[derive(Debug, Args)]
-pub struct JsonFlag {
-    /// Print JSON for scripts
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("credential").required(true).args(["key_file", "password_stdin"]))]
-pub struct AddArgs {
-    /// Profile name: letters, digits, '.', '_', '-'
-    name: String,
-    /// Server host name or address
-    #[arg(long)]
-    host: String,
-    /// Server SSH port
-    #[arg(long, default_value_t = 22)]
-    port: u16,
-    /// Remote user name
-    #[arg(long)]
-    user: String,
-    /// Private key file (OpenSSH or PEM), read with your own permissions and
-    /// sent once; tetherd stores it sealed
-    #[arg(long, value_name = "PATH")]
-    key_file: Option<PathBuf>,
-    /// Read the key's passphrase from stdin (prompted without echo on a terminal)
-    #[arg(long, requires = "key_file")]
-    key_passphrase_stdin: bool,
-    /// Read the password from stdin (prompted without echo on a terminal)
-    #[arg(long)]
-    password_stdin: bool,
-    /// Trust only the host key with this fingerprint (as `ssh-keygen -lf` prints it)
-    #[arg(long, value_name = "SHA256:...", conflicts_with = "accept_new")]
-    host_key: Option<String>,
-    /// Trust the key the server shows now (trust on first use)
-    #[arg(long)]
-    accept_new: bool,
-    /// Seconds to wait for the connection and the SSH handshake
-    /// [default: the daemon's ssh.connect_timeout_secs]
-    #[arg(long, value_name = "SECS")]
-    connect_timeout: Option<u64>,
-    /// Seconds of silence before a keepalive [default: the daemon's ssh.keepalive_secs]
-    #[arg(long, value_name = "SECS")]
-    keepalive: Option<u64>,
-    /// Print the new profile as JSON
-    #[arg(long)]
-    json: bool,
-}
-
-pub async fn run(client: &Client, command: ProfileCommand) -> Result<u8> {
-    match command {
-        ProfileCommand::Add(args) => add(client, args).await,
-        ProfileCommand::List(flag) => list(client, flag.json).await,
-        ProfileCommand::Show { name, json } => show(client, &name, json.json).await,
-        ProfileCommand::Remove { name } => remove(client, &name).await,
-        ProfileCommand::Hostkey { name, json } => hostkey(client, &name, json.json).await,
-        ProfileCommand::Trust(args) => trust(client, args).await,
-        ProfileCommand::Set(args) => set(client, args).await,
-    }
-}
-
-pub fn check_name(name: &str) -> Result<()> {
-    validate_profile_name(name).map_err(Failure::usage)
-}
 
 /// Reads the credential the flags name: a key file (read with the caller's
 /// own permissions) and maybe its passphrase, or a password from stdin.
@@ -192,11 +48,7 @@ fn read_credential(
     Ok(None)
 }
 
-fn describe_host_key(key: &HostKeyInfo) -> String {
-    format!("{} {}", key.algorithm, key.fingerprint)
-}
-
-async fn add(client: &Client, args: AddArgs) -> Result<u8> {
+pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
     check_name(&args.name)?;
     // Decide the host key before reading secrets: a refusal costs nothing.
     let host_key = match (&args.host_key, args.accept_new) {
@@ -295,98 +147,7 @@ async fn ask_host_key(client: &Client, host: &str, port: u16) -> Result<HostKeyP
     }
 }
 
-fn auth_name(auth: AuthKind) -> &'static str {
-    match auth {
-        AuthKind::Key => "key",
-        AuthKind::Password => "password",
-    }
-}
-
-async fn list(client: &Client, json: bool) -> Result<u8> {
-    let list: ProfileList = client.get("/v1/profiles").await?;
-    if json {
-        print_json(&list)?;
-    } else if list.profiles.is_empty() && list.corrupt.is_empty() {
-        println!(
-            "no profiles yet: add one with `tether profile add NAME --host HOST --user USER --key-file PATH`"
-        );
-    } else {
-        let rows: Vec<Vec<String>> = list
-            .profiles
-            .iter()
-            .map(|p| {
-                vec![
-                    p.name.clone(),
-                    format!("{}@{}:{}", p.user, p.host, p.port),
-                    auth_name(p.auth).to_owned(),
-                    p.host_keys
-                        .first()
-                        .map(|k| k.fingerprint.clone())
-                        .unwrap_or_default(),
-                ]
-            })
-            .collect();
-        print_table(&["NAME", "TARGET", "AUTH", "HOST KEY"], &rows);
-    }
-    for name in &list.corrupt {
-        eprintln!(
-            "tether: warning: profile {name} failed its integrity check (store_corrupt); \
-             `tether profile remove {name}` clears it"
-        );
-    }
-    Ok(0)
-}
-
-async fn show(client: &Client, name: &str, json: bool) -> Result<u8> {
-    check_name(name)?;
-    let profile: ProfileInfo = client.get(&format!("/v1/profiles/{name}")).await?;
-    if json {
-        print_json(&profile)?;
-        return Ok(0);
-    }
-    println!("name:      {}", profile.name);
-    println!("host:      {}", profile.host);
-    println!("port:      {}", profile.port);
-    println!("user:      {}", profile.user);
-    println!("auth:      {}", auth_name(profile.auth));
-    if let Some(key) = &profile.public_key {
-        println!("key:       {}", describe_host_key(key));
-    }
-    for key in &profile.host_keys {
-        println!("host key:  {}", describe_host_key(key));
-    }
-    if let Some(secs) = profile.connect_timeout_secs {
-        println!("connect timeout: {secs}s");
-    }
-    if let Some(secs) = profile.keepalive_secs {
-        println!("keepalive: {secs}s");
-    }
-    println!("created:   {}", timestamp(profile.created_at));
-    println!("updated:   {}", timestamp(profile.updated_at));
-    Ok(0)
-}
-
-async fn remove(client: &Client, name: &str) -> Result<u8> {
-    check_name(name)?;
-    client.delete(&format!("/v1/profiles/{name}")).await?;
-    println!("removed profile {name}");
-    Ok(0)
-}
-
-async fn hostkey(client: &Client, name: &str, json: bool) -> Result<u8> {
-    check_name(name)?;
-    let profile: ProfileInfo = client.get(&format!("/v1/profiles/{name}")).await?;
-    if json {
-        print_json(&profile.host_keys)?;
-        return Ok(0);
-    }
-    for key in &profile.host_keys {
-        println!("{}", describe_host_key(key));
-    }
-    Ok(0)
-}
-
-async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
+pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
     check_name(&args.name)?;
     let profile: ProfileInfo = client.get(&format!("/v1/profiles/{}", args.name)).await?;
     let old: Vec<String> = profile.host_keys.iter().map(describe_host_key).collect();
@@ -461,7 +222,7 @@ async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
     Ok(0)
 }
 
-async fn set(client: &Client, args: SetArgs) -> Result<u8> {
+pub(super) async fn set(client: &Client, args: SetArgs) -> Result<u8> {
     check_name(&args.name)?;
     let host_key = match (args.host_key, args.accept_new) {
         (Some(fingerprint), _) => Some(HostKeyPolicy::Pin { fingerprint }),
