@@ -58,30 +58,13 @@ pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
         (None, true) => HostKeyPolicy::AcceptNew,
         (None, false) => ask_host_key(client, &args.host, args.port).await?,
     };
-    let credential = match &args.key_file {
-        Some(path) => {
-            let key = std::fs::read_to_string(path)
-                .map(Zeroizing::new)
-                .map_err(|e| {
-                    Failure::new(
-                        "io_error",
-                        format!("cannot read key file {}: {e}", path.display()),
-                    )
-                })?;
-            let passphrase = if args.key_passphrase_stdin {
-                Some(prompt::read_secret("key passphrase")?)
-            } else {
-                None
-            };
-            NewCredential::PrivateKey {
-                key: Secret::new(key.to_string()),
-                passphrase: passphrase.map(|p| Secret::new(p.to_string())),
-            }
-        }
-        None => NewCredential::Password {
-            password: Secret::new(prompt::read_secret("password")?.to_string()),
-        },
-    };
+    // clap requires one of --key-file and --password-stdin.
+    let credential = read_credential(
+        args.key_file.as_deref(),
+        args.key_passphrase_stdin,
+        args.key_file.is_none(),
+    )?
+    .ok_or_else(|| Failure::usage("give --key-file PATH or --password-stdin"))?;
     let request = AddProfile {
         name: args.name,
         host: args.host,
