@@ -1,0 +1,129 @@
+//! `GET /v1/profiles/{name}/files?path=P`: a remote file streamed as the
+//! response, read ahead in chunks and hashed for the audit trail.
+
+use std::sync::Arc;
+
+use ::http::{HeaderValue, Request};
+use bytes::Bytes;
+use hyper::body::Incoming;
+use sha2::{Digest, Sha256};
+use tether_api::files::{MODE_HEADER, MTIME_HEADER, SIZE_HEADER};
+use tokio::io::AsyncReadExt;
+
+use super::{Session, path_param, session};
+use crate::access::Caller;
+use crate::access::policy::Allowed;
+use crate::audit::Event;
+use crate::error::Error;
+use crate::server::App;
+use crate::server::confine::confine;
+use crate::server::http::{Resp, channel_body};
+use crate::ssh::sftp::{self, RemoteError, RemoteKind};
+use crate::store::envelope::hex;
+
+/// Bytes per chunk of a download.
+const READ_CHUNK: usize = 256 * 1024;
+
+pub async fn download(
+    app: &Arc<App>,
+    caller: &Caller,
+    name: &str,
+    allowed: &Allowed,
+    request: Request<Incoming>,
+) -> Result<Resp, Error> {
+    let path = path_param(request.uri())?;
+    let start = Event::new(caller, "sftp.download")
+        .profile(name)
+        .detail("path", path.as_str());
+    let end = start.end(String::new());
+    app.record(start).await?;
+    match send_file(app, name, allowed, &path, end.clone()).await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            app.record_after(end.result(error.code().as_str())).await;
+            Err(error)
+        }
+    }
+}
+
+/// The download itself; `end` is recorded when the last byte went out.
+async fn send_file(
+    app: &Arc<App>,
+    name: &str,
+    allowed: &Allowed,
+    path: &str,
+    end: Event,
+) -> Result<Resp, Error> {
+    let Session { sftp, lease } = session(app, name).await?;
+    let path = confine(&sftp, allowed, path).await?;
+    let meta = sftp
+        .metadata(&path)
+        .await
+        .map_err(|e| RemoteError::from_sftp(&path, e))?;
+    if sftp::kind_of(&meta) == tether_api::files::FileKind::Dir {
+        return Err(RemoteError::new(
+            RemoteKind::Failed,
+            &path,
+            "is a directory (copy trees with cp -r)",
+        )
+        .into());
+    }
+    let mut file = sftp
+        .open(&path)
+        .await
+        .map_err(|e| RemoteError::from_sftp(&path, e))?;
+    let (tx, body) = channel_body(4);
+    let guard = app.tasks.enter();
+    let profile = name.to_owned();
+    let log_path = path.clone();
+    let app = app.clone();
+    tokio::spawn(async move {
+        let mut sent: u64 = 0;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; READ_CHUNK];
+        let outcome = loop {
+            match file.read(&mut buf).await {
+                Ok(0) => break "ok",
+                Ok(n) => {
+                    sent += n as u64;
+                    hasher.update(&buf[..n]);
+                    if tx
+                        .send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                        .await
+                        .is_err()
+                    {
+                        break "caller_gone";
+                    }
+                }
+                Err(error) => {
+                    let _ = tx.send(Err(error)).await;
+                    break "sftp_error";
+                }
+            }
+        };
+        let mut end = end.result(outcome).detail("bytes", sent);
+        if outcome == "ok" {
+            end = end.detail("sha256", hex(&hasher.finalize()));
+        }
+        app.record_after(end).await;
+        lease
+            .connection
+            .bytes_out
+            .fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(%profile, path = %log_path, bytes = sent, "download finished");
+        drop(sftp);
+        drop(lease);
+        drop(guard);
+    });
+    let mut response = Resp::new(body);
+    let headers = response.headers_mut();
+    let number =
+        |n: u64| HeaderValue::from_str(&n.to_string()).unwrap_or(HeaderValue::from_static("0"));
+    headers.insert(SIZE_HEADER, number(meta.size.unwrap_or(0)));
+    headers.insert(
+        MODE_HEADER,
+        number(u64::from(meta.permissions.unwrap_or(0o644) & 0o7777)),
+    );
+    headers.insert(MTIME_HEADER, number(u64::from(meta.mtime.unwrap_or(0))));
+    Ok(response)
+}
