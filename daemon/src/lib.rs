@@ -75,6 +75,12 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
             source,
         })?;
     let app = server::App::new(options, store, audit, sys::getuid());
+    if let Some(why) = app.audit.head_replaced {
+        let event = audit::Event::daemon(app.daemon_uid, audit::HEAD_REPLACED).result(why);
+        if let Err(error) = app.audit.record(&app.store, event).await {
+            tracing::error!(%error, "cannot record the replaced audit head");
+        }
+    }
     if let Err(error) = app.audit.prune(&app.store, app.daemon_uid).await {
         tracing::warn!(%error, "audit retention failed");
     }

@@ -244,6 +244,54 @@ fn edited_removed_and_reordered_events_are_found() {
     verify_fails_at(&daemon);
 }
 
+/// Cutting the newest events off together with the head (removed, or
+/// edited) is found too: tetherd records that the head was replaced, and
+/// verify fails at that event from then on.
+#[test]
+fn a_trail_cut_together_with_its_head_is_found() {
+    for (edit, why, word) in [
+        (false, "head_missing", "missing"),
+        (true, "head_invalid", "altered"),
+    ] {
+        let mut daemon = Daemon::start();
+        for i in 0..3 {
+            daemon
+                .run(&["action", "list", &format!("nosuch{i}")])
+                .fails_with("profile_not_found");
+        }
+        daemon.stop();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let store = tetherd::store::Store::open(&daemon.state_dir).unwrap();
+            let trail = store.raw_tree("audit").unwrap();
+            let (last, _) = trail.last().unwrap().unwrap();
+            trail.remove(last).unwrap();
+            let meta = store.raw_tree("meta").unwrap();
+            if edit {
+                let head = meta.get("audit_head").unwrap().unwrap();
+                let mut head: Value = serde_json::from_slice(&head).unwrap();
+                head["next_seq"] = Value::from(head["next_seq"].as_u64().unwrap() - 1);
+                meta.insert("audit_head", serde_json::to_vec(&head).unwrap())
+                    .unwrap();
+            } else {
+                meta.remove("audit_head").unwrap();
+            }
+            trail.flush().unwrap();
+            meta.flush().unwrap();
+        });
+        drop(runtime);
+        daemon.spawn_and_wait();
+
+        let replaced = events(&daemon, &["--op", "audit.head_replaced"]);
+        assert_eq!(replaced.len(), 1, "{replaced:?}");
+        assert_eq!(replaced[0]["result"], why);
+        let seq = replaced[0]["seq"].as_u64().unwrap();
+        assert_eq!(verify_fails_at(&daemon), seq);
+        let run = daemon.run(&["audit", "verify"]);
+        assert!(run.stdout().contains(word), "{}", run.stdout());
+    }
+}
+
 #[test]
 fn retention_prunes_on_record_and_the_chain_still_verifies() {
     let mut daemon = Daemon::start_with_config("[audit]\nmax_events = 10\n");

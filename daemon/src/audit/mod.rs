@@ -31,6 +31,10 @@ use crate::store::envelope::hex;
 use crate::store::{Store, StoreError};
 
 pub const PRUNE: &str = "audit.prune";
+/// Recorded at start when the head failed its check or was missing beside
+/// a trail: the trail goes on from its own end, and `verify` fails there,
+/// because events may have been cut off the end with the head.
+pub const HEAD_REPLACED: &str = "audit.head_replaced";
 
 pub struct Audit {
     tree: sled::Tree,
@@ -38,6 +42,9 @@ pub struct Audit {
     values_key: Zeroizing<[u8; 32]>,
     head: tokio::sync::Mutex<AuditHead>,
     settings: AuditSettings,
+    /// Why the head was rebuilt from the trail at open, if it was; see
+    /// [`HEAD_REPLACED`].
+    pub head_replaced: Option<&'static str>,
 }
 
 fn now_ms() -> u64 {
@@ -164,18 +171,26 @@ impl Audit {
         let stored: Option<AuditHead> = store
             .audit_head_raw()?
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        let head = match stored {
-            Some(head) if head.mac == head_mac(&key, &head) => head,
-            Some(_) => {
-                // An edited head is not trusted: the trail itself says
-                // where to continue.
+        let trail_empty = tree.is_empty();
+        let (head, head_replaced) = match stored {
+            Some(head) if head.mac == head_mac(&key, &head) => (head, None),
+            // A fresh trail has no head yet.
+            None if trail_empty => (head_from_trail(&tree)?, None),
+            // An edited or lost head is not trusted: the trail itself says
+            // where to continue, and the next event says what happened.
+            stored => {
+                let why = if stored.is_some() {
+                    "head_invalid"
+                } else {
+                    "head_missing"
+                };
                 tracing::error!(
-                    "the audit head fails its check; `tether audit verify` will say more"
+                    why,
+                    "the audit head fails its check; the trail goes on from its own end, and \
+                     `tether audit verify` will fail at the event that records this"
                 );
-                head_from_trail(&tree)?
+                (head_from_trail(&tree)?, Some(why))
             }
-            // A trail from before the head was kept: continue it.
-            None => head_from_trail(&tree)?,
         };
         Ok(Audit {
             tree,
@@ -183,6 +198,7 @@ impl Audit {
             values_key: store.derive_key("audit-values"),
             head: tokio::sync::Mutex::new(head),
             settings: settings.clone(),
+            head_replaced,
         })
     }
 
@@ -211,14 +227,10 @@ impl Audit {
         };
         next.mac = head_mac(&self.key, &next);
         let head_bytes = serde_json::to_vec(&next).map_err(|e| Error::Internal(e.to_string()))?;
-        let written = async {
-            self.tree
-                .insert(event.seq.to_be_bytes(), bytes.as_slice())?;
-            store.put_audit_head_raw(&head_bytes)?;
-            store.flush().await
-        }
-        .await;
-        if let Err(error) = written {
+        if let Err(error) = store
+            .append_audit_event(event.seq, &bytes, &head_bytes)
+            .await
+        {
             tracing::error!(%error, op = %event.op, "audit event could not be written; refusing");
             return Err(Error::AuditUnavailable(error.to_string()));
         }
@@ -334,6 +346,23 @@ impl Audit {
                     event.seq,
                     events,
                     format!("event {} was altered", event.seq),
+                );
+            }
+            if event.op == HEAD_REPLACED {
+                return bad(
+                    event.seq,
+                    events,
+                    format!(
+                        "at event {} tetherd found the audit head {}: events after event {} \
+                         may have been removed from the end",
+                        event.seq,
+                        if event.result == "head_missing" {
+                            "missing"
+                        } else {
+                            "altered"
+                        },
+                        event.seq.saturating_sub(1)
+                    ),
                 );
             }
             match last {

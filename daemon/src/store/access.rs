@@ -130,9 +130,26 @@ impl Store {
             .map(|v| v.to_vec()))
     }
 
-    /// Writes the head without flushing: the caller flushes with the event.
-    pub fn put_audit_head_raw(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.tree(super::META)?.insert("audit_head", bytes)?;
+    /// Appends an audit event and moves the head past it, in one
+    /// transaction (a crash between the two would look like tampering),
+    /// flushed before returning.
+    pub async fn append_audit_event(
+        &self,
+        seq: u64,
+        event: &[u8],
+        head: &[u8],
+    ) -> Result<(), StoreError> {
+        use sled::Transactional;
+        let trail = self.tree(AUDIT)?;
+        let meta = self.tree(super::META)?;
+        (&trail, &meta)
+            .transaction(|(trail, meta)| {
+                trail.insert(&seq.to_be_bytes(), event)?;
+                meta.insert("audit_head", head)?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(unaborted)?;
+        self.db.flush_async().await?;
         Ok(())
     }
 
@@ -291,12 +308,7 @@ impl Store {
             tx.remove(format!("pending/{uid}").as_bytes())?;
             Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
         })
-        .map_err(|e| match e {
-            sled::transaction::TransactionError::Storage(e) => StoreError::Db(e),
-            sled::transaction::TransactionError::Abort(()) => {
-                StoreError::Db(sled::Error::Unsupported("aborted".into()))
-            }
-        })?;
+        .map_err(unaborted)?;
         self.db.flush_async().await?;
         Ok(())
     }
@@ -314,6 +326,16 @@ impl Store {
         }
         self.put(LOCKOUT, &uid.to_string(), "lockout", lockout)
             .await
+    }
+}
+
+/// The error of a transaction that never aborts on purpose.
+fn unaborted(error: sled::transaction::TransactionError<()>) -> StoreError {
+    match error {
+        sled::transaction::TransactionError::Storage(e) => StoreError::Db(e),
+        sled::transaction::TransactionError::Abort(()) => {
+            StoreError::Db(sled::Error::Unsupported("aborted".into()))
+        }
     }
 }
 
