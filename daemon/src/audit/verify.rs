@@ -1,0 +1,132 @@
+//! `tether audit verify`: the whole chain, its prune anchors, and the head.
+
+use tether_api::audit::{AuditEvent, AuditVerify};
+
+use super::{Audit, HEAD_REPLACED, PRUNE, mac_of};
+
+impl Audit {
+    /// Checks the whole chain, and the head.
+    pub async fn verify(&self) -> AuditVerify {
+        let head = self.head.lock().await.clone();
+        let mut events = 0u64;
+        let bad = |seq: u64, events: u64, problem: String| AuditVerify {
+            ok: false,
+            events,
+            first_bad: Some(seq),
+            problem: Some(problem),
+        };
+        let mut all = Vec::new();
+        for entry in self.tree.iter() {
+            let Ok((key, value)) = entry else {
+                return bad(0, events, "the trail cannot be read".into());
+            };
+            let seq = key
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(u64::MAX);
+            match serde_json::from_slice::<AuditEvent>(&value) {
+                Ok(event) if event.seq == seq => all.push(event),
+                _ => return bad(seq, events, format!("event {seq} is not a valid event")),
+            }
+        }
+        // Anchors announced by prune events: (last removed seq, its mac).
+        let anchors: Vec<(u64, String)> = all
+            .iter()
+            .filter(|e| e.op == PRUNE)
+            .filter_map(|e| {
+                Some((
+                    e.details.get("through_seq")?.as_u64()?,
+                    e.details.get("anchor")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        let mut last: Option<&AuditEvent> = None;
+        for event in &all {
+            if mac_of(&self.key, event) != event.mac {
+                return bad(
+                    event.seq,
+                    events,
+                    format!("event {} was altered", event.seq),
+                );
+            }
+            if event.op == HEAD_REPLACED {
+                return bad(
+                    event.seq,
+                    events,
+                    format!(
+                        "at event {} tetherd found the audit head {}: events after event {} \
+                         may have been removed from the end",
+                        event.seq,
+                        if event.result == "head_missing" {
+                            "missing"
+                        } else {
+                            "altered"
+                        },
+                        event.seq.saturating_sub(1)
+                    ),
+                );
+            }
+            match last {
+                None if event.seq == 0 => {
+                    if !event.prev.is_empty() {
+                        return bad(event.seq, events, "the first event links to nothing".into());
+                    }
+                }
+                None => {
+                    let pruned = anchors.iter().any(|(through, anchor)| {
+                        *through + 1 == event.seq && *anchor == event.prev
+                    });
+                    if !pruned {
+                        return bad(
+                            event.seq,
+                            events,
+                            format!(
+                                "events before {} were removed without a prune record",
+                                event.seq
+                            ),
+                        );
+                    }
+                }
+                Some(previous) => {
+                    if event.seq != previous.seq + 1 {
+                        return bad(
+                            previous.seq + 1,
+                            events,
+                            format!("event {} is missing", previous.seq + 1),
+                        );
+                    }
+                    if event.prev != previous.mac {
+                        return bad(
+                            event.seq,
+                            events,
+                            format!("event {} does not follow event {}", event.seq, previous.seq),
+                        );
+                    }
+                }
+            }
+            last = Some(event);
+            events += 1;
+        }
+        let (end_seq, end_mac) = last
+            .map(|e| (e.seq + 1, e.mac.clone()))
+            .unwrap_or((head.next_seq, head.last_mac.clone()));
+        if head.next_seq != 0 && (end_seq != head.next_seq || end_mac != head.last_mac) {
+            return bad(
+                end_seq,
+                events,
+                format!(
+                    "the trail ends at event {} but {} were written: events were removed from the end",
+                    end_seq.saturating_sub(1),
+                    head.next_seq
+                ),
+            );
+        }
+        AuditVerify {
+            ok: true,
+            events,
+            first_bad: None,
+            problem: None,
+        }
+    }
+}
