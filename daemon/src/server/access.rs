@@ -11,7 +11,7 @@ use tether_api::access::{Action, Grant, GrantRequest, Role, SftpAccess, Subject,
 use tether_api::files::query_value;
 
 use super::App;
-use super::http::{Resp, empty, json, parse_json, read_body};
+use super::http::{Resp, empty, json, read_json};
 use super::profiles;
 use crate::access::actions::{Template, valid_action_name};
 use crate::access::policy::{Op, grants_for, normalize_prefix};
@@ -90,9 +90,7 @@ pub async fn add_grant(
     caller: &Caller,
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
-    let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.config().limits).await?;
-    let add: GrantRequest = parse_json(&body)?;
+    let add: GrantRequest = read_json(request, &app.config().limits).await?;
     profiles::check_name(&add.profile)?;
     if caller.admin {
         profiles::load(app, &add.profile)?;
@@ -179,9 +177,7 @@ pub async fn add_action(
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
     profiles::load(app, profile)?;
-    let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.config().limits).await?;
-    let action: Action = parse_json(&body)?;
+    let action: Action = read_json(request, &app.config().limits).await?;
     if !valid_action_name(&action.name) {
         return Err(Error::BadRequest(format!(
             "{:?} is not an action name: letters, digits, - _ and .",

@@ -13,7 +13,7 @@ use tether_api::files::query_value;
 use tether_api::secret::Secret;
 
 use super::App;
-use super::http::{Resp, json, parse_json, read_body};
+use super::http::{Resp, json, query_number, read_json};
 use crate::access::policy::grants_for;
 use crate::access::{Caller, lookup_user};
 use crate::audit::Query;
@@ -21,16 +21,6 @@ use crate::error::Error;
 
 /// Most events one query answers.
 const MAX_LIMIT: usize = 10_000;
-
-fn number(query: &str, key: &str) -> Result<Option<u64>, Error> {
-    match query_value(query, key).map_err(Error::BadRequest)? {
-        None => Ok(None),
-        Some(text) => text
-            .parse()
-            .map(Some)
-            .map_err(|_| Error::BadRequest(format!("{key} must be a number"))),
-    }
-}
 
 pub fn list(app: &App, caller: &Caller, query: Option<&str>) -> Result<Resp, Error> {
     let query = query.unwrap_or("");
@@ -41,14 +31,16 @@ pub fn list(app: &App, caller: &Caller, query: Option<&str>) -> Result<Resp, Err
             })?),
             None => None,
         };
-    let limit = number(query, "limit")?.map(|l| l as usize).unwrap_or(1000);
+    let limit = query_number(query, "limit")?
+        .map(|l| l as usize)
+        .unwrap_or(1000);
     let filters = Query {
-        since_ms: number(query, "since")?.map(|s| s.saturating_mul(1000)),
-        until_ms: number(query, "until")?.map(|s| s.saturating_mul(1000).saturating_add(999)),
+        since_ms: query_number(query, "since")?.map(|s| s.saturating_mul(1000)),
+        until_ms: query_number(query, "until")?.map(|s| s.saturating_mul(1000).saturating_add(999)),
         uid,
         profile: query_value(query, "profile").map_err(Error::BadRequest)?,
         op: query_value(query, "op").map_err(Error::BadRequest)?,
-        after: number(query, "after")?,
+        after: query_number(query, "after")?,
         limit: limit.clamp(1, MAX_LIMIT),
     };
     let mut owned: HashMap<String, bool> = HashMap::new();
@@ -87,9 +79,7 @@ struct HmacAnswer {
 /// without the trail holding it.
 pub async fn hmac(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
     app.admin_only(caller, "compute audit HMACs")?;
-    let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.config().limits).await?;
-    let request: HmacRequest = parse_json(&body)?;
+    let request: HmacRequest = read_json(request, &app.config().limits).await?;
     Ok(json(
         StatusCode::OK,
         &HmacAnswer {

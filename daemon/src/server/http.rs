@@ -2,13 +2,14 @@
 //! errors as `{"error": {...}}`.
 
 use ::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use ::http::{Response, StatusCode};
+use ::http::{Request, Response, StatusCode};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tether_api::error::ErrorBody;
+use tether_api::files::query_value;
 use zeroize::Zeroizing;
 
 use crate::config::Limits;
@@ -117,6 +118,28 @@ pub async fn read_body(
         .await
         .map_err(|_| Error::RequestTimeout(limits.body_timeout_secs))??;
     Ok(out)
+}
+
+/// A query parameter that must be a number, if given.
+pub fn query_number(query: &str, key: &str) -> Result<Option<u64>, Error> {
+    match query_value(query, key).map_err(Error::BadRequest)? {
+        None => Ok(None),
+        Some(text) => text
+            .parse()
+            .map(Some)
+            .map_err(|_| Error::BadRequest(format!("{key} must be a number"))),
+    }
+}
+
+/// Reads a request's body within the limits and parses it as JSON; the
+/// body's buffer is wiped as soon as it is parsed.
+pub async fn read_json<T: DeserializeOwned>(
+    request: Request<Incoming>,
+    limits: &Limits,
+) -> Result<T, Error> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, &parts.headers, limits).await?;
+    parse_json(&body)
 }
 
 /// Parses a JSON body. The message says which field is missing or unknown,

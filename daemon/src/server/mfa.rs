@@ -5,16 +5,10 @@ use hyper::body::Incoming;
 use tether_api::access::{CodeRequest, ResetRequest};
 
 use super::App;
-use super::http::{Resp, empty, json, parse_json, read_body};
+use super::http::{Resp, empty, json, read_json};
 use crate::access::{Caller, lookup_user};
 use crate::audit::Event;
 use crate::error::Error;
-
-async fn code(app: &App, request: Request<Incoming>) -> Result<CodeRequest, Error> {
-    let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.config().limits).await?;
-    parse_json(&body)
-}
 
 pub async fn enroll(app: &App, caller: &Caller) -> Result<Resp, Error> {
     let started = app.mfa.enroll(&app.store, caller).await?;
@@ -27,7 +21,7 @@ pub async fn confirm(
     caller: &Caller,
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
-    let request = code(app, request).await?;
+    let request: CodeRequest = read_json(request, &app.config().limits).await?;
     let confirmed = app
         .mfa
         .confirm(&app.store, caller, request.code.expose())
@@ -37,7 +31,7 @@ pub async fn confirm(
 }
 
 pub async fn login(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
-    let request = code(app, request).await?;
+    let request: CodeRequest = read_json(request, &app.config().limits).await?;
     let logged_in = app
         .audited(
             Event::new(caller, "mfa.login"),
@@ -70,9 +64,7 @@ pub fn status(app: &App, caller: &Caller) -> Result<Resp, Error> {
 
 pub async fn reset(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
     app.admin_only(caller, "reset another user's MFA")?;
-    let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.config().limits).await?;
-    let reset: ResetRequest = parse_json(&body)?;
+    let reset: ResetRequest = read_json(request, &app.config().limits).await?;
     let (uid, _) = lookup_user(&reset.user).ok_or_else(|| {
         Error::NoSuchUser(format!("no user {:?} in the user database", reset.user))
     })?;

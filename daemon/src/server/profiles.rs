@@ -14,7 +14,7 @@ use tether_api::types::{
 use zeroize::Zeroizing;
 
 use super::App;
-use super::http::{Resp, empty, json, parse_json, read_body};
+use super::http::{Resp, empty, json, read_json};
 use crate::access::Caller;
 use crate::access::policy::Op;
 use crate::audit::Event;
@@ -159,9 +159,7 @@ async fn hang_up(connected: Connected) {
 }
 
 pub async fn probe(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
-    let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.config().limits).await?;
-    let probe: ProbeHostKey = parse_json(&body)?;
+    let probe: ProbeHostKey = read_json(request, &app.config().limits).await?;
     check_host(&probe.host)?;
     let settings = ConnectSettings::new(&app.config().ssh, None);
     let connected = client::connect(&probe.host, probe.port, Trust::AcceptAny, &settings).await?;
@@ -245,10 +243,7 @@ fn check_port(port: u16) -> Result<(), Error> {
 }
 
 pub async fn add(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
-    let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.config().limits).await?;
-    let add: AddProfile = parse_json(&body)?;
-    drop(body);
+    let add: AddProfile = read_json(request, &app.config().limits).await?;
     check_name(&add.name)?;
     check_host(&add.host)?;
     check_user(&add.user)?;
@@ -312,10 +307,7 @@ pub async fn update(
     name: &str,
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
-    let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.config().limits).await?;
-    let update: UpdateProfile = parse_json(&body)?;
-    drop(body);
+    let update: UpdateProfile = read_json(request, &app.config().limits).await?;
     // Which fields change, never the secret itself.
     let changed: Vec<&str> = [
         ("host", update.host.is_some()),

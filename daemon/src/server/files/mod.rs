@@ -15,7 +15,7 @@ use tether_api::files::{SftpRequest, SftpResponse, query_value};
 
 use super::App;
 use super::confine::confine;
-use super::http::{Resp, json, parse_json, read_body};
+use super::http::{Resp, json, query_number, read_json};
 use super::profiles;
 use crate::access::Caller;
 use crate::access::policy::{Allowed, Op};
@@ -57,14 +57,7 @@ fn path_param(uri: &::http::Uri) -> Result<String, Error> {
 }
 
 fn number_param(uri: &::http::Uri, key: &str) -> Result<Option<u64>, Error> {
-    let query = uri.query().unwrap_or("");
-    match query_value(query, key).map_err(Error::BadRequest)? {
-        None => Ok(None),
-        Some(text) => text
-            .parse()
-            .map(Some)
-            .map_err(|_| Error::BadRequest(format!("{key} must be a number"))),
-    }
+    query_number(uri.query().unwrap_or(""), key)
 }
 
 pub async fn operation(
@@ -73,9 +66,7 @@ pub async fn operation(
     name: &str,
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
-    let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.config().limits).await?;
-    let op: SftpRequest = parse_json(&body)?;
+    let op: SftpRequest = read_json(request, &app.config().limits).await?;
     let write = !matches!(op, SftpRequest::Ls { .. } | SftpRequest::Stat { .. });
     let allowed = app.authorize(caller, name, Op::Sftp { write })?;
     let paths: Vec<&str> = match &op {
