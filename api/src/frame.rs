@@ -276,13 +276,14 @@ fn truncated(error: std::io::Error) -> FrameError {
     }
 }
 
-/// Writes and flushes one frame.
+/// Appends one frame: its kind, its length (big-endian) and its payload.
 fn put_frame(out: &mut impl BufMut, kind: u8, payload: &[u8]) {
     out.put_u8(kind);
     out.put_u32(payload.len() as u32);
     out.put_slice(payload);
 }
 
+/// Writes and flushes one frame.
 pub async fn write_frame<W: AsyncWrite + Unpin>(
     writer: &mut W,
     frame: &Frame,

@@ -25,7 +25,7 @@ use tether_api::types::PtyRequest;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::SshError;
-use super::pool::Lease;
+use super::pool::{Lease, Stall};
 
 /// Framed output held for a caller before the bridge stops reading the
 /// channel: enough to ride out a caller's pauses without holding up the
@@ -141,11 +141,11 @@ enum InputEnd {
     ChannelClosed,
 }
 
-/// Runs the stream until the command ends or the caller goes away.
 /// After a timeout's SIGTERM, how long the command has to exit before its
 /// channel is closed.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 
+/// Runs the stream until the command ends or the caller goes away.
 pub async fn bridge<S>(
     channel: Channel<Msg>,
     stream: S,
@@ -299,7 +299,7 @@ where
 struct Output {
     buf: BytesMut,
     /// Held while the buffer is full.
-    stall: Option<super::pool::Stall>,
+    stall: Option<Stall>,
     /// Output is dropped (the command timed out while its caller was not
     /// reading).
     discard: bool,
