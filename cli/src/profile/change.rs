@@ -62,7 +62,7 @@ pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
     let credential = read_credential(
         args.key_file.as_deref(),
         args.key_passphrase_stdin,
-        args.key_file.is_none(),
+        args.password_stdin,
     )?
     .ok_or_else(|| Failure::usage("give --key-file PATH or --password-stdin"))?;
     let request = AddProfile {
