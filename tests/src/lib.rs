@@ -126,8 +126,6 @@ fn sshd_path() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-/// Says that a test is skipped and why. Written straight to stderr so that
-/// the test harness's output capture does not hide it.
 /// Makes sure the commands a test runs share a login session tetherd can
 /// read, as a user's commands in one terminal do. Where the test runner's
 /// session leader lives outside this PID namespace (a container started by
@@ -163,6 +161,19 @@ fn session_leader_readable() -> bool {
     sid > 0 && Path::new(&format!("/proc/{sid}/stat")).exists()
 }
 
+/// A process's resident memory in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// Says that a test is skipped and why. Written straight to stderr so that
+/// the test harness's output capture does not hide it.
 pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIP {test}: {why}");
 }

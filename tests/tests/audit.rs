@@ -335,27 +335,10 @@ fn no_secret_or_session_byte_reaches_the_trail_or_the_log() {
     // passphrase, a TOTP secret and backup codes, a sensitive parameter.
     let key = tether_e2e::keygen(sshd.dir.path(), "id_enc", "ed25519", "pass-phrase-91b2");
     sshd.authorize(&key);
-    let port = sshd.port.to_string();
-    daemon
-        .run_with_stdin(
-            &[
-                "profile",
-                "add",
-                "web1",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--user",
-                &sshd.user,
-                "--key-file",
-                key.private.to_str().unwrap(),
-                "--key-passphrase-stdin",
-                "--accept-new",
-            ],
-            b"pass-phrase-91b2\n",
-        )
-        .ok();
+    let mut args = tether_e2e::key_profile_args("web1", &sshd, &key);
+    args.push("--key-passphrase-stdin".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    daemon.run_with_stdin(&args, b"pass-phrase-91b2\n").ok();
     let key_text = fs::read_to_string(&key.private).unwrap();
     let key_line = key_text.lines().nth(2).unwrap().to_owned();
     let enrol = daemon.run(&["mfa", "enroll", "--json"]);

@@ -28,19 +28,22 @@ fn raw_exec(daemon: &Daemon) -> UnixStream {
     raw_exec_body(daemon, r#"{"argv":["sleep","30"]}"#)
 }
 
+/// The HTTP request that upgrades to an exec stream of `body` on web1.
+fn exec_request(body: &str) -> String {
+    format!(
+        "POST /v1/profiles/web1/exec HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\n\
+         Upgrade: tether-stream/1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 /// Starts the exec request `body` on web1 over a raw upgraded connection.
 fn raw_exec_body(daemon: &Daemon, body: &str) -> UnixStream {
     let mut stream = UnixStream::connect(&daemon.socket).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    write!(
-        stream,
-        "POST /v1/profiles/web1/exec HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\n\
-         Upgrade: tether-stream/1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
+    stream.write_all(exec_request(body).as_bytes()).unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -161,12 +164,7 @@ fn stalled_caller_holds_up_nobody(test: &str, request: &str, stalls: bool) {
     assert!(output.status.success(), "{output:?}");
     assert_eq!(output.stdout, b"still here\n");
 
-    let rss_kib: u64 = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid().unwrap()))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
+    let rss_kib = tether_e2e::rss_kib(daemon.pid().unwrap());
     assert!(
         rss_kib < 150 * 1024,
         "daemon RSS {rss_kib} KiB with a stalled reader"
@@ -182,15 +180,9 @@ fn stalled_caller_holds_up_nobody(test: &str, request: &str, stalls: bool) {
 
 #[test]
 fn a_caller_that_stops_reading_holds_up_nobody_else() {
-    let body = r#"{"argv":["cat","/dev/zero"]}"#;
     stalled_caller_holds_up_nobody(
         "a_caller_that_stops_reading_holds_up_nobody_else",
-        &format!(
-            "POST /v1/profiles/web1/exec HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\n\
-             Upgrade: tether-stream/1\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        ),
+        &exec_request(r#"{"argv":["cat","/dev/zero"]}"#),
         true,
     );
 }

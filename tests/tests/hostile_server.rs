@@ -137,16 +137,6 @@ fn daemon_with(servers: &[Server<'_>]) -> Daemon {
     daemon
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 #[test]
 fn hostile_servers_end_in_typed_errors_within_the_timeout() {
     let hostile = |name, script| Server {
@@ -182,7 +172,8 @@ fn hostile_servers_end_in_typed_errors_within_the_timeout() {
         // Two seconds of connect timeout, and again for authentication.
         assert!(took < Duration::from_secs(8), "{name} took {took:?}");
         daemon.run(&["status"]).ok();
-        assert!(rss_kib(pid) < 100 * 1024, "{name}: {} KiB", rss_kib(pid));
+        let rss = tether_e2e::rss_kib(pid);
+        assert!(rss < 100 * 1024, "{name}: {rss} KiB");
     }
     // The attempts are on record with their results.
     let trail = daemon

@@ -152,14 +152,7 @@ fn a_hundred_concurrent_commands_all_succeed() {
     }
     let opened = sshd.connections_accepted() - before;
     assert!(opened <= 30, "100 commands took {opened} connections");
-    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid().unwrap()))
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmRSS:")
-                .map(|v| v.trim().trim_end_matches(" kB").parse::<u64>().unwrap())
-        })
-        .unwrap();
+    let rss_kib = tether_e2e::rss_kib(daemon.pid().unwrap());
     assert!(
         rss_kib < 200 * 1024,
         "daemon RSS {rss_kib} KiB after 100 concurrent commands"
