@@ -226,6 +226,9 @@ _tether() {
             tether__subcmd__help__subcmd__mfa,enroll)
                 cmd="tether__subcmd__help__subcmd__mfa__subcmd__enroll"
                 ;;
+            tether__subcmd__help__subcmd__mfa,invite)
+                cmd="tether__subcmd__help__subcmd__mfa__subcmd__invite"
+                ;;
             tether__subcmd__help__subcmd__mfa,reset)
                 cmd="tether__subcmd__help__subcmd__mfa__subcmd__reset"
                 ;;
@@ -292,6 +295,9 @@ _tether() {
             tether__subcmd__mfa,help)
                 cmd="tether__subcmd__mfa__subcmd__help"
                 ;;
+            tether__subcmd__mfa,invite)
+                cmd="tether__subcmd__mfa__subcmd__invite"
+                ;;
             tether__subcmd__mfa,reset)
                 cmd="tether__subcmd__mfa__subcmd__reset"
                 ;;
@@ -306,6 +312,9 @@ _tether() {
                 ;;
             tether__subcmd__mfa__subcmd__help,help)
                 cmd="tether__subcmd__mfa__subcmd__help__subcmd__help"
+                ;;
+            tether__subcmd__mfa__subcmd__help,invite)
+                cmd="tether__subcmd__mfa__subcmd__help__subcmd__invite"
                 ;;
             tether__subcmd__mfa__subcmd__help,reset)
                 cmd="tether__subcmd__mfa__subcmd__help__subcmd__reset"
@@ -1228,7 +1237,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__help__subcmd__mfa)
-            opts="enroll confirm status reset"
+            opts="enroll invite confirm status reset"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1256,6 +1265,20 @@ _tether() {
             return 0
             ;;
         tether__subcmd__help__subcmd__mfa__subcmd__enroll)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__help__subcmd__mfa__subcmd__invite)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1702,7 +1725,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__mfa)
-            opts="-h -V --socket --help --version enroll confirm status reset help"
+            opts="-h -V --socket --help --version enroll invite confirm status reset help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1738,7 +1761,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__mfa__subcmd__enroll)
-            opts="-h -V --json --socket --help --version"
+            opts="-h -V --invite --json --socket --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1756,7 +1779,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__mfa__subcmd__help)
-            opts="enroll confirm status reset help"
+            opts="enroll invite confirm status reset help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1811,6 +1834,20 @@ _tether() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tether__subcmd__mfa__subcmd__help__subcmd__invite)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tether__subcmd__mfa__subcmd__help__subcmd__reset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1832,6 +1869,28 @@ _tether() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__mfa__subcmd__invite)
+            opts="-h -V --ttl --json --socket --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2184,13 +2243,17 @@ _tether() {
             return 0
             ;;
         tether__subcmd__profile__subcmd__trust)
-            opts="-h -V --host-key --json --socket --help --version"
+            opts="-h -V --host-key --key-file --key-passphrase-stdin --password-stdin --json --socket --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --host-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

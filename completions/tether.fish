@@ -59,7 +59,7 @@ complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_se
 complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "remove" -d 'Remove a profile and its sealed secret'
 complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "hostkey" -d 'Show the host key(s) pinned for a profile'
 complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "trust" -d 'Re-learn a server\'s changed host key, with explicit consent: shows the old and new fingerprints and asks, or takes --host-key without a terminal'
-complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "set" -d 'Change a profile\'s fields or rotate its secret; the result must log in before it is stored'
+complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "set" -d 'Change a profile\'s fields or rotate its secret; the result must log in before it is stored. Changing where the secret goes (host, port, user, host key) needs root or a new credential in the same command'
 complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from add" -l host -d 'Server host name or address' -r
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from add" -l port -d 'Server SSH port' -r
@@ -91,21 +91,24 @@ complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_s
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from hostkey" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from hostkey" -s V -l version -d 'Print version'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -l host-key -d 'The new host key\'s fingerprint, as `ssh-keygen -lf` prints it on the server' -r
+complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -l key-file -d 'Private key file (OpenSSH or PEM), read with your own permissions and sent once; tetherd stores it sealed' -r -F
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
+complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -l key-passphrase-stdin -d 'Read the key\'s passphrase from stdin (prompted without echo on a terminal)'
+complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -l password-stdin -d 'Read the password from stdin (prompted without echo on a terminal)'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -l json -d 'Print JSON for scripts'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -s V -l version -d 'Print version'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l host -d 'New server host name or address' -r
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l port -d 'New SSH port' -r
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l user -d 'New remote user name' -r
-complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l key-file -d 'Rotate to this private key file' -r -F
+complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l key-file -d 'Private key file (OpenSSH or PEM), read with your own permissions and sent once; tetherd stores it sealed' -r -F
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l host-key -d 'Pin this host key instead of the current one (for a moved server)' -r
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l connect-timeout -d 'Seconds to wait for the connection and the SSH handshake' -r
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l keepalive -d 'Seconds of silence before a keepalive' -r
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
-complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l key-passphrase-stdin -d 'Read the new key\'s passphrase from stdin'
-complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l password-stdin -d 'Rotate to a password read from stdin'
-complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l accept-new -d 'Pin whatever key the (new) server shows now'
+complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l key-passphrase-stdin -d 'Read the key\'s passphrase from stdin (prompted without echo on a terminal)'
+complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l password-stdin -d 'Read the password from stdin (prompted without echo on a terminal)'
+complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l accept-new -d 'Pin the key the server shows now, where none is pinned for its address (with a new --host or --port); never accepts a changed key: that needs `tether profile trust`'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l json -d 'Print JSON for scripts'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
@@ -115,7 +118,7 @@ complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_s
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a profile and its sealed secret'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "hostkey" -d 'Show the host key(s) pinned for a profile'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "trust" -d 'Re-learn a server\'s changed host key, with explicit consent: shows the old and new fingerprints and asks, or takes --host-key without a terminal'
-complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "set" -d 'Change a profile\'s fields or rotate its secret; the result must log in before it is stored'
+complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "set" -d 'Change a profile\'s fields or rotate its secret; the result must log in before it is stored. Changing where the secret goes (host, port, user, host key) needs root or a new credential in the same command'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tether -n "__fish_tether_using_subcommand exec" -l timeout -d 'End the command after SECS seconds (SIGTERM, then the channel is closed) and exit 124' -r
 complete -c tether -n "__fish_tether_using_subcommand exec" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
@@ -245,18 +248,25 @@ complete -c tether -n "__fish_tether_using_subcommand run" -l timeout -d 'End th
 complete -c tether -n "__fish_tether_using_subcommand run" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
 complete -c tether -n "__fish_tether_using_subcommand run" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand run" -s V -l version -d 'Print version'
-complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll confirm status reset help" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
-complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll confirm status reset help" -s h -l help -d 'Print help'
-complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll confirm status reset help" -s V -l version -d 'Print version'
-complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll confirm status reset help" -f -a "enroll" -d 'Enrol a TOTP authenticator: shows a QR code and the otpauth URI, asks for a code to confirm, then shows ten backup codes once. With --json, prints the URI and secret and stops; confirm with `tether mfa confirm`'
-complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll confirm status reset help" -f -a "confirm" -d 'Confirm a pending enrolment with a code read from stdin'
-complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll confirm status reset help" -f -a "status" -d 'Whether you are enrolled and logged in, and for how long'
-complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll confirm status reset help" -f -a "reset" -d 'Root: clear USER\'s lockout; with --unenroll also remove their TOTP (for a lost phone) and end their MFA sessions'
-complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll confirm status reset help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll invite confirm status reset help" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
+complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll invite confirm status reset help" -s h -l help -d 'Print help'
+complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll invite confirm status reset help" -s V -l version -d 'Print version'
+complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll invite confirm status reset help" -f -a "enroll" -d 'Enrol a TOTP authenticator: shows a QR code and the otpauth URI, asks for a code to confirm, then shows ten backup codes once. With --json, prints the URI and secret and stops; confirm with `tether mfa confirm`'
+complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll invite confirm status reset help" -f -a "invite" -d 'Root: a one-time code that lets USER enrol once (for hosts with `[mfa] enrolment = "invite"`); shown once, void after --ttl'
+complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll invite confirm status reset help" -f -a "confirm" -d 'Confirm a pending enrolment with a code read from stdin'
+complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll invite confirm status reset help" -f -a "status" -d 'Whether you are enrolled and logged in, and for how long'
+complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll invite confirm status reset help" -f -a "reset" -d 'Root: clear USER\'s lockout; with --unenroll also remove their TOTP (for a lost phone) and end their MFA sessions'
+complete -c tether -n "__fish_tether_using_subcommand mfa; and not __fish_seen_subcommand_from enroll invite confirm status reset help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from enroll" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
+complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from enroll" -l invite -d 'Read the one-time invite code root gave you from stdin first (where enrolment is by invite)'
 complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from enroll" -l json -d 'Print JSON for scripts'
 complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from enroll" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from enroll" -s V -l version -d 'Print version'
+complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from invite" -l ttl -d 'How long the code stays valid: 30m, 12h, 7d (at most 7d)' -r
+complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from invite" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
+complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from invite" -l json -d 'Print JSON for scripts'
+complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from invite" -s h -l help -d 'Print help'
+complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from invite" -s V -l version -d 'Print version'
 complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from confirm" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
 complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from confirm" -l json -d 'Print JSON for scripts'
 complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from confirm" -s h -l help -d 'Print help'
@@ -270,6 +280,7 @@ complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subco
 complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from reset" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from reset" -s V -l version -d 'Print version'
 complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from help" -f -a "enroll" -d 'Enrol a TOTP authenticator: shows a QR code and the otpauth URI, asks for a code to confirm, then shows ten backup codes once. With --json, prints the URI and secret and stops; confirm with `tether mfa confirm`'
+complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from help" -f -a "invite" -d 'Root: a one-time code that lets USER enrol once (for hosts with `[mfa] enrolment = "invite"`); shown once, void after --ttl'
 complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from help" -f -a "confirm" -d 'Confirm a pending enrolment with a code read from stdin'
 complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from help" -f -a "status" -d 'Whether you are enrolled and logged in, and for how long'
 complete -c tether -n "__fish_tether_using_subcommand mfa; and __fish_seen_subcommand_from help" -f -a "reset" -d 'Root: clear USER\'s lockout; with --unenroll also remove their TOTP (for a lost phone) and end their MFA sessions'
@@ -359,7 +370,7 @@ complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subc
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "remove" -d 'Remove a profile and its sealed secret'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "hostkey" -d 'Show the host key(s) pinned for a profile'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "trust" -d 'Re-learn a server\'s changed host key, with explicit consent: shows the old and new fingerprints and asks, or takes --host-key without a terminal'
-complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "set" -d 'Change a profile\'s fields or rotate its secret; the result must log in before it is stored'
+complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "set" -d 'Change a profile\'s fields or rotate its secret; the result must log in before it is stored. Changing where the secret goes (host, port, user, host key) needs root or a new credential in the same command'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from sftp" -f -a "ls" -d 'List a directory (or describe one file)'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from sftp" -f -a "stat" -d 'Describe one path (a symlink itself, not what it points to)'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from sftp" -f -a "mkdir" -d 'Make directories'
@@ -375,6 +386,7 @@ complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subc
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from action" -f -a "list" -d 'List a profile\'s actions'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from action" -f -a "remove" -d 'Remove a named action'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from mfa" -f -a "enroll" -d 'Enrol a TOTP authenticator: shows a QR code and the otpauth URI, asks for a code to confirm, then shows ten backup codes once. With --json, prints the URI and secret and stops; confirm with `tether mfa confirm`'
+complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from mfa" -f -a "invite" -d 'Root: a one-time code that lets USER enrol once (for hosts with `[mfa] enrolment = "invite"`); shown once, void after --ttl'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from mfa" -f -a "confirm" -d 'Confirm a pending enrolment with a code read from stdin'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from mfa" -f -a "status" -d 'Whether you are enrolled and logged in, and for how long'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from mfa" -f -a "reset" -d 'Root: clear USER\'s lockout; with --unenroll also remove their TOTP (for a lost phone) and end their MFA sessions'

@@ -9,7 +9,8 @@
 //! | POST | /v1/profiles/{name}/actions | [`Action`] | 201 [`Action`] |
 //! | DELETE | /v1/profiles/{name}/actions/{action} | | 204 |
 //! | POST | /v1/profiles/{name}/run | [`RunRequest`] | 101, then [`crate::frame`] |
-//! | POST | /v1/mfa/enroll | | [`EnrollStarted`] |
+//! | POST | /v1/mfa/enroll | [`EnrollRequest`] (or none) | [`EnrollStarted`] |
+//! | POST | /v1/mfa/invite | [`InviteRequest`] | [`Invite`] |
 //! | POST | /v1/mfa/confirm | [`CodeRequest`] | [`EnrollConfirmed`] |
 //! | POST | /v1/mfa/login | [`CodeRequest`] | [`MfaStatus`] |
 //! | POST | /v1/mfa/logout | | [`MfaStatus`] |
@@ -139,6 +140,34 @@ pub struct EnrollStarted {
     pub uri: Secret,
     /// The same secret in base32, for typing in by hand.
     pub secret: Secret,
+}
+
+/// Starts an enrolment; where enrolment is by invite, with the one-time
+/// code root issued (`tether mfa invite USER`).
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<Secret>,
+}
+
+/// Root: let `user` enrol once, within `ttl_secs` (default a day).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u64>,
+}
+
+/// A one-time enrolment code, shown once to root.
+#[derive(Serialize, Deserialize)]
+pub struct Invite {
+    pub user: String,
+    pub uid: u32,
+    pub code: Secret,
+    /// Unix seconds after which the code is void.
+    pub expires_at: u64,
 }
 
 /// A TOTP or backup code.

@@ -39,12 +39,27 @@ pub struct AuditEvent {
     pub mac: String,
 }
 
+/// Events removed by retention: `from_seq` to `through_seq`, at `time_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pruned {
+    pub from_seq: u64,
+    pub through_seq: u64,
+    pub removed: u64,
+    pub time_ms: u64,
+    /// `max_age_days`, `max_events`, or both.
+    pub reason: String,
+}
+
 /// The answer of `audit verify`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditVerify {
     pub ok: bool,
     /// Events checked.
     pub events: u64,
+    /// What retention removed, and when, as the chain itself records it
+    /// (oldest first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pruned: Vec<Pruned>,
     /// The first event that fails, by sequence number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_bad: Option<u64>,

@@ -3,6 +3,11 @@
 //! One connection per request keeps the client trivially correct (a Unix
 //! socket connect costs microseconds); `exec` upgrades its connection to the
 //! framed stream of [`crate::frame`].
+//!
+//! Before a byte is sent, the client asks the kernel who is listening
+//! (SO_PEERCRED of the connected socket): root, or, except on the system
+//! socket, the caller's own uid. Anyone else may have planted the socket to
+//! collect keys, passwords and codes, and gets nothing.
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +68,13 @@ pub enum ClientError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{} is served by uid {server}, which is neither root nor you; nothing was sent to it. \
+         Another user may have planted it: remove it if it is yours, or use a socket in a \
+         private directory (set XDG_RUNTIME_DIR, or pass --socket)",
+        path.display()
+    )]
+    Untrusted { path: PathBuf, server: u32 },
     #[error("{0}")]
     Api(ApiError),
     #[error("unexpected answer from tetherd: {0}")]
@@ -75,6 +87,7 @@ impl ClientError {
     pub fn code(&self) -> &str {
         match self {
             ClientError::Connect { .. } => "daemon_unavailable",
+            ClientError::Untrusted { .. } => "untrusted_socket",
             ClientError::Api(error) => error.code.as_str(),
             ClientError::Protocol(_) => "protocol_error",
         }
@@ -86,6 +99,12 @@ impl ClientError {
             _ => None,
         }
     }
+}
+
+/// Whether uid `server` may serve `socket` to uid `me`: root always; `me`
+/// too, unless it is the system socket.
+pub fn trusted_server(socket: &Path, server: u32, me: u32) -> bool {
+    server == 0 || (server == me && socket != Path::new(crate::paths::SYSTEM_SOCKET))
 }
 
 fn protocol(error: impl std::fmt::Display) -> ClientError {
@@ -106,6 +125,27 @@ impl Client {
 
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// Refuses a socket whose listener is not root or (except for the
+    /// system socket) the caller's own uid.
+    fn check_server(&self, stream: &UnixStream) -> Result<(), ClientError> {
+        let untrusted = |server| ClientError::Untrusted {
+            path: self.socket.clone(),
+            server,
+        };
+        let server = stream
+            .peer_cred()
+            .map_err(|source| ClientError::Connect {
+                path: self.socket.clone(),
+                source,
+            })?
+            .uid();
+        if trusted_server(&self.socket, server, crate::paths::current_uid()) {
+            Ok(())
+        } else {
+            Err(untrusted(server))
+        }
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -240,6 +280,7 @@ impl Client {
                     path: self.socket.clone(),
                     source,
                 })?;
+        self.check_server(&stream)?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(protocol)?;

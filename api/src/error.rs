@@ -68,6 +68,7 @@ error_codes! {
     GrantNotFound => "grant_not_found", 404, "no such grant";
     NoSuchUser => "no_such_user", 404, "the user database has no such user or group";
     MfaNotEnrolled => "mfa_not_enrolled", 409, "the caller has no TOTP enrolled: run `tether mfa enroll`";
+    MfaInviteRequired => "mfa_invite_required", 403, "a first TOTP enrolment needs a one-time invite from root (`tether mfa invite USER`)";
     NoSuchFile => "no_such_file", 404, "the remote file or directory does not exist";
     PermissionDenied => "permission_denied", 403, "the server refused access to the remote file";
     FileExists => "file_exists", 409, "the remote path exists already";

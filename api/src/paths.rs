@@ -29,6 +29,11 @@ pub fn user_runtime_dir(uid: u32) -> PathBuf {
     }
 }
 
+/// The calling process's real uid.
+pub fn current_uid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
 /// The `--user` daemon's socket.
 pub fn user_socket(uid: u32) -> PathBuf {
     user_runtime_dir(uid).join("tether.sock")

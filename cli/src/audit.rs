@@ -11,7 +11,7 @@ use tether_api::files::encode_query_value;
 use tether_api::secret::Secret;
 
 use crate::failure::{Failure, Result};
-use crate::output::{print_json, timestamp};
+use crate::output::{print_json, printable, timestamp};
 use crate::profile::JsonFlag;
 use crate::prompt::read_secret;
 
@@ -186,6 +186,16 @@ pub async fn run(client: &Client, args: AuditArgs) -> Result<u8> {
                 print_json(&verdict)?;
             } else if verdict.ok {
                 println!("the audit trail is intact: {} events", verdict.events);
+                for range in &verdict.pruned {
+                    println!(
+                        "  retention ({}) removed events {}-{} ({} events) at {}",
+                        range.reason,
+                        range.from_seq,
+                        range.through_seq,
+                        range.removed,
+                        timestamp(range.time_ms / 1000)
+                    );
+                }
             } else {
                 println!(
                     "the audit trail is NOT intact: {} (first bad event: {})",
@@ -232,7 +242,7 @@ async fn list(client: &Client, filters: &Filters) -> Result<u8> {
                     .map_err(|e| Failure::new("internal", e.to_string()))?;
                 println!("{text}");
             } else if !filters.json {
-                println!("{}", line(event));
+                println!("{}", printable(&line(event)));
             }
         }
         Ok(())

@@ -2,6 +2,8 @@
 
 use tether_api::client::ClientError;
 
+use crate::output::printable;
+
 #[derive(Debug)]
 pub struct Failure {
     pub code: String,
@@ -20,8 +22,14 @@ impl Failure {
         Self::new("usage", message)
     }
 
+    /// Prints `tether: error[CODE]: MESSAGE`; the message may quote a
+    /// server or a file name, so it is made [`printable`].
     pub fn print(&self) {
-        eprintln!("tether: error[{}]: {}", self.code, self.message);
+        eprintln!(
+            "tether: error[{}]: {}",
+            printable(&self.code),
+            printable(&self.message)
+        );
     }
 }
 

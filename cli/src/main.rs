@@ -161,7 +161,13 @@ async fn run(cli: Cli) -> u8 {
     if let Some(code) = offline(&cli.command) {
         return code;
     }
-    let client = Client::new(socket::resolve(cli.socket));
+    let client = match socket::resolve(cli.socket) {
+        Ok(socket) => Client::new(socket),
+        Err(failure) => {
+            failure.print();
+            return 255;
+        }
+    };
     let result = match cli.command {
         Command::Status(args) => status::run(&client, args).await,
         Command::Profile(command) => profile::run(&client, command).await,

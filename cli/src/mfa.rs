@@ -8,12 +8,15 @@ use std::io::IsTerminal;
 use clap::Subcommand;
 use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
-use tether_api::access::{CodeRequest, EnrollConfirmed, EnrollStarted, MfaStatus, ResetRequest};
+use tether_api::access::{
+    CodeRequest, EnrollConfirmed, EnrollRequest, EnrollStarted, Invite, InviteRequest, MfaStatus,
+    ResetRequest,
+};
 use tether_api::client::Client;
 use tether_api::secret::Secret;
 
 use crate::failure::Result;
-use crate::output::print_json;
+use crate::output::{print_json, timestamp};
 use crate::profile::JsonFlag;
 use crate::prompt::read_secret;
 
@@ -22,7 +25,18 @@ pub enum MfaCommand {
     /// Enrol a TOTP authenticator: shows a QR code and the otpauth URI, asks
     /// for a code to confirm, then shows ten backup codes once. With --json,
     /// prints the URI and secret and stops; confirm with `tether mfa confirm`.
-    Enroll(JsonFlag),
+    Enroll(EnrollArgs),
+    /// Root: a one-time code that lets USER enrol once (for hosts with
+    /// `[mfa] enrolment = "invite"`); shown once, void after --ttl
+    Invite {
+        /// The user (name or uid)
+        user: String,
+        /// How long the code stays valid: 30m, 12h, 7d (at most 7d)
+        #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+        ttl: u64,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Confirm a pending enrolment with a code read from stdin
     Confirm(JsonFlag),
     /// Whether you are enrolled and logged in, and for how long
@@ -34,6 +48,35 @@ pub enum MfaCommand {
         #[arg(long)]
         unenroll: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnrollArgs {
+    /// Read the one-time invite code root gave you from stdin first (where
+    /// enrolment is by invite)
+    #[arg(long)]
+    invite: bool,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+/// `90s`, `30m`, `12h`, `7d` or plain seconds.
+fn parse_duration(text: &str) -> std::result::Result<u64, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 30m, 12h or 7d"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?} is not a duration such as 30m, 12h or 7d")),
+    };
+    Ok(number.saturating_mul(scale))
 }
 
 fn qr(uri: &str) -> Option<String> {
@@ -74,8 +117,17 @@ async fn confirm(client: &Client, json: bool) -> Result<u8> {
 
 pub async fn mfa(client: &Client, command: MfaCommand) -> Result<u8> {
     match command {
-        MfaCommand::Enroll(flag) => {
-            let started: EnrollStarted = client.post("/v1/mfa/enroll", &()).await?;
+        MfaCommand::Enroll(args) => {
+            let request = EnrollRequest {
+                invite: if args.invite {
+                    Some(Secret::new(read_secret("invite code")?.to_string()))
+                } else {
+                    None
+                },
+            };
+            let started: EnrollStarted = client.post("/v1/mfa/enroll", &request).await?;
+            drop(request);
+            let flag = args.json;
             if flag.json {
                 print_json(&started)?;
                 return Ok(0);
@@ -97,6 +149,35 @@ pub async fn mfa(client: &Client, command: MfaCommand) -> Result<u8> {
         MfaCommand::Status(flag) => {
             let status: MfaStatus = client.get("/v1/mfa/status").await?;
             print_status(&status, flag.json)
+        }
+        MfaCommand::Invite { user, ttl, json } => {
+            let invite: Invite = client
+                .post(
+                    "/v1/mfa/invite",
+                    &InviteRequest {
+                        user,
+                        ttl_secs: Some(ttl),
+                    },
+                )
+                .await?;
+            if json.json {
+                print_json(&invite)?;
+            } else {
+                println!(
+                    "invite for {} (uid {}), valid once until {}:",
+                    invite.user,
+                    invite.uid,
+                    timestamp(invite.expires_at)
+                );
+                println!();
+                println!("    {}", invite.code.expose());
+                println!();
+                println!(
+                    "Give it to them in person or over a channel you trust; they run \
+                     `tether mfa enroll --invite` and type it."
+                );
+            }
+            Ok(0)
         }
         MfaCommand::Reset { user, unenroll } => {
             client

@@ -16,7 +16,7 @@ pub struct Progress {
 impl Progress {
     pub fn new(label: &str, total: Option<u64>, quiet: bool) -> Self {
         Self {
-            label: label.to_owned(),
+            label: crate::output::printable(label).into_owned(),
             total,
             done: 0,
             started: Instant::now(),

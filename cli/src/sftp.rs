@@ -8,7 +8,7 @@ use tether_api::client::Client;
 use tether_api::files::{FileInfo, FileKind, SftpRequest, SftpResponse};
 
 use crate::failure::{Failure, Result};
-use crate::output::{print_json, print_table, timestamp};
+use crate::output::{print_json, print_table, printable, timestamp};
 use crate::profile::check_name;
 use crate::progress::human;
 
@@ -116,7 +116,7 @@ pub async fn run(client: &Client, args: SftpArgs) -> Result<u8> {
                 print_long(&entries);
             } else {
                 for entry in &entries {
-                    println!("{}", entry.name);
+                    println!("{}", printable(&entry.name));
                 }
             }
         }
@@ -235,7 +235,7 @@ fn print_long(entries: &[FileInfo]) {
 }
 
 fn print_stat(info: &FileInfo) {
-    println!("path:     {}", name_with_target(info));
+    println!("path:     {}", printable(&name_with_target(info)));
     println!(
         "kind:     {}",
         match info.kind {

@@ -27,9 +27,14 @@
 //! mfa_idle_secs = 1800                 # ... or after this long unused
 //! totp_issuer = "tether"               # the issuer shown in authenticator apps
 //!
+//! [mfa]
+//! enrolment = "open"                   # "invite": a first enrolment needs `tether mfa invite USER`
+//!
 //! [audit]
 //! max_age_days = 365                   # older events are pruned (0: keep forever)
 //! max_events = 1000000                 # beyond this, the oldest are pruned (0: no limit)
+//! refusal_interval_secs = 60           # a uid's refusals after its first are summed up per interval
+//! reserve_mb = 64                      # below this much free disk, refusals are counted, not written
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -47,6 +52,7 @@ pub struct Config {
     pub limits: Limits,
     pub ssh: SshSettings,
     pub access: AccessSettings,
+    pub mfa: MfaSettings,
     pub audit: AuditSettings,
 }
 
@@ -59,6 +65,7 @@ impl Default for Config {
             limits: Limits::default(),
             ssh: SshSettings::default(),
             access: AccessSettings::default(),
+            mfa: MfaSettings::default(),
             audit: AuditSettings::default(),
         }
     }
@@ -149,11 +156,34 @@ impl Default for AccessSettings {
     }
 }
 
+/// How a user gets their first TOTP enrolment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enrolment {
+    /// Any user with a grant enrols on their own.
+    #[default]
+    Open,
+    /// Only with a one-time code root issued (`tether mfa invite USER`).
+    Invite,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaSettings {
+    pub enrolment: Enrolment,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditSettings {
     pub max_age_days: u64,
     pub max_events: u64,
+    /// After a uid's first refused request, its further refusals are only
+    /// counted for this long and then recorded as one summary.
+    pub refusal_interval_secs: u64,
+    /// Free space (MiB) on the state directory's file system kept for
+    /// events of credential use: below it, refusals are counted, not written.
+    pub reserve_mb: u64,
 }
 
 impl Default for AuditSettings {
@@ -161,6 +191,8 @@ impl Default for AuditSettings {
         Self {
             max_age_days: 365,
             max_events: 1_000_000,
+            refusal_interval_secs: 60,
+            reserve_mb: 64,
         }
     }
 }
@@ -226,6 +258,10 @@ impl Config {
             ("ssh.sftp_timeout_secs", self.ssh.sftp_timeout_secs),
             ("access.mfa_session_secs", self.access.mfa_session_secs),
             ("access.mfa_idle_secs", self.access.mfa_idle_secs),
+            (
+                "audit.refusal_interval_secs",
+                self.audit.refusal_interval_secs,
+            ),
         ];
         for (name, secs) in timeouts {
             if secs == 0 {

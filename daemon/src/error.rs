@@ -40,6 +40,11 @@ pub enum Error {
     NoSuchUser(String),
     #[error("uid {0} has no TOTP enrolled: run `tether mfa enroll`")]
     NotEnrolled(u32),
+    #[error(
+        "enrolment on this host is by invite: ask root for `tether mfa invite YOUR-USER`, then \
+         run `tether mfa enroll --invite` and type the code"
+    )]
+    InviteRequired,
     #[error("no endpoint {0}")]
     NotFound(String),
     #[error("no profile named {0:?}; `tether profile list` shows the profiles")]
@@ -82,6 +87,7 @@ impl Error {
             Error::GrantNotFound(_) => ErrorCode::GrantNotFound,
             Error::NoSuchUser(_) => ErrorCode::NoSuchUser,
             Error::NotEnrolled(_) => ErrorCode::MfaNotEnrolled,
+            Error::InviteRequired => ErrorCode::MfaInviteRequired,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::ProfileNotFound(_) => ErrorCode::ProfileNotFound,
             Error::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
@@ -129,7 +135,9 @@ impl Error {
                 addr,
                 expected,
                 actual,
+                profile,
             }) => json!({
+                "profile": profile,
                 "address": addr,
                 "expected": expected,
                 "actual": actual.fingerprint,
@@ -142,6 +150,15 @@ impl Error {
                 json!({ "profile": name })
             }
             _ => serde_json::Value::Null,
+        }
+    }
+
+    /// Names `profile` where the message is better for it (a changed host
+    /// key says which profile to re-trust).
+    pub fn in_profile(self, profile: &str) -> Error {
+        match self {
+            Error::Ssh(error) => Error::Ssh(error.in_profile(profile)),
+            other => other,
         }
     }
 
@@ -158,6 +175,7 @@ mod tests {
     #[test]
     fn host_key_mismatch_carries_both_fingerprints() {
         let error = Error::Ssh(SshError::HostKeyMismatch {
+            profile: Some("web1".into()),
             addr: "h:22".into(),
             expected: vec!["SHA256:old".into()],
             actual: KeyInfo {
@@ -170,6 +188,11 @@ mod tests {
         assert_eq!(api.details["expected"][0], "SHA256:old");
         assert_eq!(api.details["actual"], "SHA256:new");
         assert!(api.message.contains("SHA256:old") && api.message.contains("SHA256:new"));
+        assert!(
+            api.message.contains("tether profile trust web1"),
+            "{}",
+            api.message
+        );
     }
 
     #[test]

@@ -69,11 +69,12 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         profiles = store.profile_count(),
         "tetherd ready"
     );
-    let audit =
-        audit::Audit::open(&store, &options.config.audit).map_err(|source| StartError::Store {
+    let audit = audit::Audit::open(&store, &options.state_dir, &options.config.audit).map_err(
+        |source| StartError::Store {
             dir: options.state_dir.clone(),
             source,
-        })?;
+        },
+    )?;
     let app = server::App::new(options, store, audit, sys::getuid());
     if let Some(why) = app.audit.head_replaced {
         let event = audit::Event::daemon(app.daemon_uid, audit::HEAD_REPLACED).result(why);

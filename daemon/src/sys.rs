@@ -35,8 +35,19 @@ const LISTEN_FDS_START: i32 = 3;
 /// Makes the process undumpable (no core file, no ptrace by same-uid
 /// processes, `/proc/self/mem` closed to them), sets the core limit to zero and
 /// the umask to 077, so every file and socket the daemon creates is private
-/// from the start.
+/// from the start. Raises the descriptor limit to its hard maximum, so that
+/// many callers (or one hostile one) cannot run the daemon out of them.
 pub fn harden_process() -> std::io::Result<()> {
+    let files = rustix::process::getrlimit(Resource::Nofile);
+    if files.current != files.maximum {
+        rustix::process::setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: files.maximum,
+                maximum: files.maximum,
+            },
+        )?;
+    }
     rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable)?;
     rustix::process::setrlimit(
         Resource::Core,

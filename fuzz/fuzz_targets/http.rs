@@ -38,7 +38,7 @@ fn world() -> &'static World {
             config_path: None,
         };
         let store = tetherd::store::Store::open(&options.state_dir).expect("store");
-        let audit = tetherd::audit::Audit::open(&store, &config.audit).expect("audit");
+        let audit = tetherd::audit::Audit::open(&store, &options.state_dir, &config.audit).expect("audit");
         let uid = tetherd::sys::getuid();
         let app = runtime.block_on(async { App::new(options, store, audit, uid) });
         World { runtime, app }

@@ -639,13 +639,18 @@ impl Daemon {
     /// The system daemon (no `--user`; needs root), its socket 0660 for
     /// `socket_group`, its directories open for other users to reach.
     pub fn start_system(socket_group: &str) -> Daemon {
+        Self::start_system_with(socket_group, "")
+    }
+
+    /// [`Daemon::start_system`] with more TOML after its `[access]` table.
+    pub fn start_system_with(socket_group: &str, config: &str) -> Daemon {
         let mut daemon = Daemon::new();
         daemon.system = true;
         std::fs::set_permissions(daemon.dir.path(), std::fs::Permissions::from_mode(0o755))
             .unwrap();
         std::fs::write(
             daemon.config_path(),
-            format!("[access]\nsocket_group = \"{socket_group}\"\n"),
+            format!("[access]\nsocket_group = \"{socket_group}\"\n{config}"),
         )
         .unwrap();
         daemon.spawn_and_wait();
@@ -662,12 +667,7 @@ impl Daemon {
         } else {
             Command::new("setpriv")
         };
-        // A copy others may run, wherever the checkout is.
-        let cli = self.dir.path().join("tether");
-        if !cli.exists() {
-            std::fs::copy(tether_bin(), &cli).unwrap();
-            std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
+        let cli = self.shared_cli();
         command
             .args(["--reuid", user, "--regid", user, "--init-groups"])
             .arg(&cli)
@@ -676,6 +676,16 @@ impl Daemon {
             .args(args)
             .env_remove("TETHER_SOCKET");
         run_with_input(command, stdin)
+    }
+
+    /// A copy of `tether` that other users may run, wherever the checkout is.
+    pub fn shared_cli(&self) -> PathBuf {
+        let cli = self.dir.path().join("tether");
+        if !cli.exists() {
+            std::fs::copy(tether_bin(), &cli).unwrap();
+            std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        cli
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -885,6 +895,11 @@ pub fn hold_connections(socket: &Path, n: usize) -> Vec<std::os::unix::net::Unix
         }
     }
     held
+}
+
+/// Runs `command` with no input and collects what it printed.
+pub fn run_command(command: &mut Command) -> Run {
+    Run::from(command.stdin(Stdio::null()).output().unwrap())
 }
 
 /// Runs `command` with `stdin` as its input (written from a thread, so a

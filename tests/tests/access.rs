@@ -2,17 +2,20 @@
 //! TOTP, named actions, SFTP path prefixes, lockout. Needs root (to create
 //! users and run the system daemon); skips otherwise.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::{Duration, SystemTime};
 
 use tether_e2e::{Daemon, Run, Sshd, ensure_user, is_root, keygen, skip};
 
 /// The socket's group: only its members can connect at all.
-const SOCKET_GROUP: &str = "tether-e2e-sock";
+pub(crate) const SOCKET_GROUP: &str = "tether-e2e-sock";
 const OPS_GROUP: &str = "tether-e2e-ops";
 
-fn setup(test: &str) -> Option<(Sshd, Daemon)> {
+pub(crate) fn setup(test: &str) -> Option<(Sshd, Daemon)> {
+    setup_with(test, "")
+}
+
+/// [`setup`] with more daemon configuration.
+pub(crate) fn setup_with(test: &str, config: &str) -> Option<(Sshd, Daemon)> {
     if !is_root() {
         skip(
             test,
@@ -26,26 +29,26 @@ fn setup(test: &str) -> Option<(Sshd, Daemon)> {
     }
     ensure_user("tether-bob", &[SOCKET_GROUP, OPS_GROUP]);
     ensure_user("tether-outsider", &[]);
-    let daemon = Daemon::start_system(SOCKET_GROUP);
+    let daemon = Daemon::start_system_with(SOCKET_GROUP, config);
     let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
     daemon.add_key_profile("web1", &sshd, &key).ok();
     Some((sshd, daemon))
 }
 
-fn as_user(daemon: &Daemon, user: &str, args: &[&str]) -> Run {
+pub(crate) fn as_user(daemon: &Daemon, user: &str, args: &[&str]) -> Run {
     daemon.run_as(user, args, b"", false)
 }
 
 /// Waits out the last seconds of a TOTP step, so a code computed now is
 /// still current when the daemon checks it.
-fn settle() {
+pub(crate) fn settle() {
     let now = unix();
     if now % 30 >= 26 {
         std::thread::sleep(Duration::from_secs(31 - now % 30));
     }
 }
 
-fn unix() -> u64 {
+pub(crate) fn unix() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
@@ -53,7 +56,7 @@ fn unix() -> u64 {
 }
 
 /// The TOTP code `steps` steps from now.
-fn totp(secret: &str, steps: i64) -> String {
+pub(crate) fn totp(secret: &str, steps: i64) -> String {
     let bytes = totp_rs::Secret::Encoded(secret.to_owned())
         .to_bytes()
         .unwrap();
@@ -71,7 +74,7 @@ fn wrong(secret: &str) -> String {
 }
 
 /// Enrols `user` (which opens an MFA session); the secret and backup codes.
-fn enroll(daemon: &Daemon, user: &str) -> (String, Vec<String>) {
+pub(crate) fn enroll(daemon: &Daemon, user: &str) -> (String, Vec<String>) {
     let run = as_user(daemon, user, &["mfa", "enroll", "--json"]);
     run.ok();
     let started = run.json();
@@ -96,7 +99,7 @@ fn enroll(daemon: &Daemon, user: &str) -> (String, Vec<String>) {
     (secret, backup)
 }
 
-fn login(daemon: &Daemon, user: &str, code: &str) -> Run {
+pub(crate) fn login(daemon: &Daemon, user: &str, code: &str) -> Run {
     daemon.run_as(user, &["login"], format!("{code}\n").as_bytes(), false)
 }
 

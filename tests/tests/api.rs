@@ -2,8 +2,6 @@
 //! requests get a 4xx and never stop the daemon serving others; tampered
 //! records are `store_corrupt` alone.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;

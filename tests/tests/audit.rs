@@ -2,8 +2,6 @@
 //! edits, removals and reordering, retention, failing closed, and no secret
 //! or session byte anywhere.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::fs;
 
 use serde_json::Value;
@@ -113,7 +111,30 @@ fn each_operation_is_on_record_and_the_chain_verifies() {
         find(&all, "sftp.upload.end")[0]["details"]["bytes"],
         data.len()
     );
-    assert_eq!(find(&all, "ssh.connect")[0]["result"], "ok");
+    // Where each credential went, on record before it went: the verify
+    // connection of `profile add` and the pooled one, each with the host
+    // key the server proved, and each followed by its result.
+    let connects = find(&all, "ssh.connect");
+    for connect in &connects {
+        assert_eq!(connect["result"], "started", "{connect}");
+        assert_eq!(connect["details"]["port"], sshd.port);
+        assert_eq!(connect["details"]["host"], "127.0.0.1");
+        assert_eq!(connect["details"]["host_key"], sshd.host_fingerprint());
+    }
+    let purposes: Vec<&str> = connects
+        .iter()
+        .map(|e| e["details"]["purpose"].as_str().unwrap())
+        .collect();
+    assert!(
+        purposes.contains(&"verify") && purposes.contains(&"pool"),
+        "{purposes:?}"
+    );
+    let ends = find(&all, "ssh.connect.end");
+    assert_eq!(ends.len(), connects.len());
+    for (connect, end) in connects.iter().zip(&ends) {
+        assert_eq!(end["result"], "ok");
+        assert!(end["seq"].as_u64() > connect["seq"].as_u64());
+    }
     // A sensitive parameter is an HMAC root can check, never the value.
     let run = find(&all, "run")[0];
     assert_eq!(run["details"]["params"]["who"], "bob");

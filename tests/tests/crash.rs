@@ -2,8 +2,6 @@
 //! profile and secret writes, restarted each time; the store must always
 //! open, and every write the CLI saw acknowledged must be there.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 

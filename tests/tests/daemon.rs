@@ -1,7 +1,5 @@
 //! tetherd's life cycle as a process: its socket, its store, its callers.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::process::{Command, Stdio};
 use std::time::Duration;

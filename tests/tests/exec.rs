@@ -1,7 +1,5 @@
 //! `tether exec` against a real OpenSSH server.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use tether_e2e::{Daemon, Sshd};
 
 fn setup(test: &str) -> Option<(Sshd, Daemon)> {

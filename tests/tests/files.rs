@@ -1,7 +1,5 @@
 //! `tether cp` and `tether sftp` against a real OpenSSH server.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::fs;
 use std::path::Path;
 

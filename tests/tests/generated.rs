@@ -1,8 +1,6 @@
 //! The committed shell completions and manual pages are what the clap
 //! definitions generate now; when one is stale, run `bash completions/update.sh`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::Path;
 use std::process::Command;
 

@@ -3,8 +3,6 @@
 //! floods it. Each ends with the command's channel closed on the server and
 //! the daemon serving others.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};

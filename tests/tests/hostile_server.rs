@@ -3,8 +3,6 @@
 //! never ends, one that announces a 4 GiB packet. Each ends in a typed error within the connect timeout, with the
 //! daemon's memory bounded and other callers served.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

@@ -2,8 +2,6 @@
 //! for LOAD_SECS seconds (60 by default): no failures, no leaked file
 //! descriptors or SSH connections, and the p99 latency reported.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,6 @@
 //! Changing profiles: host keys shown and re-learned, secrets rotated, fields
 //! changed, and logins that only keyboard-interactive allows.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use tether_e2e::{Daemon, Sshd, SshdOptions, keygen, test_password};
 
 #[test]

@@ -2,8 +2,6 @@
 //! dead connections, the server's session limit, concurrency, time limits,
 //! signals and pseudo-terminals.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 

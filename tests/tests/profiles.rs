@@ -1,8 +1,6 @@
 //! `tether profile ...` against a real OpenSSH server: credentials, host-key
 //! consent, and nothing stored when a check fails.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use tether_e2e::{Daemon, Sshd, assert_absent_below, keygen, test_password};
 
 fn port(sshd: &Sshd) -> String {

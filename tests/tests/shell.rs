@@ -2,8 +2,6 @@
 //! OpenSSH: typing, output, resizing, escapes, exit codes, and the terminal
 //! restored afterwards.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::Duration;
 
 use tether_e2e::{Daemon, Sshd, Tmux, tether_bin};

@@ -1,8 +1,6 @@
 //! Store faults: a read-only state directory, and a database damaged on
 //! disk. Clear errors, no panic, and what is served stays true.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::process::Command;
 use std::time::Duration;
 

@@ -2,8 +2,6 @@
 //! notification protocol (ready, reload, watchdog, stopping), and a reload
 //! that keeps live sessions.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

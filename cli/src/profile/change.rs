@@ -8,19 +8,15 @@ use tether_api::types::{
 };
 use zeroize::Zeroizing;
 
-use super::{AddArgs, SetArgs, TrustArgs, check_name, describe_host_key};
+use super::{AddArgs, CredentialArgs, SetArgs, TrustArgs, check_name, describe_host_key};
 use crate::failure::{Failure, Result};
 use crate::output::print_json;
 use crate::prompt;
 
 /// Reads the credential the flags name: a key file (read with the caller's
 /// own permissions) and maybe its passphrase, or a password from stdin.
-fn read_credential(
-    key_file: Option<&std::path::Path>,
-    key_passphrase_stdin: bool,
-    password_stdin: bool,
-) -> Result<Option<NewCredential>> {
-    if let Some(path) = key_file {
+fn read_credential(args: &CredentialArgs) -> Result<Option<NewCredential>> {
+    if let Some(path) = args.key_file.as_deref() {
         let key = std::fs::read_to_string(path)
             .map(Zeroizing::new)
             .map_err(|e| {
@@ -29,7 +25,7 @@ fn read_credential(
                     format!("cannot read key file {}: {e}", path.display()),
                 )
             })?;
-        let passphrase = if key_passphrase_stdin {
+        let passphrase = if args.key_passphrase_stdin {
             Some(prompt::read_secret("key passphrase")?)
         } else {
             None
@@ -39,7 +35,7 @@ fn read_credential(
             passphrase: passphrase.map(|p| Secret::new(p.to_string())),
         }));
     }
-    if password_stdin {
+    if args.password_stdin {
         let password = prompt::read_secret("password")?;
         return Ok(Some(NewCredential::Password {
             password: Secret::new(password.to_string()),
@@ -59,12 +55,8 @@ pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
         (None, false) => ask_host_key(client, &args.host, args.port).await?,
     };
     // clap requires one of --key-file and --password-stdin.
-    let credential = read_credential(
-        args.key_file.as_deref(),
-        args.key_passphrase_stdin,
-        args.password_stdin,
-    )?
-    .ok_or_else(|| Failure::usage("give --key-file PATH or --password-stdin"))?;
+    let credential = read_credential(&args.credential)?
+        .ok_or_else(|| Failure::usage("give --key-file PATH or --password-stdin"))?;
     let request = AddProfile {
         name: args.name,
         host: args.host,
@@ -184,8 +176,10 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
             }
         }
     };
+    let credential = read_credential(&args.credential)?;
     let update = UpdateProfile {
         host_key: Some(HostKeyPolicy::Pin { fingerprint }),
+        credential,
         ..UpdateProfile::default()
     };
     let updated: ProfileInfo = client
@@ -212,11 +206,7 @@ pub(super) async fn set(client: &Client, args: SetArgs) -> Result<u8> {
         (None, true) => Some(HostKeyPolicy::AcceptNew),
         (None, false) => None,
     };
-    let credential = read_credential(
-        args.key_file.as_deref(),
-        args.key_passphrase_stdin,
-        args.password_stdin,
-    )?;
+    let credential = read_credential(&args.credential)?;
     let update = UpdateProfile {
         host: args.host,
         port: args.port,

@@ -39,18 +39,40 @@ pub enum ProfileCommand {
     /// old and new fingerprints and asks, or takes --host-key without a terminal
     Trust(TrustArgs),
     /// Change a profile's fields or rotate its secret; the result must log in
-    /// before it is stored
+    /// before it is stored. Changing where the secret goes (host, port, user,
+    /// host key) needs root or a new credential in the same command
     Set(SetArgs),
 }
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("credential").args(["key_file", "password_stdin"]))]
 pub struct TrustArgs {
     name: String,
     /// The new host key's fingerprint, as `ssh-keygen -lf` prints it on the server
     #[arg(long, value_name = "SHA256:...")]
     host_key: Option<String>,
+    /// A new credential: a stored secret is only sent to the host key it was
+    /// stored for, so a profile's owner (not root) re-trusts with a new one
+    #[command(flatten)]
+    credential: CredentialArgs,
     #[command(flatten)]
     json: JsonFlag,
+}
+
+/// A credential to send with a command: a key file read with the caller's
+/// own permissions, or a password from stdin.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// Private key file (OpenSSH or PEM), read with your own permissions and
+    /// sent once; tetherd stores it sealed
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+    /// Read the key's passphrase from stdin (prompted without echo on a terminal)
+    #[arg(long, requires = "key_file")]
+    key_passphrase_stdin: bool,
+    /// Read the password from stdin (prompted without echo on a terminal)
+    #[arg(long)]
+    password_stdin: bool,
 }
 
 #[derive(Debug, Args)]
@@ -66,19 +88,15 @@ pub struct SetArgs {
     /// New remote user name
     #[arg(long)]
     user: Option<String>,
-    /// Rotate to this private key file
-    #[arg(long, value_name = "PATH")]
-    key_file: Option<PathBuf>,
-    /// Read the new key's passphrase from stdin
-    #[arg(long, requires = "key_file")]
-    key_passphrase_stdin: bool,
-    /// Rotate to a password read from stdin
-    #[arg(long)]
-    password_stdin: bool,
+    /// Rotate the secret to this credential
+    #[command(flatten)]
+    credential: CredentialArgs,
     /// Pin this host key instead of the current one (for a moved server)
     #[arg(long, value_name = "SHA256:...", conflicts_with = "accept_new")]
     host_key: Option<String>,
-    /// Pin whatever key the (new) server shows now
+    /// Pin the key the server shows now, where none is pinned for its
+    /// address (with a new --host or --port); never accepts a changed key:
+    /// that needs `tether profile trust`
     #[arg(long)]
     accept_new: bool,
     /// Seconds to wait for the connection and the SSH handshake
@@ -112,16 +130,8 @@ pub struct AddArgs {
     /// Remote user name
     #[arg(long)]
     user: String,
-    /// Private key file (OpenSSH or PEM), read with your own permissions and
-    /// sent once; tetherd stores it sealed
-    #[arg(long, value_name = "PATH")]
-    key_file: Option<PathBuf>,
-    /// Read the key's passphrase from stdin (prompted without echo on a terminal)
-    #[arg(long, requires = "key_file")]
-    key_passphrase_stdin: bool,
-    /// Read the password from stdin (prompted without echo on a terminal)
-    #[arg(long)]
-    password_stdin: bool,
+    #[command(flatten)]
+    credential: CredentialArgs,
     /// Trust only the host key with this fingerprint (as `ssh-keygen -lf` prints it)
     #[arg(long, value_name = "SHA256:...", conflicts_with = "accept_new")]
     host_key: Option<String>,

@@ -12,7 +12,7 @@
 //! present. Values are substituted into their words, and every word is then
 //! quoted for the remote shell: a value is never shell text.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use regex_lite::Regex;
 
@@ -32,7 +32,9 @@ enum Piece {
 pub struct Template {
     words: Vec<Vec<Piece>>,
     params: BTreeMap<String, Regex>,
-    sensitive: std::collections::BTreeSet<String>,
+    sensitive: BTreeSet<String>,
+    /// Parameters whose value may begin a word with `-`.
+    dashes: BTreeSet<String>,
 }
 
 fn valid_param_name(name: &str) -> bool {
@@ -61,13 +63,13 @@ impl Template {
             return Err(format!("an action has at most {MAX_WORDS} words"));
         }
         let mut patterns: BTreeMap<String, String> = BTreeMap::new();
-        let mut sensitive = std::collections::BTreeSet::new();
+        let mut marks = Marks::default();
         let mut words = Vec::new();
         for word in argv {
             if word.contains('\0') {
                 return Err("a template word contains a NUL byte".into());
             }
-            words.push(parse_word(word, &mut patterns, &mut sensitive)?);
+            words.push(parse_word(word, &mut patterns, &mut marks)?);
         }
         if let Some(Piece::Param(_)) = words[0].first() {
             return Err("the command itself (the first word) cannot start with a parameter".into());
@@ -86,7 +88,8 @@ impl Template {
         Ok(Template {
             words,
             params,
-            sensitive,
+            sensitive: marks.sensitive,
+            dashes: marks.dashes,
         })
     }
 
@@ -102,9 +105,15 @@ impl Template {
     /// The argv for `args` (the `key=value` words of a request).
     pub fn render(&self, args: &[String]) -> Result<Vec<String>, String> {
         let mut values: BTreeMap<&str, &str> = BTreeMap::new();
-        for arg in args {
+        for (n, arg) in args.iter().enumerate() {
+            // Never the argument itself: it may be a sensitive value typed
+            // without its key, and this message reaches the log.
             let Some((key, value)) = arg.split_once('=') else {
-                return Err(format!("{arg:?} is not key=value"));
+                return Err(format!(
+                    "parameter {} is not key=value (the action takes {})",
+                    n + 1,
+                    self.usage()
+                ));
             };
             let Some(regex) = self.params.get(key) else {
                 let known: Vec<&str> = self.param_names().collect();
@@ -131,19 +140,38 @@ impl Template {
         if !missing.is_empty() {
             return Err(format!("missing parameter(s): {}", missing.join(", ")));
         }
-        Ok(self
-            .words
-            .iter()
-            .map(|pieces| {
-                pieces
-                    .iter()
-                    .map(|piece| match piece {
-                        Piece::Text(text) => text.as_str(),
-                        Piece::Param(name) => values.get(name.as_str()).copied().unwrap_or(""),
-                    })
-                    .collect()
-            })
-            .collect())
+        let mut argv = Vec::with_capacity(self.words.len());
+        for pieces in &self.words {
+            let mut word = String::new();
+            for piece in pieces {
+                match piece {
+                    Piece::Text(text) => word.push_str(text),
+                    Piece::Param(name) => {
+                        let value = values.get(name.as_str()).copied().unwrap_or("");
+                        if word.is_empty() && value.starts_with('-') && !self.dashes.contains(name)
+                        {
+                            return Err(format!(
+                                "the value of {name} starts with '-', which would read as an \
+                                 option there; the action does not allow that"
+                            ));
+                        }
+                        word.push_str(value);
+                    }
+                }
+            }
+            argv.push(word);
+        }
+        Ok(argv)
+    }
+
+    /// `key=VALUE ...` for messages.
+    fn usage(&self) -> String {
+        let keys: Vec<String> = self.param_names().map(|k| format!("{k}=VALUE")).collect();
+        if keys.is_empty() {
+            "no parameters".to_owned()
+        } else {
+            keys.join(" ")
+        }
     }
 }
 
@@ -155,10 +183,17 @@ fn pattern_of(regex: &Regex) -> &str {
         .unwrap_or(full)
 }
 
+/// The modifiers written after parameter names.
+#[derive(Default)]
+struct Marks {
+    sensitive: BTreeSet<String>,
+    dashes: BTreeSet<String>,
+}
+
 fn parse_word(
     word: &str,
     patterns: &mut BTreeMap<String, String>,
-    sensitive: &mut std::collections::BTreeSet<String>,
+    marks: &mut Marks,
 ) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut text = String::new();
@@ -180,13 +215,23 @@ fn parse_word(
                     .ok_or_else(|| format!("unclosed {{ in {word:?} (write {{{{ for a brace)"))?;
                 let inner = &rest[..end];
                 let (name, pattern) = inner.split_once(':').unwrap_or((inner, ""));
-                let name = match name.strip_suffix('!') {
-                    Some(name) => {
-                        sensitive.insert(name.to_owned());
-                        name
+                let mut name = name;
+                let (mut secret, mut dash) = (false, false);
+                loop {
+                    if let Some(rest) = name.strip_suffix('!').filter(|_| !secret) {
+                        (name, secret) = (rest, true);
+                    } else if let Some(rest) = name.strip_suffix('-').filter(|_| !dash) {
+                        (name, dash) = (rest, true);
+                    } else {
+                        break;
                     }
-                    None => name,
-                };
+                }
+                if secret {
+                    marks.sensitive.insert(name.to_owned());
+                }
+                if dash {
+                    marks.dashes.insert(name.to_owned());
+                }
                 if !valid_param_name(name) {
                     return Err(format!(
                         "bad parameter name {name:?}: lower-case letters, digits and _"
@@ -300,6 +345,49 @@ mod tests {
     }
 
     #[test]
+    fn a_value_may_not_start_its_word_with_a_dash_unless_marked() {
+        let t = Template::parse(&words(&[
+            "rm",
+            "{f:.*}",
+            "--file={g:.*}",
+            "{a:[a-z]*}{b:.*}",
+        ]))
+        .unwrap();
+        let err = t
+            .render(&words(&["f=-rf", "g=x", "a=", "b=y"]))
+            .unwrap_err();
+        assert!(err.contains("starts with '-'"), "{err}");
+        assert!(
+            t.render(&words(&["f=x", "g=-x", "a=", "b=y"])).is_ok(),
+            "not at a word's start"
+        );
+        assert!(
+            t.render(&words(&["f=x", "g=x", "a=", "b=-y"])).is_err(),
+            "after an empty value"
+        );
+        assert!(t.render(&words(&["f=x", "g=x", "a=a", "b=-y"])).is_ok());
+        let marked = Template::parse(&words(&["seq", "{n-:-?[0-9]+}", "{s!-:.*}"])).unwrap();
+        assert_eq!(
+            marked.render(&words(&["n=-5", "s=-q"])).unwrap(),
+            words(&["seq", "-5", "-q"])
+        );
+        assert!(marked.is_sensitive("s") && !marked.is_sensitive("n"));
+    }
+
+    #[test]
+    fn refusals_never_repeat_a_value() {
+        let t = Template::parse(&words(&["login", "{token!:[a-f0-9]+}"])).unwrap();
+        for args in [
+            &["hunter2secret"][..],
+            &["token=zz-hunter2secret"],
+            &["token=-hunter2secret"],
+        ] {
+            let err = t.render(&words(args)).unwrap_err();
+            assert!(!err.contains("hunter2secret"), "{err}");
+        }
+    }
+
+    #[test]
     fn bad_templates_are_refused() {
         for bad in [
             &["{cmd:.*}"][..],
@@ -326,7 +414,7 @@ mod tests {
         /// adds or splits words, and a value the pattern refuses is refused.
         #[test]
         fn values_never_change_the_word_count(value in "\\PC{0,40}") {
-            let t = Template::parse(&words(&["grep", "-F", "{q:[^\\x00]*}", "/var/log/app.log"])).unwrap();
+            let t = Template::parse(&words(&["grep", "-F", "{q-:[^\\x00]*}", "/var/log/app.log"])).unwrap();
             let arg = format!("q={value}");
             let argv = t.render(&[arg]).unwrap();
             prop_assert_eq!(argv.len(), 4);

@@ -10,6 +10,11 @@
 //! - An MFA session lives in memory only, keyed by uid and login session,
 //!   with an absolute and an idle limit on the monotonic clock. Only uses
 //!   that need it refresh it; status calls do not.
+//! - Where `[mfa] enrolment = "invite"`, a first enrolment needs a one-time
+//!   code root issued (`tether mfa invite USER`), so that a terminal left
+//!   open is not enough to become someone's second factor. The code is
+//!   hashed like a backup code, expires, is used up when the enrolment
+//!   starts, and a wrong one counts as a failed code.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,9 +27,9 @@ use totp_rs::TOTP;
 use zeroize::Zeroizing;
 
 use super::{Caller, LoginSession};
-use crate::config::AccessSettings;
+use crate::config::{AccessSettings, Enrolment};
 use crate::error::Error;
-use crate::store::access::{BackupCode, Lockout, MfaRecord, PendingEnrolment};
+use crate::store::access::{BackupCode, Invite, Lockout, MfaRecord, PendingEnrolment};
 use crate::store::envelope::hex;
 use crate::store::{Store, now};
 
@@ -225,14 +230,77 @@ impl Mfa {
         })
     }
 
+    /// Root: a one-time code that lets `uid` enrol once before `ttl`
+    /// seconds pass; replaces an earlier one. The code is returned once.
+    pub async fn invite(
+        &self,
+        store: &Store,
+        uid: u32,
+        by: u32,
+        ttl: u64,
+    ) -> Result<(Zeroizing<String>, u64), Error> {
+        let _guard = self.verify.lock().await;
+        let code = new_backup_code()?;
+        let salt = random(16)?;
+        let expires_at = now().saturating_add(ttl);
+        let invite = Invite {
+            code: BackupCode {
+                salt: hex(&salt),
+                hash: hash_backup(&normalize(&code), &salt)?,
+                used: false,
+            },
+            expires_at,
+            by,
+        };
+        store.put_invite(uid, &invite).await?;
+        Ok((code, expires_at))
+    }
+
+    /// Uses up the caller's invite if `code` is it; a wrong or expired code
+    /// counts as a failed code.
+    async fn redeem_invite(&self, store: &Store, uid: u32, code: &str) -> Result<(), Error> {
+        let _guard = self.verify.lock().await;
+        let mut lockout = store.lockout(uid)?;
+        if now() < lockout.locked_until {
+            return Err(Error::MfaInvalid);
+        }
+        let valid = match store.invite(uid)? {
+            Some(invite) if now() < invite.expires_at => {
+                let salt = decode_hex(&invite.code.salt);
+                let hash = hash_backup(&normalize(code), &salt)?;
+                constant_time_eq(hash.as_bytes(), invite.code.hash.as_bytes())
+            }
+            _ => false,
+        };
+        if !valid {
+            self.fail(store, uid, &mut lockout).await?;
+            return Err(Error::MfaInvalid);
+        }
+        store.remove_invite(uid).await?;
+        Ok(())
+    }
+
     /// Starts an enrolment. Replacing an existing one needs a live MFA
-    /// session, so that a borrowed terminal cannot swap the second factor.
-    pub async fn enroll(&self, store: &Store, caller: &Caller) -> Result<EnrollStarted, Error> {
-        if store.mfa(caller.uid)?.is_some() && !self.use_session(caller) {
+    /// session, so that a borrowed terminal cannot swap the second factor; a
+    /// first one needs an invite where enrolment is by invite.
+    pub async fn enroll(
+        &self,
+        store: &Store,
+        caller: &Caller,
+        enrolment: Enrolment,
+        invite: Option<&str>,
+    ) -> Result<EnrollStarted, Error> {
+        let enrolled = store.mfa(caller.uid)?.is_some();
+        if enrolled && !self.use_session(caller) {
             return Err(Error::MfaRequired(
                 "replacing your TOTP enrolment (or ask root for `tether mfa reset USER --unenroll`)"
                     .into(),
             ));
+        }
+        match (invite, enrolled, enrolment) {
+            (Some(code), _, _) => self.redeem_invite(store, caller.uid, code).await?,
+            (None, false, Enrolment::Invite) => return Err(Error::InviteRequired),
+            (None, _, _) => {}
         }
         let bytes = random(SECRET_BYTES)?;
         let secret = match &totp_rs::Secret::Raw(bytes.to_vec()).to_encoded() {

@@ -40,7 +40,9 @@ pub struct Caller {
 impl Caller {
     pub fn resolve(peer: &Peer, mode: Mode, daemon_uid: u32) -> Caller {
         let user = User::from_uid(Uid::from_raw(peer.uid)).ok().flatten();
-        let mut groups = vec![peer.gid];
+        // Groups from the user database only: the process's effective gid
+        // (SO_PEERCRED) can be anything a setgid program runs with.
+        let mut groups = Vec::new();
         if let Some(user) = &user {
             groups.push(user.gid.as_raw());
             if let Ok(name) = std::ffi::CString::new(user.name.as_bytes()) {

@@ -30,9 +30,12 @@ use crate::store::access::AuditHead;
 use crate::store::envelope::hex;
 use crate::store::{Store, StoreError};
 
+pub mod refusals;
 mod verify;
 
 pub const PRUNE: &str = "audit.prune";
+/// Earlier prune ranges a prune event carries forward, at most.
+const MAX_PRUNE_HISTORY: usize = 256;
 /// Recorded at start when the head failed its check or was missing beside
 /// a trail: the trail goes on from its own end, and `verify` fails there,
 /// because events may have been cut off the end with the head.
@@ -40,6 +43,10 @@ pub const HEAD_REPLACED: &str = "audit.head_replaced";
 
 pub struct Audit {
     tree: sled::Tree,
+    /// The state directory, whose free space [`Audit::record_spare`] checks.
+    state_dir: std::path::PathBuf,
+    /// Spare events left out because the disk was below the reserve.
+    spared: std::sync::atomic::AtomicU64,
     key: Zeroizing<[u8; 32]>,
     values_key: Zeroizing<[u8; 32]>,
     head: tokio::sync::Mutex<AuditHead>,
@@ -49,7 +56,7 @@ pub struct Audit {
     pub head_replaced: Option<&'static str>,
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -167,7 +174,11 @@ pub struct Query {
 }
 
 impl Audit {
-    pub fn open(store: &Store, settings: &AuditSettings) -> Result<Audit, StoreError> {
+    pub fn open(
+        store: &Store,
+        state_dir: &std::path::Path,
+        settings: &AuditSettings,
+    ) -> Result<Audit, StoreError> {
         let tree = store.audit_tree()?;
         let key = store.derive_key("audit-chain");
         let stored: Option<AuditHead> = store
@@ -196,6 +207,8 @@ impl Audit {
         };
         Ok(Audit {
             tree,
+            state_dir: state_dir.to_owned(),
+            spared: std::sync::atomic::AtomicU64::new(0),
             key,
             values_key: store.derive_key("audit-values"),
             head: tokio::sync::Mutex::new(head),
@@ -240,6 +253,54 @@ impl Audit {
         drop(head);
         tracing::info!(target: "audit", "{}", String::from_utf8_lossy(&bytes));
         Ok(event.seq)
+    }
+
+    /// Records an event that may be left out to keep the disk's reserve
+    /// (`audit.reserve_mb`) for events of credential use: refusals. What is
+    /// left out is counted, logged, and named by the next spare event that
+    /// is written.
+    pub async fn record_spare(&self, store: &Store, event: Event) {
+        use std::sync::atomic::Ordering;
+        if self.below_reserve() {
+            let spared = self.spared.fetch_add(1, Ordering::Relaxed) + 1;
+            if spared.is_power_of_two() {
+                tracing::warn!(
+                    spared,
+                    "the disk is below the audit reserve: refusals are counted, not written"
+                );
+            }
+            return;
+        }
+        let spared = self.spared.swap(0, Ordering::Relaxed);
+        let event = if spared > 0 {
+            event.detail("spared_before", spared)
+        } else {
+            event
+        };
+        self.record_after(store, event).await;
+    }
+
+    /// At shutdown: puts on record how many spare events the reserve left
+    /// out since the last one was written.
+    pub async fn record_spared(&self, store: &Store, daemon_uid: u32) {
+        let spared = self.spared.swap(0, std::sync::atomic::Ordering::Relaxed);
+        if spared > 0 {
+            let event = Event::daemon(daemon_uid, "audit.spared").detail("count", spared);
+            self.record_after(store, event).await;
+        }
+    }
+
+    /// Whether the state directory's file system has less free space than
+    /// the reserve kept for events of credential use.
+    fn below_reserve(&self) -> bool {
+        let reserve = self.settings.reserve_mb.saturating_mul(1 << 20);
+        if reserve == 0 {
+            return false;
+        }
+        match rustix::fs::statvfs(&self.state_dir) {
+            Ok(stat) => stat.f_bavail.saturating_mul(stat.f_frsize) < reserve,
+            Err(_) => false,
+        }
     }
 
     /// Records and ignores a failure (it is logged): for the end of an
@@ -306,7 +367,10 @@ impl Audit {
     }
 
     /// Removes events older than `max_age_days` or beyond `max_events`,
-    /// after recording what is removed.
+    /// after recording what is removed: the prune event names the range, the
+    /// reason and the anchor the first remaining event links to, and carries
+    /// forward the ranges that earlier (now removed) prune events recorded,
+    /// so `verify` can always say what retention took and when.
     pub async fn prune(&self, store: &Store, daemon_uid: u32) -> Result<u64, Error> {
         let max_age_ms = self.settings.max_age_days.saturating_mul(86_400_000);
         let cutoff = (max_age_ms > 0).then(|| now_ms().saturating_sub(max_age_ms));
@@ -316,7 +380,10 @@ impl Audit {
             max => len.saturating_sub(max),
         };
         let mut through: Option<(u64, String)> = None;
+        let mut from_seq = None;
         let mut removed = 0u64;
+        let (mut by_age, mut by_count) = (false, false);
+        let mut history: Vec<tether_api::audit::Pruned> = Vec::new();
         for entry in self.tree.iter() {
             let Ok((_, value)) = entry else { break };
             let Ok(event) = serde_json::from_slice::<AuditEvent>(&value) else {
@@ -324,19 +391,39 @@ impl Audit {
             };
             let old = cutoff.is_some_and(|c| event.time_ms < c);
             if removed < over || old {
+                by_count |= removed < over;
+                by_age |= old && removed >= over;
+                if event.op == PRUNE {
+                    history.extend(verify::ranges_of(&event));
+                }
+                from_seq.get_or_insert(event.seq);
                 through = Some((event.seq, event.mac));
                 removed += 1;
             } else {
                 break;
             }
         }
-        let Some((through_seq, anchor)) = through else {
+        let (Some((through_seq, anchor)), Some(from_seq)) = (through, from_seq) else {
             return Ok(0);
         };
+        let reason = match (by_count, by_age) {
+            (true, true) => "max_events, max_age_days",
+            (true, false) => "max_events",
+            _ => "max_age_days",
+        };
+        if history.len() > MAX_PRUNE_HISTORY {
+            history.drain(..history.len() - MAX_PRUNE_HISTORY);
+        }
         let event = Event::daemon(daemon_uid, PRUNE)
+            .detail("from_seq", from_seq)
             .detail("through_seq", through_seq)
             .detail("anchor", anchor)
-            .detail("removed", removed);
+            .detail("removed", removed)
+            .detail("reason", reason)
+            .detail(
+                "history",
+                serde_json::to_value(&history).unwrap_or_default(),
+            );
         self.record(store, event).await?;
         for entry in self.tree.range(..=through_seq.to_be_bytes()).keys() {
             let key = entry.map_err(|e| Error::Store(e.into()))?;

@@ -1,8 +1,35 @@
 //! `tether audit verify`: the whole chain, its prune anchors, and the head.
 
-use tether_api::audit::{AuditEvent, AuditVerify};
+use tether_api::audit::{AuditEvent, AuditVerify, Pruned};
 
 use super::{Audit, HEAD_REPLACED, PRUNE, mac_of};
+
+/// The ranges a prune event records: its own, and those it carries forward
+/// from prune events it removed.
+pub(super) fn ranges_of(event: &AuditEvent) -> Vec<Pruned> {
+    let mut out: Vec<Pruned> = event
+        .details
+        .get("history")
+        .and_then(|h| serde_json::from_value(h.clone()).ok())
+        .unwrap_or_default();
+    let number = |key: &str| event.details.get(key).and_then(|v| v.as_u64());
+    if let (Some(through_seq), Some(removed)) = (number("through_seq"), number("removed")) {
+        out.push(Pruned {
+            from_seq: number("from_seq")
+                .unwrap_or_else(|| through_seq.saturating_sub(removed.saturating_sub(1))),
+            through_seq,
+            removed,
+            time_ms: event.time_ms,
+            reason: event
+                .details
+                .get("reason")
+                .and_then(|r| r.as_str())
+                .unwrap_or("retention")
+                .to_owned(),
+        });
+    }
+    out
+}
 
 impl Audit {
     /// Checks the whole chain, and the head.
@@ -12,6 +39,7 @@ impl Audit {
         let bad = |seq: u64, events: u64, problem: String| AuditVerify {
             ok: false,
             events,
+            pruned: Vec::new(),
             first_bad: Some(seq),
             problem: Some(problem),
         };
@@ -122,9 +150,17 @@ impl Audit {
                 ),
             );
         }
+        let mut pruned: Vec<Pruned> = all
+            .iter()
+            .filter(|e| e.op == PRUNE)
+            .flat_map(ranges_of)
+            .collect();
+        pruned.sort_by_key(|p| (p.from_seq, p.through_seq));
+        pruned.dedup_by_key(|p| (p.from_seq, p.through_seq));
         AuditVerify {
             ok: true,
             events,
+            pruned,
             first_bad: None,
             problem: None,
         }

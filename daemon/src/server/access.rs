@@ -96,6 +96,13 @@ pub async fn add_grant(
         profiles::load(app, &add.profile)?;
     } else {
         app.authorize(caller, &add.profile, Op::Manage)?;
+        // MFA cannot be delegated away: an owner proved MFA once, and an
+        // unattended grant would let others (or a script) skip it for good.
+        if add.unattended || replaces_unattended(app, &add)? {
+            return Err(Error::Forbidden(
+                "only root may create or change unattended grants (they run without MFA)".into(),
+            ));
+        }
     }
     let subject = subject_of(add.user.as_deref(), add.group.as_deref())?;
     let paths = add
@@ -132,6 +139,16 @@ pub async fn add_grant(
     .await?;
     tracing::info!(profile = %add.profile, ?subject, role = ?record.role, by = caller.uid, "grant set");
     Ok(json(StatusCode::OK, &named(add.profile, subject, record)))
+}
+
+/// Whether `add` would replace an unattended grant (which only root may change).
+fn replaces_unattended(app: &App, add: &GrantRequest) -> Result<bool, Error> {
+    let subject = subject_of(add.user.as_deref(), add.group.as_deref())?;
+    Ok(app
+        .store
+        .grants(Some(&add.profile))?
+        .into_iter()
+        .any(|(_, s, record)| s == subject && record.is_ok_and(|r| r.unattended)))
 }
 
 /// `DELETE /v1/grants/{profile}?user=WHO` or `?group=WHO`.

@@ -27,12 +27,17 @@ pub async fn confine(sftp: &SftpSession, allowed: &Allowed, path: &str) -> Resul
             prefixes.join(", ")
         ))
     };
-    let (parent, base) = match path.trim_end_matches('/').rsplit_once('/') {
+    let trimmed = path.trim_end_matches('/');
+    let (parent, base) = match trimmed.rsplit_once('/') {
         Some(("", base)) => ("/", base),
         Some((parent, base)) => (parent, base),
+        // `/` (or `//`): the root, never the login directory.
+        None if trimmed.is_empty() && !path.is_empty() => ("/", ""),
         None => (".", path),
     };
-    let location = if base.is_empty() || base == "." || base == ".." {
+    let location = if trimmed.is_empty() && !path.is_empty() {
+        "/".to_owned()
+    } else if base.is_empty() || base == "." || base == ".." {
         sftp.canonicalize(path)
             .await
             .map_err(|e| RemoteError::from_sftp(path, e))?

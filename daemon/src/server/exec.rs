@@ -19,8 +19,8 @@ use tether_api::access::RunRequest;
 use tether_api::types::{ExecRequest, PtyRequest, ShellRequest};
 
 use super::App;
+use super::channel;
 use super::http::{Resp, empty, parse_json, read_body};
-use super::profiles;
 use std::sync::Arc;
 
 use crate::access::Caller;
@@ -28,7 +28,8 @@ use crate::access::actions::{Template, valid_action_name};
 use crate::access::policy::Op;
 use crate::audit::Event;
 use crate::error::Error;
-use crate::ssh::exec::{bridge, command_line, shell_quote, start};
+use crate::ssh::exec::{bridge, command_line, start};
+use crate::ssh::quote::quote_all;
 
 /// Longest `timeout_secs` accepted (a week).
 const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
@@ -211,6 +212,15 @@ pub async fn stream(
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, &app.config().limits).await?;
     let mut run = parse(app, caller, name, kind, &body)?;
+    // Refused before anything is on record or connected: a word that no
+    // quoting keeps a word on every login shell.
+    let command = match (run.argv.is_empty(), run.strict) {
+        (true, _) => None,
+        (false, false) => Some(command_line(&run.argv)),
+        (false, true) => Some(quote_all(&run.argv)),
+    }
+    .transpose()
+    .map_err(|e| Error::BadRequest(e.to_string()))?;
     // On record before the credential is used; if not, nothing runs.
     let mut start = Event::new(caller, what).profile(name);
     for (key, value) in std::mem::take(&mut run.audit) {
@@ -218,7 +228,7 @@ pub async fn stream(
     }
     let end = start.end(String::new());
     app.record(start).await?;
-    match start_stream(app, name, run, on_upgrade, end.clone()).await {
+    match start_stream(app, caller, name, run, command, on_upgrade, end.clone()).await {
         Ok(response) => Ok(response),
         Err(error) => {
             app.record_after(end.result(error.code().as_str())).await;
@@ -231,28 +241,15 @@ pub async fn stream(
 /// that records `end` when the command is over.
 async fn start_stream(
     app: &Arc<App>,
+    caller: &Caller,
     name: &str,
     run: Run,
+    command: Option<String>,
     on_upgrade: hyper::upgrade::OnUpgrade,
     end: Event,
 ) -> Result<Resp, Error> {
-    let target = profiles::target(app, name)?;
-    let (channel, lease) = app
-        .pool
-        .channel(&target, || Ok(app.store.credential(name)?))
-        .await?;
+    let (channel, lease) = channel::open(app, caller, name).await?;
     let addr = lease.connection.addr.clone();
-    let command = match (run.argv.is_empty(), run.strict) {
-        (true, _) => None,
-        (false, false) => Some(command_line(&run.argv)),
-        (false, true) => Some(
-            run.argv
-                .iter()
-                .map(|w| shell_quote(w))
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-    };
     start(&channel, &addr, command.as_deref(), run.pty.as_ref()).await?;
 
     let guard = app.tasks.enter();

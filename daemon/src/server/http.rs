@@ -75,6 +75,26 @@ pub fn error(error: &Error) -> Resp {
     json(status, &ErrorBody { error: api })
 }
 
+/// `error` as a whole HTTP/1.1 response, for a connection that is answered
+/// without being served (see `turn_away`).
+pub fn raw_error(error: &Error) -> Vec<u8> {
+    let api = error.to_api();
+    let status = api.code.status();
+    let body = serde_json::to_vec(&ErrorBody { error: api }).unwrap_or_default();
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n",
+        StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error"),
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
 /// Reads a whole request body within the size and time limits, into a buffer
 /// that is wiped on drop (bodies may carry a secret).
 pub async fn read_body(

@@ -24,10 +24,14 @@ pub enum ListenError {
     #[error("{} exists and is not a socket; remove it or choose another --socket", .0.display())]
     NotASocket(PathBuf),
     #[error(
-        "{} belongs to uid {owner}, not to this daemon's uid {uid}; refusing to put the socket there",
+        "{} belongs to uid {owner}, not to this daemon's uid {uid}; refusing to put the socket \
+         there (another user may have made it: set XDG_RUNTIME_DIR to a private directory, or \
+         pass --socket)",
         dir.display()
     )]
     ForeignDir { dir: PathBuf, owner: u32, uid: u32 },
+    #[error("refusing the socket directory {}: {why}", dir.display())]
+    UnsafeDir { dir: PathBuf, why: String },
     #[error(
         "the socket group {0:?} does not exist: create it (groupadd --system {0}) or set \
          access.socket_group in the config"
@@ -66,6 +70,14 @@ pub fn claim(path: &Path) -> Result<(), ListenError> {
         path: path.to_owned(),
         source,
     };
+    // Whose directory it is comes first: a socket in someone else's is
+    // theirs, however live it looks.
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && d.exists())
+    {
+        check_dir(dir, false)?;
+    }
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
@@ -112,9 +124,7 @@ pub fn bind(path: &Path, mode: Mode, group: &str) -> Result<Listener, ListenErro
         ),
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let private =
-            mode == Mode::User && dir == tether_api::paths::user_runtime_dir(sys::getuid());
-        prepare_dir(dir, private, gid)?;
+        prepare_dir(dir, gid)?;
     }
     let io = |source| ListenError::Io {
         path: path.to_owned(),
@@ -138,38 +148,82 @@ pub fn bind(path: &Path, mode: Mode, group: &str) -> Result<Listener, ListenErro
     })
 }
 
-/// Creates the socket's directory 0700 if missing (0750 with the socket
-/// group, for the system daemon). The `--user` default runtime directory
-/// must moreover be the daemon's own (its `$TMPDIR` fallback could otherwise
-/// be planted by another user) and is made private.
-fn prepare_dir(dir: &Path, private: bool, gid: Option<u32>) -> Result<(), ListenError> {
-    let io = |source| ListenError::Io {
+/// Makes sure the socket's directory is this daemon's alone before a
+/// socket is put there: created 0700 if missing (0750 with the socket group,
+/// for the system daemon), never a symbolic link, owned by the daemon's uid,
+/// and writable by nobody else (else another user could swap the socket for
+/// their own). Checks and changes go through one descriptor opened without
+/// following links, so what is checked is what is changed.
+fn prepare_dir(dir: &Path, gid: Option<u32>) -> Result<(), ListenError> {
+    use rustix::fs::{Gid, Mode as FileMode};
+    let io = |source: std::io::Error| ListenError::Io {
         path: dir.to_owned(),
         source,
     };
-    let existed = dir.exists();
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io)?;
-    if let (Some(gid), false) = (gid, existed) {
-        std::os::unix::fs::chown(dir, None, Some(gid)).map_err(io)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).map_err(io)?;
-    }
-    if private {
-        let meta = std::fs::metadata(dir).map_err(io)?;
-        let uid = sys::getuid();
-        if meta.uid() != uid {
-            return Err(ListenError::ForeignDir {
-                dir: dir.to_owned(),
-                owner: meta.uid(),
-                uid,
-            });
+    let created = match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => false,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            // Missing parents: made as `mkdir -p` would, private too.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io)?;
+            true
         }
-        if meta.permissions().mode() & 0o022 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        Err(e) => return Err(io(e)),
+    };
+    let fd = check_dir(dir, created)?;
+    if created {
+        if let Some(gid) = gid {
+            rustix::fs::fchown(&fd, None, Some(Gid::from_raw(gid))).map_err(|e| io(e.into()))?;
+            rustix::fs::fchmod(&fd, FileMode::from_raw_mode(0o750)).map_err(|e| io(e.into()))?;
         }
     }
     Ok(())
+}
+
+/// Opens `dir` without following a link and checks that it is this
+/// daemon's and (unless it was just `created`, 0700) that nobody else may
+/// write in it; the descriptor, for changing what was checked.
+fn check_dir(dir: &Path, created: bool) -> Result<std::os::fd::OwnedFd, ListenError> {
+    use rustix::fs::{Mode as FileMode, OFlags};
+    let io = |source: std::io::Error| ListenError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let fd = rustix::fs::open(
+        dir,
+        OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY,
+        FileMode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => ListenError::UnsafeDir {
+            dir: dir.to_owned(),
+            why: "it is a symbolic link or not a directory".into(),
+        },
+        other => io(other.into()),
+    })?;
+    let stat = rustix::fs::fstat(&fd).map_err(|e| io(e.into()))?;
+    let uid = sys::getuid();
+    if stat.st_uid != uid {
+        return Err(ListenError::ForeignDir {
+            dir: dir.to_owned(),
+            owner: stat.st_uid,
+            uid,
+        });
+    }
+    if !created && stat.st_mode & 0o022 != 0 {
+        return Err(ListenError::UnsafeDir {
+            dir: dir.to_owned(),
+            why: format!(
+                "other users may write in it (mode {:o}): run `chmod go-w {}` or choose \
+                 another --socket",
+                stat.st_mode & 0o7777,
+                dir.display()
+            ),
+        });
+    }
+    Ok(fd)
 }

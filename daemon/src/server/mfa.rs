@@ -2,16 +2,35 @@
 
 use ::http::{Request, StatusCode};
 use hyper::body::Incoming;
-use tether_api::access::{CodeRequest, ResetRequest};
+use tether_api::access::{CodeRequest, EnrollRequest, Invite, InviteRequest, ResetRequest};
+use tether_api::secret::Secret;
 
 use super::App;
-use super::http::{Resp, empty, json, read_json};
+use super::http::{Resp, empty, json, parse_json, read_body, read_json};
 use crate::access::{Caller, lookup_user};
 use crate::audit::Event;
 use crate::error::Error;
 
-pub async fn enroll(app: &App, caller: &Caller) -> Result<Resp, Error> {
-    let started = app.mfa.enroll(&app.store, caller).await?;
+pub async fn enroll(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
+    // No body (or `null`) is an enrolment without an invite.
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, &parts.headers, &app.config().limits).await?;
+    let request: Option<EnrollRequest> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        parse_json(&body)?
+    };
+    let invite = request.and_then(|r| r.invite);
+    let enrolment = app.config().mfa.enrolment;
+    let started = app
+        .mfa
+        .enroll(
+            &app.store,
+            caller,
+            enrolment,
+            invite.as_ref().map(|code| code.expose()),
+        )
+        .await?;
     tracing::info!(uid = caller.uid, "MFA enrolment started");
     Ok(json(StatusCode::OK, &started))
 }
@@ -60,6 +79,41 @@ pub fn logout(app: &App, caller: &Caller) -> Result<Resp, Error> {
 
 pub fn status(app: &App, caller: &Caller) -> Result<Resp, Error> {
     Ok(json(StatusCode::OK, &app.mfa.status(&app.store, caller)?))
+}
+
+/// Longest an invite may stay valid: a week.
+const MAX_INVITE_SECS: u64 = 7 * 86_400;
+
+/// `POST /v1/mfa/invite` (root): a one-time code for USER's first enrolment.
+pub async fn invite(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
+    app.admin_only(caller, "issue MFA invites")?;
+    let invite: InviteRequest = read_json(request, &app.config().limits).await?;
+    let ttl = invite.ttl_secs.unwrap_or(86_400);
+    if !(60..=MAX_INVITE_SECS).contains(&ttl) {
+        return Err(Error::BadRequest(format!(
+            "an invite lasts 60 to {MAX_INVITE_SECS} seconds"
+        )));
+    }
+    let (uid, user) = lookup_user(&invite.user).ok_or_else(|| {
+        Error::NoSuchUser(format!("no user {:?} in the user database", invite.user))
+    })?;
+    let start = Event::new(caller, "mfa.invite")
+        .detail("uid", uid)
+        .detail("user", user.as_str())
+        .detail("ttl_secs", ttl);
+    let (code, expires_at) = app
+        .audited(start, app.mfa.invite(&app.store, uid, caller.uid, ttl))
+        .await?;
+    tracing::info!(uid, by = caller.uid, "MFA invite issued");
+    Ok(json(
+        StatusCode::OK,
+        &Invite {
+            user,
+            uid,
+            code: Secret::new(code.to_string()),
+            expires_at,
+        },
+    ))
 }
 
 pub async fn reset(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {

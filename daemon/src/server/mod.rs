@@ -8,6 +8,7 @@
 
 mod access;
 mod audit;
+mod channel;
 mod confine;
 mod exec;
 mod files;
@@ -34,6 +35,7 @@ use tokio::sync::{Notify, watch};
 use crate::access::Caller;
 use crate::access::mfa::Mfa;
 use crate::access::policy::{self, Allowed, Op};
+use crate::audit::refusals::{Refusal, Refusals, Verdict};
 use crate::audit::{Audit, Event};
 use crate::config::Options;
 use crate::error::Error;
@@ -50,6 +52,8 @@ pub struct App {
     pub pool: Pool,
     pub mfa: Mfa,
     pub audit: Audit,
+    /// Refused requests, summed up per uid (see [`crate::audit::refusals`]).
+    refusals: Refusals,
     pub daemon_uid: u32,
     pub started: Instant,
     connections: Mutex<HashMap<u32, usize>>,
@@ -61,6 +65,9 @@ impl App {
         Arc::new(App {
             mfa: Mfa::new(&options.config.access),
             config: std::sync::RwLock::new(Arc::new(options.config.clone())),
+            refusals: Refusals::new(std::time::Duration::from_secs(
+                options.config.audit.refusal_interval_secs,
+            )),
             audit,
             options,
             store,
@@ -142,6 +149,30 @@ impl App {
     /// Puts the end of an operation on record (a failure is logged).
     pub async fn record_after(&self, event: Event) {
         self.audit.record_after(&self.store, event).await;
+    }
+
+    /// Puts a refused request on record, or counts it into its uid's
+    /// summary; spare events, so a flood neither floods the trail nor takes
+    /// the disk's reserve.
+    pub async fn refused(&self, refusal: Refusal<'_>) {
+        // An admin's refusals are all on record: whoever administers the
+        // daemon can empty the trail anyway, and they are few.
+        let verdict = if refusal.caller.admin {
+            Verdict::Record(refusal.event())
+        } else {
+            self.refusals.admit(&refusal)
+        };
+        if let Verdict::Record(event) = verdict {
+            self.audit.record_spare(&self.store, event).await;
+        }
+    }
+
+    /// Writes the summaries of refusal intervals that have ended (all of
+    /// them with `all`).
+    async fn sweep_refusals(&self, all: bool) {
+        for event in self.refusals.sweep(all) {
+            self.audit.record_spare(&self.store, event).await;
+        }
     }
 
     /// Runs `work` between its start event (written first: if it cannot
@@ -248,7 +279,7 @@ pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     let reaper = tokio::spawn(reap_idle(app.clone()));
-    let connections = tokio::spawn(record_connections(app.clone()));
+    let sweeper = tokio::spawn(sweep_refusals(app.clone()));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -262,8 +293,11 @@ pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<
                             continue;
                         }
                     };
-                    let admitted = app.admit(peer.uid);
                     let app = app.clone();
+                    let Some(admitted) = app.admit(peer.uid) else {
+                        tokio::spawn(turn_away(app, stream, peer));
+                        continue;
+                    };
                     let guard = app.tasks.enter();
                     let stop = stop_rx.clone();
                     tokio::spawn(async move {
@@ -291,23 +325,23 @@ pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<
         }
     }
     reaper.abort();
-    connections.abort();
+    sweeper.abort();
+    app.sweep_refusals(true).await;
+    app.audit.record_spared(&app.store, app.daemon_uid).await;
     app.pool.shutdown().await;
 }
 
-/// Puts the pool's connection attempts (and their login results) on record.
-async fn record_connections(app: Arc<App>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    app.pool.report_to(tx);
-    while let Some(attempt) = rx.recv().await {
-        let mut event = Event::daemon(app.daemon_uid, "ssh.connect")
-            .profile(&attempt.profile)
-            .result(attempt.result)
-            .detail("remote", attempt.remote);
-        if let Some(id) = attempt.connection {
-            event = event.detail("connection", id);
-        }
-        app.record_after(event).await;
+/// Writes refusal summaries as their intervals end.
+async fn sweep_refusals(app: Arc<App>) {
+    let interval = std::time::Duration::from_secs(app.config().audit.refusal_interval_secs);
+    let period = (interval / 2).clamp(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(10),
+    );
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        app.sweep_refusals(false).await;
     }
 }
 
@@ -337,28 +371,68 @@ pub async fn serve_one(app: Arc<App>, stream: tokio::net::UnixStream) {
     let Ok(peer) = Peer::from_stream(&stream) else {
         return;
     };
-    let admitted = app.admit(peer.uid);
+    let Some(admitted) = app.admit(peer.uid) else {
+        turn_away(app, stream, peer).await;
+        return;
+    };
     let (_stop_tx, stop_rx) = watch::channel(false);
     serve_connection(app, stream, peer, admitted, stop_rx).await;
+}
+
+/// How long a turned-away connection may take to send what it had queued
+/// before it is closed (so its client reads the answer, not a broken pipe).
+const TURN_AWAY_LINGER: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A connection over its uid's limit: answered `too_many_connections` at
+/// once, without reading a request, and closed; it never holds a
+/// descriptor for longer than [`TURN_AWAY_LINGER`].
+async fn turn_away(app: Arc<App>, stream: tokio::net::UnixStream, peer: Peer) {
+    let error = Error::TooManyConnections(peer.uid);
+    let answer = http::raw_error(&error);
+    let _ = stream.try_write(&answer);
+    let caller = Caller::resolve(&peer, app.options.mode, app.daemon_uid);
+    app.refused(Refusal {
+        caller: &caller,
+        method: "-",
+        path: "-",
+        code: error.code().as_str(),
+        profile: None,
+    })
+    .await;
+    // The answer is all there is: the client sees it end, reads it and
+    // closes; what it sent meanwhile is taken so the close resets nothing.
+    let _ = rustix::net::shutdown(&stream, rustix::net::Shutdown::Write);
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        loop {
+            if stream.readable().await.is_err() {
+                return;
+            }
+            match stream.try_read(&mut sink) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(TURN_AWAY_LINGER, drain).await;
+    tracing::warn!(uid = peer.uid, "connection limit reached; turned away");
 }
 
 async fn serve_connection(
     app: Arc<App>,
     stream: tokio::net::UnixStream,
     peer: Peer,
-    admitted: Option<ConnectionGuard>,
+    admitted: ConnectionGuard,
     mut stop: watch::Receiver<bool>,
 ) {
     let config = app.config();
     let limits = &config.limits;
-    let over_limit = admitted.is_none();
-    if over_limit {
-        tracing::warn!(uid = peer.uid, "connection limit reached");
-    }
     let service_app = app.clone();
     let service = service_fn(move |request| {
         let app = service_app.clone();
-        async move { Ok::<_, Infallible>(routes::handle(app, peer, over_limit, request).await) }
+        async move { Ok::<_, Infallible>(routes::handle(app, peer, request).await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

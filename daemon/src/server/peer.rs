@@ -10,10 +10,11 @@ use tether_api::types::Mode;
 
 use crate::error::Error;
 
+/// The kernel's word on a connection's process. Its gid is left out on
+/// purpose: groups come from the user database ([`crate::access::Caller`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
     pub uid: u32,
-    pub gid: u32,
     pub pid: Option<i32>,
 }
 
@@ -22,7 +23,6 @@ impl Peer {
         let cred = stream.peer_cred()?;
         Ok(Peer {
             uid: cred.uid(),
-            gid: cred.gid(),
             pid: cred.pid(),
         })
     }
@@ -50,11 +50,7 @@ mod tests {
     use super::*;
 
     fn peer(uid: u32) -> Peer {
-        Peer {
-            uid,
-            gid: uid,
-            pid: None,
-        }
+        Peer { uid, pid: None }
     }
 
     #[test]

@@ -3,10 +3,17 @@
 //!
 //! `add` connects once: it pins the host key the caller consented to and
 //! proves the credential authenticates. Nothing is stored unless both hold.
+//!
+//! A stored secret is bound to its destination: host, port, user and pinned
+//! host key. `set` may change any of them only with a new credential in the
+//! same request, or when root asks; otherwise it is refused before any
+//! connection is made, so the stored secret never reaches a destination it
+//! was not stored for. `--accept-new` pins a key only where none is pinned
+//! for that address (as OpenSSH's `accept-new`): a changed key needs
+//! `tether profile trust`.
 
 use ::http::{Request, StatusCode};
 use hyper::body::Incoming;
-use russh::Disconnect;
 use tether_api::types::{
     AddProfile, AuthKind, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo,
     ProfileList, UpdateProfile, validate_profile_name,
@@ -14,12 +21,13 @@ use tether_api::types::{
 use zeroize::Zeroizing;
 
 use super::App;
+use super::channel::{Recorder, Source};
 use super::http::{Resp, empty, json, read_json};
 use crate::access::Caller;
 use crate::access::policy::Op;
 use crate::audit::Event;
 use crate::error::Error;
-use crate::ssh::client::{self, ConnectSettings, Connected, Trust};
+use crate::ssh::client::{self, ConnectSettings, Trust};
 use crate::ssh::pool::Target;
 use crate::ssh::{hostkey, keys};
 use crate::store::{Credential, KeyInfo, PinnedHostKey, ProfileRecord, StoreError, now};
@@ -151,20 +159,13 @@ pub async fn remove(app: &App, name: &str) -> Result<Resp, Error> {
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn hang_up(connected: Connected) {
-    let _ = connected
-        .handle
-        .disconnect(Disconnect::ByApplication, "", "en")
-        .await;
-}
-
 pub async fn probe(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
     let probe: ProbeHostKey = read_json(request, &app.config().limits).await?;
     check_host(&probe.host)?;
     let settings = ConnectSettings::new(&app.config().ssh, None);
     let connected = client::connect(&probe.host, probe.port, Trust::AcceptAny, &settings).await?;
     let key = connected.host_key.clone();
-    hang_up(connected).await;
+    client::hang_up(&connected).await;
     Ok(json(
         StatusCode::OK,
         &HostKeyInfo {
@@ -217,20 +218,37 @@ fn trust_for(policy: &HostKeyPolicy) -> Result<Trust, Error> {
 }
 
 /// Connects once as `record` says, accepting the host key as `trust` says,
-/// and logs in with `credential`. Returns the host key the server showed.
+/// and logs in with the credential `source` names, on record as a `verify`
+/// connection. Returns the host key the server showed.
 async fn verify(
     app: &App,
+    caller: &Caller,
+    name: &str,
     record: &ProfileRecord,
     trust: Trust,
-    credential: &Credential,
+    source: Source<'_>,
 ) -> Result<KeyInfo, Error> {
     let settings = ConnectSettings::new(&app.config().ssh, Some(record));
-    let mut connected = client::connect(&record.host, record.port, trust, &settings).await?;
-    let authenticated =
-        client::authenticate(&mut connected, &record.user, credential, &settings).await;
+    let recorder = Recorder {
+        app,
+        caller,
+        profile: name,
+        purpose: "verify",
+        source,
+    };
+    let connected = client::login(
+        &record.host,
+        record.port,
+        &record.user,
+        trust,
+        &settings,
+        None,
+        &recorder,
+    )
+    .await
+    .map_err(|e| e.in_profile(name))?;
     let host_key = connected.host_key.clone();
-    hang_up(connected).await;
-    authenticated?;
+    client::hang_up(&connected).await;
     Ok(host_key)
 }
 
@@ -273,19 +291,31 @@ pub async fn add(app: &App, caller: &Caller, request: Request<Incoming>) -> Resu
         .detail("port", record.port)
         .detail("user", record.user.as_str())
         .detail("auth", format!("{auth:?}").to_lowercase());
-    app.audited(start, add_checked(app, add.name, record, credential, trust))
-        .await
+    app.audited(
+        start,
+        add_checked(app, caller, add.name, record, credential, trust),
+    )
+    .await
 }
 
 async fn add_checked(
     app: &App,
+    caller: &Caller,
     name: String,
     record: ProfileRecord,
     credential: Credential,
     trust: Trust,
 ) -> Result<Resp, Error> {
     let at = record.created_at;
-    let host_key = verify(app, &record, trust, &credential).await?;
+    let host_key = verify(
+        app,
+        caller,
+        &name,
+        &record,
+        trust,
+        Source::Given(&credential),
+    )
+    .await?;
     let pins = vec![PinnedHostKey {
         algorithm: host_key.algorithm,
         fingerprint: host_key.fingerprint,
@@ -327,11 +357,18 @@ pub async fn update(
     let start = Event::new(caller, "profile.update")
         .profile(name)
         .detail("changed", changed);
-    app.audited(start, apply_update(app, name, update)).await
+    app.audited(start, apply_update(app, caller, name, update))
+        .await
 }
 
-async fn apply_update(app: &App, name: &str, update: UpdateProfile) -> Result<Resp, Error> {
-    let mut record = load(app, name)?;
+async fn apply_update(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    update: UpdateProfile,
+) -> Result<Resp, Error> {
+    let old = load(app, name)?;
+    let mut record = old.clone();
     let old_pins = app.store.host_keys(name)?;
     if let Some(host) = update.host {
         check_host(&host)?;
@@ -361,29 +398,57 @@ async fn apply_update(app: &App, name: &str, update: UpdateProfile) -> Result<Re
         None => None,
     };
     drop(update.credential);
-    let trust = match &update.host_key {
-        Some(policy) => trust_for(policy)?,
-        None => Trust::Pinned(old_pins.iter().map(|pin| pin.fingerprint.clone()).collect()),
+    let pinned: Vec<String> = old_pins.iter().map(|pin| pin.fingerprint.clone()).collect();
+    let moved = record.host != old.host || record.port != old.port;
+    // Which keys the verify connection accepts, and whether what it sees is
+    // pinned afterwards.
+    let (trust, repin) = match &update.host_key {
+        Some(policy @ HostKeyPolicy::Pin { .. }) => (trust_for(policy)?, true),
+        Some(HostKeyPolicy::AcceptNew) if moved || pinned.is_empty() => (Trust::AcceptAny, true),
+        // accept-new never accepts a changed key: the pins stand.
+        Some(HostKeyPolicy::AcceptNew) | None => (Trust::Pinned(pinned.clone()), false),
     };
-    let stored;
-    let credential = match &new_secret {
-        Some(credential) => credential,
-        None => {
-            stored = app.store.credential(name)?;
-            &stored
-        }
+    let mut rebound: Vec<&str> = Vec::new();
+    if record.host != old.host {
+        rebound.push("host");
+    }
+    if record.port != old.port {
+        rebound.push("port");
+    }
+    if record.user != old.user {
+        rebound.push("user");
+    }
+    let new_pin = match &trust {
+        Trust::AcceptAny => true,
+        Trust::Pinned(keys) => repin && keys.iter().any(|k| !pinned.contains(k)),
     };
-    let host_key = verify(app, &record, trust, credential).await?;
+    if new_pin {
+        rebound.push("host key");
+    }
+    if !rebound.is_empty() && new_secret.is_none() && !caller.admin {
+        return Err(Error::Forbidden(format!(
+            "changing the {} of {name} changes where its stored secret is sent: give a new \
+             credential in the same command (--key-file or --password-stdin), or ask root; \
+             nothing was changed and nothing was sent",
+            rebound.join(", ")
+        )));
+    }
+    let source = match &new_secret {
+        Some(credential) => Source::Given(credential),
+        None => Source::Stored,
+    };
+    let host_key = verify(app, caller, name, &record, trust, source).await?;
 
     let at = now();
     record.updated_at = at;
-    let pins = match update.host_key {
-        Some(_) => vec![PinnedHostKey {
+    let pins = if repin {
+        vec![PinnedHostKey {
             algorithm: host_key.algorithm,
             fingerprint: host_key.fingerprint,
             added_at: at,
-        }],
-        None => old_pins,
+        }]
+    } else {
+        old_pins
     };
     app.store
         .update_profile(name, &record, new_secret.as_ref(), &pins)
@@ -392,7 +457,7 @@ async fn apply_update(app: &App, name: &str, update: UpdateProfile) -> Result<Re
     tracing::info!(
         profile = %name,
         secret_rotated = new_secret.is_some(),
-        host_key_changed = update.host_key.is_some(),
+        host_key_changed = repin,
         "profile changed"
     );
     Ok(json(StatusCode::OK, &info(name, record, pins)))

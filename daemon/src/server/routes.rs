@@ -17,25 +17,17 @@ use super::{App, access, audit, exec, files, mfa, profiles, sessions, status};
 use crate::access::Caller;
 use crate::access::policy::Op;
 use crate::audit::Event;
+use crate::audit::refusals::Refusal;
 use crate::error::Error;
 
-pub async fn handle(
-    app: Arc<App>,
-    peer: Peer,
-    over_limit: bool,
-    request: Request<Incoming>,
-) -> Resp {
+pub async fn handle(app: Arc<App>, peer: Peer, request: Request<Incoming>) -> Resp {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let caller = Caller::resolve(&peer, app.options.mode, app.daemon_uid);
     // Refusals before anything of the request is looked at; the body, which
     // nobody will read, is drained so the client sees the answer.
-    let early = if over_limit {
-        Err(Error::TooManyConnections(peer.uid))
-    } else {
-        peer::authorize(app.options.mode, app.daemon_uid, &peer)
-            .and_then(|()| check_version(request.headers()))
-    };
+    let early = peer::authorize(app.options.mode, app.daemon_uid, &peer)
+        .and_then(|()| check_version(request.headers()));
     let result = match early {
         Ok(()) => route(app.clone(), &caller, request).await,
         Err(error) => {
@@ -51,19 +43,19 @@ pub async fn handle(
         Err(error) => {
             tracing::info!(uid = peer.uid, %method, %path, code = %error.code(), "request refused: {error}");
             if !matches!(error, Error::AuditUnavailable(_)) {
-                let mut event = Event::new(&caller, "request.refused")
-                    .result(error.code().as_str())
-                    .detail("method", method.as_str())
-                    .detail("path", path.as_str());
                 // Attempts on a profile are found under its name.
                 let profile = path
                     .strip_prefix("/v1/profiles/")
                     .and_then(|rest| rest.split('/').next())
                     .filter(|name| profiles::check_name(name).is_ok());
-                if let Some(profile) = profile {
-                    event = event.profile(profile);
-                }
-                app.record_after(event).await;
+                app.refused(Refusal {
+                    caller: &caller,
+                    method: method.as_str(),
+                    path: &path,
+                    code: error.code().as_str(),
+                    profile,
+                })
+                .await;
             }
             http::error(&error)
         }
@@ -151,7 +143,9 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
                 access::list_actions(app, name)
             }
             Method::POST => {
-                may(name, Op::Manage)?;
+                // An action runs without MFA under an unattended grant: only
+                // root defines what may run that way.
+                app.admin_only(caller, "define actions")?;
                 access::add_action(app, caller, name, request).await
             }
             _ => Err(not_allowed()),
@@ -245,8 +239,11 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
         },
         ["mfa", "enroll"] => match method {
             Method::POST => {
-                app.audited(Event::new(caller, "mfa.enroll"), mfa::enroll(app, caller))
-                    .await
+                app.audited(
+                    Event::new(caller, "mfa.enroll"),
+                    mfa::enroll(app, caller, request),
+                )
+                .await
             }
             _ => Err(not_allowed()),
         },
@@ -275,6 +272,10 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
         },
         ["mfa", "status"] => match method {
             Method::GET => mfa::status(app, caller),
+            _ => Err(not_allowed()),
+        },
+        ["mfa", "invite"] => match method {
+            Method::POST => mfa::invite(app, caller, request).await,
             _ => Err(not_allowed()),
         },
         ["mfa", "reset"] => match method {

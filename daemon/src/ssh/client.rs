@@ -2,6 +2,9 @@
 //!
 //! The host key is checked inside the key exchange ([`ClientHandler`]): a key
 //! that is not pinned fails the handshake, so authentication never starts.
+//! [`login`] then asks its [`Witness`] for the credential, naming the
+//! destination the server just proved: the witness puts it on record first,
+//! so no credential is ever sent off the record.
 //! Authentication offers exactly the one stored credential: a key, or a
 //! password (sent as `password`, or answering a single
 //! `keyboard-interactive` prompt when that is all the server allows).
@@ -83,6 +86,124 @@ pub struct Connected {
     pub handle: SshHandle,
     pub host_key: KeyInfo,
     pub addr: String,
+}
+
+/// Where a credential is about to be sent: the address it was stored for,
+/// and the host key the server has just proved it holds.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub host_key: KeyInfo,
+    /// The pool's number for the connection, when it is a pooled one.
+    pub connection: Option<u64>,
+}
+
+/// How a login attempt ended, for the record.
+pub struct LoginOutcome<'a, E> {
+    pub host: &'a str,
+    pub port: u16,
+    /// The key the server showed, when it got that far.
+    pub host_key: Option<&'a KeyInfo>,
+    pub connection: Option<u64>,
+    /// Whether the credential was offered to the server.
+    pub sent: bool,
+    pub result: Result<(), &'a E>,
+}
+
+/// Who stands between a proved server and its credential: the layer above,
+/// which records where the credential goes and hands it over.
+pub trait Witness: Sync {
+    type Error: From<SshError> + Send;
+
+    /// Called after the key exchange, before anything is sent: record that
+    /// the credential goes to `to` and return it. An error stops the login.
+    fn credential_for(
+        &self,
+        to: &Destination,
+    ) -> impl Future<Output = Result<Credential, Self::Error>> + Send;
+
+    /// Called once the attempt is over, whichever way it ended (except when
+    /// [`Witness::credential_for`] itself refused).
+    fn ended(&self, outcome: LoginOutcome<'_, Self::Error>) -> impl Future<Output = ()> + Send;
+}
+
+/// Connects to `host`:`port` trusting only what `trust` allows, then logs
+/// in as `user` with the credential `witness` hands over for the server it
+/// saw. On failure the connection is closed.
+pub async fn login<W: Witness>(
+    host: &str,
+    port: u16,
+    user: &str,
+    trust: Trust,
+    settings: &ConnectSettings,
+    connection: Option<u64>,
+    witness: &W,
+) -> Result<Connected, W::Error> {
+    let mut connected = match connect(host, port, trust, settings).await {
+        Ok(connected) => connected,
+        Err(error) => {
+            let shown = match &error {
+                SshError::HostKeyMismatch { actual, .. } => Some(actual.clone()),
+                _ => None,
+            };
+            let error = W::Error::from(error);
+            witness
+                .ended(LoginOutcome {
+                    host,
+                    port,
+                    host_key: shown.as_ref(),
+                    connection,
+                    sent: false,
+                    result: Err(&error),
+                })
+                .await;
+            return Err(error);
+        }
+    };
+    let to = Destination {
+        host: host.to_owned(),
+        port,
+        user: user.to_owned(),
+        host_key: connected.host_key.clone(),
+        connection,
+    };
+    let credential = match witness.credential_for(&to).await {
+        Ok(credential) => credential,
+        Err(error) => {
+            hang_up(&connected).await;
+            return Err(error);
+        }
+    };
+    let authenticated = authenticate(&mut connected, user, &credential, settings).await;
+    drop(credential);
+    let result = authenticated.map_err(W::Error::from);
+    witness
+        .ended(LoginOutcome {
+            host,
+            port,
+            host_key: Some(&to.host_key),
+            connection,
+            sent: true,
+            result: result.as_ref().map(|_| ()),
+        })
+        .await;
+    match result {
+        Ok(()) => Ok(connected),
+        Err(error) => {
+            hang_up(&connected).await;
+            Err(error)
+        }
+    }
+}
+
+/// Ends a connection politely; errors do not matter any more.
+pub async fn hang_up(connected: &Connected) {
+    let _ = connected
+        .handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
 }
 
 /// Algorithm preferences: curve25519 and AES-GCM first (AES-GCM is the
@@ -204,6 +325,7 @@ pub async fn connect(
             .await
             .map_err(|error| match error {
                 HandlerError::HostKeyRejected => SshError::HostKeyMismatch {
+                    profile: None,
                     addr: addr.clone(),
                     expected: expected.clone(),
                     actual: seen.lock().ok().and_then(|s| s.clone()).unwrap_or(KeyInfo {

@@ -13,6 +13,7 @@ pub mod exec;
 pub mod hostkey;
 pub mod keys;
 pub mod pool;
+pub mod quote;
 pub mod sftp;
 
 use crate::store::KeyInfo;
@@ -32,13 +33,16 @@ pub enum SshError {
     },
     #[error(
         "the host key of {addr} has changed: it shows {} {}, pinned is {}; nothing was sent to it. \
-         If the change is expected, re-learn the key explicitly",
-        actual.algorithm, actual.fingerprint, expected.join(", ")
+         If the change is expected, re-learn the key with `tether profile trust {}`",
+        actual.algorithm, actual.fingerprint, expected.join(", "),
+        profile.as_deref().unwrap_or("PROFILE")
     )]
     HostKeyMismatch {
         addr: String,
         expected: Vec<String>,
         actual: KeyInfo,
+        /// The profile whose pins refused it, once known.
+        profile: Option<String>,
     },
     #[error("{user}@{addr} refused the {method}{}", hint.as_deref().map(|h| format!(": {h}")).unwrap_or_default())]
     AuthFailed {
@@ -58,6 +62,25 @@ pub enum SshError {
 }
 
 impl SshError {
+    /// Names the profile in a host-key mismatch, so the message can say
+    /// which `tether profile trust` re-learns it.
+    pub fn in_profile(self, name: &str) -> SshError {
+        match self {
+            SshError::HostKeyMismatch {
+                addr,
+                expected,
+                actual,
+                profile: None,
+            } => SshError::HostKeyMismatch {
+                addr,
+                expected,
+                actual,
+                profile: Some(name.to_owned()),
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn from_russh(addr: &str, error: russh::Error) -> SshError {
         let addr = addr.to_owned();
         match error {

@@ -31,8 +31,7 @@ use russh::client::Msg;
 use russh::{Channel, Disconnect};
 
 use super::SshError;
-use super::client::{self, ConnectSettings, SshHandle, Trust};
-use crate::store::Credential;
+use super::client::{self, ConnectSettings, SshHandle, Trust, Witness};
 
 /// Channels a connection takes before the server says otherwise (OpenSSH's
 /// default `MaxSessions`).
@@ -183,48 +182,22 @@ pub struct Pool {
     next_id: AtomicU64,
     /// Counts SSH connections ever opened (for tests and status).
     pub opened: AtomicU64,
-    /// Where connection attempts are reported, for the audit trail.
-    events: Mutex<Option<tokio::sync::mpsc::UnboundedSender<ConnectEvent>>>,
-}
-
-/// A connection attempt: its profile, server, and result (`ok` or an error
-/// code, `auth_failed` among them).
-#[derive(Debug, Clone)]
-pub struct ConnectEvent {
-    pub profile: String,
-    pub remote: String,
-    pub result: String,
-    pub connection: Option<u64>,
 }
 
 impl Pool {
-    /// Reports every connection attempt from now on to `sink`.
-    pub fn report_to(&self, sink: tokio::sync::mpsc::UnboundedSender<ConnectEvent>) {
-        if let Ok(mut events) = self.events.lock() {
-            *events = Some(sink);
-        }
-    }
-
-    fn report(&self, event: ConnectEvent) {
-        if let Ok(events) = self.events.lock() {
-            if let Some(sink) = events.as_ref() {
-                let _ = sink.send(event);
-            }
-        }
-    }
-
     fn slot(&self, profile: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.entry(profile.to_owned()).or_default().clone()
     }
 
     /// Opens a session channel for `target`, on a pooled connection or a new
-    /// one. `credential` is called only when a new connection must log in.
-    pub async fn channel(
+    /// one. `witness` is asked for the credential only when a new connection
+    /// must log in, after the server proved its host key.
+    pub async fn channel<W: Witness>(
         &self,
         target: &Target,
-        credential: impl Fn() -> Result<Credential, crate::error::Error>,
-    ) -> Result<(Channel<Msg>, Lease), crate::error::Error> {
+        witness: &W,
+    ) -> Result<(Channel<Msg>, Lease), W::Error> {
         let slot = self.slot(&target.profile);
         let mut last_error = None;
         let mut failures = 0;
@@ -263,53 +236,36 @@ impl Pool {
                 drop(opening);
                 continue;
             }
-            let connected = self.connect(target, &credential).await;
-            self.report(ConnectEvent {
-                profile: target.profile.clone(),
-                remote: format!("{}:{}", target.host, target.port),
-                result: match &connected {
-                    Ok(_) => "ok".to_owned(),
-                    Err(error) => error.code().as_str().to_owned(),
-                },
-                connection: connected.as_ref().ok().map(|c| c.id),
-            });
-            let connection = connected?;
+            let connection = self.connect(target, witness).await?;
             if let Ok(mut connections) = slot.connections.lock() {
                 connections.push(connection);
             }
             drop(opening);
         }
         Err(last_error
-            .map(crate::error::Error::from)
-            .unwrap_or_else(|| {
-                crate::error::Error::Internal("no SSH channel after several attempts".into())
-            }))
+            .unwrap_or_else(|| SshError::Protocol {
+                addr: client::format_addr(&target.host, target.port),
+                message: "no SSH channel after several attempts".into(),
+            })
+            .into())
     }
 
-    async fn connect(
+    async fn connect<W: Witness>(
         &self,
         target: &Target,
-        credential: &impl Fn() -> Result<Credential, crate::error::Error>,
-    ) -> Result<Arc<Connection>, crate::error::Error> {
-        let credential = credential()?;
-        let mut connected = client::connect(
+        witness: &W,
+    ) -> Result<Arc<Connection>, W::Error> {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+        let connected = client::login(
             &target.host,
             target.port,
+            &target.user,
             Trust::Pinned(target.pins.clone()),
             &target.settings,
+            Some(id),
+            witness,
         )
         .await?;
-        if let Err(error) =
-            client::authenticate(&mut connected, &target.user, &credential, &target.settings).await
-        {
-            let _ = connected
-                .handle
-                .disconnect(Disconnect::ByApplication, "", "en")
-                .await;
-            return Err(error.into());
-        }
-        drop(credential);
-        let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
         self.opened.fetch_add(1, Ordering::SeqCst);
         tracing::info!(profile = %target.profile, id, remote = %connected.addr, "SSH connection opened");
         Ok(Arc::new(Connection {

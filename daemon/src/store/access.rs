@@ -6,6 +6,7 @@
 //! | `actions` | `PROFILE/ACTION` | JSON list of template words | `argv` |
 //! | `mfa` | `UID` | JSON [`MfaRecord`] (the TOTP secret inside) | `totp` |
 //! | `mfa` | `pending/UID` | JSON [`PendingEnrolment`] | `pending` |
+//! | `mfa` | `invite/UID` | JSON [`Invite`] (the code Argon2id-hashed) | `invite` |
 //! | `lockout` | `UID` | JSON [`Lockout`] | `lockout` |
 //!
 //! Profile names hold no `/`, so a profile's records are exactly those under
@@ -58,6 +59,16 @@ pub struct MfaRecord {
 pub struct PendingEnrolment {
     pub secret: String,
     pub started_at: u64,
+}
+
+/// A one-time enrolment code root issued for a uid, hashed like a backup
+/// code.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Invite {
+    pub code: BackupCode,
+    pub expires_at: u64,
+    /// Who issued it.
+    pub by: u32,
 }
 
 /// Failed codes of a uid, counted across connections and restarts.
@@ -311,6 +322,19 @@ impl Store {
         .map_err(unaborted)?;
         self.db.flush_async().await?;
         Ok(())
+    }
+
+    pub fn invite(&self, uid: u32) -> Result<Option<Invite>, StoreError> {
+        self.get(MFA, &format!("invite/{uid}"), "invite")
+    }
+
+    pub async fn put_invite(&self, uid: u32, invite: &Invite) -> Result<(), StoreError> {
+        self.put(MFA, &format!("invite/{uid}"), "invite", invite)
+            .await
+    }
+
+    pub async fn remove_invite(&self, uid: u32) -> Result<bool, StoreError> {
+        self.delete(MFA, &format!("invite/{uid}")).await
     }
 
     pub fn lockout(&self, uid: u32) -> Result<Lockout, StoreError> {

@@ -30,6 +30,15 @@ impl Credential {
         out
     }
 
+    /// A second copy, zeroized on drop like the first: for a credential
+    /// that came with a request and is both verified and stored.
+    pub fn copy(&self) -> Credential {
+        match self {
+            Credential::PrivateKey(pem) => Credential::PrivateKey(pem.clone()),
+            Credential::Password(password) => Credential::Password(password.clone()),
+        }
+    }
+
     pub fn decode(bytes: &[u8]) -> Option<Credential> {
         let (&tag, text) = bytes.split_first()?;
         let text = Zeroizing::new(std::str::from_utf8(text).ok()?.to_owned());

@@ -37,7 +37,7 @@ pub async fn download(
         .detail("path", path.as_str());
     let end = start.end(String::new());
     app.record(start).await?;
-    match send_file(app, name, allowed, &path, end.clone()).await {
+    match send_file(app, caller, name, allowed, &path, end.clone()).await {
         Ok(response) => Ok(response),
         Err(error) => {
             app.record_after(end.result(error.code().as_str())).await;
@@ -49,12 +49,13 @@ pub async fn download(
 /// The download itself; `end` is recorded when the last byte went out.
 async fn send_file(
     app: &Arc<App>,
+    caller: &Caller,
     name: &str,
     allowed: &Allowed,
     path: &str,
     end: Event,
 ) -> Result<Resp, Error> {
-    let Session { sftp, lease } = session(app, name).await?;
+    let Session { sftp, lease } = session(app, caller, name).await?;
     let path = confine(&sftp, allowed, path).await?;
     let meta = sftp
         .metadata(&path)
@@ -101,7 +102,10 @@ async fn send_file(
                 }
             }
         };
-        let mut end = end.result(outcome).detail("bytes", sent);
+        let mut end = end
+            .result(outcome)
+            .detail("resolved", log_path.as_str())
+            .detail("bytes", sent);
         if outcome == "ok" {
             end = end.detail("sha256", hex(&hasher.finalize()));
         }

@@ -14,9 +14,9 @@ use russh_sftp::client::SftpSession;
 use tether_api::files::{SftpRequest, SftpResponse, query_value};
 
 use super::App;
+use super::channel;
 use super::confine::confine;
 use super::http::{Resp, json, query_number, read_json};
-use super::profiles;
 use crate::access::Caller;
 use crate::access::policy::{Allowed, Op};
 use crate::audit::Event;
@@ -36,12 +36,8 @@ struct Session {
     lease: Lease,
 }
 
-async fn session(app: &App, name: &str) -> Result<Session, Error> {
-    let target = profiles::target(app, name)?;
-    let (channel, lease) = app
-        .pool
-        .channel(&target, || Ok(app.store.credential(name)?))
-        .await?;
+async fn session(app: &App, caller: &Caller, name: &str) -> Result<Session, Error> {
+    let (channel, lease) = channel::open(app, caller, name).await?;
     let timeout = std::time::Duration::from_secs(app.config().ssh.sftp_timeout_secs);
     let sftp = sftp::open(channel, &lease.connection.addr, timeout).await?;
     Ok(Session { sftp, lease })
@@ -90,18 +86,31 @@ pub async fn operation(
     let start = Event::new(caller, &format!("sftp.{kind}"))
         .profile(name)
         .detail("request", serde_json::to_value(&op).unwrap_or_default());
-    app.audited(start, run_operation(app, name, &allowed, op))
-        .await
+    let end = start.end(String::new());
+    app.record(start).await?;
+    let mut resolved = Vec::new();
+    let result = run_operation(app, caller, name, &allowed, op, &mut resolved).await;
+    // The paths acted on, as the server resolved them.
+    let end = end
+        .result(match &result {
+            Ok(_) => "ok",
+            Err(error) => error.code().as_str(),
+        })
+        .detail("resolved", resolved);
+    app.record_after(end).await;
+    result
 }
 
 async fn run_operation(
     app: &App,
+    caller: &Caller,
     name: &str,
     allowed: &Allowed,
     mut op: SftpRequest,
+    resolved: &mut Vec<String>,
 ) -> Result<Resp, Error> {
     let allowed = allowed.clone();
-    let Session { sftp, lease } = session(app, name).await?;
+    let Session { sftp, lease } = session(app, caller, name).await?;
     // Every path the operation touches is confined (a symlink's target is
     // text: reading through the link is what gets checked).
     match &mut op {
@@ -114,10 +123,12 @@ async fn run_operation(
         | SftpRequest::Touch { path, .. }
         | SftpRequest::Symlink { link: path, .. } => {
             *path = confine(&sftp, &allowed, path).await?;
+            resolved.push(path.clone());
         }
         SftpRequest::Mv { from, to } => {
             *from = confine(&sftp, &allowed, from).await?;
             *to = confine(&sftp, &allowed, to).await?;
+            resolved.extend([from.clone(), to.clone()]);
         }
     }
     let response = match op {
@@ -143,7 +154,7 @@ async fn run_operation(
         }
         SftpRequest::Mv { from, to } => {
             sftp::rename(&sftp, &from, &to, async || {
-                second_channel(app, name, &to).await
+                second_channel(app, caller, name, &to).await
             })
             .await?;
             SftpResponse::Done
@@ -170,13 +181,11 @@ async fn run_operation(
 /// russh-sftp's session cannot send (see [`sftp::rename`]).
 async fn second_channel(
     app: &App,
+    caller: &Caller,
     name: &str,
     path: &str,
 ) -> Result<(russh::Channel<russh::client::Msg>, Lease), RemoteError> {
-    let failed = |e: Error| RemoteError::new(RemoteKind::Failed, path, e.to_string());
-    let target = profiles::target(app, name).map_err(failed)?;
-    app.pool
-        .channel(&target, || Ok(app.store.credential(name)?))
+    channel::open(app, caller, name)
         .await
-        .map_err(failed)
+        .map_err(|e| RemoteError::new(RemoteKind::Failed, path, e.to_string()))
 }

@@ -74,10 +74,11 @@ async fn record_and_receive(
     );
     let end = start.end(String::new());
     app.record(start).await?;
-    let received = receive(app, name, allowed, &parts.uri, body).await;
+    let received = receive(app, caller, name, allowed, &parts.uri, body).await;
     let end = match &received {
         Ok(done) => end
             .result("ok")
+            .detail("resolved", done.path.as_str())
             .detail("bytes", done.bytes)
             .detail("sha256", done.sha256.as_str()),
         Err(error) => end.result(error.code().as_str()),
@@ -88,16 +89,19 @@ async fn record_and_receive(
 
 async fn receive(
     app: &App,
+    caller: &Caller,
     name: &str,
     allowed: &Allowed,
     uri: &::http::Uri,
     body: &mut Option<Incoming>,
 ) -> Result<Uploaded, Error> {
     let path = path_param(uri)?;
-    let mode = number_param(uri, "mode")?;
-    let mtime = number_param(uri, "mtime")?;
+    let attrs = Attrs {
+        mode: number_param(uri, "mode")?,
+        mtime: number_param(uri, "mtime")?,
+    };
     temporary_name(&path)?;
-    let Session { sftp, lease } = session(app, name).await?;
+    let Session { sftp, lease } = session(app, caller, name).await?;
     let path = confine(&sftp, allowed, &path).await?;
     let temporary = temporary_name(&path)?;
     let flags = OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE | OpenFlags::TRUNCATE;
@@ -133,7 +137,7 @@ async fn receive(
     .await;
     drop(file);
     let finished = match outcome {
-        Ok(()) => finish(&sftp, app, name, &temporary, &path, mode, mtime).await,
+        Ok(()) => finish(&sftp, app, caller, name, &temporary, &path, attrs).await,
         Err(error) => Err(error),
     };
     if let Err(error) = finished {
@@ -155,25 +159,32 @@ async fn receive(
     })
 }
 
+/// What the finished file gets, from the request's query.
+#[derive(Clone, Copy)]
+struct Attrs {
+    mode: Option<u64>,
+    mtime: Option<u64>,
+}
+
 /// Sets mode and time on the complete temporary file, then renames it over
 /// the target.
 async fn finish(
     sftp: &SftpSession,
     app: &App,
+    caller: &Caller,
     name: &str,
     temporary: &str,
     path: &str,
-    mode: Option<u64>,
-    mtime: Option<u64>,
+    attrs: Attrs,
 ) -> Result<(), Error> {
-    if let Some(mode) = mode {
+    if let Some(mode) = attrs.mode {
         sftp::chmod(sftp, temporary, (mode & 0o7777) as u32).await?;
     }
-    if let Some(mtime) = mtime {
+    if let Some(mtime) = attrs.mtime {
         sftp::touch(sftp, temporary, mtime).await?;
     }
     sftp::rename(sftp, temporary, path, async || {
-        second_channel(app, name, path).await
+        second_channel(app, caller, name, path).await
     })
     .await?;
     Ok(())

@@ -1,0 +1,24 @@
+//! The end-to-end scenarios, one module per concern, in one test binary
+//! (one link, one harness): the real `tetherd` and `tether` against real
+//! servers. `cargo test -p tether-e2e -- access::` runs one module.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod access;
+mod api;
+mod audit;
+mod boundary;
+mod crash;
+mod daemon;
+mod exec;
+mod files;
+mod generated;
+mod hostile;
+mod hostile_server;
+mod load;
+mod manage;
+mod pool;
+mod profiles;
+mod shell;
+mod store_faults;
+mod systemd;
