@@ -20,5 +20,6 @@ mod manage;
 mod pool;
 mod profiles;
 mod shell;
+mod shells;
 mod store_faults;
 mod systemd;
