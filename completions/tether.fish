@@ -130,7 +130,8 @@ complete -c tether -n "__fish_tether_using_subcommand shell" -s h -l help -d 'Pr
 complete -c tether -n "__fish_tether_using_subcommand shell" -s V -l version -d 'Print version'
 complete -c tether -n "__fish_tether_using_subcommand cp" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
 complete -c tether -n "__fish_tether_using_subcommand cp" -s r -l recursive -d 'Copy directories and everything in them'
-complete -c tether -n "__fish_tether_using_subcommand cp" -s p -l preserve -d 'Keep modes and modification times'
+complete -c tether -n "__fish_tether_using_subcommand cp" -s p -l preserve -d 'Keep modes (setuid and setgid too) and modification times; without it a new file gets the source\'s permission bits and an existing one keeps its own'
+complete -c tether -n "__fish_tether_using_subcommand cp" -l inplace -d 'Write into an existing target directly instead of a temporary file renamed over it: for a file whose directory you may not write. Not atomic: an interrupted copy leaves it partly written (as scp does)'
 complete -c tether -n "__fish_tether_using_subcommand cp" -s L -l dereference -d 'Follow symlinks and copy what they point to (by default a symlink is copied as a symlink, so nothing outside the tree is read)'
 complete -c tether -n "__fish_tether_using_subcommand cp" -l json -d 'Print a JSON summary (files, bytes, seconds) instead of progress'
 complete -c tether -n "__fish_tether_using_subcommand cp" -s h -l help -d 'Print help'

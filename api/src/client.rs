@@ -238,10 +238,11 @@ impl Client {
     /// Uploads a body fed through the returned sender; await the returned
     /// future for the daemon's answer once the sender is dropped. Sending an
     /// `Err` aborts the upload (the daemon then keeps the target as it was).
+    /// The body is chunked: a file that grows while it is read is sent to
+    /// its end, as scp does.
     pub async fn upload(
         &self,
         path: &str,
-        size: Option<u64>,
     ) -> Result<
         (
             UploadSender,
@@ -251,15 +252,13 @@ impl Client {
     > {
         let mut sender = self.connect::<UploadBody>().await?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let mut request = Request::builder()
+        let request = Request::builder()
             .method(Method::PUT)
             .uri(path)
             .header(header::HOST, "tetherd")
-            .header(API_VERSION_HEADER, API_VERSION.to_string());
-        if let Some(size) = size {
-            request = request.header(header::CONTENT_LENGTH, size);
-        }
-        let request = request.body(UploadBody { rx }).map_err(protocol)?;
+            .header(API_VERSION_HEADER, API_VERSION.to_string())
+            .body(UploadBody { rx })
+            .map_err(protocol)?;
         let answer = async move {
             let response = sender.send_request(request).await.map_err(protocol)?;
             read_json(response).await

@@ -8,6 +8,7 @@ mod access;
 mod api;
 mod audit;
 mod boundary;
+mod cp_modes;
 mod crash;
 mod daemon;
 mod exec;

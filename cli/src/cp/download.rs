@@ -2,7 +2,7 @@
 //! beside each target and renamed when complete, or streamed to stdout.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -110,69 +110,117 @@ impl Copier<'_> {
     }
 
     async fn download_file(&mut self, path: &str, target: &Path) -> Result<()> {
+        // A symlink at the target is written through, as scp does: the file
+        // it points to is replaced, in its own directory.
+        let target = follow_links(target)?;
+        let target = target.as_path();
+        let existing = match std::fs::symlink_metadata(target) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(Failure::new(
+                    "io_error",
+                    format!("{} is a directory", target.display()),
+                ));
+            }
+            Ok(meta) => Some(meta),
+            Err(_) => None,
+        };
         let url = format!("{}/files?path={}", self.base(), encode_query_value(path));
         let (meta, mut body) = self.client.download(&url).await?;
         let base = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temporary = temporary_beside(target);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temporary)
-            .map_err(|e| io_error(&temporary, "create", e))?;
-        set_partial(Some(&temporary));
-        let mut progress = Progress::new(&base, Some(meta.size), self.quiet);
+        // Owner-only while it is written; its final mode only when complete.
+        let (written_to, mut file) = if self.inplace {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(target)
+                .map_err(|e| io_error(target, "open", e))?;
+            (target.to_owned(), file)
+        } else {
+            let temporary = temporary_beside(target);
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temporary)
+                .map_err(|e| match (e.kind(), &existing) {
+                    (std::io::ErrorKind::PermissionDenied, Some(_)) => Failure::new(
+                        "permission_denied",
+                        format!(
+                            "cannot create a temporary file beside {}: its directory is not \
+                             writable. The file itself may be: `tether cp --inplace` writes into \
+                             it directly (not atomic: an interrupted copy leaves it partly \
+                             written, as scp does)",
+                            target.display()
+                        ),
+                    ),
+                    _ => io_error(&temporary, "create", e),
+                })?;
+            set_partial(Some(&temporary));
+            (temporary, file)
+        };
+        // The size is what stat said before the copy: for progress only; the
+        // file is read to its end (a growing log, /proc files).
+        let mut progress = Progress::new(&base, (meta.size > 0).then_some(meta.size), self.quiet);
         let mut received: u64 = 0;
         let result: Result<()> = async {
             while let Some(frame) = body.frame().await {
                 let frame = frame.map_err(|_| {
                     Failure::new(
                         "ssh_error",
-                        format!(
-                            "the connection was lost during the download; {} was left as it was",
-                            target.display()
-                        ),
+                        if self.inplace {
+                            format!(
+                                "the connection was lost during the download; {} was written in \
+                                 place and is now incomplete",
+                                target.display()
+                            )
+                        } else {
+                            format!(
+                                "the connection was lost during the download; {} was left as it was",
+                                target.display()
+                            )
+                        },
                     )
                 })?;
                 if let Ok(data) = frame.into_data() {
                     received += data.len() as u64;
                     progress.add(data.len() as u64);
                     file.write_all(&data)
-                        .map_err(|e| io_error(&temporary, "write", e))?;
+                        .map_err(|e| io_error(&written_to, "write", e))?;
                 }
             }
             file.sync_all()
-                .map_err(|e| io_error(&temporary, "write", e))?;
-            if received != meta.size {
-                return Err(Failure::new(
-                    "ssh_error",
-                    format!(
-                        "received {received} of {} bytes; {} was left as it was",
-                        meta.size,
-                        target.display()
-                    ),
-                ));
-            }
+                .map_err(|e| io_error(&written_to, "write", e))?;
             Ok(())
         }
         .await;
         progress.finish();
+        let result = result.and_then(|()| {
+            final_attributes(
+                &file,
+                &written_to,
+                self.preserve,
+                existing.as_ref(),
+                meta.mode,
+                meta.mtime,
+            )
+        });
         drop(file);
-        let result = result
-            .and_then(|()| {
-                if self.preserve {
-                    set_local_attributes(&temporary, meta.mode, meta.mtime)?;
-                }
-                Ok(())
-            })
-            .and_then(|()| {
-                std::fs::rename(&temporary, target).map_err(|e| io_error(target, "replace", e))
-            });
+        let result = result.and_then(|()| {
+            if self.inplace {
+                return Ok(());
+            }
+            std::fs::rename(&written_to, target).map_err(|e| io_error(target, "replace", e))
+        });
         set_partial(None);
         if let Err(failure) = result {
-            let _ = std::fs::remove_file(&temporary);
+            if !self.inplace {
+                let _ = std::fs::remove_file(&written_to);
+            }
             return Err(failure);
         }
         self.summary.files += 1;
@@ -182,7 +230,8 @@ impl Copier<'_> {
 
     pub(super) async fn download_to_stdout(&mut self, path: &str) -> Result<()> {
         let url = format!("{}/files?path={}", self.base(), encode_query_value(path));
-        let (meta, mut body) = self.client.download(&url).await?;
+        // Read to the end: the size stat gave is for progress only.
+        let (_, mut body) = self.client.download(&url).await?;
         let mut stdout = tokio::io::stdout();
         let mut received = 0;
         while let Some(frame) = body.frame().await {
@@ -200,12 +249,6 @@ impl Copier<'_> {
             .flush()
             .await
             .map_err(|e| Failure::new("io_error", format!("cannot write to stdout: {e}")))?;
-        if received != meta.size {
-            return Err(Failure::new(
-                "ssh_error",
-                format!("received {received} of {} bytes", meta.size),
-            ));
-        }
         self.summary.files += 1;
         self.summary.bytes += received;
         let _ = std::io::stderr().flush();
@@ -224,6 +267,64 @@ fn temporary_beside(target: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     dir.join(format!(".{base}.tether-{}.part", std::process::id()))
+}
+
+/// Where a chain of symlinks at `target` ends (itself when it is none); a
+/// dangling chain ends where the file will be created.
+fn follow_links(target: &Path) -> Result<PathBuf> {
+    let mut current = target.to_owned();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current)
+                    .map_err(|e| io_error(&current, "read the link", e))?;
+                current = match current.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(Failure::new(
+        "io_error",
+        format!("{}: too many levels of symbolic links", target.display()),
+    ))
+}
+
+/// Gives a complete download its final attributes, as scp does: with `-p`
+/// the remote mode and times; over an existing file, that file's mode (and
+/// owner and group, where the caller may set them); a new file the remote
+/// permission bits less the umask.
+fn final_attributes(
+    file: &std::fs::File,
+    path: &Path,
+    preserve: bool,
+    existing: Option<&std::fs::Metadata>,
+    remote_mode: u32,
+    remote_mtime: u64,
+) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = match (preserve, existing) {
+        (true, _) => remote_mode & 0o7777,
+        (false, Some(old)) => {
+            let _ = std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid()));
+            old.mode() & 0o7777
+        }
+        (false, None) => remote_mode & 0o777 & !super::umask(),
+    };
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io_error(path, "set the mode of", e))?;
+    if preserve {
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(remote_mtime);
+        file.set_times(
+            std::fs::FileTimes::new()
+                .set_modified(time)
+                .set_accessed(time),
+        )
+        .map_err(|e| io_error(path, "set the time of", e))?;
+    }
+    Ok(())
 }
 
 fn set_local_attributes(path: &Path, mode: u32, mtime: u64) -> Result<()> {

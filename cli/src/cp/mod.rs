@@ -27,9 +27,16 @@ pub struct CpArgs {
     /// Copy directories and everything in them
     #[arg(short = 'r', long)]
     recursive: bool,
-    /// Keep modes and modification times
+    /// Keep modes (setuid and setgid too) and modification times; without
+    /// it a new file gets the source's permission bits and an existing one
+    /// keeps its own
     #[arg(short = 'p', long)]
     preserve: bool,
+    /// Write into an existing target directly instead of a temporary file
+    /// renamed over it: for a file whose directory you may not write. Not
+    /// atomic: an interrupted copy leaves it partly written (as scp does)
+    #[arg(long)]
+    inplace: bool,
     /// Follow symlinks and copy what they point to (by default a symlink is
     /// copied as a symlink, so nothing outside the tree is read)
     #[arg(short = 'L', long)]
@@ -84,6 +91,7 @@ struct Copier<'a> {
     client: &'a Client,
     profile: String,
     preserve: bool,
+    inplace: bool,
     follow: bool,
     quiet: bool,
     summary: Summary,
@@ -163,6 +171,7 @@ async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
         client,
         profile,
         preserve: args.preserve,
+        inplace: args.inplace,
         follow: args.dereference,
         quiet: args.json || dest == Place::Std,
         summary: Summary::default(),
@@ -207,6 +216,24 @@ fn io_error(path: &Path, what: &str, error: std::io::Error) -> Failure {
         "io_error",
         format!("cannot {what} {}: {error}", path.display()),
     )
+}
+
+/// The process's umask, for the mode of new local files (read from
+/// /proc; where that has no `Umask:` line, set and restored).
+fn umask() -> u32 {
+    let from_proc = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        });
+    from_proc.unwrap_or_else(|| {
+        let mask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+        rustix::process::umask(mask);
+        mask.bits()
+    })
 }
 
 fn mtime_of(meta: &std::fs::Metadata) -> Option<u64> {

@@ -28,7 +28,9 @@ impl Copier<'_> {
                             "stdin needs a file name as destination, not a directory",
                         ));
                     }
-                    self.upload_stream(Source::Stdin(tokio::io::stdin()), None, dest, None, None)
+                    // As a file made by the shell's `>` would be.
+                    let mode = Some(0o666 & !super::umask());
+                    self.upload_stream(Source::Stdin(tokio::io::stdin()), None, dest, mode, None)
                         .await?;
                 }
                 Place::Local(path) => {
@@ -98,11 +100,10 @@ impl Copier<'_> {
             return Ok(());
         }
         let file = std::fs::File::open(path).map_err(|e| io_error(path, "open", e))?;
-        let (mode, mtime) = if self.preserve {
-            (Some(meta.permissions().mode() & 0o7777), mtime_of(&meta))
-        } else {
-            (None, None)
-        };
+        // The source's permission bits always (a new file gets them), its
+        // time with -p.
+        let mode = Some(meta.permissions().mode() & 0o7777);
+        let mtime = if self.preserve { mtime_of(&meta) } else { None };
         self.upload_stream(Source::File(file), Some(meta.len()), target, mode, mtime)
             .await
     }
@@ -122,7 +123,13 @@ impl Copier<'_> {
         if let Some(mtime) = mtime {
             url.push_str(&format!("&mtime={mtime}"));
         }
-        let (sender, answer) = self.client.upload(&url, size).await?;
+        if self.preserve {
+            url.push_str("&preserve=1");
+        }
+        if self.inplace {
+            url.push_str("&inplace=1");
+        }
+        let (sender, answer) = self.client.upload(&url).await?;
         let mut answer = tokio::spawn(answer);
         let mut progress = Progress::new(file_name(target).unwrap_or(target), size, self.quiet);
         let mut buf = vec![0u8; 256 * 1024];
@@ -183,7 +190,9 @@ impl Copier<'_> {
             }
             failure
         })?;
-        if size.is_some_and(|s| s != uploaded.bytes) || uploaded.bytes != sent {
+        // The size read at the start is for progress only: a file that grew
+        // meanwhile is sent to its end, as scp does.
+        if uploaded.bytes != sent {
             return Err(Failure::new(
                 "incomplete_upload",
                 format!("sent {sent} bytes but the server stored {}", uploaded.bytes),

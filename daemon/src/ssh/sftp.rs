@@ -21,6 +21,8 @@ const IN_FLIGHT: usize = 64;
 const WRITE_LEN: u32 = 255 * 1024;
 /// How deep `rm -r` and `mkdir -p` go before refusing.
 pub const MAX_DEPTH: usize = 128;
+/// Symlinks followed in a row before giving up, as the kernel does.
+const MAX_LINKS: usize = 40;
 
 /// Why an SFTP operation failed, for the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,6 +245,93 @@ pub async fn mkdir(
         make(&prefix).await?;
     }
     Ok(())
+}
+
+/// Attributes for a file while it is being written: owner-only.
+pub fn private_attributes() -> FileAttributes {
+    FileAttributes {
+        permissions: Some(0o600),
+        ..FileAttributes::empty()
+    }
+}
+
+/// What is at `path` (not following a final symlink), or `None`.
+pub async fn existing(sftp: &SftpSession, path: &str) -> Result<Option<Metadata>, RemoteError> {
+    match sftp.symlink_metadata(path).await {
+        Ok(meta) => Ok(Some(meta)),
+        Err(error) => {
+            let error = RemoteError::from_sftp(path, error);
+            match error.kind {
+                RemoteKind::NoSuchFile => Ok(None),
+                _ => Err(error),
+            }
+        }
+    }
+}
+
+/// The path a chain of symlinks at `path` ends at (itself when it is no
+/// link); a dangling chain ends where the file would be created.
+pub async fn follow_links(sftp: &SftpSession, path: &str) -> Result<String, RemoteError> {
+    let mut current = path.to_owned();
+    for _ in 0..MAX_LINKS {
+        match existing(sftp, &current).await? {
+            Some(meta) if is_symlink(&meta) => {
+                let target = sftp
+                    .read_link(current.as_str())
+                    .await
+                    .map_err(|e| RemoteError::from_sftp(&current, e))?;
+                current = if target.starts_with('/') {
+                    target
+                } else {
+                    match current.rsplit_once('/') {
+                        Some((dir, _)) => join(if dir.is_empty() { "/" } else { dir }, &target),
+                        None => target,
+                    }
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(RemoteError::new(
+        RemoteKind::Failed,
+        path,
+        "too many levels of symbolic links",
+    ))
+}
+
+/// Sets `attrs` on `path`: owner and group first where asked (a server that
+/// does not allow it keeps its own, silently, as scp does), then mode and
+/// times. With `only_changes`, nothing is sent when `attrs` asks nothing of
+/// mode or times.
+pub async fn set_attributes(
+    sftp: &SftpSession,
+    path: &str,
+    attrs: &FileAttributes,
+    only_changes: bool,
+) -> Result<(), RemoteError> {
+    if let (Some(uid), Some(gid)) = (attrs.uid, attrs.gid) {
+        let owner = FileAttributes {
+            uid: Some(uid),
+            gid: Some(gid),
+            ..FileAttributes::empty()
+        };
+        let _ = sftp.set_metadata(path, owner).await;
+    }
+    let rest = FileAttributes {
+        permissions: attrs.permissions,
+        atime: attrs.atime,
+        mtime: attrs.mtime,
+        ..FileAttributes::empty()
+    };
+    if only_changes && attrs.atime.is_none() && attrs.mtime.is_none() {
+        return Ok(());
+    }
+    if rest.permissions.is_none() && rest.mtime.is_none() {
+        return Ok(());
+    }
+    sftp.set_metadata(path, rest)
+        .await
+        .map_err(|e| RemoteError::from_sftp(path, e))
 }
 
 pub async fn chmod(sftp: &SftpSession, path: &str, mode: u32) -> Result<(), RemoteError> {

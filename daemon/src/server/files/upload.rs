@@ -5,9 +5,10 @@ use ::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use russh_sftp::client::SftpSession;
-use russh_sftp::protocol::OpenFlags;
+use russh_sftp::client::fs::Metadata;
+use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use sha2::{Digest, Sha256};
-use tether_api::files::{Uploaded, query_value};
+use tether_api::files::{FileKind, Uploaded, query_value};
 use tokio::io::AsyncWriteExt;
 
 use super::{Session, number_param, path_param, second_channel, session};
@@ -18,7 +19,7 @@ use crate::error::Error;
 use crate::server::App;
 use crate::server::confine::confine;
 use crate::server::http::{Resp, drain_in_background, json};
-use crate::ssh::sftp::{self, RemoteError};
+use crate::ssh::sftp::{self, RemoteError, RemoteKind};
 use crate::store::envelope::hex;
 
 /// A name beside `path` that no one else will pick.
@@ -96,62 +97,77 @@ async fn receive(
     body: &mut Option<Incoming>,
 ) -> Result<Uploaded, Error> {
     let path = path_param(uri)?;
-    let attrs = Attrs {
-        mode: number_param(uri, "mode")?,
-        mtime: number_param(uri, "mtime")?,
+    let query = uri.query().unwrap_or("");
+    let flag = |key: &str| {
+        query_value(query, key)
+            .ok()
+            .flatten()
+            .is_some_and(|v| v == "1")
     };
+    let wanted = Wanted {
+        mode: number_param(uri, "mode")?.map(|m| (m & 0o7777) as u32),
+        mtime: number_param(uri, "mtime")?,
+        preserve: flag("preserve"),
+    };
+    let inplace = flag("inplace");
     temporary_name(&path)?;
     let Session { sftp, lease } = session(app, caller, name).await?;
+    // A symlink at the target is written through, as scp does: the file it
+    // points to is replaced, in its own directory.
     let path = confine(&sftp, allowed, &path).await?;
-    let temporary = temporary_name(&path)?;
-    let flags = OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE | OpenFlags::TRUNCATE;
-    let mut file = sftp
-        .open_with_flags(&temporary, flags)
-        .await
-        .map_err(|e| RemoteError::from_sftp(&path, e))?;
-
+    let path = sftp::follow_links(&sftp, &path).await?;
+    let path = confine(&sftp, allowed, &path).await?;
+    let existing = sftp::existing(&sftp, &path).await?;
+    if existing
+        .as_ref()
+        .is_some_and(|m| sftp::kind_of(m) == FileKind::Dir)
+    {
+        return Err(RemoteError::new(RemoteKind::Failed, &path, "is a directory").into());
+    }
+    let attrs = final_attributes(&wanted, existing.as_ref());
     let Some(mut body) = body.take() else {
         return Err(Error::Internal("the upload body was taken twice".into()));
     };
-    let mut hasher = Sha256::new();
-    let mut written: u64 = 0;
-    let outcome: Result<(), Error> = async {
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| Error::IncompleteUpload(path.clone()))?;
-            if let Ok(data) = frame.into_data() {
-                hasher.update(&data);
-                written += data.len() as u64;
-                file.write_all(&data)
-                    .await
-                    .map_err(|e| RemoteError::from_io(&path, e))?;
-            }
+    let (written, sha256) = if inplace {
+        write_in_place(&sftp, &path, &mut body, &attrs, existing.is_some()).await?
+    } else {
+        let temporary = temporary_name(&path)?;
+        let flags = OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE | OpenFlags::TRUNCATE;
+        let file = sftp
+            .open_with_flags_and_attributes(&temporary, flags, sftp::private_attributes())
+            .await
+            .map_err(|e| {
+                let error = RemoteError::from_sftp(&temporary, e);
+                match (error.kind.clone(), &existing) {
+                    (RemoteKind::PermissionDenied, Some(_)) => RemoteError::new(
+                        RemoteKind::PermissionDenied,
+                        &path,
+                        "cannot create a temporary file beside it: its directory is not \
+                         writable. The file itself may be: `tether cp --inplace` writes into \
+                         it directly (not atomic: an interrupted copy leaves it partly \
+                         written, as scp does)",
+                    ),
+                    _ => error,
+                }
+            })?;
+        let streamed = stream_into(file, &mut body, &path).await;
+        let finished = match streamed {
+            Ok(done) => finish(&sftp, app, caller, name, &temporary, &path, &attrs)
+                .await
+                .map(|()| done),
+            Err(error) => Err(error),
+        };
+        if finished.is_err() {
+            // Never leave the partial file behind; the target is untouched.
+            let _ = sftp.remove_file(&temporary).await;
         }
-        file.flush()
-            .await
-            .map_err(|e| RemoteError::from_io(&path, e))?;
-        file.shutdown()
-            .await
-            .map_err(|e| RemoteError::from_io(&path, e))?;
-        Ok(())
-    }
-    .await;
-    drop(file);
-    let finished = match outcome {
-        Ok(()) => finish(&sftp, app, caller, name, &temporary, &path, attrs).await,
-        Err(error) => Err(error),
+        finished?
     };
-    if let Err(error) = finished {
-        // Never leave the partial file behind; the target is untouched.
-        let _ = sftp.remove_file(&temporary).await;
-        tracing::info!(profile = %name, %path, bytes = written, code = %error.code(), "upload failed");
-        return Err(error);
-    }
     lease
         .connection
         .bytes_in
         .fetch_add(written, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!(profile = %name, %path, bytes = written, "upload finished");
-    let sha256 = hex(&hasher.finalize());
+    tracing::info!(profile = %name, %path, bytes = written, inplace, "upload finished");
     Ok(Uploaded {
         path,
         bytes: written,
@@ -159,15 +175,95 @@ async fn receive(
     })
 }
 
-/// What the finished file gets, from the request's query.
-#[derive(Clone, Copy)]
-struct Attrs {
-    mode: Option<u64>,
+/// What the request asks the finished file to get.
+struct Wanted {
+    /// The source's permission bits.
+    mode: Option<u32>,
     mtime: Option<u64>,
+    /// `-p`: the source's mode and times, even over an existing file.
+    preserve: bool,
 }
 
-/// Sets mode and time on the complete temporary file, then renames it over
-/// the target.
+/// The finished file's attributes, as scp and sftp give them: with `-p` the
+/// source's mode and times; over an existing file, that file's mode, owner
+/// and group; a new file the source's permission bits.
+fn final_attributes(wanted: &Wanted, existing: Option<&Metadata>) -> FileAttributes {
+    let mut attrs = FileAttributes::empty();
+    match (wanted.preserve, existing) {
+        (true, _) => {
+            attrs.permissions = wanted.mode;
+            if let Some(mtime) = wanted.mtime {
+                let secs = u32::try_from(mtime).unwrap_or(u32::MAX);
+                attrs.atime = Some(secs);
+                attrs.mtime = Some(secs);
+            }
+        }
+        (false, Some(old)) => {
+            attrs.permissions = old.permissions.map(|p| p & 0o7777);
+            attrs.uid = old.uid;
+            attrs.gid = old.gid;
+        }
+        (false, None) => attrs.permissions = wanted.mode.map(|m| m & 0o777),
+    }
+    attrs
+}
+
+/// Writes the body into `file`; the bytes and their SHA-256.
+async fn stream_into(
+    mut file: russh_sftp::client::fs::File,
+    body: &mut Incoming,
+    path: &str,
+) -> Result<(u64, String), Error> {
+    let mut hasher = Sha256::new();
+    let mut written: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| Error::IncompleteUpload(path.to_owned()))?;
+        if let Ok(data) = frame.into_data() {
+            hasher.update(&data);
+            written += data.len() as u64;
+            file.write_all(&data)
+                .await
+                .map_err(|e| RemoteError::from_io(path, e))?;
+        }
+    }
+    file.flush()
+        .await
+        .map_err(|e| RemoteError::from_io(path, e))?;
+    file.shutdown()
+        .await
+        .map_err(|e| RemoteError::from_io(path, e))?;
+    Ok((written, hex(&hasher.finalize())))
+}
+
+/// `--inplace`: writes straight into the target, as scp does, for a file
+/// whose directory is not writable. Not atomic: an interrupted copy leaves
+/// the target partly written, and the error says so.
+async fn write_in_place(
+    sftp: &SftpSession,
+    path: &str,
+    body: &mut Incoming,
+    attrs: &FileAttributes,
+    existed: bool,
+) -> Result<(u64, String), Error> {
+    let flags = OpenFlags::CREATE | OpenFlags::WRITE | OpenFlags::TRUNCATE;
+    let file = sftp
+        .open_with_flags_and_attributes(path, flags, sftp::private_attributes())
+        .await
+        .map_err(|e| RemoteError::from_sftp(path, e))?;
+    let done = stream_into(file, body, path).await.map_err(|error| {
+        Error::Remote(RemoteError::new(
+            RemoteKind::Failed,
+            path,
+            format!("{error}; written in place, so it is now incomplete"),
+        ))
+    })?;
+    // An existing file keeps what it had unless -p asked otherwise.
+    sftp::set_attributes(sftp, path, attrs, existed).await?;
+    Ok(done)
+}
+
+/// Gives the complete temporary file its final attributes, then renames it
+/// over the target.
 async fn finish(
     sftp: &SftpSession,
     app: &App,
@@ -175,14 +271,9 @@ async fn finish(
     name: &str,
     temporary: &str,
     path: &str,
-    attrs: Attrs,
+    attrs: &FileAttributes,
 ) -> Result<(), Error> {
-    if let Some(mode) = attrs.mode {
-        sftp::chmod(sftp, temporary, (mode & 0o7777) as u32).await?;
-    }
-    if let Some(mtime) = attrs.mtime {
-        sftp::touch(sftp, temporary, mtime).await?;
-    }
+    sftp::set_attributes(sftp, temporary, attrs, false).await?;
     sftp::rename(sftp, temporary, path, async || {
         second_channel(app, caller, name, path).await
     })
