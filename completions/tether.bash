@@ -757,7 +757,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__cp)
-            opts="-r -p -L -h -V --recursive --preserve --inplace --dereference --json --socket --help --version"
+            opts="-r -p -L -q -h -V --recursive --preserve --inplace --dereference --json --quiet --socket --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -134,6 +134,7 @@ complete -c tether -n "__fish_tether_using_subcommand cp" -s p -l preserve -d 'K
 complete -c tether -n "__fish_tether_using_subcommand cp" -l inplace -d 'Write into an existing target directly instead of a temporary file renamed over it: for a file whose directory you may not write. Not atomic: an interrupted copy leaves it partly written (as scp does)'
 complete -c tether -n "__fish_tether_using_subcommand cp" -s L -l dereference -d 'Follow symlinks and copy what they point to (by default a symlink is copied as a symlink, so nothing outside the tree is read)'
 complete -c tether -n "__fish_tether_using_subcommand cp" -l json -d 'Print a JSON summary (files, bytes, seconds) instead of progress'
+complete -c tether -n "__fish_tether_using_subcommand cp" -s q -l quiet -d 'No progress line and no summary'
 complete -c tether -n "__fish_tether_using_subcommand cp" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand cp" -s V -l version -d 'Print version'
 complete -c tether -n "__fish_tether_using_subcommand sftp; and not __fish_seen_subcommand_from ls stat mkdir rm rmdir mv chmod ln help" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F

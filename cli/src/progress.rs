@@ -1,68 +1,117 @@
-//! A one-line progress display for transfers on a terminal: bytes, rate and
-//! time left. Silent when stderr is not a terminal.
+//! Transfer progress on a terminal, drawn by indicatif: one line that fits
+//! the terminal's width (long names are cut, never wrapped), with the total
+//! size, rate and time left, and for trees the current file and the count.
+//! It clears itself before anything else is printed (an error, Ctrl-C's
+//! message) and, unless `-q`, leaves a one-line summary as scp does. Nothing
+//! is drawn when stderr is not a terminal.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::output::printable;
+
 pub struct Progress {
-    label: String,
-    total: Option<u64>,
-    done: u64,
+    bar: Option<ProgressBar>,
+    /// Files in the whole copy, where known in advance.
+    total_files: Option<u64>,
+    files: u64,
+    bytes: u64,
     started: Instant,
-    last_draw: Option<Instant>,
-    enabled: bool,
+    summary: bool,
+}
+
+fn style(known_total: bool) -> ProgressStyle {
+    let template = if known_total {
+        "{wide_msg} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta:>4}"
+    } else {
+        "{wide_msg} {bytes:>10} {binary_bytes_per_sec:>12}"
+    };
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 impl Progress {
-    pub fn new(label: &str, total: Option<u64>, quiet: bool) -> Self {
+    /// A display for one copy command; `quiet` (`-q`, `--json`, or data on
+    /// stdout) shows nothing and prints no summary.
+    pub fn new(quiet: bool, total_bytes: Option<u64>, total_files: Option<u64>) -> Self {
+        let shown = !quiet && std::io::stderr().is_terminal();
+        let bar = shown.then(|| {
+            let bar = ProgressBar::with_draw_target(total_bytes, ProgressDrawTarget::stderr());
+            bar.set_style(style(total_bytes.is_some()));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
         Self {
-            label: crate::output::printable(label).into_owned(),
-            total,
-            done: 0,
+            bar,
+            total_files,
+            files: 0,
+            bytes: 0,
             started: Instant::now(),
-            last_draw: None,
-            enabled: !quiet && std::io::stderr().is_terminal(),
+            summary: shown,
+        }
+    }
+
+    /// A file starts: its name (made printable) is the line's message. For a
+    /// copy of one file of unknown size, `size` sets the total.
+    pub fn start_file(&mut self, name: &str, size: Option<u64>) {
+        let Some(bar) = &self.bar else {
+            return;
+        };
+        let name = printable(name);
+        let message = match self.total_files {
+            Some(total) if total > 1 => format!("[{}/{total}] {name}", self.files + 1),
+            _ if self.files > 0 => format!("[{}] {name}", self.files + 1),
+            _ => name.into_owned(),
+        };
+        bar.set_message(message);
+        if bar.length().is_none() && self.total_files.is_none_or(|t| t <= 1) {
+            if let Some(size) = size.filter(|s| *s > 0) {
+                bar.set_length(size);
+                bar.set_style(style(true));
+            }
         }
     }
 
     pub fn add(&mut self, bytes: u64) {
-        self.done += bytes;
-        if self.enabled
-            && self
-                .last_draw
-                .is_none_or(|t| t.elapsed() >= Duration::from_millis(100))
-        {
-            self.draw();
+        self.bytes += bytes;
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
         }
     }
 
-    fn draw(&mut self) {
-        self.last_draw = Some(Instant::now());
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        let rate = self.done as f64 / secs;
-        let mut line = format!(
-            "{}  {}  {}/s",
-            self.label,
-            human(self.done),
-            human(rate as u64)
-        );
-        if let Some(total) = self.total.filter(|t| *t > 0) {
-            let percent = (self.done as f64 * 100.0 / total as f64).min(100.0);
-            let left = total.saturating_sub(self.done) as f64 / rate.max(1.0);
-            line = format!("{line}  {percent:5.1}%  ETA {}", clock(left as u64));
-        }
-        let mut err = std::io::stderr();
-        let _ = write!(err, "\r\x1b[K{line}");
-        let _ = err.flush();
+    pub fn end_file(&mut self) {
+        self.files += 1;
     }
 
-    /// Clears the line.
-    pub fn finish(&mut self) {
-        if self.enabled && self.last_draw.is_some() {
-            let mut err = std::io::stderr();
-            let _ = write!(err, "\r\x1b[K");
-            let _ = err.flush();
+    /// Removes the line, so that a message can follow on a clean line.
+    pub fn clear(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
+    }
+
+    /// Clears the line and prints the one-line summary (on a terminal, not
+    /// with `-q`).
+    pub fn done(&mut self) {
+        self.clear();
+        if self.summary && self.files > 0 {
+            let secs = self.started.elapsed().as_secs_f64().max(0.001);
+            eprintln!(
+                "{} {}, {} in {:.1} s ({}/s)",
+                self.files,
+                if self.files == 1 { "file" } else { "files" },
+                human(self.bytes),
+                secs,
+                human((self.bytes as f64 / secs) as u64)
+            );
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -79,8 +128,4 @@ pub fn human(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
-}
-
-fn clock(secs: u64) -> String {
-    format!("{}:{:02}", secs / 60, secs % 60)
 }

@@ -8,6 +8,7 @@ mod access;
 mod api;
 mod audit;
 mod boundary;
+mod cli_ux;
 mod cp_modes;
 mod crash;
 mod daemon;

@@ -12,7 +12,6 @@ use tokio::io::AsyncWriteExt;
 
 use super::{Copier, Place, file_name, io_error, join, set_partial, unreachable_usage};
 use crate::failure::{Failure, Result};
-use crate::progress::Progress;
 
 impl Copier<'_> {
     pub(super) async fn download_all(
@@ -165,7 +164,7 @@ impl Copier<'_> {
         };
         // The size is what stat said before the copy: for progress only; the
         // file is read to its end (a growing log, /proc files).
-        let mut progress = Progress::new(&base, (meta.size > 0).then_some(meta.size), self.quiet);
+        self.progress.start_file(&base, Some(meta.size));
         let mut received: u64 = 0;
         let result: Result<()> = async {
             while let Some(frame) = body.frame().await {
@@ -188,7 +187,7 @@ impl Copier<'_> {
                 })?;
                 if let Ok(data) = frame.into_data() {
                     received += data.len() as u64;
-                    progress.add(data.len() as u64);
+                    self.progress.add(data.len() as u64);
                     file.write_all(&data)
                         .map_err(|e| io_error(&written_to, "write", e))?;
                 }
@@ -198,7 +197,6 @@ impl Copier<'_> {
             Ok(())
         }
         .await;
-        progress.finish();
         let result = result.and_then(|()| {
             final_attributes(
                 &file,
@@ -223,6 +221,7 @@ impl Copier<'_> {
             }
             return Err(failure);
         }
+        self.progress.end_file();
         self.summary.files += 1;
         self.summary.bytes += received;
         Ok(())

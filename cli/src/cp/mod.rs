@@ -18,6 +18,7 @@ use tether_api::types::validate_profile_name;
 
 use crate::failure::{Failure, Result};
 use crate::output::print_json;
+use crate::progress::Progress;
 
 mod download;
 mod upload;
@@ -44,6 +45,9 @@ pub struct CpArgs {
     /// Print a JSON summary (files, bytes, seconds) instead of progress
     #[arg(long)]
     json: bool,
+    /// No progress line and no summary
+    #[arg(short = 'q', long)]
+    quiet: bool,
     /// Sources, then the destination; NAME:PATH is a path on profile NAME's
     /// server, `-` is stdin (as a source) or stdout (as the destination)
     #[arg(required = true, num_args = 2.., value_name = "SRC... DEST")]
@@ -93,7 +97,7 @@ struct Copier<'a> {
     preserve: bool,
     inplace: bool,
     follow: bool,
-    quiet: bool,
+    progress: Progress,
     summary: Summary,
 }
 
@@ -167,13 +171,21 @@ async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
     if sources.iter().filter(|p| **p == Place::Std).count() > 0 && sources.len() > 1 {
         return Err(Failure::usage("`-` (stdin) must be the only source"));
     }
+    let quiet = args.quiet || args.json || dest == Place::Std;
+    // Uploads know their size before they start; downloads learn it as
+    // they go.
+    let (total_bytes, total_files) = if matches!(dest, Place::Remote { .. }) {
+        local_totals(&sources, args.recursive, args.dereference)
+    } else {
+        (None, None)
+    };
     let mut copier = Copier {
         client,
         profile,
         preserve: args.preserve,
         inplace: args.inplace,
         follow: args.dereference,
-        quiet: args.json || dest == Place::Std,
+        progress: Progress::new(quiet, total_bytes, total_files),
         summary: Summary::default(),
     };
     match &dest {
@@ -188,11 +200,44 @@ async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
             copier.download_to_stdout(path).await?;
         }
     }
+    copier.progress.done();
     copier.summary.seconds = started.elapsed().as_secs_f64();
     if args.json {
         print_json(&copier.summary)?;
     }
     Ok(0)
+}
+
+/// The files and bytes below local `sources`, for the progress line; `None`
+/// where stdin (of unknown size) is among them.
+fn local_totals(sources: &[Place], recursive: bool, follow: bool) -> (Option<u64>, Option<u64>) {
+    let (mut files, mut bytes) = (0u64, 0u64);
+    let mut stack: Vec<PathBuf> = Vec::new();
+    for source in sources {
+        match source {
+            Place::Local(path) => stack.push(path.clone()),
+            _ => return (None, None),
+        }
+    }
+    while let Some(path) = stack.pop() {
+        let meta = if follow {
+            std::fs::metadata(&path)
+        } else {
+            std::fs::symlink_metadata(&path)
+        };
+        let Ok(meta) = meta else { continue };
+        if meta.is_dir() {
+            if recursive {
+                if let Ok(entries) = std::fs::read_dir(&path) {
+                    stack.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+                }
+            }
+        } else if meta.is_file() {
+            files += 1;
+            bytes += meta.len();
+        }
+    }
+    (Some(bytes), Some(files))
 }
 
 fn file_name(path: &str) -> Result<&str> {

@@ -10,7 +10,6 @@ use tokio::io::AsyncReadExt;
 
 use super::{Copier, Place, file_name, io_error, join, mtime_of, unreachable_usage};
 use crate::failure::{Failure, Result};
-use crate::progress::Progress;
 
 impl Copier<'_> {
     pub(super) async fn upload_all(
@@ -131,7 +130,8 @@ impl Copier<'_> {
         }
         let (sender, answer) = self.client.upload(&url).await?;
         let mut answer = tokio::spawn(answer);
-        let mut progress = Progress::new(file_name(target).unwrap_or(target), size, self.quiet);
+        self.progress
+            .start_file(file_name(target).unwrap_or(target), size);
         let mut buf = vec![0u8; 256 * 1024];
         let mut sent: u64 = 0;
         // Read and send until the end, a local read error, or an early
@@ -156,7 +156,7 @@ impl Copier<'_> {
                     Ok(0) | Err(None) => break None,
                     Ok(n) => {
                         sent += n as u64;
-                        progress.add(n as u64);
+                        self.progress.add(n as u64);
                     }
                     Err(Some(error)) => break Some(error),
                 },
@@ -168,7 +168,6 @@ impl Copier<'_> {
                 .await;
         }
         drop(sender);
-        progress.finish();
         let answer = match early_answer {
             Some(done) => done,
             None => answer.await,
@@ -198,6 +197,7 @@ impl Copier<'_> {
                 format!("sent {sent} bytes but the server stored {}", uploaded.bytes),
             ));
         }
+        self.progress.end_file();
         self.summary.files += 1;
         self.summary.bytes += uploaded.bytes;
         Ok(())
