@@ -85,6 +85,9 @@ _tether() {
             tether__subcmd__action,remove)
                 cmd="tether__subcmd__action__subcmd__remove"
                 ;;
+            tether__subcmd__action,set)
+                cmd="tether__subcmd__action__subcmd__set"
+                ;;
             tether__subcmd__action__subcmd__help,add)
                 cmd="tether__subcmd__action__subcmd__help__subcmd__add"
                 ;;
@@ -96,6 +99,9 @@ _tether() {
                 ;;
             tether__subcmd__action__subcmd__help,remove)
                 cmd="tether__subcmd__action__subcmd__help__subcmd__remove"
+                ;;
+            tether__subcmd__action__subcmd__help,set)
+                cmd="tether__subcmd__action__subcmd__help__subcmd__set"
                 ;;
             tether__subcmd__audit,help)
                 cmd="tether__subcmd__audit__subcmd__help"
@@ -127,6 +133,9 @@ _tether() {
             tether__subcmd__grant,remove)
                 cmd="tether__subcmd__grant__subcmd__remove"
                 ;;
+            tether__subcmd__grant,set)
+                cmd="tether__subcmd__grant__subcmd__set"
+                ;;
             tether__subcmd__grant__subcmd__help,add)
                 cmd="tether__subcmd__grant__subcmd__help__subcmd__add"
                 ;;
@@ -138,6 +147,9 @@ _tether() {
                 ;;
             tether__subcmd__grant__subcmd__help,remove)
                 cmd="tether__subcmd__grant__subcmd__help__subcmd__remove"
+                ;;
+            tether__subcmd__grant__subcmd__help,set)
+                cmd="tether__subcmd__grant__subcmd__help__subcmd__set"
                 ;;
             tether__subcmd__help,action)
                 cmd="tether__subcmd__help__subcmd__action"
@@ -205,6 +217,9 @@ _tether() {
             tether__subcmd__help__subcmd__action,remove)
                 cmd="tether__subcmd__help__subcmd__action__subcmd__remove"
                 ;;
+            tether__subcmd__help__subcmd__action,set)
+                cmd="tether__subcmd__help__subcmd__action__subcmd__set"
+                ;;
             tether__subcmd__help__subcmd__audit,hmac)
                 cmd="tether__subcmd__help__subcmd__audit__subcmd__hmac"
                 ;;
@@ -219,6 +234,9 @@ _tether() {
                 ;;
             tether__subcmd__help__subcmd__grant,remove)
                 cmd="tether__subcmd__help__subcmd__grant__subcmd__remove"
+                ;;
+            tether__subcmd__help__subcmd__grant,set)
+                cmd="tether__subcmd__help__subcmd__grant__subcmd__set"
                 ;;
             tether__subcmd__help__subcmd__mfa,confirm)
                 cmd="tether__subcmd__help__subcmd__mfa__subcmd__confirm"
@@ -467,7 +485,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__action)
-            opts="-h -V --socket --help --version add list remove help"
+            opts="-h -V --socket --help --version add set list remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -503,7 +521,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__action__subcmd__help)
-            opts="add list remove help"
+            opts="add set list remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -572,6 +590,20 @@ _tether() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tether__subcmd__action__subcmd__help__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tether__subcmd__action__subcmd__list)
             opts="-h -V --json --socket --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -591,6 +623,24 @@ _tether() {
             return 0
             ;;
         tether__subcmd__action__subcmd__remove)
+            opts="-h -V --socket --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__action__subcmd__set)
             opts="-h -V --socket --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -797,7 +847,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__grant)
-            opts="-h -V --socket --help --version add list remove help"
+            opts="-h -V --socket --help --version add set list remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -857,7 +907,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__grant__subcmd__help)
-            opts="add list remove help"
+            opts="add set list remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -926,6 +976,20 @@ _tether() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tether__subcmd__grant__subcmd__help__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tether__subcmd__grant__subcmd__list)
             opts="-h -V --json --socket --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -970,6 +1034,48 @@ _tether() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tether__subcmd__grant__subcmd__set)
+            opts="-h -V --user --group --role --shell --exec --sftp --path --unattended --json --socket --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --role)
+                    COMPREPLY=($(compgen -W "viewer operator owner" -- "${cur}"))
+                    return 0
+                    ;;
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sftp)
+                    COMPREPLY=($(compgen -W "none read write" -- "${cur}"))
+                    return 0
+                    ;;
+                --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tether__subcmd__help)
             opts="status profile exec shell cp sftp grant action run mfa login logout whoami audit session seal completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -985,7 +1091,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__help__subcmd__action)
-            opts="add list remove"
+            opts="add set list remove"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1027,6 +1133,20 @@ _tether() {
             return 0
             ;;
         tether__subcmd__help__subcmd__action__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__help__subcmd__action__subcmd__set)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1125,7 +1245,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__help__subcmd__grant)
-            opts="add list remove"
+            opts="add set list remove"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1167,6 +1287,20 @@ _tether() {
             return 0
             ;;
         tether__subcmd__help__subcmd__grant__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__help__subcmd__grant__subcmd__set)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -189,13 +189,14 @@ complete -c tether -n "__fish_tether_using_subcommand sftp; and __fish_seen_subc
 complete -c tether -n "__fish_tether_using_subcommand sftp; and __fish_seen_subcommand_from help" -f -a "chmod" -d 'Change permission bits (octal, e.g. 640)'
 complete -c tether -n "__fish_tether_using_subcommand sftp; and __fish_seen_subcommand_from help" -f -a "ln" -d 'Make a symbolic link: ln -s TARGET LINK'
 complete -c tether -n "__fish_tether_using_subcommand sftp; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add list remove help" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
-complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add list remove help" -s h -l help -d 'Print help'
-complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add list remove help" -s V -l version -d 'Print version'
-complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add list remove help" -f -a "add" -d 'Give a user or group access to a profile (replaces their grant there)'
-complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add list remove help" -f -a "list" -d 'List grants: all of them for root and a profile\'s owners, else your own'
-complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add list remove help" -f -a "remove" -d 'Take a grant away'
-complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add list remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add set list remove help" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
+complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add set list remove help" -s h -l help -d 'Print help'
+complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add set list remove help" -s V -l version -d 'Print version'
+complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add set list remove help" -f -a "add" -d 'Give a user or group access to a profile (refused where they have a grant there: `grant set` changes one)'
+complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add set list remove help" -f -a "set" -d 'Replace a user\'s or group\'s grant on a profile with the one the flags describe, and say what changed'
+complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add set list remove help" -f -a "list" -d 'List grants: all of them for root and a profile\'s owners, else your own'
+complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add set list remove help" -f -a "remove" -d 'Take a grant away'
+complete -c tether -n "__fish_tether_using_subcommand grant; and not __fish_seen_subcommand_from add set list remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from add" -l user -d 'The user (name or uid) the grant is for' -r
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from add" -l group -d 'The group (name or gid) the grant is for: every member gets it' -r
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from add" -l role -d 'viewer: see the profile; operator: use it within the policy; owner: also change it, its actions and its grants' -r -f -a "viewer\t''
@@ -212,6 +213,22 @@ complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_sub
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from add" -l json -d 'Print JSON for scripts'
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from set" -l user -d 'The user (name or uid) the grant is for' -r
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from set" -l group -d 'The group (name or gid) the grant is for: every member gets it' -r
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from set" -l role -d 'viewer: see the profile; operator: use it within the policy; owner: also change it, its actions and its grants' -r -f -a "viewer\t''
+operator\t''
+owner\t''"
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from set" -l exec -d '`any` for any command, or a comma-separated list of named actions; default: none' -r
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from set" -l sftp -d 'SFTP and `tether cp` access' -r -f -a "none\t''
+read\t''
+write\t''"
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from set" -l path -d 'Limit SFTP to these absolute path prefixes (symlinks and `..` are resolved on the server before the check)' -r
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from set" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from set" -l shell -d 'Allow interactive shells'
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from set" -l unattended -d 'For cron and services: no MFA needed, but only named actions may run'
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from set" -l json -d 'Print JSON for scripts'
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from list" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from list" -l json -d 'Print JSON for scripts'
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
@@ -221,20 +238,25 @@ complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_sub
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from remove" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
-complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from help" -f -a "add" -d 'Give a user or group access to a profile (replaces their grant there)'
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from help" -f -a "add" -d 'Give a user or group access to a profile (refused where they have a grant there: `grant set` changes one)'
+complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from help" -f -a "set" -d 'Replace a user\'s or group\'s grant on a profile with the one the flags describe, and say what changed'
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from help" -f -a "list" -d 'List grants: all of them for root and a profile\'s owners, else your own'
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Take a grant away'
 complete -c tether -n "__fish_tether_using_subcommand grant; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add list remove help" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
-complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add list remove help" -s h -l help -d 'Print help'
-complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add list remove help" -s V -l version -d 'Print version'
-complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add list remove help" -f -a "add" -d 'Define a named action: an argv template where {key:PATTERN} is a parameter whose value must match PATTERN (e.g. backup -- pg_dump {db:[a-z_]+})'
-complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add list remove help" -f -a "list" -d 'List a profile\'s actions'
-complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add list remove help" -f -a "remove" -d 'Remove a named action'
-complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add list remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add set list remove help" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
+complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add set list remove help" -s h -l help -d 'Print help'
+complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add set list remove help" -s V -l version -d 'Print version'
+complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add set list remove help" -f -a "add" -d 'Define a named action (root): an argv template where {key:PATTERN} is a parameter whose value must match PATTERN (e.g. backup -- pg_dump --dbname={db:[a-z_]+}); refused where the name exists'
+complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add set list remove help" -f -a "set" -d 'Replace an action\'s template (root), and show the old one'
+complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add set list remove help" -f -a "list" -d 'List a profile\'s actions'
+complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add set list remove help" -f -a "remove" -d 'Remove a named action'
+complete -c tether -n "__fish_tether_using_subcommand action; and not __fish_seen_subcommand_from add set list remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from add" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
 complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from set" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
+complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
+complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
 complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from list" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
 complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from list" -l json -d 'Print JSON for scripts'
 complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
@@ -242,7 +264,8 @@ complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_su
 complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from remove" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
 complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
-complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from help" -f -a "add" -d 'Define a named action: an argv template where {key:PATTERN} is a parameter whose value must match PATTERN (e.g. backup -- pg_dump {db:[a-z_]+})'
+complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from help" -f -a "add" -d 'Define a named action (root): an argv template where {key:PATTERN} is a parameter whose value must match PATTERN (e.g. backup -- pg_dump --dbname={db:[a-z_]+}); refused where the name exists'
+complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from help" -f -a "set" -d 'Replace an action\'s template (root), and show the old one'
 complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from help" -f -a "list" -d 'List a profile\'s actions'
 complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a named action'
 complete -c tether -n "__fish_tether_using_subcommand action; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -381,10 +404,12 @@ complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subc
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from sftp" -f -a "mv" -d 'Rename or move, replacing TO if it is a file'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from sftp" -f -a "chmod" -d 'Change permission bits (octal, e.g. 640)'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from sftp" -f -a "ln" -d 'Make a symbolic link: ln -s TARGET LINK'
-complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from grant" -f -a "add" -d 'Give a user or group access to a profile (replaces their grant there)'
+complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from grant" -f -a "add" -d 'Give a user or group access to a profile (refused where they have a grant there: `grant set` changes one)'
+complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from grant" -f -a "set" -d 'Replace a user\'s or group\'s grant on a profile with the one the flags describe, and say what changed'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from grant" -f -a "list" -d 'List grants: all of them for root and a profile\'s owners, else your own'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from grant" -f -a "remove" -d 'Take a grant away'
-complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from action" -f -a "add" -d 'Define a named action: an argv template where {key:PATTERN} is a parameter whose value must match PATTERN (e.g. backup -- pg_dump {db:[a-z_]+})'
+complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from action" -f -a "add" -d 'Define a named action (root): an argv template where {key:PATTERN} is a parameter whose value must match PATTERN (e.g. backup -- pg_dump --dbname={db:[a-z_]+}); refused where the name exists'
+complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from action" -f -a "set" -d 'Replace an action\'s template (root), and show the old one'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from action" -f -a "list" -d 'List a profile\'s actions'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from action" -f -a "remove" -d 'Remove a named action'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from mfa" -f -a "enroll" -d 'Enrol a TOTP authenticator: shows a QR code and the otpauth URI, asks for a code to confirm, then shows ten backup codes once. With --json, prints the URI and secret and stops; confirm with `tether mfa confirm`'

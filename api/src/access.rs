@@ -3,10 +3,12 @@
 //! | method | path | body | answer |
 //! |---|---|---|---|
 //! | GET | /v1/grants[?profile=P] | | `Vec<`[`Grant`]`>` |
-//! | POST | /v1/grants | [`GrantRequest`] | [`Grant`] |
+//! | POST | /v1/grants | [`GrantRequest`] | 201 [`Grant`] (`grant_exists` if there is one) |
+//! | PUT | /v1/grants | [`GrantRequest`] | [`GrantChange`] (`grant_not_found` if there is none) |
 //! | DELETE | /v1/grants/{profile}?user=WHO or ?group=WHO | | 204 |
 //! | GET | /v1/profiles/{name}/actions | | `Vec<`[`Action`]`>` |
-//! | POST | /v1/profiles/{name}/actions | [`Action`] | 201 [`Action`] |
+//! | POST | /v1/profiles/{name}/actions | [`Action`] | 201 [`Action`] (`action_exists` if there is one) |
+//! | PUT | /v1/profiles/{name}/actions | [`Action`] | [`ActionChange`] (`action_not_found` if there is none) |
 //! | DELETE | /v1/profiles/{name}/actions/{action} | | 204 |
 //! | POST | /v1/profiles/{name}/run | [`RunRequest`] | 101, then [`crate::frame`] |
 //! | POST | /v1/mfa/enroll | [`EnrollRequest`] (or none) | [`EnrollStarted`] |
@@ -168,6 +170,20 @@ pub struct Invite {
     pub code: Secret,
     /// Unix seconds after which the code is void.
     pub expires_at: u64,
+}
+
+/// What `grant set` changed: the grant before and after.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GrantChange {
+    pub before: Grant,
+    pub after: Grant,
+}
+
+/// What `action set` changed: the template before and after.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActionChange {
+    pub before: Action,
+    pub after: Action,
 }
 
 /// A TOTP or backup code.

@@ -184,6 +184,16 @@ impl Client {
         read_json(response).await
     }
 
+    pub async fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let body = serde_json::to_vec(body).map_err(protocol)?;
+        let response = self.send(Method::PUT, path, Some(body), false).await?;
+        read_json(response).await
+    }
+
     pub async fn delete_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let response = self.send(Method::DELETE, path, None, false).await?;
         read_json(response).await

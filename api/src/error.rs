@@ -75,6 +75,9 @@ error_codes! {
     MethodNotAllowed => "method_not_allowed", 405, "the endpoint does not take this HTTP method";
     RequestTimeout => "request_timeout", 408, "the request was not received in time";
     ProfileExists => "profile_exists", 409, "a profile with that name exists already";
+    GrantExists => "grant_exists", 409, "the user or group has a grant on that profile already: `tether grant set` changes it";
+    ActionExists => "action_exists", 409, "the profile has an action of that name already: `tether action set` changes it";
+    NotSupported => "not_supported", 400, "this daemon or this profile cannot do that (the message says why)";
     PayloadTooLarge => "payload_too_large", 413, "the request head or body is over the daemon's limit";
     UpgradeRequired => "upgrade_required", 426, "this endpoint streams and needs an Upgrade request";
     TooManyConnections => "too_many_connections", 429, "the caller has too many open connections to the daemon";

@@ -2,7 +2,8 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 use tether_api::access::{
-    Action, ExecPolicy, Grant, GrantRequest, Role, RunRequest, SftpAccess, Subject, Whoami,
+    Action, ActionChange, ExecPolicy, Grant, GrantChange, GrantRequest, Role, RunRequest,
+    SftpAccess, Subject, Whoami,
 };
 use tether_api::client::Client;
 use tether_api::files::encode_query_value;
@@ -64,8 +65,12 @@ pub struct GrantAddArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum GrantCommand {
-    /// Give a user or group access to a profile (replaces their grant there)
+    /// Give a user or group access to a profile (refused where they have a
+    /// grant there: `grant set` changes one)
     Add(GrantAddArgs),
+    /// Replace a user's or group's grant on a profile with the one the
+    /// flags describe, and say what changed
+    Set(GrantAddArgs),
     /// List grants: all of them for root and a profile's owners, else your own
     List {
         /// Only this profile's grants
@@ -86,10 +91,17 @@ pub enum GrantCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ActionCommand {
-    /// Define a named action: an argv template where {key:PATTERN} is a
-    /// parameter whose value must match PATTERN (e.g. backup -- pg_dump
-    /// {db:[a-z_]+})
+    /// Define a named action (root): an argv template where {key:PATTERN} is
+    /// a parameter whose value must match PATTERN (e.g. backup -- pg_dump
+    /// --dbname={db:[a-z_]+}); refused where the name exists
     Add {
+        profile: String,
+        name: String,
+        #[arg(last = true, required = true, value_name = "ARGV-TEMPLATE")]
+        argv: Vec<String>,
+    },
+    /// Replace an action's template (root), and show the old one
+    Set {
         profile: String,
         name: String,
         #[arg(last = true, required = true, value_name = "ARGV-TEMPLATE")]
@@ -203,31 +215,96 @@ pub fn print_grants(grants: &[Grant]) {
     );
 }
 
+fn grant_request(args: GrantAddArgs) -> Result<GrantRequest> {
+    Ok(GrantRequest {
+        profile: args.profile,
+        user: args.user,
+        group: args.group,
+        role: match args.role {
+            RoleArg::Viewer => Role::Viewer,
+            RoleArg::Operator => Role::Operator,
+            RoleArg::Owner => Role::Owner,
+        },
+        shell: args.shell,
+        exec: exec_policy(args.exec.as_deref())?,
+        sftp: match args.sftp {
+            SftpArg::None => SftpAccess::None,
+            SftpArg::Read => SftpAccess::Read,
+            SftpArg::Write => SftpAccess::Write,
+        },
+        paths: args.paths,
+        unattended: args.unattended,
+    })
+}
+
+/// What changed between two grants, for people: `shell no -> yes; ...`.
+fn grant_changes(before: &Grant, after: &Grant) -> Vec<String> {
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let mut out = Vec::new();
+    let mut field = |name: &str, old: String, new: String| {
+        if old != new {
+            out.push(format!("{name} {old} -> {new}"));
+        }
+    };
+    field(
+        "role",
+        role_text(before.role).into(),
+        role_text(after.role).into(),
+    );
+    field("shell", yes(before.shell).into(), yes(after.shell).into());
+    field("exec", exec_text(&before.exec), exec_text(&after.exec));
+    field(
+        "sftp",
+        sftp_text(before.sftp, &before.paths),
+        sftp_text(after.sftp, &after.paths),
+    );
+    field(
+        "mfa",
+        if before.unattended {
+            "unattended"
+        } else {
+            "totp"
+        }
+        .into(),
+        if after.unattended {
+            "unattended"
+        } else {
+            "totp"
+        }
+        .into(),
+    );
+    out
+}
+
 pub async fn grant(client: &Client, command: GrantCommand) -> Result<u8> {
     match command {
+        GrantCommand::Set(args) => {
+            check_name(&args.profile)?;
+            let json = args.json.json;
+            let request = grant_request(args)?;
+            let change: GrantChange = client.put("/v1/grants", &request).await?;
+            if json {
+                print_json(&change)?;
+            } else {
+                let changes = grant_changes(&change.before, &change.after);
+                println!(
+                    "{} on {}: {}",
+                    subject_text(&change.after),
+                    change.after.profile,
+                    if changes.is_empty() {
+                        "nothing changed".to_owned()
+                    } else {
+                        changes.join("; ")
+                    }
+                );
+            }
+        }
         GrantCommand::Add(args) => {
             check_name(&args.profile)?;
-            let request = GrantRequest {
-                profile: args.profile,
-                user: args.user,
-                group: args.group,
-                role: match args.role {
-                    RoleArg::Viewer => Role::Viewer,
-                    RoleArg::Operator => Role::Operator,
-                    RoleArg::Owner => Role::Owner,
-                },
-                shell: args.shell,
-                exec: exec_policy(args.exec.as_deref())?,
-                sftp: match args.sftp {
-                    SftpArg::None => SftpAccess::None,
-                    SftpArg::Read => SftpAccess::Read,
-                    SftpArg::Write => SftpAccess::Write,
-                },
-                paths: args.paths,
-                unattended: args.unattended,
-            };
+            let json = args.json.json;
+            let request = grant_request(args)?;
             let grant: Grant = client.post("/v1/grants", &request).await?;
-            if args.json.json {
+            if json {
                 print_json(&grant)?;
             } else {
                 println!(
@@ -291,6 +368,25 @@ pub async fn action(client: &Client, command: ActionCommand) -> Result<u8> {
                 "action {} on {profile}: {}",
                 action.name,
                 action.argv.join(" ")
+            );
+        }
+        ActionCommand::Set {
+            profile,
+            name,
+            argv,
+        } => {
+            check_name(&profile)?;
+            let change: ActionChange = client
+                .put(
+                    &format!("/v1/profiles/{profile}/actions"),
+                    &Action { name, argv },
+                )
+                .await?;
+            println!(
+                "action {} on {profile}: was {}, is now {}",
+                change.after.name,
+                change.before.argv.join(" "),
+                change.after.argv.join(" ")
             );
         }
         ActionCommand::List { profile, json } => {

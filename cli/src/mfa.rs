@@ -15,7 +15,7 @@ use tether_api::access::{
 use tether_api::client::Client;
 use tether_api::secret::Secret;
 
-use crate::failure::Result;
+use crate::failure::{Failure, Result};
 use crate::output::{print_json, timestamp};
 use crate::profile::JsonFlag;
 use crate::prompt::read_secret;
@@ -221,6 +221,15 @@ fn print_status(status: &MfaStatus, json: bool) -> Result<u8> {
 }
 
 pub async fn login(client: &Client, json: bool) -> Result<u8> {
+    // Nothing to type a code for without an enrolment (or on a daemon
+    // without MFA): say so before asking.
+    let status: MfaStatus = client.get("/v1/mfa/status").await?;
+    if !status.enrolled {
+        return Err(Failure::new(
+            "mfa_not_enrolled",
+            "you have no TOTP enrolled: run `tether mfa enroll` first",
+        ));
+    }
     let code = read_secret("TOTP or backup code")?;
     let status: MfaStatus = client
         .post(

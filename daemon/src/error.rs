@@ -37,6 +37,14 @@ pub enum Error {
     #[error("{0}")]
     GrantNotFound(String),
     #[error("{0}")]
+    GrantExists(String),
+    #[error(
+        "profile {profile:?} has an action {action:?} already; `tether action set {profile} {action} -- ...` changes it"
+    )]
+    ActionExists { profile: String, action: String },
+    #[error("{0}")]
+    NotSupported(String),
+    #[error("{0}")]
     NoSuchUser(String),
     #[error("uid {0} has no TOTP enrolled: run `tether mfa enroll`")]
     NotEnrolled(u32),
@@ -85,6 +93,9 @@ impl Error {
             Error::PathNotAllowed(_) => ErrorCode::PathNotAllowed,
             Error::ActionNotFound { .. } => ErrorCode::ActionNotFound,
             Error::GrantNotFound(_) => ErrorCode::GrantNotFound,
+            Error::GrantExists(_) => ErrorCode::GrantExists,
+            Error::ActionExists { .. } => ErrorCode::ActionExists,
+            Error::NotSupported(_) => ErrorCode::NotSupported,
             Error::NoSuchUser(_) => ErrorCode::NoSuchUser,
             Error::NotEnrolled(_) => ErrorCode::MfaNotEnrolled,
             Error::InviteRequired => ErrorCode::MfaInviteRequired,

@@ -315,9 +315,6 @@ fn unattended_grants_run_exactly_their_actions() {
             "--exec",
             "greet",
             "--unattended",
-            "--shell",
-            "--sftp",
-            "write",
         ])
         .ok();
 
@@ -435,7 +432,7 @@ fn sftp_stays_inside_the_granted_paths() {
     // Read-only grants read.
     daemon
         .run(&[
-            "grant", "add", "web1", "--user", alice, "--role", "operator", "--sftp", "read",
+            "grant", "set", "web1", "--user", alice, "--role", "operator", "--sftp", "read",
             "--path", &prefix,
         ])
         .ok();
@@ -444,4 +441,108 @@ fn sftp_stays_inside_the_granted_paths() {
         .run_as(alice, &["cp", "-", &w("allowed/other")], b"x", false)
         .fails_with("forbidden");
     as_user(&daemon, alice, &["sftp", "web1", "rm", &r("allowed/data")]).fails_with("forbidden");
+}
+
+#[test]
+fn add_never_replaces_and_set_says_what_changed() {
+    let Some((_sshd, daemon)) = setup("add_never_replaces_and_set_says_what_changed") else {
+        return;
+    };
+    let alice = "tether-alice";
+    let shell = [
+        "grant", "add", "web1", "--user", alice, "--role", "operator", "--shell", "--sftp", "read",
+    ];
+    daemon.run(&shell).ok();
+    // A second add would have silently replaced a shell+SFTP+MFA grant.
+    let run = daemon.run(&[
+        "grant",
+        "add",
+        "web1",
+        "--user",
+        alice,
+        "--role",
+        "operator",
+        "--exec",
+        "x",
+        "--unattended",
+    ]);
+    run.fails_with("grant_exists");
+    assert!(run.stderr.contains("tether grant set"), "{}", run.stderr);
+    let grants = daemon.run(&["grant", "list", "web1", "--json"]).json();
+    assert_eq!(grants[0]["shell"], true, "unchanged");
+    let run = daemon.run(&[
+        "grant", "set", "web1", "--user", alice, "--role", "operator", "--sftp", "write",
+    ]);
+    run.ok();
+    assert_eq!(
+        run.stdout().trim(),
+        "user tether-alice on web1: shell yes -> no; sftp read -> write"
+    );
+    daemon
+        .run(&[
+            "grant",
+            "set",
+            "web1",
+            "--user",
+            "tether-bob",
+            "--role",
+            "viewer",
+        ])
+        .fails_with("grant_not_found");
+    // Contradictions are refused.
+    for args in [
+        &["--role", "viewer", "--shell"][..],
+        &["--role", "viewer", "--sftp", "read"],
+        &["--role", "operator", "--unattended", "--exec", "any"],
+        &[
+            "--role",
+            "operator",
+            "--unattended",
+            "--exec",
+            "a",
+            "--shell",
+        ],
+        &["--role", "operator", "--path", "/srv"],
+    ] {
+        let mut all = vec!["grant", "add", "web1", "--user", "tether-bob"];
+        all.extend_from_slice(args);
+        daemon.run(&all).fails_with("bad_request");
+    }
+    daemon
+        .run(&["action", "add", "web1", "hi", "--", "echo", "hi"])
+        .ok();
+    daemon
+        .run(&["action", "add", "web1", "hi", "--", "rm", "-rf", "/"])
+        .fails_with("action_exists");
+    let run = daemon.run(&["action", "set", "web1", "hi", "--", "echo", "hello"]);
+    run.ok();
+    assert_eq!(
+        run.stdout().trim(),
+        "action hi on web1: was echo hi, is now echo hello"
+    );
+    daemon
+        .run(&["action", "set", "web1", "nope", "--", "true"])
+        .fails_with("action_not_found");
+    let trail = daemon.run(&["audit", "--op", "grant.set", "--json"]).json();
+    assert_eq!(trail[0]["details"]["before"]["shell"], true, "{trail}");
+}
+
+#[test]
+fn grants_and_mfa_are_refused_by_a_user_daemon_with_a_reason() {
+    let daemon = Daemon::start();
+    for args in [
+        &["grant", "add", "web1", "--user", "root", "--role", "viewer"][..],
+        &["grant", "remove", "web1", "--user", "root"],
+        &["mfa", "enroll", "--json"],
+        &["mfa", "status"],
+        &["login"],
+    ] {
+        let run = daemon.run(args);
+        run.fails_with("not_supported");
+        assert!(
+            run.stderr.contains("tetherd --user"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
 }

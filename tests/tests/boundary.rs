@@ -187,12 +187,14 @@ fn mfa_cannot_be_delegated_away() {
     )
     .ok();
     // Root's unattended grant cannot be turned into another by an owner.
-    daemon.run(&unattended).ok();
+    let mut replace = unattended;
+    replace[1] = "set";
+    daemon.run(&replace).ok();
     as_user(
         &daemon,
         ALICE,
         &[
-            "grant", "add", "web1", "--user", cron, "--role", "operator", "--exec", "any",
+            "grant", "set", "web1", "--user", cron, "--role", "operator", "--exec", "any",
         ],
     )
     .fails_with("forbidden");
@@ -575,6 +577,7 @@ print(answers)
         .as_array()
         .unwrap()
         .len();
+    let flood_started = std::time::Instant::now();
     let flooded = tether_e2e::run_command(
         Command::new("setpriv")
             .args([
@@ -594,6 +597,8 @@ print(answers)
         "2000",
         "every request was answered"
     );
+    // At most a full event and a summary per interval (1 s here).
+    let bound = 2 * (flood_started.elapsed().as_secs() as usize + 2);
     let summed = |daemon: &Daemon| {
         daemon
             .run(&["audit", "--user", "tether-carol", "--json"])
@@ -606,7 +611,7 @@ print(answers)
         summed(&daemon).iter().any(|e| e["result"] == "aggregated")
     });
     let events = summed(&daemon);
-    assert!(events.len() <= 3, "{events:?}");
+    assert!(events.len() <= bound, "{} events: {events:?}", events.len());
     // Each event stands for itself or, summed up, for `count`; a summary
     // that ended as a new interval began travels in that event.
     let total: u64 = events
@@ -631,7 +636,7 @@ print(answers)
         .as_array()
         .unwrap()
         .len();
-    assert!(after - before <= 3, "{before} -> {after}");
+    assert!(after - before <= bound, "{before} -> {after}");
 
     // Retention takes the oldest and says so: verify lists range, reason, time.
     for _ in 0..30 {

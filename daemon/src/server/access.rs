@@ -7,8 +7,12 @@
 
 use ::http::{Request, StatusCode};
 use hyper::body::Incoming;
-use tether_api::access::{Action, Grant, GrantRequest, Role, SftpAccess, Subject, Whoami};
+use tether_api::access::{
+    Action, ActionChange, ExecPolicy, Grant, GrantChange, GrantRequest, Role, SftpAccess, Subject,
+    Whoami,
+};
 use tether_api::files::query_value;
+use tether_api::types::Mode;
 
 use super::App;
 use super::http::{Resp, empty, json, read_json};
@@ -83,40 +87,122 @@ pub fn list_grants(app: &App, caller: &Caller, query: Option<&str>) -> Result<Re
     Ok(json(StatusCode::OK, &out))
 }
 
-/// `POST /v1/grants`: adds a grant, or replaces the subject's grant on that
-/// profile.
-pub async fn add_grant(
+/// Grants apply to the system daemon only: a `--user` daemon serves its
+/// owner (and root), who administers it.
+pub fn system_mode_only(app: &App, what: &str) -> Result<(), Error> {
+    match app.options.mode {
+        Mode::System => Ok(()),
+        Mode::User => Err(Error::NotSupported(format!(
+            "{what} apply to the system daemon: a tetherd --user serves only its owner (and \
+             root), who needs neither"
+        ))),
+    }
+}
+
+/// Refuses a policy that contradicts itself.
+fn check_policy(record: &GrantRecord) -> Result<(), Error> {
+    let viewer_may_not = [
+        (record.shell, "--shell"),
+        (record.exec != ExecPolicy::None, "--exec"),
+        (record.sftp != SftpAccess::None, "--sftp"),
+        (record.unattended, "--unattended"),
+    ];
+    if record.role == Role::Viewer {
+        if let Some((_, flag)) = viewer_may_not.iter().find(|(set, _)| *set) {
+            return Err(Error::BadRequest(format!(
+                "a viewer only sees the profile: {flag} needs --role operator or owner"
+            )));
+        }
+    }
+    if record.unattended {
+        let why = if record.shell {
+            Some("--shell")
+        } else if record.sftp != SftpAccess::None {
+            Some("--sftp")
+        } else if !matches!(record.exec, ExecPolicy::Actions(_)) {
+            Some("--exec any (or none)")
+        } else {
+            None
+        };
+        if let Some(flag) = why {
+            return Err(Error::BadRequest(format!(
+                "an --unattended grant runs named actions only, without MFA: {flag} cannot go \
+                 with it; give --exec ACTION,..."
+            )));
+        }
+    }
+    if !record.paths.is_empty() && record.sftp == SftpAccess::None {
+        return Err(Error::BadRequest(
+            "path prefixes limit SFTP: give --sftp read or write with them".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The subject's grant on `profile`, if there is one.
+fn existing_grant(
+    app: &App,
+    profile: &str,
+    subject: Subject,
+) -> Result<Option<GrantRecord>, Error> {
+    for (_, s, record) in app.store.grants(Some(profile))? {
+        if s == subject {
+            return Ok(Some(record?));
+        }
+    }
+    Ok(None)
+}
+
+/// `POST /v1/grants` adds a grant (refused where the subject has one);
+/// `PUT /v1/grants` replaces the subject's grant (refused where it has none).
+pub async fn put_grant(
     app: &App,
     caller: &Caller,
     request: Request<Incoming>,
+    replace: bool,
 ) -> Result<Resp, Error> {
+    system_mode_only(app, "grants")?;
     let add: GrantRequest = read_json(request, &app.config().limits).await?;
     profiles::check_name(&add.profile)?;
     if caller.admin {
         profiles::load(app, &add.profile)?;
     } else {
         app.authorize(caller, &add.profile, Op::Manage)?;
+    }
+    let subject = subject_of(add.user.as_deref(), add.group.as_deref())?;
+    let existing = existing_grant(app, &add.profile, subject)?;
+    if !caller.admin {
         // MFA cannot be delegated away: an owner proved MFA once, and an
         // unattended grant would let others (or a script) skip it for good.
-        if add.unattended || replaces_unattended(app, &add)? {
+        if add.unattended || existing.as_ref().is_some_and(|g| g.unattended) {
             return Err(Error::Forbidden(
                 "only root may create or change unattended grants (they run without MFA)".into(),
             ));
         }
     }
-    let subject = subject_of(add.user.as_deref(), add.group.as_deref())?;
+    let who = add.user.clone().or(add.group.clone()).unwrap_or_default();
+    match (&existing, replace) {
+        (Some(_), false) => {
+            return Err(Error::GrantExists(format!(
+                "{who} has a grant on {} already; `tether grant set {} ...` changes it",
+                add.profile, add.profile
+            )));
+        }
+        (None, true) => {
+            return Err(Error::GrantNotFound(format!(
+                "{} has no grant for {who}; `tether grant add` makes one",
+                add.profile
+            )));
+        }
+        _ => {}
+    }
     let paths = add
         .paths
         .iter()
         .map(|p| normalize_prefix(p))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Error::BadRequest)?;
-    if !paths.is_empty() && add.sftp == SftpAccess::None {
-        return Err(Error::BadRequest(
-            "path prefixes limit SFTP: give --sftp read or write with them".into(),
-        ));
-    }
-    if let tether_api::access::ExecPolicy::Actions(names) = &add.exec {
+    if let ExecPolicy::Actions(names) = &add.exec {
         if let Some(bad) = names.iter().find(|n| !valid_action_name(n)) {
             return Err(Error::BadRequest(format!("{bad:?} is not an action name")));
         }
@@ -129,26 +215,30 @@ pub async fn add_grant(
         paths,
         unattended: add.unattended,
     };
-    let start = Event::new(caller, "grant.add")
+    check_policy(&record)?;
+    let mut start = Event::new(caller, if replace { "grant.set" } else { "grant.add" })
         .profile(&add.profile)
         .detail("subject", serde_json::to_value(subject).unwrap_or_default())
         .detail("policy", serde_json::to_value(&record).unwrap_or_default());
+    if let Some(before) = &existing {
+        start = start.detail("before", serde_json::to_value(before).unwrap_or_default());
+    }
     app.audited(start, async {
         Ok(app.store.put_grant(&add.profile, subject, &record).await?)
     })
     .await?;
-    tracing::info!(profile = %add.profile, ?subject, role = ?record.role, by = caller.uid, "grant set");
-    Ok(json(StatusCode::OK, &named(add.profile, subject, record)))
-}
-
-/// Whether `add` would replace an unattended grant (which only root may change).
-fn replaces_unattended(app: &App, add: &GrantRequest) -> Result<bool, Error> {
-    let subject = subject_of(add.user.as_deref(), add.group.as_deref())?;
-    Ok(app
-        .store
-        .grants(Some(&add.profile))?
-        .into_iter()
-        .any(|(_, s, record)| s == subject && record.is_ok_and(|r| r.unattended)))
+    tracing::info!(profile = %add.profile, ?subject, role = ?record.role, by = caller.uid, replace, "grant set");
+    let after = named(add.profile.clone(), subject, record);
+    match existing {
+        Some(before) => Ok(json(
+            StatusCode::OK,
+            &GrantChange {
+                before: named(add.profile, subject, before),
+                after,
+            },
+        )),
+        None => Ok(json(StatusCode::CREATED, &after)),
+    }
 }
 
 /// `DELETE /v1/grants/{profile}?user=WHO` or `?group=WHO`.
@@ -158,6 +248,7 @@ pub async fn remove_grant(
     profile: &str,
     query: Option<&str>,
 ) -> Result<Resp, Error> {
+    system_mode_only(app, "grants")?;
     profiles::check_name(profile)?;
     if !caller.admin {
         app.authorize(caller, profile, Op::Manage)?;
@@ -187,11 +278,14 @@ pub fn list_actions(app: &App, profile: &str) -> Result<Resp, Error> {
     Ok(json(StatusCode::OK, &actions))
 }
 
-pub async fn add_action(
+/// `POST .../actions` defines an action (refused where one of that name
+/// exists); `PUT .../actions` replaces one (refused where there is none).
+pub async fn put_action(
     app: &App,
     caller: &Caller,
     profile: &str,
     request: Request<Incoming>,
+    replace: bool,
 ) -> Result<Resp, Error> {
     profiles::load(app, profile)?;
     let action: Action = read_json(request, &app.config().limits).await?;
@@ -202,10 +296,29 @@ pub async fn add_action(
         )));
     }
     Template::parse(&action.argv).map_err(Error::BadRequest)?;
-    let start = Event::new(caller, "action.add")
+    let existing = app.store.action(profile, &action.name)?;
+    match (&existing, replace) {
+        (Some(_), false) => {
+            return Err(Error::ActionExists {
+                profile: profile.to_owned(),
+                action: action.name,
+            });
+        }
+        (None, true) => {
+            return Err(Error::ActionNotFound {
+                profile: profile.to_owned(),
+                action: action.name,
+            });
+        }
+        _ => {}
+    }
+    let mut start = Event::new(caller, if replace { "action.set" } else { "action.add" })
         .profile(profile)
         .detail("action", action.name.as_str())
         .detail("argv", action.argv.clone());
+    if let Some(before) = &existing {
+        start = start.detail("before", before.clone());
+    }
     app.audited(start, async {
         Ok(app
             .store
@@ -213,8 +326,20 @@ pub async fn add_action(
             .await?)
     })
     .await?;
-    tracing::info!(%profile, action = %action.name, "action set");
-    Ok(json(StatusCode::CREATED, &action))
+    tracing::info!(%profile, action = %action.name, replace, "action set");
+    match existing {
+        Some(before) => Ok(json(
+            StatusCode::OK,
+            &ActionChange {
+                before: Action {
+                    name: action.name.clone(),
+                    argv: before,
+                },
+                after: action,
+            },
+        )),
+        None => Ok(json(StatusCode::CREATED, &action)),
+    }
 }
 
 pub async fn remove_action(app: &App, profile: &str, action: &str) -> Result<Resp, Error> {

@@ -12,6 +12,7 @@ use crate::audit::Event;
 use crate::error::Error;
 
 pub async fn enroll(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
+    user_mode_has_no_mfa(app)?;
     // No body (or `null`) is an enrolment without an invite.
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, &app.config().limits).await?;
@@ -40,6 +41,7 @@ pub async fn confirm(
     caller: &Caller,
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
+    user_mode_has_no_mfa(app)?;
     let request: CodeRequest = read_json(request, &app.config().limits).await?;
     let confirmed = app
         .mfa
@@ -50,6 +52,7 @@ pub async fn confirm(
 }
 
 pub async fn login(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
+    user_mode_has_no_mfa(app)?;
     let request: CodeRequest = read_json(request, &app.config().limits).await?;
     let logged_in = app
         .audited(
@@ -72,8 +75,19 @@ pub async fn login(app: &App, caller: &Caller, request: Request<Incoming>) -> Re
     status(app, caller)
 }
 
+/// MFA guards grants, which only the system daemon has.
+fn user_mode_has_no_mfa(app: &App) -> Result<(), Error> {
+    super::access::system_mode_only(app, "TOTP and MFA sessions")
+}
+
 pub fn logout(app: &App, caller: &Caller) -> Result<Resp, Error> {
     app.mfa.logout(caller);
+    status(app, caller)
+}
+
+/// `GET /v1/mfa/status`.
+pub fn status_endpoint(app: &App, caller: &Caller) -> Result<Resp, Error> {
+    user_mode_has_no_mfa(app)?;
     status(app, caller)
 }
 
@@ -87,6 +101,7 @@ const MAX_INVITE_SECS: u64 = 7 * 86_400;
 /// `POST /v1/mfa/invite` (root): a one-time code for USER's first enrolment.
 pub async fn invite(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
     app.admin_only(caller, "issue MFA invites")?;
+    user_mode_has_no_mfa(app)?;
     let invite: InviteRequest = read_json(request, &app.config().limits).await?;
     let ttl = invite.ttl_secs.unwrap_or(86_400);
     if !(60..=MAX_INVITE_SECS).contains(&ttl) {

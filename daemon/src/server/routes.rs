@@ -142,11 +142,15 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
                 may(name, Op::View)?;
                 access::list_actions(app, name)
             }
+            // An action runs without MFA under an unattended grant: only
+            // root defines what may run that way.
             Method::POST => {
-                // An action runs without MFA under an unattended grant: only
-                // root defines what may run that way.
                 app.admin_only(caller, "define actions")?;
-                access::add_action(app, caller, name, request).await
+                access::put_action(app, caller, name, request, false).await
+            }
+            Method::PUT => {
+                app.admin_only(caller, "define actions")?;
+                access::put_action(app, caller, name, request, true).await
             }
             _ => Err(not_allowed()),
         },
@@ -203,7 +207,8 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
         },
         ["grants"] => match method {
             Method::GET => access::list_grants(app, caller, request.uri().query()),
-            Method::POST => access::add_grant(app, caller, request).await,
+            Method::POST => access::put_grant(app, caller, request, false).await,
+            Method::PUT => access::put_grant(app, caller, request, true).await,
             _ => Err(not_allowed()),
         },
         ["grants", profile] => match method {
@@ -271,7 +276,7 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
             _ => Err(not_allowed()),
         },
         ["mfa", "status"] => match method {
-            Method::GET => mfa::status(app, caller),
+            Method::GET => mfa::status_endpoint(app, caller),
             _ => Err(not_allowed()),
         },
         ["mfa", "invite"] => match method {
