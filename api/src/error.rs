@@ -72,6 +72,8 @@ error_codes! {
     NoSuchFile => "no_such_file", 404, "the remote file or directory does not exist";
     PermissionDenied => "permission_denied", 403, "the server refused access to the remote file";
     FileExists => "file_exists", 409, "the remote path exists already";
+    DirectoryNotEmpty => "directory_not_empty", 409, "the remote directory is not empty";
+    DiskFull => "disk_full", 507, "the remote file system is full; the target was left as it was";
     MethodNotAllowed => "method_not_allowed", 405, "the endpoint does not take this HTTP method";
     RequestTimeout => "request_timeout", 408, "the request was not received in time";
     ProfileExists => "profile_exists", 409, "a profile with that name exists already";

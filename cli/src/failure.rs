@@ -39,16 +39,30 @@ impl From<ClientError> for Failure {
             ClientError::Connect { path, source }
                 if source.kind() == std::io::ErrorKind::PermissionDenied =>
             {
+                let group = socket_group(path).unwrap_or_else(|| "tether".into());
                 format!(
                     "cannot reach tetherd at {}: {source}. Only members of the socket's group \
-                     (tether) may connect: ask root to run `usermod -aG tether {}`, then log in again",
+                     ({group}) may connect: ask root to run `usermod -aG {group} {}`, then log in \
+                     again",
                     path.display(),
-                    std::env::var("USER").unwrap_or_else(|_| "YOUR-USER".into())
+                    nix::unistd::User::from_uid(nix::unistd::getuid())
+                        .ok()
+                        .flatten()
+                        .map(|u| u.name)
+                        .unwrap_or_else(|| "YOUR-USER".into())
+                )
+            }
+            ClientError::Connect { path, .. }
+                if path.as_path() != std::path::Path::new(tether_api::paths::SYSTEM_SOCKET) =>
+            {
+                format!(
+                    "no tetherd is listening at {}: start yours with `systemctl --user start \
+                     tetherd.socket` (or `tetherd --user &`)",
+                    path.display()
                 )
             }
             ClientError::Connect { path, source } => format!(
-                "cannot reach tetherd at {}: {source}. Is it running? Start it with `tetherd --user`, \
-                 or check `systemctl status tetherd`; --socket or TETHER_SOCKET choose another socket",
+                "cannot reach tetherd at {}: {source}: check `systemctl status tetherd`",
                 path.display()
             ),
             other => other.to_string(),
@@ -58,6 +72,20 @@ impl From<ClientError> for Failure {
             message,
         }
     }
+}
+
+/// The group of the socket (or of its directory, where the socket cannot
+/// be reached), by name.
+fn socket_group(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let gid = std::fs::metadata(path)
+        .ok()
+        .or_else(|| std::fs::metadata(path.parent()?).ok())?
+        .gid();
+    nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
 }
 
 pub type Result<T> = std::result::Result<T, Failure>;

@@ -32,6 +32,20 @@ enum Local {
     Disconnect,
 }
 
+/// The daemon ended the stream without an exit status: it was stopped or
+/// restarted. On a raw terminal the cursor may be on the remote prompt's
+/// line; the message starts a line of its own.
+fn daemon_gone(raw: bool) -> Failure {
+    if raw {
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"\r\n");
+    }
+    Failure::new(
+        "daemon_unavailable",
+        "tetherd ended the session before the command did (it was stopped or restarted); \
+         the remote command may still be running",
+    )
+}
+
 pub async fn pump(stream: tether_api::client::Stream, input: Input) -> Result<u8> {
     let raw = matches!(input, Input::Raw { .. });
     let escape = matches!(input, Input::Raw { escape: true });
@@ -143,11 +157,17 @@ pub async fn pump(stream: tether_api::client::Stream, input: Input) -> Result<u8
         };
         let frame = match next {
             Some(Ok(Some(frame))) => frame,
-            Some(Ok(None)) | None => {
-                break Err(Failure::new(
-                    "ssh_error",
-                    "tetherd closed the stream before the command ended",
-                ));
+            Some(Ok(None)) | None => break Err(daemon_gone(raw)),
+            Some(Err(frame::FrameError::Truncated)) => break Err(daemon_gone(raw)),
+            Some(Err(frame::FrameError::Io(error)))
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::UnexpectedEof
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                break Err(daemon_gone(raw));
             }
             Some(Err(error)) => {
                 break Err(Failure::new(
@@ -166,7 +186,21 @@ pub async fn pump(stream: tether_api::client::Stream, input: Input) -> Result<u8
                 let _ = stderr.write_all(&data).await;
                 let _ = stderr.flush().await;
             }
-            Frame::Exit(exit) => break Ok(exit.exit_code() as u8),
+            Frame::Exit(exit) => {
+                if exit.timed_out {
+                    let start = if raw { "\r\n" } else { "" };
+                    let end = if raw { "\r\n" } else { "\n" };
+                    let _ = std::io::Write::write_all(
+                        &mut std::io::stderr(),
+                        format!(
+                            "{start}tether: timed out: the command ran past --timeout and was \
+                             ended (exit 124){end}"
+                        )
+                        .as_bytes(),
+                    );
+                }
+                break Ok(exit.exit_code() as u8);
+            }
             Frame::Error(error) => break Err(Failure::new(error.code.as_str(), error.message)),
             _ => {
                 break Err(Failure::new(

@@ -71,6 +71,16 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ssh(#[from] SshError),
+    #[error(
+        "the server at {addr} shows host key {} {}, not the {given} given with --host-key; check \
+         the fingerprint (`ssh-keygen -lf` on the server's host key); nothing was sent to it",
+        actual.algorithm, actual.fingerprint
+    )]
+    HostKeyNotAsGiven {
+        addr: String,
+        given: String,
+        actual: crate::store::KeyInfo,
+    },
     #[error(transparent)]
     Remote(#[from] RemoteError),
     #[error("the upload of {0} ended before its last byte; the target was left as it was")]
@@ -113,7 +123,9 @@ impl Error {
             Error::Store(_) => ErrorCode::StoreError,
             Error::Ssh(SshError::Connect { .. }) => ErrorCode::ConnectFailed,
             Error::Ssh(SshError::Timeout { .. }) => ErrorCode::Timeout,
-            Error::Ssh(SshError::HostKeyMismatch { .. }) => ErrorCode::HostKeyMismatch,
+            Error::Ssh(SshError::HostKeyMismatch { .. }) | Error::HostKeyNotAsGiven { .. } => {
+                ErrorCode::HostKeyMismatch
+            }
             Error::Ssh(SshError::AuthFailed { .. }) => ErrorCode::AuthFailed,
             Error::Ssh(SshError::InvalidKey(_)) => ErrorCode::InvalidKey,
             Error::Ssh(SshError::BadPassphrase(_)) => ErrorCode::BadPassphrase,
@@ -130,6 +142,14 @@ impl Error {
                 kind: RemoteKind::Exists,
                 ..
             }) => ErrorCode::FileExists,
+            Error::Remote(RemoteError {
+                kind: RemoteKind::NotEmpty,
+                ..
+            }) => ErrorCode::DirectoryNotEmpty,
+            Error::Remote(RemoteError {
+                kind: RemoteKind::DiskFull,
+                ..
+            }) => ErrorCode::DiskFull,
             Error::Remote(RemoteError {
                 kind: RemoteKind::Failed,
                 ..
@@ -151,6 +171,16 @@ impl Error {
                 "profile": profile,
                 "address": addr,
                 "expected": expected,
+                "actual": actual.fingerprint,
+                "actual_algorithm": actual.algorithm,
+            }),
+            Error::HostKeyNotAsGiven {
+                addr,
+                given,
+                actual,
+            } => json!({
+                "address": addr,
+                "expected": [given],
                 "actual": actual.fingerprint,
                 "actual_algorithm": actual.algorithm,
             }),

@@ -78,12 +78,28 @@ fn start(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(DaemonCommand::CheckConfig { path }) = args.command {
-        let path = path
-            .or(args.config)
-            .or_else(|| default_config_path(mode))
-            .ok_or_else(|| anyhow::anyhow!("no configuration file to check: give its path"))?;
-        Config::load(&path)?;
-        println!("{}: ok", path.display());
+        let config = match path.or(args.config).or_else(|| default_config_path(mode)) {
+            Some(path) => {
+                let config = Config::load(&path)?;
+                println!("{}: ok", path.display());
+                config
+            }
+            None => {
+                println!("no configuration file: the defaults apply");
+                Config::default()
+            }
+        };
+        // What the file cannot say by itself: whether its names exist here.
+        if mode == Mode::System
+            && tetherd::access::lookup_group(&config.access.socket_group).is_none()
+        {
+            anyhow::bail!(
+                "access.socket_group {:?} is not a group on this host: create it (groupadd \
+                 --system {}) or name another",
+                config.access.socket_group,
+                config.access.socket_group
+            );
+        }
         return Ok(());
     }
     let uid = tetherd::sys::getuid();

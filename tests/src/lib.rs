@@ -921,6 +921,31 @@ fn run_with_input(mut command: Command, stdin: &[u8]) -> Run {
     Run::from(output)
 }
 
+/// A small tmpfs (as root), unmounted when dropped: a file system to fill.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`48m`) at `dir`, made if missing; `None`
+    /// where mounting is not possible here.
+    pub fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).ok()?;
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tether-test"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .ok()?
+            .success();
+        mounted.then(|| Tmpfs(dir.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 /// What a `tether` run printed and how it exited.
 #[derive(Debug)]
 pub struct Run {

@@ -109,7 +109,15 @@ fn only_granted_uids_see_anything() {
         return;
     };
     // Layer one: not in the socket's group, no connection at all.
-    as_user(&daemon, "tether-outsider", &["status"]).fails_with("daemon_unavailable");
+    let run = as_user(&daemon, "tether-outsider", &["status"]);
+    run.fails_with("daemon_unavailable");
+    // The hint names the socket's own group.
+    assert!(
+        run.stderr
+            .contains(&format!("usermod -aG {SOCKET_GROUP} tether-outsider")),
+        "{}",
+        run.stderr
+    );
 
     // Layer two: served, but with no grant there is nothing to see.
     let status = as_user(&daemon, "tether-carol", &["status", "--json"]).json();

@@ -425,15 +425,6 @@ fn no_secret_or_session_byte_reaches_the_trail_or_the_log() {
     }
 }
 
-/// A small tmpfs, unmounted when dropped.
-struct Tmpfs(std::path::PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_trail_that_cannot_be_written_refuses_the_operation() {
     let test = "a_trail_that_cannot_be_written_refuses_the_operation";
@@ -447,18 +438,10 @@ fn a_trail_that_cannot_be_written_refuses_the_operation() {
     let remote = sshd.user_dir("remote");
     let mut daemon = Daemon::new();
     let mount = daemon.dir.path().join("small");
-    fs::create_dir(&mount).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=48m", "tether-test"])
-        .arg(&mount)
-        .status()
-        .unwrap()
-        .success();
-    if !mounted {
+    let Some(_tmpfs) = tether_e2e::Tmpfs::mount(&mount, "48m") else {
         skip(test, "cannot mount a tmpfs here");
         return;
-    }
-    let _tmpfs = Tmpfs(mount.clone());
+    };
     daemon.state_dir = mount.join("state");
     daemon.spawn_and_wait();
     let key = tether_e2e::keygen(sshd.dir.path(), "id", "ed25519", "");

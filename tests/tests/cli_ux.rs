@@ -67,3 +67,147 @@ fn progress_fits_the_terminal_and_clears_before_messages() {
     assert!(error.starts_with("tether: error[interrupted]"), "{screen}");
     assert!(!screen.contains("ETA"), "{screen}");
 }
+
+#[test]
+fn sftp_failures_say_what_is_wrong() {
+    let test = "sftp_failures_say_what_is_wrong";
+    let Some((sshd, daemon)) = with_web1(test) else {
+        return;
+    };
+    let remote = sshd.user_dir("remote");
+    fs::create_dir(remote.join("dir")).unwrap();
+    fs::write(remote.join("dir/inside"), "x").unwrap();
+    fs::write(remote.join("file"), "x").unwrap();
+    sshd.give(&remote);
+    let r = |p: &str| format!("{}/{p}", s(&remote));
+    let run = daemon.run(&["sftp", "web1", "ln", "-s", "/etc/hostname", &r("file")]);
+    run.fails_with("file_exists");
+    let run = daemon.run(&["sftp", "web1", "mv", &r("file"), &r("dir")]);
+    run.fails_with("file_exists");
+    assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
+    let run = daemon.run(&["sftp", "web1", "rmdir", &r("dir")]);
+    run.fails_with("directory_not_empty");
+    let run = daemon.run(&["sftp", "web1", "mv", &r("missing"), &r("new")]);
+    run.fails_with("no_such_file");
+    assert!(
+        run.stderr.contains(&r("missing")) && !run.stderr.contains(&r("new")),
+        "{}",
+        run.stderr
+    );
+
+    // Several sources need a directory that exists.
+    let local = tempfile::tempdir().unwrap();
+    let a = local.path().join("a");
+    fs::write(&a, "a").unwrap();
+    let run = daemon.run(&["cp", s(&a), s(&a), &format!("web1:{}", r("nodir"))]);
+    run.fails_with("usage");
+    assert!(run.stderr.contains("is not a directory"), "{}", run.stderr);
+    let run = daemon.run(&[
+        "cp",
+        &format!("web1:{}", r("file")),
+        &format!("web1:{}", r("dir/inside")),
+        s(&local.path().join("nodir")),
+    ]);
+    run.fails_with("usage");
+    assert!(run.stderr.contains("is not a directory"), "{}", run.stderr);
+
+    // A full remote disk is disk_full, and the target is untouched.
+    if !tether_e2e::is_root() {
+        return;
+    }
+    let Some(_small) = tether_e2e::Tmpfs::mount(&remote.join("small"), "1m") else {
+        tether_e2e::skip(test, "cannot mount a tmpfs here");
+        return;
+    };
+    sshd.give(&remote.join("small"));
+    fs::write(remote.join("small/target"), "old").unwrap();
+    sshd.give(&remote.join("small/target"));
+    let big = local.path().join("big");
+    fs::write(&big, vec![1u8; 3 << 20]).unwrap();
+    let run = daemon.run(&["cp", s(&big), &format!("web1:{}", r("small/target"))]);
+    run.fails_with("disk_full");
+    assert_eq!(fs::read(remote.join("small/target")).unwrap(), b"old");
+}
+
+#[test]
+fn wrong_fingerprints_and_missing_daemons_are_named_for_what_they_are() {
+    let test = "wrong_fingerprints_and_missing_daemons_are_named_for_what_they_are";
+    let Some((sshd, daemon)) = with_web1(test) else {
+        return;
+    };
+    let key = tether_e2e::keygen(sshd.dir.path(), "id2", "ed25519", "");
+    let mut args = tether_e2e::key_profile_args("web2", &sshd, &key);
+    args.pop(); // --accept-new
+    let with = |fingerprint: &str| {
+        let mut all = args.clone();
+        all.extend(["--host-key".to_owned(), fingerprint.to_owned()]);
+        daemon.run(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let run = with("SHA256:typo");
+    run.fails_with("usage");
+    assert!(
+        run.stderr.contains("not a host key fingerprint"),
+        "{}",
+        run.stderr
+    );
+    let wrong = format!("SHA256:{}", "A".repeat(43));
+    let run = with(&wrong);
+    run.fails_with("host_key_mismatch");
+    assert!(
+        run.stderr.contains("given with --host-key") && !run.stderr.contains("has changed"),
+        "{}",
+        run.stderr
+    );
+
+    // No daemon: one line that says how to start one.
+    let nobody = tempfile::tempdir().unwrap();
+    let run = tether_e2e::run_command(
+        std::process::Command::new(tether_e2e::tether_bin())
+            .arg("status")
+            .env_remove("TETHER_SOCKET")
+            .env("XDG_RUNTIME_DIR", nobody.path()),
+    );
+    run.fails_with("daemon_unavailable");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("systemctl --user start tetherd.socket"),
+        "{}",
+        run.stderr
+    );
+
+    // A second daemon on the same store says so in words.
+    let second = tether_e2e::run_command(
+        std::process::Command::new(tether_e2e::tetherd_bin())
+            .arg("--user")
+            .arg("--socket")
+            .arg(nobody.path().join("second.sock"))
+            .arg("--state-dir")
+            .arg(&daemon.state_dir),
+    );
+    assert_ne!(second.code, 0);
+    assert!(
+        second.stderr.contains("another tetherd is using the store"),
+        "{}",
+        second.stderr
+    );
+    assert!(!second.stderr.contains("Os {"), "{}", second.stderr);
+
+    // check-config: no file is the defaults; a missing socket group is named.
+    let run = tether_e2e::run_command(
+        std::process::Command::new(tether_e2e::tetherd_bin())
+            .args(["--user", "check-config"])
+            .env("XDG_CONFIG_HOME", nobody.path())
+            .env("HOME", nobody.path()),
+    );
+    run.ok();
+    assert!(run.stdout().contains("defaults"), "{}", run.stdout());
+    let config = nobody.path().join("bad.toml");
+    fs::write(&config, "[access]\nsocket_group = \"no-such-group-here\"\n").unwrap();
+    let run = tether_e2e::run_command(
+        std::process::Command::new(tether_e2e::tetherd_bin())
+            .arg("check-config")
+            .arg(&config),
+    );
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("no-such-group-here"), "{}", run.stderr);
+}

@@ -191,6 +191,12 @@ fn timeout_ends_the_command_with_124() {
     ]);
     assert_eq!(run.code, 124, "{}", run.stderr);
     assert_eq!(run.stdout(), "begun\n");
+    assert!(
+        run.stderr
+            .starts_with("tether: timed out: the command ran past --timeout"),
+        "{}",
+        run.stderr
+    );
     assert!(start.elapsed() < Duration::from_secs(10));
     daemon
         .run(&["exec", "web1", "--timeout", "5", "--", "true"])

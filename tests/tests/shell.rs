@@ -191,7 +191,14 @@ fn the_terminal_is_restored_when_the_daemon_dies() {
     tmux.send(&["Enter"]);
     tmux.wait_for("alive-2");
     daemon.kill();
-    tmux.wait_for("EXIT=255");
+    let screen = tmux.wait_for("EXIT=255");
+    // On a line of its own, not after the remote prompt, and not blaming SSH.
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.starts_with("tether: error[daemon_unavailable]: tetherd ended the session")),
+        "{screen}"
+    );
     assert_terminal_restored(&tmux);
 }
 

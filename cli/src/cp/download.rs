@@ -21,9 +21,11 @@ impl Copier<'_> {
         recursive: bool,
     ) -> Result<()> {
         let into_dir = dest.is_dir();
-        if sources.len() > 1 && !into_dir {
+        let trailing_slash = dest.as_os_str().to_string_lossy().ends_with('/');
+        if (sources.len() > 1 || trailing_slash) && !into_dir {
             return Err(Failure::usage(format!(
-                "{} is not a directory",
+                "{} is not a directory (several sources, or a name ending in /, need an \
+                 existing directory)",
                 dest.display()
             )));
         }

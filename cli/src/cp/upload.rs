@@ -18,7 +18,15 @@ impl Copier<'_> {
         dest: &str,
         recursive: bool,
     ) -> Result<()> {
-        let into_dir = sources.len() > 1 || dest.ends_with('/') || self.remote_is_dir(dest).await?;
+        let is_dir = self.remote_is_dir(dest).await?;
+        if (sources.len() > 1 || dest.ends_with('/')) && !is_dir {
+            return Err(Failure::usage(format!(
+                "{}:{dest} is not a directory (several sources, or a name ending in /, need an \
+                 existing directory: `tether sftp {} mkdir -p {dest}` makes one)",
+                self.profile, self.profile
+            )));
+        }
+        let into_dir = is_dir;
         for source in sources {
             match source {
                 Place::Std => {

@@ -8,7 +8,9 @@ use tether_api::types::{
 };
 use zeroize::Zeroizing;
 
-use super::{AddArgs, CredentialArgs, SetArgs, TrustArgs, check_name, describe_host_key};
+use super::{
+    AddArgs, CredentialArgs, SetArgs, TrustArgs, check_fingerprint, check_name, describe_host_key,
+};
 use crate::failure::{Failure, Result};
 use crate::output::print_json;
 use crate::prompt;
@@ -46,6 +48,9 @@ fn read_credential(args: &CredentialArgs) -> Result<Option<NewCredential>> {
 
 pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
     check_name(&args.name)?;
+    if let Some(fingerprint) = &args.host_key {
+        check_fingerprint(fingerprint)?;
+    }
     // Decide the host key before reading secrets: a refusal costs nothing.
     let host_key = match (&args.host_key, args.accept_new) {
         (Some(fingerprint), _) => HostKeyPolicy::Pin {
@@ -124,6 +129,9 @@ async fn ask_host_key(client: &Client, host: &str, port: u16) -> Result<HostKeyP
 
 pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
     check_name(&args.name)?;
+    if let Some(fingerprint) = &args.host_key {
+        check_fingerprint(fingerprint)?;
+    }
     let profile: ProfileInfo = client.get(&format!("/v1/profiles/{}", args.name)).await?;
     let old: Vec<String> = profile.host_keys.iter().map(describe_host_key).collect();
     let fingerprint = match args.host_key {
@@ -201,6 +209,9 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
 
 pub(super) async fn set(client: &Client, args: SetArgs) -> Result<u8> {
     check_name(&args.name)?;
+    if let Some(fingerprint) = &args.host_key {
+        check_fingerprint(fingerprint)?;
+    }
     let host_key = match (args.host_key, args.accept_new) {
         (Some(fingerprint), _) => Some(HostKeyPolicy::Pin { fingerprint }),
         (None, true) => Some(HostKeyPolicy::AcceptNew),

@@ -162,6 +162,25 @@ pub async fn run(client: &Client, command: ProfileCommand) -> Result<u8> {
     }
 }
 
+/// Refuses a `--host-key` that is not a fingerprint at all, before anything
+/// is sent: a typo is not a changed key.
+fn check_fingerprint(fingerprint: &str) -> Result<()> {
+    let ok = fingerprint.strip_prefix("SHA256:").is_some_and(|b64| {
+        b64.len() == 43
+            && b64
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!(
+            "{fingerprint:?} is not a host key fingerprint: expected SHA256: and 43 base64 \
+             characters, as `ssh-keygen -lf` prints for the server's host key"
+        )))
+    }
+}
+
 pub fn check_name(name: &str) -> Result<()> {
     validate_profile_name(name).map_err(Failure::usage)
 }

@@ -158,14 +158,28 @@ pub fn check(
         return Ok(Allowed { paths: None });
     }
     let grants = grants_for(store, caller, profile)?;
+    decide(caller, profile, op, &grants, mfa)
+}
+
+/// [`check`] once the caller's grants on `profile` are known.
+fn decide(
+    caller: &Caller,
+    profile: &str,
+    op: Op<'_>,
+    grants: &[GrantRecord],
+    mfa: impl FnOnce() -> bool,
+) -> Result<Allowed, Error> {
     if grants.is_empty() {
         return Err(Error::ProfileNotFound(profile.to_owned()));
     }
     let mfa = op != Op::View && mfa();
     let mut allowed: Option<Option<Vec<String>>> = None;
     let mut need_mfa = false;
-    let mut denial = None;
-    for grant in &grants {
+    // The refusal that explains: the one of the grant with the most power
+    // (an operator grant's reason, not a viewer grant's "viewing only"),
+    // and among equals a specific one over a plain `forbidden`.
+    let mut denial: Option<(Role, Error)> = None;
+    for grant in grants {
         match weigh(caller, profile, op, grant, mfa) {
             Verdict::Allow(paths) => {
                 allowed = Some(match (allowed, paths) {
@@ -179,9 +193,17 @@ pub fn check(
             }
             Verdict::NeedMfa => need_mfa = true,
             Verdict::Deny(error) => {
-                // A more specific refusal wins over a plain `forbidden`.
-                if denial.is_none() || !matches!(error, Error::Forbidden(_)) {
-                    denial = Some(error);
+                let better = match &denial {
+                    None => true,
+                    Some((role, previous)) => {
+                        grant.role > *role
+                            || (grant.role == *role
+                                && matches!(previous, Error::Forbidden(_))
+                                && !matches!(error, Error::Forbidden(_)))
+                    }
+                };
+                if better {
+                    denial = Some((grant.role, error));
                 }
             }
         }
@@ -189,7 +211,7 @@ pub fn check(
     match (allowed, need_mfa, denial) {
         (Some(paths), _, _) => Ok(Allowed { paths }),
         (None, true, _) => Err(Error::MfaRequired(format!("this on {profile}"))),
-        (None, false, Some(error)) => Err(error),
+        (None, false, Some((_, error))) => Err(error),
         (None, false, None) => Err(Error::Forbidden(format!("{} may not do this", who(caller)))),
     }
 }
@@ -308,6 +330,29 @@ mod tests {
         );
         g.exec = ExecPolicy::Any;
         assert_eq!(verdict(Op::Exec, &g, true), "action_not_allowed");
+    }
+
+    #[test]
+    fn the_refusal_is_explained_by_the_grant_that_matters() {
+        // alice's own operator grant (actions only) and her group's viewer
+        // grant: exec is refused for the operator grant's reason.
+        let mut operator = grant(Role::Operator);
+        operator.exec = ExecPolicy::Actions(vec!["backup".into()]);
+        let viewer = grant(Role::Viewer);
+        for grants in [
+            vec![viewer.clone(), operator.clone()],
+            vec![operator.clone(), viewer.clone()],
+        ] {
+            let refused = decide(&caller(), "web1", Op::Exec, &grants, || true).unwrap_err();
+            assert!(matches!(refused, Error::ActionNotAllowed(_)), "{refused}");
+            assert!(!refused.to_string().contains("viewing only"), "{refused}");
+            // Both plain refusals: the operator grant's says why.
+            let refused = decide(&caller(), "web1", Op::Shell, &grants, || true).unwrap_err();
+            assert!(
+                refused.to_string().contains("does not allow shells"),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

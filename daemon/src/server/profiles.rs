@@ -27,6 +27,7 @@ use crate::access::Caller;
 use crate::access::policy::Op;
 use crate::audit::Event;
 use crate::error::Error;
+use crate::ssh::SshError;
 use crate::ssh::client::{self, ConnectSettings, Trust};
 use crate::ssh::pool::Target;
 use crate::ssh::{hostkey, keys};
@@ -217,6 +218,22 @@ fn trust_for(policy: &HostKeyPolicy) -> Result<Trust, Error> {
     }
 }
 
+/// A mismatch against a fingerprint the request itself gave is a wrong
+/// fingerprint, not a changed key: say so.
+fn not_as_given(error: Error, policy: &HostKeyPolicy) -> Error {
+    match (error, policy) {
+        (
+            Error::Ssh(SshError::HostKeyMismatch { addr, actual, .. }),
+            HostKeyPolicy::Pin { fingerprint },
+        ) => Error::HostKeyNotAsGiven {
+            addr,
+            given: fingerprint.clone(),
+            actual,
+        },
+        (error, _) => error,
+    }
+}
+
 /// Connects once as `record` says, accepting the host key as `trust` says,
 /// and logs in with the credential `source` names, on record as a `verify`
 /// connection. Returns the host key the server showed.
@@ -272,6 +289,7 @@ pub async fn add(app: &App, caller: &Caller, request: Request<Incoming>) -> Resu
     let (credential, auth, public_key) = new_credential(&add.credential)?;
     drop(add.credential);
     let trust = trust_for(&add.host_key)?;
+    let policy = add.host_key.clone();
     let at = now();
     let record = ProfileRecord {
         host: add.host,
@@ -296,6 +314,7 @@ pub async fn add(app: &App, caller: &Caller, request: Request<Incoming>) -> Resu
         add_checked(app, caller, add.name, record, credential, trust),
     )
     .await
+    .map_err(|e| not_as_given(e, &policy))
 }
 
 async fn add_checked(
@@ -437,7 +456,12 @@ async fn apply_update(
         Some(credential) => Source::Given(credential),
         None => Source::Stored,
     };
-    let host_key = verify(app, caller, name, &record, trust, source).await?;
+    let host_key = verify(app, caller, name, &record, trust, source)
+        .await
+        .map_err(|e| match &update.host_key {
+            Some(policy) => not_as_given(e, policy),
+            None => e,
+        })?;
 
     let at = now();
     record.updated_at = at;

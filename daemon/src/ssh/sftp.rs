@@ -30,6 +30,8 @@ pub enum RemoteKind {
     NoSuchFile,
     PermissionDenied,
     Exists,
+    NotEmpty,
+    DiskFull,
     Failed,
 }
 
@@ -403,21 +405,64 @@ pub async fn remove(sftp: &SftpSession, path: &str, recursive: bool) -> Result<(
     Ok(())
 }
 
+/// Why a write to `path` failed, as precisely as the server lets us tell:
+/// SFTP v3 reports a full disk as a bare `Failure`, so the file system's
+/// free space (`statvfs@openssh.com`, where offered) decides.
+pub async fn explain_write_failure(
+    sftp: &SftpSession,
+    path: &str,
+    error: RemoteError,
+) -> RemoteError {
+    if error.kind != RemoteKind::Failed {
+        return error;
+    }
+    let dir = match path.rsplit_once('/') {
+        Some(("", _)) => "/",
+        Some((dir, _)) => dir,
+        None => ".",
+    };
+    match sftp.fs_info(dir).await {
+        Ok(Some(stat)) if stat.blocks_avail == 0 || stat.inodes_avail == 0 => {
+            RemoteError::new(RemoteKind::DiskFull, path, "the remote file system is full")
+        }
+        _ => error,
+    }
+}
+
 /// Makes a symlink at `link` pointing to `target`.
 ///
 /// OpenSSH's sftp-server takes SSH_FXP_SYMLINK's two paths in the opposite
 /// order to the draft that russh-sftp follows (target first), and every
 /// common server does as OpenSSH does; so the arguments are swapped here.
 pub async fn symlink(sftp: &SftpSession, target: &str, link: &str) -> Result<(), RemoteError> {
+    if existing(sftp, link).await?.is_some() {
+        return Err(RemoteError::new(RemoteKind::Exists, link, "exists already"));
+    }
     sftp.symlink(target, link)
         .await
         .map_err(|e| RemoteError::from_sftp(link, e))
 }
 
 pub async fn rmdir(sftp: &SftpSession, path: &str) -> Result<(), RemoteError> {
-    sftp.remove_dir(path)
-        .await
-        .map_err(|e| RemoteError::from_sftp(path, e))
+    let Err(error) = sftp.remove_dir(path).await else {
+        return Ok(());
+    };
+    let error = RemoteError::from_sftp(path, error);
+    if error.kind != RemoteKind::Failed {
+        return Err(error);
+    }
+    // A bare `Failure`: say why, where the server lets us look.
+    match list(sftp, path).await {
+        Ok(entries) if !entries.is_empty() => Err(RemoteError::new(
+            RemoteKind::NotEmpty,
+            path,
+            format!(
+                "the directory is not empty ({} entries; `rm -r` removes a tree)",
+                entries.len()
+            ),
+        )),
+        _ => Err(error),
+    }
 }
 
 /// The SSH string encoding, for extension payloads.
@@ -440,6 +485,24 @@ pub async fn rename<G>(
     to: &str,
     second_channel: impl AsyncFnOnce() -> Result<(Channel<Msg>, G), RemoteError>,
 ) -> Result<(), RemoteError> {
+    // Checked first, so that the error names the path that is wrong.
+    if existing(sftp, from).await?.is_none() {
+        return Err(RemoteError::new(
+            RemoteKind::NoSuchFile,
+            from,
+            "no such file or directory",
+        ));
+    }
+    match existing(sftp, to).await? {
+        Some(meta) if is_dir(&meta) => {
+            return Err(RemoteError::new(
+                RemoteKind::Exists,
+                to,
+                "is a directory: name the new path inside it",
+            ));
+        }
+        _ => {}
+    }
     if sftp.symlink_metadata(to).await.is_err() {
         return sftp
             .rename(from, to)

@@ -55,6 +55,12 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Db(#[from] sled::Error),
+    #[error(
+        "another tetherd is using the store in {}: stop it first, or give this one its own \
+         --state-dir",
+        .0.display()
+    )]
+    Locked(PathBuf),
     #[error("master key: {0}")]
     Key(String),
     #[error(
@@ -134,7 +140,16 @@ impl Store {
     /// proves it against the store.
     pub fn open(state_dir: &Path) -> Result<Store, StoreError> {
         create_private_dir(state_dir)?;
-        let db = sled::Config::new().path(state_dir.join("db")).open()?;
+        let db = sled::Config::new()
+            .path(state_dir.join("db"))
+            .open()
+            .map_err(|error| match error {
+                // sled says so only in its message.
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::Locked(state_dir.to_owned())
+                }
+                other => StoreError::Db(other),
+            })?;
         let meta = db.open_tree(META)?;
         let profiles = db.open_tree(PROFILES)?;
         let secrets = db.open_tree(SECRETS)?;

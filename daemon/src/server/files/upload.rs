@@ -150,7 +150,12 @@ async fn receive(
                     _ => error,
                 }
             })?;
-        let streamed = stream_into(file, &mut body, &path).await;
+        let streamed = match stream_into(file, &mut body, &path).await {
+            Err(Error::Remote(error)) => Err(Error::Remote(
+                sftp::explain_write_failure(&sftp, &path, error).await,
+            )),
+            other => other,
+        };
         let finished = match streamed {
             Ok(done) => finish(&sftp, app, caller, name, &temporary, &path, &attrs)
                 .await
