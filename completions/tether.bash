@@ -2087,7 +2087,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__profile__subcmd__add)
-            opts="-h -V --host --port --user --key-file --key-passphrase-stdin --password-stdin --host-key --accept-new --connect-timeout --keepalive --json --socket --help --version"
+            opts="-h -V --host --port --user --key-file --key-passphrase-stdin --password-stdin --insecure-key-file --host-key --accept-new --connect-timeout --keepalive --json --socket --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2295,7 +2295,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__profile__subcmd__remove)
-            opts="-h -V --socket --help --version"
+            opts="-y -h -V --yes --socket --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2313,7 +2313,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__profile__subcmd__set)
-            opts="-h -V --host --port --user --key-file --key-passphrase-stdin --password-stdin --host-key --accept-new --connect-timeout --keepalive --json --socket --help --version"
+            opts="-h -V --host --port --user --key-file --key-passphrase-stdin --password-stdin --insecure-key-file --host-key --accept-new --connect-timeout --keepalive --json --socket --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2377,7 +2377,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__profile__subcmd__trust)
-            opts="-h -V --host-key --key-file --key-passphrase-stdin --password-stdin --json --socket --help --version"
+            opts="-h -V --host-key --key-file --key-passphrase-stdin --password-stdin --insecure-key-file --json --socket --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

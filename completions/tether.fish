@@ -56,7 +56,7 @@ complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_se
 complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "add" -d 'Add a server profile: pins its host key and checks the credential authenticates before storing anything'
 complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "list" -d 'List profiles'
 complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "show" -d 'Show one profile (never its secret)'
-complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "remove" -d 'Remove a profile and its sealed secret'
+complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "remove" -d 'Remove a profile and its sealed secret; asks first on a terminal, and says when the profile holds the only copy of a private key'
 complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "hostkey" -d 'Show the host key(s) pinned for a profile'
 complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "trust" -d 'Re-learn a server\'s changed host key, with explicit consent: shows the old and new fingerprints and asks, or takes --host-key without a terminal'
 complete -c tether -n "__fish_tether_using_subcommand profile; and not __fish_seen_subcommand_from add list show remove hostkey trust set help" -f -a "set" -d 'Change a profile\'s fields or rotate its secret; the result must log in before it is stored. Changing where the secret goes (host, port, user, host key) needs root or a new credential in the same command'
@@ -71,6 +71,7 @@ complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_s
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from add" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from add" -l key-passphrase-stdin -d 'Read the key\'s passphrase from stdin (prompted without echo on a terminal)'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from add" -l password-stdin -d 'Read the password from stdin (prompted without echo on a terminal)'
+complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from add" -l insecure-key-file -d 'Take a key file that other users may read (ssh refuses those)'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from add" -l accept-new -d 'Trust the key the server shows now (trust on first use)'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from add" -l json -d 'Print the new profile as JSON'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
@@ -84,6 +85,7 @@ complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_s
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from remove" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
+complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from remove" -s y -l yes -d 'Do not ask (for scripts; without a terminal this is required)'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from hostkey" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
@@ -95,6 +97,7 @@ complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_s
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -l key-passphrase-stdin -d 'Read the key\'s passphrase from stdin (prompted without echo on a terminal)'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -l password-stdin -d 'Read the password from stdin (prompted without echo on a terminal)'
+complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -l insecure-key-file -d 'Take a key file that other users may read (ssh refuses those)'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -l json -d 'Print JSON for scripts'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -s h -l help -d 'Print help'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from trust" -s V -l version -d 'Print version'
@@ -108,6 +111,7 @@ complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_s
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l socket -d 'The daemon\'s socket [default: /run/tether/tether.sock if it exists, else the `tetherd --user` socket]' -r -F
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l key-passphrase-stdin -d 'Read the key\'s passphrase from stdin (prompted without echo on a terminal)'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l password-stdin -d 'Read the password from stdin (prompted without echo on a terminal)'
+complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l insecure-key-file -d 'Take a key file that other users may read (ssh refuses those)'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l accept-new -d 'Pin the key the server shows now, where none is pinned for its address (with a new --host or --port); never accepts a changed key: that needs `tether profile trust`'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -l json -d 'Print JSON for scripts'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
@@ -115,7 +119,7 @@ complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_s
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a server profile: pins its host key and checks the credential authenticates before storing anything'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "list" -d 'List profiles'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one profile (never its secret)'
-complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a profile and its sealed secret'
+complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a profile and its sealed secret; asks first on a terminal, and says when the profile holds the only copy of a private key'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "hostkey" -d 'Show the host key(s) pinned for a profile'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "trust" -d 'Re-learn a server\'s changed host key, with explicit consent: shows the old and new fingerprints and asks, or takes --host-key without a terminal'
 complete -c tether -n "__fish_tether_using_subcommand profile; and __fish_seen_subcommand_from help" -f -a "set" -d 'Change a profile\'s fields or rotate its secret; the result must log in before it is stored. Changing where the secret goes (host, port, user, host key) needs root or a new credential in the same command'
@@ -392,7 +396,7 @@ complete -c tether -n "__fish_tether_using_subcommand help; and not __fish_seen_
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "add" -d 'Add a server profile: pins its host key and checks the credential authenticates before storing anything'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "list" -d 'List profiles'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "show" -d 'Show one profile (never its secret)'
-complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "remove" -d 'Remove a profile and its sealed secret'
+complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "remove" -d 'Remove a profile and its sealed secret; asks first on a terminal, and says when the profile holds the only copy of a private key'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "hostkey" -d 'Show the host key(s) pinned for a profile'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "trust" -d 'Re-learn a server\'s changed host key, with explicit consent: shows the old and new fingerprints and asks, or takes --host-key without a terminal'
 complete -c tether -n "__fish_tether_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "set" -d 'Change a profile\'s fields or rotate its secret; the result must log in before it is stored. Changing where the secret goes (host, port, user, host key) needs root or a new credential in the same command'

@@ -141,7 +141,12 @@ fn only_granted_uids_see_anything() {
     ] {
         as_user(&daemon, "tether-carol", args).fails_with("profile_not_found");
     }
-    as_user(&daemon, "tether-carol", &["profile", "remove", "web1"]).fails_with("forbidden");
+    as_user(
+        &daemon,
+        "tether-carol",
+        &["profile", "remove", "web1", "--yes"],
+    )
+    .fails_with("forbidden");
     as_user(&daemon, "tether-carol", &["mfa", "reset", "tether-bob"]).fails_with("forbidden");
     let me = as_user(&daemon, "tether-carol", &["whoami", "--json"]).json();
     assert_eq!(me["user"], "tether-carol");

@@ -265,6 +265,6 @@ fn a_tampered_record_is_store_corrupt_and_nothing_else_breaks() {
     assert_eq!(json["profiles"][0]["name"], "good");
     assert_eq!(json["corrupt"][0], "bad");
     // The way out works on a corrupt record.
-    daemon.run(&["profile", "remove", "bad"]).ok();
+    daemon.run(&["profile", "remove", "bad", "--yes"]).ok();
     assert!(daemon.run(&["profile", "list", "--json"]).json()["corrupt"].is_null());
 }

@@ -211,3 +211,77 @@ fn wrong_fingerprints_and_missing_daemons_are_named_for_what_they_are() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("no-such-group-here"), "{}", run.stderr);
 }
+
+#[test]
+fn prompts_reach_the_terminal_whatever_is_redirected() {
+    let test = "prompts_reach_the_terminal_whatever_is_redirected";
+    let Some((sshd, daemon)) = with_web1(test) else {
+        return;
+    };
+    if !sshd.passwords {
+        tether_e2e::skip(test, "password logins need root");
+        return;
+    }
+    let tether = format!(
+        "{} --socket {}",
+        s(&tether_e2e::tether_bin()),
+        s(&daemon.socket)
+    );
+    // stdout and stderr both redirected: the question and the password
+    // prompt still reach the person, on the terminal.
+    let command = format!(
+        "{tether} profile add pw --host 127.0.0.1 --port {} --user {} --password-stdin \
+         >/dev/null 2>/dev/null; echo EXIT=$?; sleep 600",
+        sshd.port, sshd.user
+    );
+    let Some(tmux) = Tmux::start(test, &command, 100, 30) else {
+        return;
+    };
+    tmux.wait_for("Trust it and pin it for this profile? [y/N]");
+    assert!(tmux.screen().contains(&sshd.host_fingerprint()));
+    tmux.type_text("y");
+    tmux.send(&["Enter"]);
+    tmux.wait_for(&format!("password for {}@127.0.0.1:", sshd.user));
+    tmux.type_text(tether_e2e::test_password());
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        !screen.contains(tether_e2e::test_password()),
+        "echoed: {screen}"
+    );
+    daemon.run(&["exec", "pw", "--", "true"]).ok();
+
+    // A key file others may read is refused, as ssh refuses it.
+    let key = tether_e2e::keygen(sshd.dir.path(), "id_open", "ed25519", "");
+    sshd.authorize(&key);
+    fs::set_permissions(
+        &key.private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let mut args = tether_e2e::key_profile_args("open", &sshd, &key);
+    let run = daemon.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    run.fails_with("insecure_key_file");
+    assert!(run.stderr.contains("chmod 600"), "{}", run.stderr);
+    args.push("--insecure-key-file".into());
+    daemon
+        .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .ok();
+
+    // Removing asks on a terminal, and says when it is the only copy.
+    daemon
+        .run(&["profile", "remove", "open"])
+        .fails_with("usage");
+    let command = format!("{tether} profile remove open; echo EXIT=$?; sleep 600");
+    let Some(tmux) = Tmux::start(test, &command, 120, 30) else {
+        return;
+    };
+    let screen = tmux.wait_for("[y/N]");
+    assert!(screen.contains("this is the only copy"), "{screen}");
+    tmux.type_text("n");
+    tmux.send(&["Enter"]);
+    tmux.wait_for("EXIT=255");
+    daemon.run(&["profile", "show", "open"]).ok();
+    daemon.run(&["profile", "remove", "open", "--yes"]).ok();
+}

@@ -68,9 +68,9 @@ fn key_types_authenticate_and_are_shown_without_secrets() {
         assert!(!daemon.log().contains(body));
     }
 
-    daemon.run(&["profile", "remove", "ec"]).ok();
+    daemon.run(&["profile", "remove", "ec", "--yes"]).ok();
     daemon
-        .run(&["profile", "remove", "ec"])
+        .run(&["profile", "remove", "ec", "--yes"])
         .fails_with("profile_not_found");
     daemon
         .run(&["exec", "ec", "--", "true"])

@@ -15,10 +15,37 @@ use crate::failure::{Failure, Result};
 use crate::output::print_json;
 use crate::prompt;
 
+/// Refuses a private key file that other users may read, as ssh does: a
+/// key others could have copied is not a secret worth sealing.
+fn check_key_file(path: &std::path::Path, insecure: bool) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Failure::new(
+            "io_error",
+            format!("cannot read key file {}: {e}", path.display()),
+        )
+    })?;
+    if meta.mode() & 0o077 != 0 && !insecure {
+        return Err(Failure::new(
+            "insecure_key_file",
+            format!(
+                "permissions {:04o} for {} are too open: other users may have read this key. \
+                 `chmod 600 {}` (and consider it exposed), or pass --insecure-key-file",
+                meta.mode() & 0o7777,
+                path.display(),
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Reads the credential the flags name: a key file (read with the caller's
-/// own permissions) and maybe its passphrase, or a password from stdin.
-fn read_credential(args: &CredentialArgs) -> Result<Option<NewCredential>> {
+/// own permissions) and maybe its passphrase, or a password from stdin (or
+/// the terminal, asked as `password for WHOM`).
+fn read_credential(args: &CredentialArgs, whom: &str) -> Result<Option<NewCredential>> {
     if let Some(path) = args.key_file.as_deref() {
+        check_key_file(path, args.insecure_key_file)?;
         let key = std::fs::read_to_string(path)
             .map(Zeroizing::new)
             .map_err(|e| {
@@ -28,7 +55,10 @@ fn read_credential(args: &CredentialArgs) -> Result<Option<NewCredential>> {
                 )
             })?;
         let passphrase = if args.key_passphrase_stdin {
-            Some(prompt::read_secret("key passphrase")?)
+            Some(prompt::read_secret(&format!(
+                "passphrase for key {}",
+                path.display()
+            ))?)
         } else {
             None
         };
@@ -38,7 +68,7 @@ fn read_credential(args: &CredentialArgs) -> Result<Option<NewCredential>> {
         }));
     }
     if args.password_stdin {
-        let password = prompt::read_secret("password")?;
+        let password = prompt::read_secret(&format!("password for {whom}"))?;
         return Ok(Some(NewCredential::Password {
             password: Secret::new(password.to_string()),
         }));
@@ -60,7 +90,8 @@ pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
         (None, false) => ask_host_key(client, &args.host, args.port).await?,
     };
     // clap requires one of --key-file and --password-stdin.
-    let credential = read_credential(&args.credential)?
+    let whom = format!("{}@{}", args.user, args.host);
+    let credential = read_credential(&args.credential, &whom)?
         .ok_or_else(|| Failure::usage("give --key-file PATH or --password-stdin"))?;
     let request = AddProfile {
         name: args.name,
@@ -101,7 +132,7 @@ async fn ask_host_key(client: &Client, host: &str, port: u16) -> Result<HostKeyP
              (from `ssh-keygen -lf` on the server) or --accept-new to trust the key it shows now",
         )
     };
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    if !prompt::can_ask() {
         return Err(no_terminal());
     }
     let key: HostKeyInfo = client
@@ -113,8 +144,8 @@ async fn ask_host_key(client: &Client, host: &str, port: u16) -> Result<HostKeyP
             },
         )
         .await?;
-    eprintln!("The server {host}:{port} presents this host key:");
-    eprintln!("  {}", describe_host_key(&key));
+    prompt::tell(&format!("The server {host}:{port} presents this host key:"));
+    prompt::tell(&format!("  {}", describe_host_key(&key)));
     match prompt::confirm("Trust it and pin it for this profile?") {
         Some(true) => Ok(HostKeyPolicy::Pin {
             fingerprint: key.fingerprint,
@@ -143,7 +174,7 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
                      (from `ssh-keygen -lf` on the server)",
                 )
             };
-            if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            if !prompt::can_ask() {
                 return Err(no_terminal());
             }
             let probe = ProbeHostKey {
@@ -163,14 +194,14 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
                 );
                 return Ok(0);
             }
-            eprintln!(
+            prompt::tell(&format!(
                 "The host key of {} ({}:{}) has changed.",
                 args.name, profile.host, profile.port
-            );
-            eprintln!("  pinned: {}", old.join(", "));
-            eprintln!("  now:    {}", describe_host_key(&new));
-            eprintln!(
-                "Only accept it if you know why it changed (server reinstalled, key rotated)."
+            ));
+            prompt::tell(&format!("  pinned: {}", old.join(", ")));
+            prompt::tell(&format!("  now:    {}", describe_host_key(&new)));
+            prompt::tell(
+                "Only accept it if you know why it changed (server reinstalled, key rotated).",
             );
             match prompt::confirm("Pin the new key?") {
                 Some(true) => new.fingerprint,
@@ -184,7 +215,8 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
             }
         }
     };
-    let credential = read_credential(&args.credential)?;
+    let whom = format!("{}@{}", profile.user, profile.host);
+    let credential = read_credential(&args.credential, &whom)?;
     let update = UpdateProfile {
         host_key: Some(HostKeyPolicy::Pin { fingerprint }),
         credential,
@@ -217,7 +249,23 @@ pub(super) async fn set(client: &Client, args: SetArgs) -> Result<u8> {
         (None, true) => Some(HostKeyPolicy::AcceptNew),
         (None, false) => None,
     };
-    let credential = read_credential(&args.credential)?;
+    let credential = if args.credential.given() {
+        let whom = match (&args.user, &args.host) {
+            (Some(user), Some(host)) => format!("{user}@{host}"),
+            _ => {
+                let current: ProfileInfo =
+                    client.get(&format!("/v1/profiles/{}", args.name)).await?;
+                format!(
+                    "{}@{}",
+                    args.user.as_deref().unwrap_or(&current.user),
+                    args.host.as_deref().unwrap_or(&current.host)
+                )
+            }
+        };
+        read_credential(&args.credential, &whom)?
+    } else {
+        None
+    };
     let update = UpdateProfile {
         host: args.host,
         port: args.port,

@@ -27,8 +27,14 @@ pub enum ProfileCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// Remove a profile and its sealed secret
-    Remove { name: String },
+    /// Remove a profile and its sealed secret; asks first on a terminal,
+    /// and says when the profile holds the only copy of a private key
+    Remove {
+        name: String,
+        /// Do not ask (for scripts; without a terminal this is required)
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Show the host key(s) pinned for a profile
     Hostkey {
         name: String,
@@ -73,6 +79,16 @@ pub struct CredentialArgs {
     /// Read the password from stdin (prompted without echo on a terminal)
     #[arg(long)]
     password_stdin: bool,
+    /// Take a key file that other users may read (ssh refuses those)
+    #[arg(long, requires = "key_file")]
+    insecure_key_file: bool,
+}
+
+impl CredentialArgs {
+    /// Whether a credential is given at all.
+    fn given(&self) -> bool {
+        self.key_file.is_some() || self.password_stdin
+    }
 }
 
 #[derive(Debug, Args)]
@@ -155,7 +171,7 @@ pub async fn run(client: &Client, command: ProfileCommand) -> Result<u8> {
         ProfileCommand::Add(args) => add(client, args).await,
         ProfileCommand::List(flag) => list(client, flag.json).await,
         ProfileCommand::Show { name, json } => show(client, &name, json.json).await,
-        ProfileCommand::Remove { name } => remove(client, &name).await,
+        ProfileCommand::Remove { name, yes } => remove(client, &name, yes).await,
         ProfileCommand::Hostkey { name, json } => hostkey(client, &name, json.json).await,
         ProfileCommand::Trust(args) => trust(client, args).await,
         ProfileCommand::Set(args) => set(client, args).await,
@@ -260,8 +276,42 @@ async fn show(client: &Client, name: &str, json: bool) -> Result<u8> {
     Ok(0)
 }
 
-async fn remove(client: &Client, name: &str) -> Result<u8> {
+async fn remove(client: &Client, name: &str, yes: bool) -> Result<u8> {
     check_name(name)?;
+    if !yes {
+        if !crate::prompt::can_ask() {
+            return Err(Failure::usage(format!(
+                "no terminal to confirm removing {name} and its secret: pass --yes"
+            )));
+        }
+        let profile: ProfileInfo = client.get(&format!("/v1/profiles/{name}")).await?;
+        crate::prompt::tell(&format!(
+            "{name}: {}@{}:{}, {}",
+            profile.user,
+            profile.host,
+            profile.port,
+            auth_name(profile.auth)
+        ));
+        if let Some(key) = &profile.public_key {
+            let others: ProfileList = client.get("/v1/profiles").await?;
+            let shared = others.profiles.iter().any(|p| {
+                p.name != name
+                    && p.public_key
+                        .as_ref()
+                        .is_some_and(|k| k.fingerprint == key.fingerprint)
+            });
+            if !shared {
+                crate::prompt::tell(&format!(
+                    "It holds the private key {}; no other profile has it. Unless you kept the \
+                     key file, this is the only copy, and removing {name} destroys it.",
+                    describe_host_key(key)
+                ));
+            }
+        }
+        if crate::prompt::confirm(&format!("Remove {name} and its sealed secret?")) != Some(true) {
+            return Err(Failure::new("cancelled", "nothing was removed"));
+        }
+    }
     client.delete(&format!("/v1/profiles/{name}")).await?;
     println!("removed profile {name}");
     Ok(0)
