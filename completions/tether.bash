@@ -31,6 +31,9 @@ _tether() {
             tether,exec)
                 cmd="tether__subcmd__exec"
                 ;;
+            tether,files)
+                cmd="tether__subcmd__files"
+                ;;
             tether,grant)
                 cmd="tether__subcmd__grant"
                 ;;
@@ -60,9 +63,6 @@ _tether() {
                 ;;
             tether,session)
                 cmd="tether__subcmd__session"
-                ;;
-            tether,sftp)
-                cmd="tether__subcmd__sftp"
                 ;;
             tether,shell)
                 cmd="tether__subcmd__shell"
@@ -121,6 +121,60 @@ _tether() {
             tether__subcmd__audit__subcmd__help,verify)
                 cmd="tether__subcmd__audit__subcmd__help__subcmd__verify"
                 ;;
+            tether__subcmd__files,chmod)
+                cmd="tether__subcmd__files__subcmd__chmod"
+                ;;
+            tether__subcmd__files,help)
+                cmd="tether__subcmd__files__subcmd__help"
+                ;;
+            tether__subcmd__files,ln)
+                cmd="tether__subcmd__files__subcmd__ln"
+                ;;
+            tether__subcmd__files,ls)
+                cmd="tether__subcmd__files__subcmd__ls"
+                ;;
+            tether__subcmd__files,mkdir)
+                cmd="tether__subcmd__files__subcmd__mkdir"
+                ;;
+            tether__subcmd__files,mv)
+                cmd="tether__subcmd__files__subcmd__mv"
+                ;;
+            tether__subcmd__files,rm)
+                cmd="tether__subcmd__files__subcmd__rm"
+                ;;
+            tether__subcmd__files,rmdir)
+                cmd="tether__subcmd__files__subcmd__rmdir"
+                ;;
+            tether__subcmd__files,stat)
+                cmd="tether__subcmd__files__subcmd__stat"
+                ;;
+            tether__subcmd__files__subcmd__help,chmod)
+                cmd="tether__subcmd__files__subcmd__help__subcmd__chmod"
+                ;;
+            tether__subcmd__files__subcmd__help,help)
+                cmd="tether__subcmd__files__subcmd__help__subcmd__help"
+                ;;
+            tether__subcmd__files__subcmd__help,ln)
+                cmd="tether__subcmd__files__subcmd__help__subcmd__ln"
+                ;;
+            tether__subcmd__files__subcmd__help,ls)
+                cmd="tether__subcmd__files__subcmd__help__subcmd__ls"
+                ;;
+            tether__subcmd__files__subcmd__help,mkdir)
+                cmd="tether__subcmd__files__subcmd__help__subcmd__mkdir"
+                ;;
+            tether__subcmd__files__subcmd__help,mv)
+                cmd="tether__subcmd__files__subcmd__help__subcmd__mv"
+                ;;
+            tether__subcmd__files__subcmd__help,rm)
+                cmd="tether__subcmd__files__subcmd__help__subcmd__rm"
+                ;;
+            tether__subcmd__files__subcmd__help,rmdir)
+                cmd="tether__subcmd__files__subcmd__help__subcmd__rmdir"
+                ;;
+            tether__subcmd__files__subcmd__help,stat)
+                cmd="tether__subcmd__files__subcmd__help__subcmd__stat"
+                ;;
             tether__subcmd__grant,add)
                 cmd="tether__subcmd__grant__subcmd__add"
                 ;;
@@ -166,6 +220,9 @@ _tether() {
             tether__subcmd__help,exec)
                 cmd="tether__subcmd__help__subcmd__exec"
                 ;;
+            tether__subcmd__help,files)
+                cmd="tether__subcmd__help__subcmd__files"
+                ;;
             tether__subcmd__help,grant)
                 cmd="tether__subcmd__help__subcmd__grant"
                 ;;
@@ -196,9 +253,6 @@ _tether() {
             tether__subcmd__help,session)
                 cmd="tether__subcmd__help__subcmd__session"
                 ;;
-            tether__subcmd__help,sftp)
-                cmd="tether__subcmd__help__subcmd__sftp"
-                ;;
             tether__subcmd__help,shell)
                 cmd="tether__subcmd__help__subcmd__shell"
                 ;;
@@ -225,6 +279,30 @@ _tether() {
                 ;;
             tether__subcmd__help__subcmd__audit,verify)
                 cmd="tether__subcmd__help__subcmd__audit__subcmd__verify"
+                ;;
+            tether__subcmd__help__subcmd__files,chmod)
+                cmd="tether__subcmd__help__subcmd__files__subcmd__chmod"
+                ;;
+            tether__subcmd__help__subcmd__files,ln)
+                cmd="tether__subcmd__help__subcmd__files__subcmd__ln"
+                ;;
+            tether__subcmd__help__subcmd__files,ls)
+                cmd="tether__subcmd__help__subcmd__files__subcmd__ls"
+                ;;
+            tether__subcmd__help__subcmd__files,mkdir)
+                cmd="tether__subcmd__help__subcmd__files__subcmd__mkdir"
+                ;;
+            tether__subcmd__help__subcmd__files,mv)
+                cmd="tether__subcmd__help__subcmd__files__subcmd__mv"
+                ;;
+            tether__subcmd__help__subcmd__files,rm)
+                cmd="tether__subcmd__help__subcmd__files__subcmd__rm"
+                ;;
+            tether__subcmd__help__subcmd__files,rmdir)
+                cmd="tether__subcmd__help__subcmd__files__subcmd__rmdir"
+                ;;
+            tether__subcmd__help__subcmd__files,stat)
+                cmd="tether__subcmd__help__subcmd__files__subcmd__stat"
                 ;;
             tether__subcmd__help__subcmd__grant,add)
                 cmd="tether__subcmd__help__subcmd__grant__subcmd__add"
@@ -279,30 +357,6 @@ _tether() {
                 ;;
             tether__subcmd__help__subcmd__session,list)
                 cmd="tether__subcmd__help__subcmd__session__subcmd__list"
-                ;;
-            tether__subcmd__help__subcmd__sftp,chmod)
-                cmd="tether__subcmd__help__subcmd__sftp__subcmd__chmod"
-                ;;
-            tether__subcmd__help__subcmd__sftp,ln)
-                cmd="tether__subcmd__help__subcmd__sftp__subcmd__ln"
-                ;;
-            tether__subcmd__help__subcmd__sftp,ls)
-                cmd="tether__subcmd__help__subcmd__sftp__subcmd__ls"
-                ;;
-            tether__subcmd__help__subcmd__sftp,mkdir)
-                cmd="tether__subcmd__help__subcmd__sftp__subcmd__mkdir"
-                ;;
-            tether__subcmd__help__subcmd__sftp,mv)
-                cmd="tether__subcmd__help__subcmd__sftp__subcmd__mv"
-                ;;
-            tether__subcmd__help__subcmd__sftp,rm)
-                cmd="tether__subcmd__help__subcmd__sftp__subcmd__rm"
-                ;;
-            tether__subcmd__help__subcmd__sftp,rmdir)
-                cmd="tether__subcmd__help__subcmd__sftp__subcmd__rmdir"
-                ;;
-            tether__subcmd__help__subcmd__sftp,stat)
-                cmd="tether__subcmd__help__subcmd__sftp__subcmd__stat"
                 ;;
             tether__subcmd__mfa,confirm)
                 cmd="tether__subcmd__mfa__subcmd__confirm"
@@ -406,60 +460,6 @@ _tether() {
             tether__subcmd__session__subcmd__help,list)
                 cmd="tether__subcmd__session__subcmd__help__subcmd__list"
                 ;;
-            tether__subcmd__sftp,chmod)
-                cmd="tether__subcmd__sftp__subcmd__chmod"
-                ;;
-            tether__subcmd__sftp,help)
-                cmd="tether__subcmd__sftp__subcmd__help"
-                ;;
-            tether__subcmd__sftp,ln)
-                cmd="tether__subcmd__sftp__subcmd__ln"
-                ;;
-            tether__subcmd__sftp,ls)
-                cmd="tether__subcmd__sftp__subcmd__ls"
-                ;;
-            tether__subcmd__sftp,mkdir)
-                cmd="tether__subcmd__sftp__subcmd__mkdir"
-                ;;
-            tether__subcmd__sftp,mv)
-                cmd="tether__subcmd__sftp__subcmd__mv"
-                ;;
-            tether__subcmd__sftp,rm)
-                cmd="tether__subcmd__sftp__subcmd__rm"
-                ;;
-            tether__subcmd__sftp,rmdir)
-                cmd="tether__subcmd__sftp__subcmd__rmdir"
-                ;;
-            tether__subcmd__sftp,stat)
-                cmd="tether__subcmd__sftp__subcmd__stat"
-                ;;
-            tether__subcmd__sftp__subcmd__help,chmod)
-                cmd="tether__subcmd__sftp__subcmd__help__subcmd__chmod"
-                ;;
-            tether__subcmd__sftp__subcmd__help,help)
-                cmd="tether__subcmd__sftp__subcmd__help__subcmd__help"
-                ;;
-            tether__subcmd__sftp__subcmd__help,ln)
-                cmd="tether__subcmd__sftp__subcmd__help__subcmd__ln"
-                ;;
-            tether__subcmd__sftp__subcmd__help,ls)
-                cmd="tether__subcmd__sftp__subcmd__help__subcmd__ls"
-                ;;
-            tether__subcmd__sftp__subcmd__help,mkdir)
-                cmd="tether__subcmd__sftp__subcmd__help__subcmd__mkdir"
-                ;;
-            tether__subcmd__sftp__subcmd__help,mv)
-                cmd="tether__subcmd__sftp__subcmd__help__subcmd__mv"
-                ;;
-            tether__subcmd__sftp__subcmd__help,rm)
-                cmd="tether__subcmd__sftp__subcmd__help__subcmd__rm"
-                ;;
-            tether__subcmd__sftp__subcmd__help,rmdir)
-                cmd="tether__subcmd__sftp__subcmd__help__subcmd__rmdir"
-                ;;
-            tether__subcmd__sftp__subcmd__help,stat)
-                cmd="tether__subcmd__sftp__subcmd__help__subcmd__stat"
-                ;;
             *)
                 ;;
         esac
@@ -467,7 +467,7 @@ _tether() {
 
     case "${cmd}" in
         tether)
-            opts="-h -V --socket --help --version status profile exec shell cp sftp grant action run mfa login logout whoami audit session seal completions man help"
+            opts="-h -V --socket --help --version status profile exec shell cp files grant action run mfa login logout whoami audit session seal completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -825,7 +825,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__exec)
-            opts="-t -h -V --timeout --tty --socket --help --version"
+            opts="-t -n -q -h -V --timeout --tty --quiet --socket --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -835,6 +835,316 @@ _tether() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files)
+            opts="-h -V --socket --help --version ls stat mkdir rm rmdir mv chmod ln help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__chmod)
+            opts="-h -V --socket --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__help)
+            opts="ls stat mkdir rm rmdir mv chmod ln help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__help__subcmd__chmod)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__help__subcmd__ln)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__help__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__help__subcmd__mkdir)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__help__subcmd__mv)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__help__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__help__subcmd__rmdir)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__help__subcmd__stat)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__ln)
+            opts="-s -h -V --symbolic --socket --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__ls)
+            opts="-l -a -h -V --all --json --socket --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__mkdir)
+            opts="-p -m -h -V --parents --mode --socket --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --mode)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -m)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__mv)
+            opts="-h -V --socket --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__rm)
+            opts="-r -h -V --recursive --socket --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__rmdir)
+            opts="-h -V --socket --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__files__subcmd__stat)
+            opts="-h -V --json --socket --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1077,7 +1387,7 @@ _tether() {
             return 0
             ;;
         tether__subcmd__help)
-            opts="status profile exec shell cp sftp grant action run mfa login logout whoami audit session seal completions man help"
+            opts="status profile exec shell cp files grant action run mfa login logout whoami audit session seal completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1233,6 +1543,132 @@ _tether() {
         tether__subcmd__help__subcmd__exec)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__help__subcmd__files)
+            opts="ls stat mkdir rm rmdir mv chmod ln"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__help__subcmd__files__subcmd__chmod)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__help__subcmd__files__subcmd__ln)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__help__subcmd__files__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__help__subcmd__files__subcmd__mkdir)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__help__subcmd__files__subcmd__mv)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__help__subcmd__files__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__help__subcmd__files__subcmd__rmdir)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tether__subcmd__help__subcmd__files__subcmd__stat)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1623,132 +2059,6 @@ _tether() {
             return 0
             ;;
         tether__subcmd__help__subcmd__session__subcmd__list)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__help__subcmd__sftp)
-            opts="ls stat mkdir rm rmdir mv chmod ln"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__help__subcmd__sftp__subcmd__chmod)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__help__subcmd__sftp__subcmd__ln)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__help__subcmd__sftp__subcmd__ls)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__help__subcmd__sftp__subcmd__mkdir)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__help__subcmd__sftp__subcmd__mv)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__help__subcmd__sftp__subcmd__rm)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__help__subcmd__sftp__subcmd__rmdir)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__help__subcmd__sftp__subcmd__stat)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2535,316 +2845,6 @@ _tether() {
             return 0
             ;;
         tether__subcmd__session__subcmd__list)
-            opts="-h -V --json --socket --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --socket)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp)
-            opts="-h -V --socket --help --version ls stat mkdir rm rmdir mv chmod ln help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --socket)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__chmod)
-            opts="-h -V --socket --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --socket)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__help)
-            opts="ls stat mkdir rm rmdir mv chmod ln help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__help__subcmd__chmod)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__help__subcmd__ln)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__help__subcmd__ls)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__help__subcmd__mkdir)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__help__subcmd__mv)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__help__subcmd__rm)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__help__subcmd__rmdir)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__help__subcmd__stat)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__ln)
-            opts="-s -h -V --symbolic --socket --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --socket)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__ls)
-            opts="-l -h -V --json --socket --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --socket)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__mkdir)
-            opts="-p -m -h -V --parents --mode --socket --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --mode)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -m)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --socket)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__mv)
-            opts="-h -V --socket --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --socket)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__rm)
-            opts="-r -h -V --recursive --socket --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --socket)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__rmdir)
-            opts="-h -V --socket --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --socket)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        tether__subcmd__sftp__subcmd__stat)
             opts="-h -V --json --socket --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

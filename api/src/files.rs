@@ -8,6 +8,8 @@
 //!   only when the whole body arrived; the answer is [`Uploaded`].
 //! - `POST /v1/profiles/{name}/sftp` runs one [`SftpRequest`]; the answer is
 //!   [`SftpResponse`].
+//! - `POST /v1/copy` copies one file between two profiles' servers
+//!   ([`CopyRequest`]); the answer is [`Uploaded`].
 //!
 //! The daemon never opens a local path: the CLI reads and writes local files
 //! with the caller's own permissions, and only bytes cross the socket.
@@ -41,6 +43,11 @@ pub struct FileInfo {
     pub mtime: u64,
     pub uid: u32,
     pub gid: u32,
+    /// The owner's and group's names, where the server gives them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// For symlinks, where they point.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
@@ -91,6 +98,23 @@ pub enum SftpResponse {
     Entries(Vec<FileInfo>),
     Info(FileInfo),
     Done,
+}
+
+/// `POST /v1/copy`: a file copied from one profile's server to another's
+/// (or within one), relayed by the daemon; the answer is [`Uploaded`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyRequest {
+    pub from_profile: String,
+    pub from_path: String,
+    pub to_profile: String,
+    pub to_path: String,
+    /// Keep the source's mode and times (`cp -p`).
+    #[serde(default)]
+    pub preserve: bool,
+    /// Write into the target instead of renaming over it.
+    #[serde(default)]
+    pub inplace: bool,
 }
 
 /// The answer to an upload.

@@ -1,4 +1,7 @@
-//! `tether exec NAME [--timeout SECS] [-t] -- COMMAND [ARG...]`
+//! `tether exec NAME [--timeout SECS] [-t] [-n] [-q] [--] COMMAND [ARG...]`
+//!
+//! As with ssh, the first word that is not one of tether's options starts
+//! the command; everything after it is the command's, dashes included.
 //!
 //! Streams stdin to the remote command and its stdout and stderr back,
 //! byte for byte, and exits with the remote exit status (128 + n for a
@@ -26,9 +29,20 @@ pub struct ExecArgs {
     /// Run the command on a pseudo-terminal (for sudo prompts, top -b, ...)
     #[arg(short = 't', long = "tty")]
     tty: bool,
+    /// Do not read stdin: the command gets end-of-file at once (as ssh -n)
+    #[arg(short = 'n')]
+    no_stdin: bool,
+    /// Quiet: no diagnostics of tether's own (the command's output is untouched)
+    #[arg(short = 'q', long)]
+    quiet: bool,
     /// The command: one word is a remote command line as is; several words are
     /// each quoted so the remote receives exactly them
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     command: Vec<String>,
 }
 
@@ -51,10 +65,12 @@ pub async fn run(client: &Client, args: ExecArgs) -> Result<u8> {
     };
     let input = if raw_mode.is_some() {
         Input::Raw { escape: false }
+    } else if args.no_stdin {
+        Input::Null
     } else {
         Input::Plain
     };
-    let code = pump(stream, input).await;
+    let code = pump(stream, input, args.quiet).await;
     drop(raw_mode);
     code
 }

@@ -11,13 +11,13 @@ mod cp;
 mod escape;
 mod exec;
 mod failure;
+mod files;
 mod mfa;
 mod output;
 mod profile;
 mod progress;
 mod prompt;
 mod session;
-mod sftp;
 mod shell;
 mod socket;
 mod status;
@@ -59,8 +59,9 @@ enum Command {
     /// NAME:PATH... LOCAL; `-` is stdin or stdout
     Cp(cp::CpArgs),
     /// One file operation on a server: ls, stat, mkdir, rm, rmdir, mv,
-    /// chmod, ln -s
-    Sftp(sftp::SftpArgs),
+    /// chmod, ln -s (also as `tether sftp`)
+    #[command(alias = "sftp")]
+    Files(files::FilesArgs),
     /// Who may use which profile, and how (root and profile owners)
     #[command(subcommand)]
     Grant(access::GrantCommand),
@@ -175,7 +176,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Session(command) => session::run(&client, command).await,
         Command::Shell(args) => shell::run(&client, args).await,
         Command::Cp(args) => cp::run(&client, args).await,
-        Command::Sftp(args) => sftp::run(&client, args).await,
+        Command::Files(args) => files::run(&client, args).await,
         Command::Grant(command) => access::grant(&client, command).await,
         Command::Action(command) => access::action(&client, command).await,
         Command::Run(args) => access::run(&client, args).await,

@@ -41,7 +41,7 @@ pub async fn run(client: &Client, args: ShellArgs) -> Result<u8> {
         .await?;
     let raw_mode = terminal::RawMode::enter()
         .ok_or_else(|| Failure::new("io_error", "cannot put the terminal in raw mode"))?;
-    let code = pump(stream, Input::Raw { escape: true }).await;
+    let code = pump(stream, Input::Raw { escape: true }, false).await;
     drop(raw_mode);
     code
 }

@@ -25,6 +25,8 @@ pub enum Input {
     /// The local terminal is in raw mode: Ctrl-C is a byte for the remote
     /// terminal. With `escape`, `~.` at the start of a line disconnects.
     Raw { escape: bool },
+    /// No input: end-of-file at once (`exec -n`).
+    Null,
 }
 
 /// What the stdin task reports besides frames.
@@ -46,7 +48,9 @@ fn daemon_gone(raw: bool) -> Failure {
     )
 }
 
-pub async fn pump(stream: tether_api::client::Stream, input: Input) -> Result<u8> {
+/// Runs the stream to its end; `quiet` leaves out tether's own notes (the
+/// time limit's).
+pub async fn pump(stream: tether_api::client::Stream, input: Input, quiet: bool) -> Result<u8> {
     let raw = matches!(input, Input::Raw { .. });
     let escape = matches!(input, Input::Raw { escape: true });
     let (mut from_daemon, mut to_daemon) = tokio::io::split(stream);
@@ -62,7 +66,12 @@ pub async fn pump(stream: tether_api::client::Stream, input: Input) -> Result<u8
     });
     let stdin_frames = frames.clone();
     let (local_tx, mut local) = mpsc::channel::<Local>(1);
+    let no_input = input == Input::Null;
     let stdin_pump = tokio::spawn(async move {
+        if no_input {
+            let _ = stdin_frames.send(Frame::Eof).await;
+            return;
+        }
         let mut stdin = tokio::io::stdin();
         let mut buf = vec![0u8; CHUNK];
         let mut escapes = Escape::default();
@@ -187,7 +196,7 @@ pub async fn pump(stream: tether_api::client::Stream, input: Input) -> Result<u8
                 let _ = stderr.flush().await;
             }
             Frame::Exit(exit) => {
-                if exit.timed_out {
+                if exit.timed_out && !quiet {
                     let start = if raw { "\r\n" } else { "" };
                     let end = if raw { "\r\n" } else { "\n" };
                     let _ = std::io::Write::write_all(

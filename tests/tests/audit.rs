@@ -343,7 +343,8 @@ fn no_secret_or_session_byte_reaches_the_trail_or_the_log() {
         );
         return;
     }
-    let daemon = Daemon::start();
+    // The system daemon: TOTP secrets are among what it takes.
+    let daemon = Daemon::start_system("root");
     let password = tether_e2e::test_password();
     daemon.add_password_profile("db1", &sshd, password).ok();
     let typed = b"session-bytes-7f3a91\n";

@@ -285,3 +285,113 @@ fn prompts_reach_the_terminal_whatever_is_redirected() {
     daemon.run(&["profile", "show", "open"]).ok();
     daemon.run(&["profile", "remove", "open", "--yes"]).ok();
 }
+
+#[test]
+fn command_lines_read_as_ssh_and_scp_read_them() {
+    let test = "command_lines_read_as_ssh_and_scp_read_them";
+    let Some((sshd, daemon)) = with_web1(test) else {
+        return;
+    };
+    // The first word that is not tether's starts the command; its dashes
+    // are its own.
+    let run = daemon.run(&["exec", "web1", "echo", "-n", "a", "b"]);
+    run.ok();
+    assert_eq!(run.stdout(), "a b");
+    let run = daemon.run(&["exec", "web1", "--", "echo", "-n", "c"]);
+    assert_eq!(run.stdout(), "c");
+    let run = daemon.run_with_stdin(&["exec", "-n", "web1", "cat"], b"never read\n");
+    run.ok();
+    assert_eq!(run.stdout(), "");
+
+    let remote = sshd.user_dir("remote");
+    for name in ["a.log", "b.log", "c.txt", ".hidden.log"] {
+        fs::write(remote.join(name), name).unwrap();
+    }
+    sshd.give(&remote);
+    let local = tempfile::tempdir().unwrap();
+    // Globs are matched on the server's listing, without a shell.
+    daemon
+        .run(&[
+            "cp",
+            &format!("web1:{}/*.log", s(&remote)),
+            &format!("{}/", s(local.path())),
+        ])
+        .ok();
+    let mut got: Vec<String> = fs::read_dir(local.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    got.sort();
+    assert_eq!(got, ["a.log", "b.log"]);
+    daemon
+        .run(&[
+            "cp",
+            &format!("web1:{}/*.none", s(&remote)),
+            s(local.path()),
+        ])
+        .fails_with("no_such_file");
+    // `~` is the login's home, expanded on the server.
+    daemon
+        .run_with_stdin(&["cp", "-", "web1:~/tether-tilde-test"], b"home")
+        .ok();
+    let listed = daemon.run(&["files", "web1", "ls", "~"]);
+    listed.ok();
+    assert!(
+        listed.stdout().lines().any(|l| l == "tether-tilde-test"),
+        "{}",
+        listed.stdout()
+    );
+    daemon
+        .run(&["files", "web1", "rm", "~/tether-tilde-test"])
+        .ok();
+
+    // ls hides dot files unless -a, and -l names the owner.
+    let ls = daemon.run(&["sftp", "web1", "ls", s(&remote)]).stdout();
+    assert!(!ls.contains(".hidden.log") && ls.contains("a.log"), "{ls}");
+    let all = daemon
+        .run(&["files", "web1", "ls", "-a", s(&remote)])
+        .stdout();
+    assert!(all.contains(".hidden.log"), "{all}");
+    let long = daemon
+        .run(&["files", "web1", "ls", "-l", s(&remote)])
+        .stdout();
+    assert!(long.lines().nth(1).unwrap().contains(&sshd.user), "{long}");
+
+    // Remote to remote, relayed by the daemon: a file and a tree.
+    let key = tether_e2e::keygen(sshd.dir.path(), "id_web2", "ed25519", "");
+    daemon.add_key_profile("web2", &sshd, &key).ok();
+    let other = sshd.user_dir("other");
+    sshd.give(&other);
+    daemon
+        .run(&[
+            "cp",
+            &format!("web1:{}/c.txt", s(&remote)),
+            &format!("web2:{}/copied.txt", s(&other)),
+        ])
+        .ok();
+    assert_eq!(fs::read(other.join("copied.txt")).unwrap(), b"c.txt");
+    daemon
+        .run(&[
+            "cp",
+            "-r",
+            &format!("web1:{}", s(&remote)),
+            &format!("web2:{}/tree", s(&other)),
+        ])
+        .ok();
+    assert_eq!(fs::read(other.join("tree/b.log")).unwrap(), b"b.log");
+    assert_eq!(
+        fs::read(other.join("tree/.hidden.log")).unwrap(),
+        b".hidden.log"
+    );
+    let trail = daemon.run(&["audit", "--op", "sftp.copy", "--json"]).json();
+    let ops: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["op"].as_str().unwrap())
+        .collect();
+    assert!(
+        ops.contains(&"sftp.copy.read") && ops.contains(&"sftp.copy.write.end"),
+        "{ops:?}"
+    );
+}

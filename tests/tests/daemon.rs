@@ -256,7 +256,7 @@ fn check_config_names_the_line_of_the_error() {
     )
     .unwrap();
     let out = Command::new(tether_e2e::tetherd_bin())
-        .arg("check-config")
+        .args(["--user", "check-config"])
         .arg(&good)
         .output()
         .unwrap();

@@ -290,13 +290,14 @@ fn missing_files_and_refused_paths_are_typed_errors() {
     daemon
         .run(&["cp", &format!("web1:{}", s(&target)), "/proc/version/x"])
         .fails_with("io_error");
+    // Remote to remote needs both profiles; local to local is not tether's.
     daemon
         .run(&["cp", "web1:/a", "web2:/b"])
-        .fails_with("usage");
+        .fails_with("profile_not_found");
     daemon.run(&["cp", "a", "b"]).fails_with("usage");
     daemon
         .run(&["cp", &format!("web1:{}", s(&target)), "nosuch:/x"])
-        .fails_with("usage");
+        .fails_with("profile_not_found");
 }
 
 #[test]
@@ -473,7 +474,7 @@ fn sftp_operations() {
 
     daemon
         .run(&["sftp", "web1", "rmdir", &r("a")])
-        .fails_with("sftp_error");
+        .fails_with("directory_not_empty");
     daemon
         .run(&["sftp", "web1", "rm", &r("a")])
         .fails_with("sftp_error");

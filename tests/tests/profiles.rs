@@ -219,7 +219,7 @@ fn host_key_consent_is_required_and_checked() {
 
     let mut malformed = base("a");
     malformed.extend(["--host-key".into(), "MD5:00:11".into()]);
-    run(malformed).fails_with("bad_request");
+    run(malformed).fails_with("usage");
 
     // The right fingerprint, as ssh-keygen -lf prints it on the server.
     let mut right = base("a");
@@ -259,6 +259,7 @@ fn bad_credentials_store_nothing() {
     // Not a key at all.
     let junk = sshd.dir.path().join("junk");
     std::fs::write(&junk, "hello\n").unwrap();
+    std::fs::set_permissions(&junk, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     daemon
         .run(&[
             "profile",

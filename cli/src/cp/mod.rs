@@ -21,6 +21,7 @@ use crate::output::print_json;
 use crate::progress::Progress;
 
 mod download;
+mod remote;
 mod upload;
 
 #[derive(Debug, Args)]
@@ -148,6 +149,36 @@ async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
         .iter()
         .filter(|p| matches!(p, Place::Remote { .. }))
         .collect();
+    // Remote to remote: the daemon relays each file.
+    if let Place::Remote {
+        profile: dest_profile,
+        path: dest_path,
+    } = &dest
+    {
+        if !sources.is_empty() && remote_sources.len() == sources.len() {
+            let mut copier = Copier {
+                client,
+                profile: dest_profile.clone(),
+                preserve: args.preserve,
+                inplace: args.inplace,
+                follow: args.dereference,
+                progress: Progress::new(args.quiet || args.json, None, None),
+                summary: Summary::default(),
+            };
+            let mut expanded = Vec::new();
+            for source in &sources {
+                if let Place::Remote { profile, path } = source {
+                    for path in copier.globbed(profile, path).await? {
+                        expanded.push((profile.clone(), path));
+                    }
+                }
+            }
+            copier
+                .relay_all(&expanded, dest_profile, dest_path, args.recursive)
+                .await?;
+            return copier.done(started, args.json);
+        }
+    }
     let profile = match (&dest, remote_sources.first()) {
         (Place::Remote { profile, .. }, None) => profile.clone(),
         (Place::Local(_) | Place::Std, Some(Place::Remote { profile, .. }))
@@ -188,6 +219,22 @@ async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
         progress: Progress::new(quiet, total_bytes, total_files),
         summary: Summary::default(),
     };
+    // Remote sources: globs matched on the server's listing.
+    let mut sources_expanded = Vec::new();
+    for source in sources {
+        match source {
+            Place::Remote { profile, path } => {
+                for path in copier.globbed(&profile, &path).await? {
+                    sources_expanded.push(Place::Remote {
+                        profile: profile.clone(),
+                        path,
+                    });
+                }
+            }
+            other => sources_expanded.push(other),
+        }
+    }
+    let sources = sources_expanded;
     match &dest {
         Place::Remote { path, .. } => copier.upload_all(&sources, path, args.recursive).await?,
         Place::Local(path) => copier.download_all(&sources, path, args.recursive).await?,
@@ -200,12 +247,7 @@ async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
             copier.download_to_stdout(path).await?;
         }
     }
-    copier.progress.done();
-    copier.summary.seconds = started.elapsed().as_secs_f64();
-    if args.json {
-        print_json(&copier.summary)?;
-    }
-    Ok(0)
+    copier.done(started, args.json)
 }
 
 /// The files and bytes below local `sources`, for the progress line; `None`
@@ -290,6 +332,26 @@ fn mtime_of(meta: &std::fs::Metadata) -> Option<u64> {
 }
 
 impl Copier<'_> {
+    /// Ends the copy: the summary line, or the JSON summary.
+    fn done(mut self, started: Instant, json: bool) -> Result<u8> {
+        self.progress.done();
+        self.summary.seconds = started.elapsed().as_secs_f64();
+        if json {
+            print_json(&self.summary)?;
+        }
+        Ok(0)
+    }
+
+    /// A remote source with its globs expanded on the server (itself when
+    /// it has none).
+    async fn globbed(&self, profile: &str, path: &str) -> Result<Vec<String>> {
+        if remote::has_glob(path) {
+            self.expand_glob(profile, path).await
+        } else {
+            Ok(vec![path.to_owned()])
+        }
+    }
+
     fn base(&self) -> String {
         format!("/v1/profiles/{}", self.profile)
     }

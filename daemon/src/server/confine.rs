@@ -1,11 +1,9 @@
 //! SFTP path prefixes: where a path really is on the server, and whether a
 //! grant allows it.
 
-use russh_sftp::client::SftpSession;
-
 use crate::access::policy::{Allowed, within};
 use crate::error::Error;
-use crate::ssh::sftp::{self, RemoteError, RemoteKind};
+use crate::ssh::sftp::{self, RemoteKind, Sftp};
 
 /// Where `path` is on the server with `..` and symlinks resolved, checked
 /// against the grant's path prefixes; the path to operate on.
@@ -17,7 +15,7 @@ use crate::ssh::sftp::{self, RemoteError, RemoteKind};
 /// a parent can redirect it after the check. (A symlink planted between the
 /// check and the operation by someone else with write access there is not
 /// caught; see ARCHITECTURE.md.)
-pub async fn confine(sftp: &SftpSession, allowed: &Allowed, path: &str) -> Result<String, Error> {
+pub async fn confine(sftp: &Sftp, allowed: &Allowed, path: &str) -> Result<String, Error> {
     let Some(prefixes) = &allowed.paths else {
         return Ok(path.to_owned());
     };
@@ -38,9 +36,7 @@ pub async fn confine(sftp: &SftpSession, allowed: &Allowed, path: &str) -> Resul
     let location = if trimmed.is_empty() && !path.is_empty() {
         "/".to_owned()
     } else if base.is_empty() || base == "." || base == ".." {
-        sftp.canonicalize(path)
-            .await
-            .map_err(|e| RemoteError::from_sftp(path, e))?
+        sftp.realpath(path).await?
     } else {
         let parent = resolve_existing(sftp, parent).await?;
         format!("{}/{base}", parent.trim_end_matches('/'))
@@ -48,7 +44,7 @@ pub async fn confine(sftp: &SftpSession, allowed: &Allowed, path: &str) -> Resul
     if !within(prefixes, &location) {
         return Err(refused(&location));
     }
-    if let Ok(target) = sftp.canonicalize(location.as_str()).await {
+    if let Ok(target) = sftp.realpath(&location).await {
         if !within(prefixes, &target) {
             return Err(refused(&target));
         }
@@ -59,11 +55,11 @@ pub async fn confine(sftp: &SftpSession, allowed: &Allowed, path: &str) -> Resul
 /// `dir` resolved by the server; where its last components do not exist yet
 /// (`mkdir -p`), its deepest existing ancestor resolved, with the missing
 /// names appended (never `.` or `..`).
-async fn resolve_existing(sftp: &SftpSession, dir: &str) -> Result<String, Error> {
+async fn resolve_existing(sftp: &Sftp, dir: &str) -> Result<String, Error> {
     let mut head = dir.to_owned();
     let mut missing: Vec<String> = Vec::new();
     loop {
-        match sftp.canonicalize(head.as_str()).await {
+        match sftp.realpath(&head).await {
             Ok(real) => {
                 let mut out = real.trim_end_matches('/').to_owned();
                 for name in missing.iter().rev() {
@@ -73,7 +69,6 @@ async fn resolve_existing(sftp: &SftpSession, dir: &str) -> Result<String, Error
                 return Ok(if out.is_empty() { "/".into() } else { out });
             }
             Err(error) => {
-                let error = RemoteError::from_sftp(dir, error);
                 let (parent, base) = match head.trim_end_matches('/').rsplit_once('/') {
                     Some(("", base)) => ("/".to_owned(), base.to_owned()),
                     Some((parent, base)) => (parent.to_owned(), base.to_owned()),

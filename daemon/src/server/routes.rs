@@ -179,6 +179,11 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
             Method::POST => files::operation(app, caller, name, request).await,
             _ => Err(not_allowed()),
         },
+        ["copy"] => match method {
+            // Read on one profile and write on another: checked inside.
+            Method::POST => files::copy(app, caller, request).await,
+            _ => Err(not_allowed()),
+        },
         ["sessions"] => match method {
             Method::GET => Ok(sessions::list(app, caller)),
             _ => Err(not_allowed()),

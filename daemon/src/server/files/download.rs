@@ -4,11 +4,9 @@
 use std::sync::Arc;
 
 use ::http::{HeaderValue, Request};
-use bytes::Bytes;
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use tether_api::files::{MODE_HEADER, MTIME_HEADER, SIZE_HEADER};
-use tokio::io::AsyncReadExt;
 
 use super::{Session, path_param, session};
 use crate::access::Caller;
@@ -20,9 +18,6 @@ use crate::server::confine::confine;
 use crate::server::http::{Resp, channel_body};
 use crate::ssh::sftp::{self, RemoteError, RemoteKind};
 use crate::store::envelope::hex;
-
-/// Bytes per chunk of a download.
-const READ_CHUNK: usize = 256 * 1024;
 
 pub async fn download(
     app: &Arc<App>,
@@ -56,12 +51,10 @@ async fn send_file(
     end: Event,
 ) -> Result<Resp, Error> {
     let Session { sftp, lease } = session(app, caller, name).await?;
-    let path = confine(&sftp, allowed, path).await?;
-    let meta = sftp
-        .metadata(&path)
-        .await
-        .map_err(|e| RemoteError::from_sftp(&path, e))?;
-    if sftp::kind_of(&meta) == tether_api::files::FileKind::Dir {
+    let path = sftp.expand(path).await?;
+    let path = confine(&sftp, allowed, &path).await?;
+    let attrs = sftp.stat_attrs(&path).await?;
+    if sftp::kind_of(&attrs) == tether_api::files::FileKind::Dir {
         return Err(RemoteError::new(
             RemoteKind::Failed,
             &path,
@@ -69,10 +62,7 @@ async fn send_file(
         )
         .into());
     }
-    let mut file = sftp
-        .open(&path)
-        .await
-        .map_err(|e| RemoteError::from_sftp(&path, e))?;
+    let handle = sftp.open_read(&path).await?;
     let (tx, body) = channel_body(4);
     let guard = app.tasks.enter();
     let profile = name.to_owned();
@@ -81,27 +71,25 @@ async fn send_file(
     tokio::spawn(async move {
         let mut sent: u64 = 0;
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; READ_CHUNK];
+        let mut reader = sftp.reader(handle, &log_path);
+        // Read to the end, whatever the size said (see `transfer`).
         let outcome = loop {
-            match file.read(&mut buf).await {
-                Ok(0) => break "ok",
-                Ok(n) => {
-                    sent += n as u64;
-                    hasher.update(&buf[..n]);
-                    if tx
-                        .send(Ok(Bytes::copy_from_slice(&buf[..n])))
-                        .await
-                        .is_err()
-                    {
+            match reader.next_chunk().await {
+                Ok(None) => break "ok",
+                Ok(Some(data)) => {
+                    sent += data.len() as u64;
+                    hasher.update(&data);
+                    if tx.send(Ok(data)).await.is_err() {
                         break "caller_gone";
                     }
                 }
                 Err(error) => {
-                    let _ = tx.send(Err(error)).await;
+                    let _ = tx.send(Err(std::io::Error::other(error.to_string()))).await;
                     break "sftp_error";
                 }
             }
         };
+        let _ = sftp.close(reader.into_handle(), &log_path, false).await;
         let mut end = end
             .result(outcome)
             .detail("resolved", log_path.as_str())
@@ -123,11 +111,11 @@ async fn send_file(
     let headers = response.headers_mut();
     let number =
         |n: u64| HeaderValue::from_str(&n.to_string()).unwrap_or(HeaderValue::from_static("0"));
-    headers.insert(SIZE_HEADER, number(meta.size.unwrap_or(0)));
+    headers.insert(SIZE_HEADER, number(attrs.size.unwrap_or(0)));
     headers.insert(
         MODE_HEADER,
-        number(u64::from(meta.permissions.unwrap_or(0o644) & 0o7777)),
+        number(u64::from(attrs.permissions.unwrap_or(0o644) & 0o7777)),
     );
-    headers.insert(MTIME_HEADER, number(u64::from(meta.mtime.unwrap_or(0))));
+    headers.insert(MTIME_HEADER, number(u64::from(attrs.mtime.unwrap_or(0))));
     Ok(response)
 }

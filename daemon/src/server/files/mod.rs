@@ -10,7 +10,6 @@
 
 use ::http::{Request, StatusCode};
 use hyper::body::Incoming;
-use russh_sftp::client::SftpSession;
 use tether_api::files::{SftpRequest, SftpResponse, query_value};
 
 use super::App;
@@ -22,17 +21,19 @@ use crate::access::policy::{Allowed, Op};
 use crate::audit::Event;
 use crate::error::Error;
 use crate::ssh::pool::Lease;
-use crate::ssh::sftp::{self, RemoteError, RemoteKind, check_path};
+use crate::ssh::sftp::{self, Sftp, check_path};
 
+mod copy;
 mod download;
 mod upload;
 
+pub use copy::copy;
 pub use download::download;
 pub use upload::upload;
 
 /// An SFTP session on a pooled channel, with the lease that keeps its slot.
 struct Session {
-    sftp: SftpSession,
+    sftp: Sftp,
     lease: Lease,
 }
 
@@ -111,8 +112,9 @@ async fn run_operation(
 ) -> Result<Resp, Error> {
     let allowed = allowed.clone();
     let Session { sftp, lease } = session(app, caller, name).await?;
-    // Every path the operation touches is confined (a symlink's target is
-    // text: reading through the link is what gets checked).
+    // Every path the operation touches has its `~` expanded and is confined
+    // (a symlink's target is text: reading through the link is what gets
+    // checked).
     match &mut op {
         SftpRequest::Ls { path }
         | SftpRequest::Stat { path, .. }
@@ -122,70 +124,52 @@ async fn run_operation(
         | SftpRequest::Chmod { path, .. }
         | SftpRequest::Touch { path, .. }
         | SftpRequest::Symlink { link: path, .. } => {
-            *path = confine(&sftp, &allowed, path).await?;
+            *path = confine(&sftp, &allowed, &sftp.expand(path).await?).await?;
             resolved.push(path.clone());
         }
         SftpRequest::Mv { from, to } => {
-            *from = confine(&sftp, &allowed, from).await?;
-            *to = confine(&sftp, &allowed, to).await?;
+            *from = confine(&sftp, &allowed, &sftp.expand(from).await?).await?;
+            *to = confine(&sftp, &allowed, &sftp.expand(to).await?).await?;
             resolved.extend([from.clone(), to.clone()]);
         }
     }
     let response = match op {
-        SftpRequest::Ls { path } => SftpResponse::Entries(sftp::list(&sftp, &path).await?),
-        SftpRequest::Stat { path, follow } => {
-            SftpResponse::Info(sftp::stat(&sftp, &path, follow).await?)
-        }
+        SftpRequest::Ls { path } => SftpResponse::Entries(sftp.list(&path).await?),
+        SftpRequest::Stat { path, follow } => SftpResponse::Info(sftp.stat(&path, follow).await?),
         SftpRequest::Mkdir {
             path,
             parents,
             mode,
         } => {
-            sftp::mkdir(&sftp, &path, parents, mode).await?;
+            sftp.mkdir(&path, parents, mode).await?;
             SftpResponse::Done
         }
         SftpRequest::Rm { path, recursive } => {
-            sftp::remove(&sftp, &path, recursive).await?;
+            sftp.remove(&path, recursive).await?;
             SftpResponse::Done
         }
         SftpRequest::Rmdir { path } => {
-            sftp::rmdir(&sftp, &path).await?;
+            sftp.rmdir(&path).await?;
             SftpResponse::Done
         }
         SftpRequest::Mv { from, to } => {
-            sftp::rename(&sftp, &from, &to, async || {
-                second_channel(app, caller, name, &to).await
-            })
-            .await?;
+            sftp.rename(&from, &to).await?;
             SftpResponse::Done
         }
         SftpRequest::Chmod { path, mode } => {
-            sftp::chmod(&sftp, &path, mode).await?;
+            sftp.chmod(&path, mode).await?;
             SftpResponse::Done
         }
         SftpRequest::Symlink { target, link } => {
-            sftp::symlink(&sftp, &target, &link).await?;
+            sftp.symlink(&target, &link).await?;
             SftpResponse::Done
         }
         SftpRequest::Touch { path, mtime } => {
-            sftp::touch(&sftp, &path, mtime).await?;
+            sftp.touch(&path, mtime).await?;
             SftpResponse::Done
         }
     };
     drop(sftp);
     drop(lease);
     Ok(json(StatusCode::OK, &response))
-}
-
-/// Another channel on the profile's connection, for the one request
-/// russh-sftp's session cannot send (see [`sftp::rename`]).
-async fn second_channel(
-    app: &App,
-    caller: &Caller,
-    name: &str,
-    path: &str,
-) -> Result<(russh::Channel<russh::client::Msg>, Lease), RemoteError> {
-    channel::open(app, caller, name)
-        .await
-        .map_err(|e| RemoteError::new(RemoteKind::Failed, path, e.to_string()))
 }

@@ -4,14 +4,11 @@
 use ::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use russh_sftp::client::SftpSession;
-use russh_sftp::client::fs::Metadata;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use sha2::{Digest, Sha256};
 use tether_api::files::{FileKind, Uploaded, query_value};
-use tokio::io::AsyncWriteExt;
 
-use super::{Session, number_param, path_param, second_channel, session};
+use super::{Session, number_param, path_param, session};
 use crate::access::Caller;
 use crate::access::policy::{Allowed, Op};
 use crate::audit::Event;
@@ -19,7 +16,9 @@ use crate::error::Error;
 use crate::server::App;
 use crate::server::confine::confine;
 use crate::server::http::{Resp, drain_in_background, json};
-use crate::ssh::sftp::{self, RemoteError, RemoteKind};
+use crate::ssh::sftp::ops::private_attributes;
+use crate::ssh::sftp::transfer::Reader;
+use crate::ssh::sftp::{self, RemoteError, RemoteKind, Sftp};
 use crate::store::envelope::hex;
 
 /// A name beside `path` that no one else will pick.
@@ -108,58 +107,95 @@ async fn receive(
         mode: number_param(uri, "mode")?.map(|m| (m & 0o7777) as u32),
         mtime: number_param(uri, "mtime")?,
         preserve: flag("preserve"),
+        inplace: flag("inplace"),
     };
-    let inplace = flag("inplace");
     temporary_name(&path)?;
     let Session { sftp, lease } = session(app, caller, name).await?;
-    // A symlink at the target is written through, as scp does: the file it
-    // points to is replaced, in its own directory.
-    let path = confine(&sftp, allowed, &path).await?;
-    let path = sftp::follow_links(&sftp, &path).await?;
-    let path = confine(&sftp, allowed, &path).await?;
-    let existing = sftp::existing(&sftp, &path).await?;
-    if existing
-        .as_ref()
-        .is_some_and(|m| sftp::kind_of(m) == FileKind::Dir)
-    {
-        return Err(RemoteError::new(RemoteKind::Failed, &path, "is a directory").into());
-    }
-    let attrs = final_attributes(&wanted, existing.as_ref());
     let Some(mut body) = body.take() else {
         return Err(Error::Internal("the upload body was taken twice".into()));
     };
-    let (written, sha256) = if inplace {
-        write_in_place(&sftp, &path, &mut body, &attrs, existing.is_some()).await?
+    let done = write_target(&sftp, allowed, &path, &wanted, Source::Body(&mut body)).await?;
+    lease
+        .connection
+        .bytes_in
+        .fetch_add(done.bytes, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(profile = %name, path = %done.path, bytes = done.bytes, "upload finished");
+    Ok(done)
+}
+
+/// Where the bytes of a new remote file come from.
+pub(super) enum Source<'a> {
+    /// A request body (an upload).
+    Body(&'a mut Incoming),
+    /// Another server's file (a remote-to-remote copy).
+    Remote(&'a mut Reader),
+}
+
+impl Source<'_> {
+    async fn next(&mut self, path: &str) -> Result<Option<bytes::Bytes>, Error> {
+        match self {
+            Source::Body(body) => loop {
+                match body.frame().await {
+                    None => return Ok(None),
+                    Some(Err(_)) => return Err(Error::IncompleteUpload(path.to_owned())),
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Ok(Some(data));
+                        }
+                    }
+                }
+            },
+            Source::Remote(reader) => Ok(reader.next_chunk().await?),
+        }
+    }
+}
+
+/// Writes `source` to `path` on `sftp` as the caller's grant allows: `~`
+/// expanded, a symlink at the target written through, a temporary file
+/// beside it (owner-only until complete) renamed over it, or with
+/// `inplace` straight into it; the finished file's mode as scp gives it.
+pub(super) async fn write_target(
+    sftp: &Sftp,
+    allowed: &Allowed,
+    path: &str,
+    wanted: &Wanted,
+    mut source: Source<'_>,
+) -> Result<Uploaded, Error> {
+    let path = sftp.expand(path).await?;
+    let path = confine(sftp, allowed, &path).await?;
+    let path = sftp.follow_links(&path).await?;
+    let path = confine(sftp, allowed, &path).await?;
+    let existing = sftp.existing(&path).await?;
+    if existing
+        .as_ref()
+        .is_some_and(|a| sftp::kind_of(a) == FileKind::Dir)
+    {
+        return Err(RemoteError::new(RemoteKind::Failed, &path, "is a directory").into());
+    }
+    let attrs = final_attributes(wanted, existing.as_ref());
+    let (bytes, sha256) = if wanted.inplace {
+        write_in_place(sftp, &path, &mut source, &attrs).await?
     } else {
         let temporary = temporary_name(&path)?;
-        let flags = OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE | OpenFlags::TRUNCATE;
-        let file = sftp
-            .open_with_flags_and_attributes(&temporary, flags, sftp::private_attributes())
+        let flags = OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::TRUNCATE;
+        let handle = sftp
+            .open_write(&temporary, flags, private_attributes())
             .await
-            .map_err(|e| {
-                let error = RemoteError::from_sftp(&temporary, e);
-                match (error.kind.clone(), &existing) {
-                    (RemoteKind::PermissionDenied, Some(_)) => RemoteError::new(
-                        RemoteKind::PermissionDenied,
-                        &path,
-                        "cannot create a temporary file beside it: its directory is not \
-                         writable. The file itself may be: `tether cp --inplace` writes into \
-                         it directly (not atomic: an interrupted copy leaves it partly \
-                         written, as scp does)",
-                    ),
-                    _ => error,
-                }
+            .map_err(|error| match (error.kind.clone(), &existing) {
+                (RemoteKind::PermissionDenied, Some(_)) => RemoteError::new(
+                    RemoteKind::PermissionDenied,
+                    &path,
+                    "cannot create a temporary file beside it: its directory is not writable. \
+                     The file itself may be: `tether cp --inplace` writes into it directly (not \
+                     atomic: an interrupted copy leaves it partly written, as scp does)",
+                ),
+                _ => error,
             })?;
-        let streamed = match stream_into(file, &mut body, &path).await {
+        let finished = match stream_into(sftp, handle, &mut source, &temporary).await {
+            Ok(done) => finish(sftp, &temporary, &path, &attrs).await.map(|()| done),
             Err(Error::Remote(error)) => Err(Error::Remote(
-                sftp::explain_write_failure(&sftp, &path, error).await,
+                sftp.explain_write_failure(&path, error).await,
             )),
-            other => other,
-        };
-        let finished = match streamed {
-            Ok(done) => finish(&sftp, app, caller, name, &temporary, &path, &attrs)
-                .await
-                .map(|()| done),
             Err(error) => Err(error),
         };
         if finished.is_err() {
@@ -168,31 +204,28 @@ async fn receive(
         }
         finished?
     };
-    lease
-        .connection
-        .bytes_in
-        .fetch_add(written, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!(profile = %name, %path, bytes = written, inplace, "upload finished");
     Ok(Uploaded {
         path,
-        bytes: written,
+        bytes,
         sha256,
     })
 }
 
 /// What the request asks the finished file to get.
-struct Wanted {
+pub(super) struct Wanted {
     /// The source's permission bits.
-    mode: Option<u32>,
-    mtime: Option<u64>,
+    pub mode: Option<u32>,
+    pub mtime: Option<u64>,
     /// `-p`: the source's mode and times, even over an existing file.
-    preserve: bool,
+    pub preserve: bool,
+    /// Written into the target, not renamed over it.
+    pub inplace: bool,
 }
 
 /// The finished file's attributes, as scp and sftp give them: with `-p` the
 /// source's mode and times; over an existing file, that file's mode, owner
 /// and group; a new file the source's permission bits.
-fn final_attributes(wanted: &Wanted, existing: Option<&Metadata>) -> FileAttributes {
+fn final_attributes(wanted: &Wanted, existing: Option<&FileAttributes>) -> FileAttributes {
     let mut attrs = FileAttributes::empty();
     match (wanted.preserve, existing) {
         (true, _) => {
@@ -213,30 +246,36 @@ fn final_attributes(wanted: &Wanted, existing: Option<&Metadata>) -> FileAttribu
     attrs
 }
 
-/// Writes the body into `file`; the bytes and their SHA-256.
+/// Writes the body into the open file at `handle` (pipelined), then closes
+/// it after `fsync`; the bytes and their SHA-256.
 async fn stream_into(
-    mut file: russh_sftp::client::fs::File,
-    body: &mut Incoming,
+    sftp: &Sftp,
+    handle: String,
+    source: &mut Source<'_>,
     path: &str,
 ) -> Result<(u64, String), Error> {
     let mut hasher = Sha256::new();
-    let mut written: u64 = 0;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| Error::IncompleteUpload(path.to_owned()))?;
-        if let Ok(data) = frame.into_data() {
+    let mut writer = sftp.writer(handle, path);
+    let streamed: Result<(), Error> = async {
+        while let Some(data) = source.next(path).await? {
             hasher.update(&data);
-            written += data.len() as u64;
-            file.write_all(&data)
-                .await
-                .map_err(|e| RemoteError::from_io(path, e))?;
+            writer.write(&data).await?;
         }
+        Ok(())
     }
-    file.flush()
-        .await
-        .map_err(|e| RemoteError::from_io(path, e))?;
-    file.shutdown()
-        .await
-        .map_err(|e| RemoteError::from_io(path, e))?;
+    .await;
+    if let Err(error) = streamed {
+        let _ = sftp.close(writer.into_handle(), path, false).await;
+        return Err(error);
+    }
+    let (written, handle) = match writer.finish().await {
+        Ok(done) => done,
+        Err((error, handle)) => {
+            let _ = sftp.close(handle, path, false).await;
+            return Err(error.into());
+        }
+    };
+    sftp.close(handle, path, true).await?;
     Ok((written, hex(&hasher.finalize())))
 }
 
@@ -244,44 +283,35 @@ async fn stream_into(
 /// whose directory is not writable. Not atomic: an interrupted copy leaves
 /// the target partly written, and the error says so.
 async fn write_in_place(
-    sftp: &SftpSession,
+    sftp: &Sftp,
     path: &str,
-    body: &mut Incoming,
+    source: &mut Source<'_>,
     attrs: &FileAttributes,
-    existed: bool,
 ) -> Result<(u64, String), Error> {
-    let flags = OpenFlags::CREATE | OpenFlags::WRITE | OpenFlags::TRUNCATE;
-    let file = sftp
-        .open_with_flags_and_attributes(path, flags, sftp::private_attributes())
+    let flags = OpenFlags::CREATE | OpenFlags::TRUNCATE;
+    let handle = sftp.open_write(path, flags, private_attributes()).await?;
+    let done = stream_into(sftp, handle, source, path)
         .await
-        .map_err(|e| RemoteError::from_sftp(path, e))?;
-    let done = stream_into(file, body, path).await.map_err(|error| {
-        Error::Remote(RemoteError::new(
-            RemoteKind::Failed,
-            path,
-            format!("{error}; written in place, so it is now incomplete"),
-        ))
-    })?;
-    // An existing file keeps what it had unless -p asked otherwise.
-    sftp::set_attributes(sftp, path, attrs, existed).await?;
+        .map_err(|error| {
+            Error::Remote(RemoteError::new(
+                RemoteKind::Failed,
+                path,
+                format!("{error}; written in place, so it is now incomplete"),
+            ))
+        })?;
+    sftp.set_attributes(path, attrs).await?;
     Ok(done)
 }
 
 /// Gives the complete temporary file its final attributes, then renames it
 /// over the target.
 async fn finish(
-    sftp: &SftpSession,
-    app: &App,
-    caller: &Caller,
-    name: &str,
+    sftp: &Sftp,
     temporary: &str,
     path: &str,
     attrs: &FileAttributes,
 ) -> Result<(), Error> {
-    sftp::set_attributes(sftp, temporary, attrs, false).await?;
-    sftp::rename(sftp, temporary, path, async || {
-        second_channel(app, caller, name, path).await
-    })
-    .await?;
+    sftp.set_attributes(temporary, attrs).await?;
+    sftp.rename(temporary, path).await?;
     Ok(())
 }

@@ -1,7 +1,10 @@
-//! `tether sftp NAME OP ...`: one SFTP operation on a profile's server.
+//! `tether files NAME OP ...` (also `tether sftp`): one file operation on a
+//! profile's server.
 //!
 //! Each operation is one `POST /v1/profiles/{name}/sftp`; paths are the
 //! server's and are sent as given (relative ones start at the login's home).
+//! `ls` hides names starting with `.` unless `-a`, and `ls -l` shows user
+//! and group names where the server gives them.
 
 use clap::{Args, Subcommand};
 use tether_api::client::Client;
@@ -13,7 +16,7 @@ use crate::profile::check_name;
 use crate::progress::human;
 
 #[derive(Debug, Args)]
-pub struct SftpArgs {
+pub struct FilesArgs {
     /// Profile name
     name: String,
     #[command(subcommand)]
@@ -27,6 +30,9 @@ enum Op {
         /// Long listing: kind and mode, owner, size, modification time
         #[arg(short = 'l')]
         long: bool,
+        /// Show entries whose names start with `.` too
+        #[arg(short = 'a', long = "all")]
+        all: bool,
         /// Print JSON for scripts
         #[arg(long)]
         json: bool,
@@ -90,14 +96,19 @@ fn parse_mode(text: &str) -> std::result::Result<u32, String> {
         .ok_or_else(|| format!("{text:?} is not an octal mode such as 644 or 2750"))
 }
 
-pub async fn run(client: &Client, args: SftpArgs) -> Result<u8> {
+pub async fn run(client: &Client, args: FilesArgs) -> Result<u8> {
     check_name(&args.name)?;
     let url = format!("/v1/profiles/{}/sftp", args.name);
     let op = async |request: SftpRequest| -> Result<SftpResponse> {
         Ok(client.post(&url, &request).await?)
     };
     match args.op {
-        Op::Ls { long, json, path } => {
+        Op::Ls {
+            long,
+            all,
+            json,
+            path,
+        } => {
             let entries = match op(SftpRequest::Stat {
                 path: path.clone(),
                 follow: true,
@@ -106,7 +117,10 @@ pub async fn run(client: &Client, args: SftpArgs) -> Result<u8> {
             {
                 SftpResponse::Info(info) if info.kind != FileKind::Dir => vec![info],
                 _ => match op(SftpRequest::Ls { path }).await? {
-                    SftpResponse::Entries(entries) => entries,
+                    SftpResponse::Entries(entries) => entries
+                        .into_iter()
+                        .filter(|e| all || !e.name.starts_with('.'))
+                        .collect(),
                     _ => return Err(unexpected()),
                 },
             };
@@ -223,15 +237,18 @@ fn print_long(entries: &[FileInfo]) {
         .map(|e| {
             vec![
                 mode_string(e.kind, e.mode),
-                e.uid.to_string(),
-                e.gid.to_string(),
+                e.owner.clone().unwrap_or_else(|| e.uid.to_string()),
+                e.group.clone().unwrap_or_else(|| e.gid.to_string()),
                 human(e.size),
                 timestamp(e.mtime),
                 name_with_target(e),
             ]
         })
         .collect();
-    print_table(&["MODE", "UID", "GID", "SIZE", "MODIFIED", "NAME"], &rows);
+    print_table(
+        &["MODE", "USER", "GROUP", "SIZE", "MODIFIED", "NAME"],
+        &rows,
+    );
 }
 
 fn print_stat(info: &FileInfo) {

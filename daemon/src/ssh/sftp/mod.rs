@@ -1,0 +1,354 @@
+//! SFTP on a pooled channel, on russh-sftp's raw session: the subsystem
+//! start (its reply checked), the server's extensions, error mapping, and the
+//! operations `tether files` and `tether cp` need ([`ops`]), with pipelined
+//! transfers ([`transfer`]). Paths are the server's: the daemon never touches
+//! a local path.
+//!
+//! The raw session is used directly, rather than russh-sftp's high-level
+//! one, because that one hides what tether needs from the server: its
+//! extensions (`posix-rename`, `fsync`, `statvfs`, `expand-path`, `limits`),
+//! the `longname` of directory entries (user and group names), and the
+//! order of SSH_FXP_SYMLINK's arguments, which servers disagree on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use russh::client::Msg;
+use russh::{Channel, ChannelMsg};
+use russh_sftp::client::RawSftpSession;
+use russh_sftp::client::error::Error as SftpErr;
+use russh_sftp::protocol::{FileAttributes, FileType, StatusCode};
+use tether_api::files::{FileInfo, FileKind};
+
+use super::SshError;
+
+pub mod ops;
+pub mod transfer;
+
+/// Requests in flight per transfer.
+pub const IN_FLIGHT: usize = 64;
+/// Data per read or write request where the server does not say (OpenSSH's
+/// sftp-server takes up to 256 KiB).
+const CHUNK: u64 = 255 * 1024;
+/// How deep `rm -r` and `mkdir -p` go before refusing.
+pub const MAX_DEPTH: usize = 128;
+/// Symlinks followed in a row before giving up, as the kernel does.
+const MAX_LINKS: usize = 40;
+
+/// Why an SFTP operation failed, for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteKind {
+    NoSuchFile,
+    PermissionDenied,
+    Exists,
+    NotEmpty,
+    DiskFull,
+    Failed,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct RemoteError {
+    pub kind: RemoteKind,
+    pub path: String,
+    pub message: String,
+}
+
+impl RemoteError {
+    pub fn new(kind: RemoteKind, path: &str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            path: path.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// Maps an SFTP error about `path`.
+    pub fn from_sftp(path: &str, error: SftpErr) -> Self {
+        let (kind, message) = match &error {
+            SftpErr::Status(status) => match status.status_code {
+                StatusCode::NoSuchFile => (
+                    RemoteKind::NoSuchFile,
+                    "no such file or directory".to_owned(),
+                ),
+                StatusCode::PermissionDenied => {
+                    (RemoteKind::PermissionDenied, "permission denied".to_owned())
+                }
+                _ if status.error_message.is_empty() => {
+                    (RemoteKind::Failed, status.status_code.to_string())
+                }
+                _ => (RemoteKind::Failed, status.error_message.clone()),
+            },
+            SftpErr::Timeout => (
+                RemoteKind::Failed,
+                "the SFTP server did not answer in time".to_owned(),
+            ),
+            other => (RemoteKind::Failed, other.to_string()),
+        };
+        Self::new(kind, path, message)
+    }
+}
+
+/// Which order a server takes SSH_FXP_SYMLINK's two paths in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SymlinkOrder {
+    /// Target first: OpenSSH's sftp-server (and every server that runs it,
+    /// Dropbear's included).
+    OpenSsh = 1,
+    /// Link first, as the draft specifies (asyncssh, and others).
+    Draft = 2,
+}
+
+/// The extensions a server offered in its version packet.
+#[derive(Debug, Clone, Default)]
+pub struct Extensions {
+    pub posix_rename: bool,
+    pub fsync: bool,
+    pub statvfs: bool,
+    pub expand_path: bool,
+}
+
+/// An SFTP session on one channel.
+pub struct Sftp {
+    raw: Arc<RawSftpSession>,
+    pub extensions: Extensions,
+    /// Bytes per read and per write request.
+    read_len: u32,
+    write_len: u32,
+    /// What [`ops`] learned of the symlink order, or 0 before it knows.
+    symlink_order: AtomicU8,
+    /// The first guess at the order, from the extensions offered.
+    symlink_guess: SymlinkOrder,
+}
+
+/// How long the server may take to answer the subsystem request.
+const SUBSYSTEM_REPLY: Duration = Duration::from_secs(15);
+
+/// Starts the SFTP subsystem on `channel` and checks the server's answer,
+/// then its version packet. `timeout` bounds every request after that.
+pub async fn open(
+    mut channel: Channel<Msg>,
+    addr: &str,
+    timeout: Duration,
+) -> Result<Sftp, SshError> {
+    let failed = |message: String| SshError::Protocol {
+        addr: addr.to_owned(),
+        message,
+    };
+    channel
+        .request_subsystem(true, "sftp")
+        .await
+        .map_err(|e| SshError::from_russh(addr, e))?;
+    // The server's answer to the request: a refusal (or none) is an error
+    // here, not a silent hang in the first SFTP request.
+    let answered = tokio::time::timeout(SUBSYSTEM_REPLY.min(timeout), async {
+        loop {
+            match channel.wait().await {
+                Some(ChannelMsg::Success) => return Ok(()),
+                Some(ChannelMsg::Failure) => {
+                    return Err("the server refused to start its SFTP subsystem".to_owned());
+                }
+                Some(ChannelMsg::Close | ChannelMsg::Eof) | None => {
+                    return Err("the server closed the channel instead of starting SFTP".to_owned());
+                }
+                Some(_) => continue,
+            }
+        }
+    })
+    .await;
+    match answered {
+        Ok(Ok(())) => {}
+        Ok(Err(message)) => return Err(failed(message)),
+        Err(_) => {
+            return Err(SshError::Timeout {
+                addr: addr.to_owned(),
+                secs: SUBSYSTEM_REPLY.min(timeout).as_secs(),
+                stage: "the SFTP subsystem's start",
+            });
+        }
+    }
+    let config = russh_sftp::client::Config {
+        max_packet_len: 512 * 1024,
+        max_concurrent_reads: IN_FLIGHT,
+        max_concurrent_writes: IN_FLIGHT,
+        max_write_packet_len: CHUNK as u32 + 1024,
+        request_timeout_secs: timeout.as_secs().max(1),
+    };
+    let mut raw = RawSftpSession::new_with_config(channel.into_stream(), config);
+    let version = raw.init().await.map_err(|e| {
+        failed(match e {
+            SftpErr::Timeout => "the SFTP subsystem did not answer its first request".to_owned(),
+            // Most often bytes that are not SFTP: a login script that prints.
+            other => format!(
+                "the SFTP subsystem did not start ({other}). If a login script (.bashrc, a \
+                 ForceCommand) prints something, SFTP breaks: the remote shell must produce no \
+                 output for non-interactive sessions"
+            ),
+        })
+    })?;
+    let offered = |name: &str| version.extensions.contains_key(name);
+    let extensions = Extensions {
+        posix_rename: offered("posix-rename@openssh.com"),
+        fsync: offered("fsync@openssh.com"),
+        statvfs: offered("statvfs@openssh.com"),
+        expand_path: offered("expand-path@openssh.com"),
+    };
+    let (mut read_len, mut write_len) = (CHUNK, CHUNK);
+    if version
+        .extensions
+        .get("limits@openssh.com")
+        .is_some_and(|v| v == "1")
+    {
+        if let Ok(limits) = raw.limits().await {
+            let limits = russh_sftp::client::rawsession::Limits::from(limits);
+            if let Some(len) = limits.read_len.filter(|l| *l > 0) {
+                read_len = read_len.min(len);
+            }
+            if let Some(len) = limits.write_len.filter(|l| *l > 0) {
+                write_len = write_len.min(len);
+            }
+            raw.set_limits(limits);
+        }
+    }
+    Ok(Sftp {
+        raw: Arc::new(raw),
+        symlink_guess: guess_symlink_order(&version.extensions),
+        extensions,
+        read_len: read_len as u32,
+        write_len: write_len as u32,
+        symlink_order: AtomicU8::new(0),
+    })
+}
+
+/// OpenSSH's sftp-server announces `lsetstat@openssh.com` and
+/// `users-groups-by-id@openssh.com`, which other servers that copy its
+/// better-known extensions do not; without them, expect the draft's order.
+/// [`ops`] checks the link it made either way.
+fn guess_symlink_order(extensions: &HashMap<String, String>) -> SymlinkOrder {
+    let openssh = ["lsetstat@openssh.com", "users-groups-by-id@openssh.com"]
+        .iter()
+        .any(|name| extensions.contains_key(*name));
+    if openssh {
+        SymlinkOrder::OpenSsh
+    } else {
+        SymlinkOrder::Draft
+    }
+}
+
+impl Sftp {
+    /// The raw session, for the transfers.
+    fn raw(&self) -> &Arc<RawSftpSession> {
+        &self.raw
+    }
+
+    fn order(&self) -> SymlinkOrder {
+        match self.symlink_order.load(Ordering::Relaxed) {
+            1 => SymlinkOrder::OpenSsh,
+            2 => SymlinkOrder::Draft,
+            _ => self.symlink_guess,
+        }
+    }
+
+    fn learn_order(&self, order: SymlinkOrder) {
+        self.symlink_order.store(order as u8, Ordering::Relaxed);
+    }
+}
+
+pub fn kind_of(attrs: &FileAttributes) -> FileKind {
+    match attrs.file_type() {
+        FileType::Dir => FileKind::Dir,
+        FileType::File => FileKind::File,
+        FileType::Symlink => FileKind::Symlink,
+        FileType::Other => FileKind::Other,
+    }
+}
+
+fn is_dir(attrs: &FileAttributes) -> bool {
+    kind_of(attrs) == FileKind::Dir
+}
+
+fn is_symlink(attrs: &FileAttributes) -> bool {
+    kind_of(attrs) == FileKind::Symlink
+}
+
+/// User and group names from an `ls -l`-style `longname`, where the server
+/// gives one (OpenSSH does): `-rw-r--r--  1 alice staff  12 Jan 1 00:00 x`.
+fn owner_and_group(longname: &str) -> (Option<String>, Option<String>) {
+    let fields: Vec<&str> = longname.split_whitespace().collect();
+    let plausible =
+        fields.len() >= 9 && fields[0].len() >= 10 && fields[1].bytes().all(|b| b.is_ascii_digit());
+    if plausible {
+        (Some(fields[2].to_owned()), Some(fields[3].to_owned()))
+    } else {
+        (None, None)
+    }
+}
+
+pub fn info(name: String, attrs: &FileAttributes, target: Option<String>) -> FileInfo {
+    FileInfo {
+        name,
+        kind: kind_of(attrs),
+        size: attrs.size.unwrap_or(0),
+        mode: attrs.permissions.unwrap_or(0) & 0o7777,
+        mtime: u64::from(attrs.mtime.unwrap_or(0)),
+        uid: attrs.uid.unwrap_or(0),
+        gid: attrs.gid.unwrap_or(0),
+        owner: None,
+        group: None,
+        target,
+    }
+}
+
+pub fn check_path(path: &str) -> Result<(), RemoteError> {
+    if path.is_empty() || path.contains('\0') || path.len() > 4096 {
+        return Err(RemoteError::new(
+            RemoteKind::Failed,
+            path,
+            "not a usable path (empty, NUL or over 4096 bytes)",
+        ));
+    }
+    Ok(())
+}
+
+/// Joins a directory and a name the way the server's paths read.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// The directory part of a server path (`.` for a bare name).
+pub fn parent(path: &str) -> &str {
+    match path.trim_end_matches('/').rsplit_once('/') {
+        Some(("", _)) => "/",
+        Some((dir, _)) => dir,
+        None => ".",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longnames_give_names_where_they_can() {
+        assert_eq!(
+            owner_and_group("-rw-r--r--    1 alice    staff        12 Jan  1 00:00 x y"),
+            (Some("alice".into()), Some("staff".into()))
+        );
+        assert_eq!(owner_and_group("x"), (None, None));
+        assert_eq!(owner_and_group(""), (None, None));
+    }
+
+    #[test]
+    fn parents_of_server_paths() {
+        assert_eq!(parent("/a/b"), "/a");
+        assert_eq!(parent("/a"), "/");
+        assert_eq!(parent("a"), ".");
+        assert_eq!(parent("a/b/"), "a");
+    }
+}

@@ -1,0 +1,205 @@
+//! Pipelined transfers: up to [`IN_FLIGHT`] read or write requests
+//! outstanding, each as large as the server takes, so that a transfer runs
+//! at line speed rather than one round trip per request.
+//!
+//! - [`Reader`] reads at increasing offsets and hands the data back in
+//!   order, to the end of the file whatever its size said: a short read
+//!   (a growing log, a `/proc` file) drops the requests beyond it and goes
+//!   on from where the data ended; only the server's EOF ends it.
+//! - [`Writer`] gathers what it is given into full-size requests (callers
+//!   hand it whatever the socket delivered), and keeps them in flight; an
+//!   error from any of them ends the write.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::stream::{FuturesOrdered, FuturesUnordered};
+use russh_sftp::client::RawSftpSession;
+use russh_sftp::client::error::Error as SftpErr;
+use russh_sftp::protocol::StatusCode;
+
+use super::{IN_FLIGHT, RemoteError, Sftp};
+
+type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// One read's answer: where it was asked, what was asked, what came.
+struct ReadAnswer {
+    offset: u64,
+    asked: u32,
+    result: Result<Vec<u8>, SftpErr>,
+}
+
+pub struct Reader {
+    raw: Arc<RawSftpSession>,
+    handle: String,
+    path: String,
+    len: u32,
+    /// Where the next request starts.
+    next: u64,
+    pending: FuturesOrdered<Pending<ReadAnswer>>,
+    done: bool,
+}
+
+impl Reader {
+    fn fill(&mut self) {
+        while !self.done && self.pending.len() < IN_FLIGHT {
+            let raw = self.raw.clone();
+            let handle = self.handle.clone();
+            let (offset, asked) = (self.next, self.len);
+            self.next += u64::from(asked);
+            self.pending.push_back(Box::pin(async move {
+                let result = raw.read(handle, offset, asked).await.map(|d| d.data);
+                ReadAnswer {
+                    offset,
+                    asked,
+                    result,
+                }
+            }));
+        }
+    }
+
+    /// The next piece of the file, in order; `None` at its end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, RemoteError> {
+        if self.done && self.pending.is_empty() {
+            return Ok(None);
+        }
+        self.fill();
+        let Some(answer) = self.pending.next().await else {
+            return Ok(None);
+        };
+        match answer.result {
+            Ok(data) if data.is_empty() => {
+                self.finish_early();
+                Ok(None)
+            }
+            Ok(data) => {
+                if data.len() < answer.asked as usize {
+                    // A short read: what was asked beyond it is void.
+                    self.pending = FuturesOrdered::new();
+                    self.next = answer.offset + data.len() as u64;
+                }
+                Ok(Some(Bytes::from(data)))
+            }
+            Err(SftpErr::Status(status)) if status.status_code == StatusCode::Eof => {
+                self.finish_early();
+                Ok(None)
+            }
+            Err(error) => {
+                self.finish_early();
+                Err(RemoteError::from_sftp(&self.path, error))
+            }
+        }
+    }
+
+    fn finish_early(&mut self) {
+        self.done = true;
+        self.pending = FuturesOrdered::new();
+    }
+
+    /// The handle, for closing.
+    pub fn into_handle(self) -> String {
+        self.handle
+    }
+}
+
+pub struct Writer {
+    raw: Arc<RawSftpSession>,
+    handle: String,
+    path: String,
+    len: usize,
+    offset: u64,
+    gathered: BytesMut,
+    pending: FuturesUnordered<Pending<Result<(), SftpErr>>>,
+    written: u64,
+}
+
+impl Writer {
+    /// Queues `data`; waits only while [`IN_FLIGHT`] requests are out.
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), RemoteError> {
+        self.gathered.extend_from_slice(data);
+        while self.gathered.len() >= self.len {
+            let piece = self.gathered.split_to(self.len).freeze();
+            self.send(piece).await?;
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, piece: Bytes) -> Result<(), RemoteError> {
+        while self.pending.len() >= IN_FLIGHT {
+            self.settle_one().await?;
+        }
+        let raw = self.raw.clone();
+        let handle = self.handle.clone();
+        let offset = self.offset;
+        self.offset += piece.len() as u64;
+        self.written += piece.len() as u64;
+        self.pending.push(Box::pin(async move {
+            raw.write(handle, offset, Vec::from(piece)).await.map(drop)
+        }));
+        Ok(())
+    }
+
+    async fn settle_one(&mut self) -> Result<(), RemoteError> {
+        match self.pending.next().await {
+            Some(Err(error)) => Err(RemoteError::from_sftp(&self.path, error)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends what is gathered and waits for every request; the bytes
+    /// written, and the handle, for closing.
+    pub async fn finish(mut self) -> Result<(u64, String), (RemoteError, String)> {
+        let rest = self.gathered.split().freeze();
+        let flushed = async {
+            if !rest.is_empty() {
+                self.send(rest).await?;
+            }
+            while !self.pending.is_empty() {
+                self.settle_one().await?;
+            }
+            Ok::<(), RemoteError>(())
+        }
+        .await;
+        match flushed {
+            Ok(()) => Ok((self.written, self.handle)),
+            Err(error) => Err((error, self.handle)),
+        }
+    }
+
+    /// The handle, when the write is abandoned.
+    pub fn into_handle(self) -> String {
+        self.handle
+    }
+}
+
+impl Sftp {
+    /// A pipelined reader of an open file.
+    pub fn reader(&self, handle: String, path: &str) -> Reader {
+        Reader {
+            raw: self.raw().clone(),
+            handle,
+            path: path.to_owned(),
+            len: self.read_len,
+            next: 0,
+            pending: FuturesOrdered::new(),
+            done: false,
+        }
+    }
+
+    /// A pipelined writer of an open file, from its start.
+    pub fn writer(&self, handle: String, path: &str) -> Writer {
+        Writer {
+            raw: self.raw().clone(),
+            handle,
+            path: path.to_owned(),
+            len: self.write_len as usize,
+            offset: 0,
+            gathered: BytesMut::with_capacity(self.write_len as usize),
+            pending: FuturesUnordered::new(),
+            written: 0,
+        }
+    }
+}
