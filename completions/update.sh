@@ -7,5 +7,6 @@ cargo build --quiet -p tether -p tetherd
 target/debug/tether completions bash > completions/tether.bash
 target/debug/tether completions zsh > completions/_tether
 target/debug/tether completions fish > completions/tether.fish
-target/debug/tether man > man/tether.1
+rm -f man/*.1
+target/debug/tether man --out-dir man
 target/debug/tetherd man > man/tetherd.8

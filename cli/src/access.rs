@@ -31,6 +31,7 @@ enum SftpArg {
 #[command(group = clap::ArgGroup::new("who").required(true).args(["user", "group"]))]
 pub struct GrantAddArgs {
     /// Profile name
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
     profile: String,
     /// The user (name or uid) the grant is for
     #[arg(long)]
@@ -74,6 +75,7 @@ pub enum GrantCommand {
     /// List grants: all of them for root and a profile's owners, else your own
     List {
         /// Only this profile's grants
+        #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
         profile: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
@@ -81,6 +83,7 @@ pub enum GrantCommand {
     /// Take a grant away
     #[command(group = clap::ArgGroup::new("who").required(true).args(["user", "group"]))]
     Remove {
+        #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
         profile: String,
         #[arg(long)]
         user: Option<String>,
@@ -95,6 +98,7 @@ pub enum ActionCommand {
     /// a parameter whose value must match PATTERN (e.g. backup -- pg_dump
     /// --dbname={db:[a-z_]+}); refused where the name exists
     Add {
+        #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
         profile: String,
         name: String,
         #[arg(last = true, required = true, value_name = "ARGV-TEMPLATE")]
@@ -102,6 +106,7 @@ pub enum ActionCommand {
     },
     /// Replace an action's template (root), and show the old one
     Set {
+        #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
         profile: String,
         name: String,
         #[arg(last = true, required = true, value_name = "ARGV-TEMPLATE")]
@@ -109,6 +114,7 @@ pub enum ActionCommand {
     },
     /// List a profile's actions
     List {
+        #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
         profile: String,
         #[command(flatten)]
         json: JsonFlag,
@@ -120,6 +126,7 @@ pub enum ActionCommand {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Profile name
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
     profile: String,
     /// The action's name
     action: String,

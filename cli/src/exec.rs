@@ -21,6 +21,7 @@ use crate::terminal;
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Profile name
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
     name: String,
     /// End the command after SECS seconds (SIGTERM, then the channel is
     /// closed) and exit 124

@@ -18,6 +18,7 @@ use crate::progress::human;
 #[derive(Debug, Args)]
 pub struct FilesArgs {
     /// Profile name
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
     name: String,
     #[command(subcommand)]
     op: Op,

@@ -7,11 +7,13 @@
 
 mod access;
 mod audit;
+mod complete;
 mod cp;
 mod escape;
 mod exec;
 mod failure;
 mod files;
+mod manual;
 mod mfa;
 mod output;
 mod profile;
@@ -87,17 +89,29 @@ enum Command {
     /// Root: wipe the daemon's master key from memory and close every SSH
     /// connection (as SIGUSR1 does); restart tetherd to use it again
     Seal,
-    /// Print a shell completion script to stdout (edits no file)
+    /// Print a shell completion script to stdout (edits no file); it asks
+    /// tether itself for candidates, profile names and remote paths included
     Completions {
         #[arg(value_enum)]
-        shell: clap_complete::Shell,
+        shell: CompletionShell,
     },
-    /// Print the tether(1) manual page (roff) to stdout
+    /// Print the tether(1) manual page (roff) to stdout; with --out-dir,
+    /// write it and one page per command there
     #[command(hide = true)]
-    Man,
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
+    // `COMPLETE=bash tether ...` is the shell asking what may come next.
+    {
+        use clap::CommandFactory;
+        clap_complete::CompleteEnv::with_factory(Cli::command)
+            .completer("tether")
+            .complete();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -131,22 +145,55 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The registration script for `shell`: what `COMPLETE=SHELL tether`
+/// prints, a few lines that make the shell ask `tether` for candidates.
+fn print_completions(shell: CompletionShell) -> u8 {
+    let name = match shell {
+        CompletionShell::Bash => "bash",
+        CompletionShell::Zsh => "zsh",
+        CompletionShell::Fish => "fish",
+    };
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tether"));
+    match std::process::Command::new(exe)
+        .env("COMPLETE", name)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&out.stdout);
+            0
+        }
+        _ => {
+            eprintln!("tether: error[internal]: cannot produce the {name} completion script");
+            255
+        }
+    }
+}
+
+/// The shells whose completion scripts tether prints.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
 /// What needs no daemon: completions and the manual page.
 fn offline(command: &Command) -> Option<u8> {
     use clap::CommandFactory;
     match command {
-        Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "tether",
-                &mut std::io::stdout(),
-            );
-            Some(0)
-        }
-        Command::Man => {
-            let page = clap_mangen::Man::new(Cli::command());
-            match page.render(&mut std::io::stdout()) {
+        Command::Completions { shell } => Some(print_completions(*shell)),
+        Command::Man { out_dir } => {
+            let written = match out_dir {
+                Some(dir) => manual::write_all(Cli::command(), dir).map(drop),
+                None => {
+                    use std::io::Write;
+                    let pages = manual::pages(Cli::command());
+                    std::io::stdout().write_all(&pages[0].1)
+                }
+            };
+            match written {
                 Ok(()) => Some(0),
                 Err(error) => {
                     eprintln!("tether: error[io_error]: {error}");
@@ -185,7 +232,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Logout => mfa::logout(&client).await,
         Command::Whoami(flag) => access::whoami(&client, flag.json).await,
         Command::Audit(args) => audit::run(&client, args).await,
-        Command::Completions { .. } | Command::Man => Ok(0),
+        Command::Completions { .. } | Command::Man { .. } => Ok(0),
         Command::Seal => client
             .post_no_answer("/v1/seal", &())
             .await

@@ -17,6 +17,7 @@ pub enum SessionCommand {
     /// Close a profile's connections now (running commands on them fail)
     Close {
         /// Profile name
+        #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
         name: String,
         #[command(flatten)]
         json: JsonFlag,

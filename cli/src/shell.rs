@@ -19,6 +19,7 @@ use crate::terminal;
 #[derive(Debug, Args)]
 pub struct ShellArgs {
     /// Profile name
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
     name: String,
     /// Run this command on the pseudo-terminal instead of a login shell
     #[arg(last = true, value_name = "COMMAND")]

@@ -44,6 +44,49 @@ enum DaemonCommand {
     Man,
 }
 
+/// The sections of tetherd(8) that clap does not know.
+const MANUAL_SECTIONS: &str = r".SH EXIT STATUS
+.TP
+\fB0\fR
+stopped by SIGTERM or SIGINT after draining running requests, or a
+subcommand that succeeded
+.TP
+\fB1\fR
+it could not start (the message says why: a socket in use, a directory that
+is not its own, a store it cannot open, a wrong master key)
+.SH ENVIRONMENT
+.TP
+\fBTETHER_LOG\fR
+a log filter (\fBtetherd=debug\fR), over the configuration's \fBlog\fR
+.TP
+\fBCREDENTIALS_DIRECTORY\fR
+where systemd puts \fBtether\-master\-key\fR (LoadCredentialEncrypted=)
+.TP
+\fBLISTEN_FDS\fR, \fBLISTEN_PID\fR
+a socket passed by systemd socket activation
+.TP
+\fBXDG_RUNTIME_DIR\fR, \fBXDG_DATA_HOME\fR, \fBXDG_CONFIG_HOME\fR
+with \-\-user: the socket, state and configuration directories
+.SH FILES
+.TP
+\fI/run/tether/tether.sock\fR
+the system socket (0660, group \fBtether\fR)
+.TP
+\fI/var/lib/tether\fR
+the sealed store, and \fImaster.key\fR when no systemd credential is given
+.TP
+\fI/etc/tether/tetherd.toml\fR
+the configuration (\fI~/.config/tether/tetherd.toml\fR with \-\-user)
+.SH EXAMPLES
+systemctl enable \-\-now tetherd.socket
+.br
+tetherd \-\-user &
+.br
+tetherd check\-config /etc/tether/tetherd.toml
+.SH SEE ALSO
+tether(1), systemd.exec(5), systemd\-creds(1), ssh(1)
+";
+
 fn default_config_path(mode: Mode) -> Option<PathBuf> {
     let path = match mode {
         Mode::System => PathBuf::from("/etc/tether/tetherd.toml"),
@@ -72,9 +115,18 @@ fn start(args: Args) -> anyhow::Result<()> {
     let mode = if args.user { Mode::User } else { Mode::System };
     if let Some(DaemonCommand::Man) = args.command {
         use clap::CommandFactory;
-        clap_mangen::Man::new(Args::command())
-            .section("8")
-            .render(&mut std::io::stdout())?;
+        use std::io::Write;
+        let man = clap_mangen::Man::new(Args::command()).section("8");
+        let mut out = Vec::new();
+        man.render_title(&mut out)?;
+        man.render_name_section(&mut out)?;
+        man.render_synopsis_section(&mut out)?;
+        man.render_description_section(&mut out)?;
+        man.render_options_section(&mut out)?;
+        man.render_subcommands_section(&mut out)?;
+        out.extend_from_slice(MANUAL_SECTIONS.as_bytes());
+        man.render_version_section(&mut out)?;
+        std::io::stdout().write_all(&out)?;
         return Ok(());
     }
     if let Some(DaemonCommand::CheckConfig { path }) = args.command {

@@ -395,3 +395,81 @@ fn command_lines_read_as_ssh_and_scp_read_them() {
         "{ops:?}"
     );
 }
+
+#[test]
+fn shells_complete_profiles_and_remote_paths() {
+    let test = "shells_complete_profiles_and_remote_paths";
+    let Some((sshd, daemon)) = with_web1(test) else {
+        return;
+    };
+    let remote = sshd.user_dir("remote");
+    fs::write(remote.join("findme.txt"), "x").unwrap();
+    fs::create_dir(remote.join("subdir")).unwrap();
+    sshd.give(&remote);
+    let bin = tether_e2e::tether_bin();
+    let bin_dir = bin.parent().unwrap();
+    let shells = [
+        (
+            "bash",
+            "bash --norc --noprofile",
+            format!(
+                "export PATH={}:$PATH TETHER_SOCKET={}; source <(tether completions bash)",
+                s(bin_dir),
+                s(&daemon.socket)
+            ),
+        ),
+        (
+            "zsh",
+            "zsh -f",
+            format!(
+                "export PATH={}:$PATH TETHER_SOCKET={}; autoload -U compinit; compinit -u; \
+                 source <(tether completions zsh)",
+                s(bin_dir),
+                s(&daemon.socket)
+            ),
+        ),
+        (
+            "fish",
+            "fish --no-config",
+            format!(
+                "set -x PATH {} $PATH; set -x TETHER_SOCKET {}; tether completions fish | source",
+                s(bin_dir),
+                s(&daemon.socket)
+            ),
+        ),
+    ];
+    for (shell, start, setup) in shells {
+        let present = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {shell}"))
+            .output()
+            .unwrap()
+            .status
+            .success();
+        if !present {
+            assert!(!tether_e2e::in_ci(), "{shell} is missing and CI=true");
+            tether_e2e::skip(test, &format!("{shell} is not installed"));
+            continue;
+        }
+        let Some(tmux) = Tmux::start(test, start, 150, 40) else {
+            return;
+        };
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        tmux.type_text(&setup);
+        tmux.send(&["Enter"]);
+        tmux.type_text("echo REA''DY");
+        tmux.send(&["Enter"]);
+        tmux.wait_for("READY");
+        // A profile name where a command takes one; never a stray `-`.
+        tmux.type_text("tether exec we");
+        tmux.send(&["Tab"]);
+        tmux.wait_for("tether exec web1");
+        tmux.send(&["C-u"]);
+        // Remote paths after NAME:, listed through the daemon.
+        tmux.type_text(&format!("tether cp web1:{}/fin", s(&remote)));
+        tmux.send(&["Tab"]);
+        let screen = tmux.wait_for(&format!("web1:{}/findme.txt", s(&remote)));
+        assert!(!screen.contains("tether exec web1 -"), "{shell}: {screen}");
+        tmux.send(&["C-u"]);
+    }
+}

@@ -19,7 +19,7 @@ fn generated(binary: &Path, args: &[&str]) -> Vec<u8> {
 #[test]
 fn completions_and_manual_pages_are_current() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cases: [(&str, &Path, &[&str]); 5] = [
+    let cases: [(&str, &Path, &[&str]); 4] = [
         (
             "completions/tether.bash",
             &tether_bin(),
@@ -35,7 +35,6 @@ fn completions_and_manual_pages_are_current() {
             &tether_bin(),
             &["completions", "fish"],
         ),
-        ("man/tether.1", &tether_bin(), &["man"]),
         ("man/tetherd.8", &tetherd_bin(), &["man"]),
     ];
     for (file, binary, args) in cases {
@@ -45,6 +44,64 @@ fn completions_and_manual_pages_are_current() {
             "{file} is stale: run `bash completions/update.sh` and commit the result"
         );
     }
+    // One page per command, and nothing else in man/ besides tetherd(8).
+    let fresh = tempfile::tempdir().unwrap();
+    let out = Command::new(tether_bin())
+        .args(["man", "--out-dir"])
+        .arg(fresh.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let names = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".1"))
+            .collect();
+        names.sort();
+        names
+    };
+    let man = repo.join("man");
+    assert_eq!(
+        names(&man),
+        names(fresh.path()),
+        "run `bash completions/update.sh`"
+    );
+    for page in names(fresh.path()) {
+        assert!(
+            std::fs::read(man.join(&page)).unwrap()
+                == std::fs::read(fresh.path().join(&page)).unwrap(),
+            "man/{page} is stale: run `bash completions/update.sh` and commit the result"
+        );
+    }
+}
+
+#[test]
+fn every_command_named_in_a_page_has_its_own_page() {
+    let man = Path::new(env!("CARGO_MANIFEST_DIR")).join("../man");
+    for entry in std::fs::read_dir(&man).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for word in text.split(|c: char| c.is_whitespace() || c == ',') {
+            let word = word
+                .replace("\\-", "-")
+                .replace("\\fB", "")
+                .replace("\\fR", "");
+            let Some(name) = word.strip_suffix("(1)") else {
+                continue;
+            };
+            if name.starts_with("tether") {
+                assert!(
+                    man.join(format!("{name}.1")).exists(),
+                    "{name}(1) is named but has no page"
+                );
+            }
+        }
+    }
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/tetherd.service"),
+    )
+    .unwrap();
+    assert!(unit.contains("Documentation=man:tetherd(8)"), "{unit}");
 }
 
 #[test]
@@ -56,6 +113,6 @@ fn completions_need_no_daemon_and_edit_no_file() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("_tether()"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("_clap_complete_tether"));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

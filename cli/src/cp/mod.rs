@@ -51,7 +51,12 @@ pub struct CpArgs {
     quiet: bool,
     /// Sources, then the destination; NAME:PATH is a path on profile NAME's
     /// server, `-` is stdin (as a source) or stdout (as the destination)
-    #[arg(required = true, num_args = 2.., value_name = "SRC... DEST")]
+    #[arg(
+        required = true,
+        num_args = 2..,
+        value_name = "SRC... DEST",
+        add = clap_complete::ArgValueCompleter::new(crate::complete::places)
+    )]
     paths: Vec<String>,
 }
 

@@ -23,6 +23,7 @@ pub enum ProfileCommand {
     List(JsonFlag),
     /// Show one profile (never its secret)
     Show {
+        #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
         name: String,
         #[command(flatten)]
         json: JsonFlag,
@@ -30,6 +31,7 @@ pub enum ProfileCommand {
     /// Remove a profile and its sealed secret; asks first on a terminal,
     /// and says when the profile holds the only copy of a private key
     Remove {
+        #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
         name: String,
         /// Do not ask (for scripts; without a terminal this is required)
         #[arg(long, short = 'y')]
@@ -37,6 +39,7 @@ pub enum ProfileCommand {
     },
     /// Show the host key(s) pinned for a profile
     Hostkey {
+        #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
         name: String,
         #[command(flatten)]
         json: JsonFlag,
@@ -53,6 +56,7 @@ pub enum ProfileCommand {
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("credential").args(["key_file", "password_stdin"]))]
 pub struct TrustArgs {
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
     name: String,
     /// The new host key's fingerprint, as `ssh-keygen -lf` prints it on the server
     #[arg(long, value_name = "SHA256:...")]
@@ -94,6 +98,7 @@ impl CredentialArgs {
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("credential").args(["key_file", "password_stdin"]))]
 pub struct SetArgs {
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
     name: String,
     /// New server host name or address
     #[arg(long)]
