@@ -27,6 +27,14 @@ struct Args {
     /// Keep the store in this directory instead of the mode's default.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Log more: -v for what the daemon does (info), -vv for debugging. On a
+    /// terminal only warnings show by default; under systemd or with
+    /// --log-file, the configuration's `log` level (info) applies.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Append the log to this file instead of stderr.
+    #[arg(long, value_name = "PATH")]
+    log_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<DaemonCommand>,
 }
@@ -99,6 +107,46 @@ fn default_config_path(mode: Mode) -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
+/// The log: TETHER_LOG wins; else `-v`/`-vv`; else, on a terminal, only
+/// warnings (the audit trail is in the store, not on the screen); else (the
+/// journal, a log file) the configuration's `log`.
+fn init_logging(
+    config: &Config,
+    verbose: u8,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let terminal = file.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let level = match verbose {
+        0 if terminal => "warn".to_owned(),
+        0 => config.log.clone(),
+        1 => "info".to_owned(),
+        _ => "debug".to_owned(),
+    };
+    let filter = EnvFilter::try_from_env("TETHER_LOG")
+        .or_else(|_| EnvFilter::try_new(&level))
+        .map_err(|e| anyhow::anyhow!("invalid log filter {level:?}: {e}"))?;
+    match file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("cannot open the log file {}: {e}", path.display()))?;
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+        None => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(terminal)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match start(args) {
@@ -166,14 +214,7 @@ fn start(args: Args) -> anyhow::Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    let filter = EnvFilter::try_from_env("TETHER_LOG")
-        .or_else(|_| EnvFilter::try_new(&config.log))
-        .map_err(|e| anyhow::anyhow!("invalid log filter {:?}: {e}", config.log))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&config, args.verbose, args.log_file.as_deref())?;
 
     tetherd::sys::harden_process()
         .map_err(|e| anyhow::anyhow!("cannot harden the process: {e}"))?;

@@ -473,3 +473,59 @@ fn shells_complete_profiles_and_remote_paths() {
         tmux.send(&["C-u"]);
     }
 }
+
+#[test]
+fn a_daemon_on_a_terminal_is_quiet() {
+    let test = "a_daemon_on_a_terminal_is_quiet";
+    let Some((sshd, daemon)) = with_web1(test) else {
+        return;
+    };
+    let _ = sshd;
+    // A second daemon of our own, in a terminal: -v off, no log file.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("run/t.sock");
+    let command = format!(
+        "{} --user --socket {} --state-dir {}; echo EXIT=$?; sleep 600",
+        s(&tether_e2e::tetherd_bin()),
+        s(&socket),
+        s(&dir.path().join("state"))
+    );
+    let Some(tmux) = Tmux::start(test, &command, 120, 30) else {
+        return;
+    };
+    tether_e2e::wait_until("the daemon", std::time::Duration::from_secs(10), || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    let run = tether_e2e::run_command(
+        std::process::Command::new(tether_e2e::tether_bin())
+            .arg("--socket")
+            .arg(&socket)
+            .args(["profile", "show", "nosuch"]),
+    );
+    run.fails_with("profile_not_found");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let screen = tmux.screen();
+    assert!(screen.trim().is_empty(), "the terminal shows: {screen}");
+
+    // With --log-file, what it does goes to the file.
+    let log = dir.path().join("tetherd.log");
+    let socket2 = dir.path().join("run2/t.sock");
+    let mut second = std::process::Command::new(tether_e2e::tetherd_bin())
+        .args(["--user", "-v", "--socket"])
+        .arg(&socket2)
+        .arg("--state-dir")
+        .arg(dir.path().join("state2"))
+        .arg("--log-file")
+        .arg(&log)
+        .spawn()
+        .unwrap();
+    tether_e2e::wait_until(
+        "the second daemon",
+        std::time::Duration::from_secs(10),
+        || std::os::unix::net::UnixStream::connect(&socket2).is_ok(),
+    );
+    tether_e2e::stop_child(&mut second);
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("tetherd ready"), "{text}");
+    let _ = daemon;
+}

@@ -40,8 +40,10 @@ fn the_units_parse_and_the_service_is_hardened() {
         let text = text.replace("/usr/bin/tetherd", tetherd_bin().to_str().unwrap());
         std::fs::write(dir.path().join(unit), text).unwrap();
     }
+    // (The manual page they name is checked against man/ by generated.rs;
+    // it is not installed where the tests run.)
     let out = Command::new(&analyze)
-        .arg("verify")
+        .args(["verify", "--man=no"])
         .arg(dir.path().join("tetherd.socket"))
         .arg(dir.path().join("tetherd.service"))
         .output()
@@ -68,6 +70,57 @@ fn the_units_parse_and_the_service_is_hardened() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level in: {text}"));
     assert!(score <= 2.0, "exposure {score} is over 2.0:\n{text}");
+
+    // The user units, for `systemctl --user`: socket-activated tetherd --user.
+    let user = tempfile::tempdir().unwrap();
+    for unit in ["tetherd.service", "tetherd.socket"] {
+        let text = std::fs::read_to_string(repo().join("systemd/user").join(unit)).unwrap();
+        let text = text.replace("/usr/bin/tetherd", tetherd_bin().to_str().unwrap());
+        assert!(text.contains("Documentation=man:tetherd(8)"));
+        std::fs::write(user.path().join(unit), text).unwrap();
+    }
+    let out = Command::new(&analyze)
+        .args(["verify", "--man=no"])
+        .arg(user.path().join("tetherd.socket"))
+        .arg(user.path().join("tetherd.service"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let problems: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("default.target"))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "systemd-analyze verify (user units): {stderr}"
+    );
+    let socket = std::fs::read_to_string(user.path().join("tetherd.socket")).unwrap();
+    assert!(socket.contains("ListenStream=%t/tether/tether.sock"));
+}
+
+#[test]
+fn the_package_uses_the_packaging_helpers() {
+    // Maintainer scripts hand the units to deb-systemd-helper and
+    // deb-systemd-invoke (#DEBHELPER#) instead of calling systemctl, and
+    // the example configuration is a conffile that loads as it is.
+    for script in ["postinst", "prerm", "postrm"] {
+        let text = std::fs::read_to_string(repo().join("debian").join(script)).unwrap();
+        assert!(text.contains("#DEBHELPER#"), "{script}");
+        assert!(!text.contains("systemctl"), "{script} calls systemctl");
+    }
+    let manifest = std::fs::read_to_string(repo().join("daemon/Cargo.toml")).unwrap();
+    assert!(manifest.contains("conf-files = [\"/etc/tether/tetherd.toml\"]"));
+    assert!(manifest.contains("[package.metadata.deb.systemd-units]"));
+    let out = Command::new(tetherd_bin())
+        .args(["--user", "check-config"])
+        .arg(repo().join("debian/tetherd.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A notification socket, as systemd listens on one.
