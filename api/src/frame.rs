@@ -17,6 +17,7 @@
 //! | 6 | resize | client | cols: u32, rows: u32 (big-endian) |
 //! | 7 | exit | daemon | JSON [`ExitInfo`]; the last frame of a stream |
 //! | 8 | error | daemon | JSON [`ApiError`]; the stream failed, last frame |
+//! | 9 | notice | daemon | JSON [`Notice`]: for the person, before any output |
 //!
 //! A payload is at most [`MAX_PAYLOAD`] bytes; a longer length, an unknown
 //! kind or a malformed payload ends the stream with a [`FrameError`]. Data is
@@ -88,6 +89,19 @@ pub fn signal_number(name: &str) -> Option<i32> {
     })
 }
 
+/// What a [`Frame::Notice`] tells the person at the terminal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notice {
+    /// The server's pre-login banner (a legal notice, often): shown for a
+    /// shell, never mixed into a command's output. Server text: the CLI
+    /// escapes it.
+    Banner { text: String },
+    /// The server refused a terminal (`PermitTTY no`); the session runs
+    /// without one, and the CLI leaves raw mode.
+    NoTerminal,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
     Stdin(Bytes),
@@ -98,6 +112,7 @@ pub enum Frame {
     Resize { cols: u32, rows: u32 },
     Exit(ExitInfo),
     Error(ApiError),
+    Notice(Notice),
 }
 
 // ApiError holds a serde_json::Value, which has no Eq; frames compare by code
@@ -134,6 +149,7 @@ impl Frame {
             Frame::Resize { .. } => 6,
             Frame::Exit(_) => 7,
             Frame::Error(_) => 8,
+            Frame::Notice(_) => 9,
         }
     }
 
@@ -158,6 +174,10 @@ impl Frame {
             }
             Frame::Error(error) => {
                 json = serde_json::to_vec(error).unwrap_or_default();
+                &json
+            }
+            Frame::Notice(notice) => {
+                json = serde_json::to_vec(notice).unwrap_or_default();
                 &json
             }
         };
@@ -208,6 +228,9 @@ impl Frame {
             8 => Frame::Error(
                 serde_json::from_slice(payload).map_err(|_| FrameError::Malformed("error"))?,
             ),
+            9 => Frame::Notice(
+                serde_json::from_slice(payload).map_err(|_| FrameError::Malformed("notice"))?,
+            ),
             other => return Err(FrameError::UnknownKind(other)),
         })
     }
@@ -233,7 +256,7 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
     if len > MAX_PAYLOAD {
         return Err(FrameError::TooLarge(len));
     }
-    if !(1..=8).contains(&kind) {
+    if !(1..=9).contains(&kind) {
         return Err(FrameError::UnknownKind(kind));
     }
     let Some(payload) = buf.get(HEADER..HEADER + len) else {
@@ -260,7 +283,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<F
     if len > MAX_PAYLOAD {
         return Err(FrameError::TooLarge(len));
     }
-    if !(1..=8).contains(&kind) {
+    if !(1..=9).contains(&kind) {
         return Err(FrameError::UnknownKind(kind));
     }
     let mut payload = vec![0u8; len];
@@ -347,6 +370,10 @@ mod tests {
                 timed_out: false,
             }),
             Frame::Error(ApiError::new(ErrorCode::SshError, "gone")),
+            Frame::Notice(Notice::Banner {
+                text: "Authorized use only\r\n\x1b[2J".into(),
+            }),
+            Frame::Notice(Notice::NoTerminal),
         ]
     }
 
@@ -381,8 +408,8 @@ mod tests {
             Err(FrameError::TooLarge(_))
         ));
         assert!(matches!(
-            decode(&[9, 0, 0, 0, 0]),
-            Err(FrameError::UnknownKind(9))
+            decode(&[10, 0, 0, 0, 0]),
+            Err(FrameError::UnknownKind(10))
         ));
         assert!(matches!(
             decode(&[0, 0, 0, 0, 0]),
@@ -392,6 +419,7 @@ mod tests {
         assert!(decode(&[5, 0, 0, 0, 4, b'k', b'i', b'l', b'l']).is_err());
         assert!(decode(&[4, 0, 0, 0, 1, 0]).is_err());
         assert!(decode(&[7, 0, 0, 0, 1, b'{']).is_err());
+        assert!(decode(&[9, 0, 0, 0, 2, b'{', b'}']).is_err());
     }
 
     #[test]

@@ -57,6 +57,22 @@ pub struct Status {
 pub enum AuthKind {
     Key,
     Password,
+    /// A key and a password, for servers that ask for both
+    /// (`AuthenticationMethods publickey,password`).
+    KeyAndPassword,
+}
+
+/// An OpenSSH user certificate a key profile logs in with (public data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateInfo {
+    pub key_id: String,
+    /// The users (or hosts) it is valid for; empty means any.
+    pub principals: Vec<String>,
+    /// Unix seconds; `valid_before` of `u64::MAX` is forever.
+    pub valid_after: u64,
+    pub valid_before: u64,
+    /// The certificate authority's key.
+    pub ca: HostKeyInfo,
 }
 
 /// A pinned server host key.
@@ -79,6 +95,9 @@ pub struct ProfileInfo {
     /// For key profiles, the public key's algorithm and fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<HostKeyInfo>,
+    /// The user certificate it logs in with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateInfo>,
     pub host_keys: Vec<HostKeyInfo>,
     /// Per-profile connection settings, where set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +107,11 @@ pub struct ProfileInfo {
     /// Unix seconds.
     pub created_at: u64,
     pub updated_at: u64,
+    /// The banner the server sent before login, in the answer to adding or
+    /// changing a profile (a legal notice the person should see once).
+    /// Server text: escape it before showing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,6 +134,12 @@ pub enum NewCredential {
         key: Secret,
         #[serde(default)]
         passphrase: Option<Secret>,
+        /// A password too, for servers that ask for a key and a password.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<Secret>,
+        /// An OpenSSH user certificate for the key (`id_ed25519-cert.pub`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        certificate: Option<String>,
     },
     Password {
         password: Secret,
@@ -165,6 +195,16 @@ pub struct UpdateProfile {
     pub connect_timeout_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive_secs: Option<u64>,
+}
+
+/// `host:port`, with an IPv6 address in brackets (`[::1]:22`), as ssh
+/// prints them.
+pub fn host_and_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 pub fn default_port() -> u16 {

@@ -437,7 +437,7 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<u8> {
     let stream = client
         .open_stream(&format!("/v1/profiles/{}/run", args.profile), &request)
         .await?;
-    pump(stream, Input::Plain, false).await
+    pump(stream, Input::Plain, false, None).await
 }
 
 pub async fn whoami(client: &Client, json: bool) -> Result<u8> {

@@ -71,7 +71,5 @@ pub async fn run(client: &Client, args: ExecArgs) -> Result<u8> {
     } else {
         Input::Plain
     };
-    let code = pump(stream, input, args.quiet).await;
-    drop(raw_mode);
-    code
+    pump(stream, input, args.quiet, raw_mode).await
 }

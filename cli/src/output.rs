@@ -50,6 +50,18 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A server's banner as lines for the terminal, each [`printable`] and
+/// ended with `end` (`"\r\n"` on a raw terminal): the text is the server's
+/// and must not drive the terminal.
+pub fn banner_lines(text: &str, end: &str) -> String {
+    let mut out = String::new();
+    for line in text.trim_end_matches(['\r', '\n']).split('\n') {
+        out.push_str(&printable(line.trim_end_matches('\r')));
+        out.push_str(end);
+    }
+    out
+}
+
 /// Prints rows as left-aligned columns under a header; every cell is
 /// [`printable`].
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
@@ -109,6 +121,19 @@ pub fn timestamp(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_banner_keeps_its_lines_and_loses_its_escapes() {
+        assert_eq!(
+            banner_lines(
+                "Authorized use only.\r\n\x1b]0;owned\x07\tby policy\r\n",
+                "\r\n"
+            ),
+            "Authorized use only.\r\n\\x1b]0;owned\\x07\\tby policy\r\n"
+        );
+        assert_eq!(banner_lines("one\ntwo", "\n"), "one\ntwo\n");
+        assert_eq!(banner_lines("one\rtwo\n", "\n"), "one\\rtwo\n");
+    }
 
     #[test]
     fn peer_text_cannot_forge_or_hide_lines() {

@@ -42,7 +42,5 @@ pub async fn run(client: &Client, args: ShellArgs) -> Result<u8> {
         .await?;
     let raw_mode = terminal::RawMode::enter()
         .ok_or_else(|| Failure::new("io_error", "cannot put the terminal in raw mode"))?;
-    let code = pump(stream, Input::Raw { escape: true }, false).await;
-    drop(raw_mode);
-    code
+    pump(stream, Input::Raw { escape: true }, false, Some(raw_mode)).await
 }

@@ -6,9 +6,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
+use tether_api::frame::Notice;
+
 use crate::escape::{Escape, Filtered};
 use crate::failure::{Failure, Result};
-use crate::terminal;
+use crate::output::banner_lines;
+use crate::terminal::{self, RawMode};
 
 /// Exit status when our own stdout is closed under us (as a shell reports SIGPIPE).
 const BROKEN_PIPE: u8 = 141;
@@ -49,9 +52,15 @@ fn daemon_gone(raw: bool) -> Failure {
 }
 
 /// Runs the stream to its end; `quiet` leaves out tether's own notes (the
-/// time limit's).
-pub async fn pump(stream: tether_api::client::Stream, input: Input, quiet: bool) -> Result<u8> {
-    let raw = matches!(input, Input::Raw { .. });
+/// time limit's). `terminal` is the raw mode [`Input::Raw`] runs in; it is
+/// left (and the terminal restored) when the server refuses a terminal.
+pub async fn pump(
+    stream: tether_api::client::Stream,
+    input: Input,
+    quiet: bool,
+    mut terminal: Option<RawMode>,
+) -> Result<u8> {
+    let mut raw = matches!(input, Input::Raw { .. }) && terminal.is_some();
     let escape = matches!(input, Input::Raw { escape: true });
     let (mut from_daemon, mut to_daemon) = tokio::io::split(stream);
 
@@ -139,7 +148,10 @@ pub async fn pump(stream: tether_api::client::Stream, input: Input, quiet: bool)
     let reader = tokio::spawn(async move {
         loop {
             let next = frame::read_frame(&mut from_daemon).await;
-            let end = !matches!(next, Ok(Some(Frame::Stdout(_) | Frame::Stderr(_))));
+            let end = !matches!(
+                next,
+                Ok(Some(Frame::Stdout(_) | Frame::Stderr(_) | Frame::Notice(_)))
+            );
             if incoming_tx.send(next).await.is_err() || end {
                 break;
             }
@@ -211,6 +223,23 @@ pub async fn pump(stream: tether_api::client::Stream, input: Input, quiet: bool)
                 break Ok(exit.exit_code() as u8);
             }
             Frame::Error(error) => break Err(Failure::new(error.code.as_str(), error.message)),
+            Frame::Notice(Notice::Banner { text }) => {
+                if !quiet {
+                    let lines = banner_lines(&text, if raw { "\r\n" } else { "\n" });
+                    let _ = std::io::Write::write_all(&mut std::io::stderr(), lines.as_bytes());
+                }
+            }
+            Frame::Notice(Notice::NoTerminal) => {
+                // The session goes on without a remote terminal: the local
+                // one goes back to line mode, where Ctrl-C is a signal.
+                terminal = None;
+                raw = false;
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    b"tether: the server refused a terminal (PermitTTY no?); \
+                      the session runs without one\n",
+                );
+            }
             _ => {
                 break Err(Failure::new(
                     "protocol_error",
@@ -224,5 +253,6 @@ pub async fn pump(stream: tether_api::client::Stream, input: Input, quiet: bool)
     reader.abort();
     writer.abort();
     let _ = stdout.flush().await;
+    drop(terminal);
     code
 }

@@ -20,6 +20,8 @@ use tempfile::TempDir;
 
 pub use serde_json::Value;
 
+pub mod servers;
+
 /// The test user that password and key logins use when the tests run as root.
 pub const TEST_USER: &str = "tether-e2e";
 
@@ -256,7 +258,7 @@ pub fn test_password() -> &'static str {
 }
 
 /// Creates [`TEST_USER`] (as root) and sets its password for this process.
-fn ensure_test_user() {
+pub fn ensure_test_user() {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
         let exists = Command::new("id")
@@ -285,6 +287,37 @@ fn ensure_test_user() {
         .unwrap();
         assert!(chpasswd.wait().unwrap().success(), "chpasswd");
     });
+}
+
+/// Appends `key` to `user`'s own `~/.ssh/authorized_keys` (for servers that
+/// read no other file), owned by the user, 0600.
+pub fn authorize_in_home(user: &str, key: &KeyPair) {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let home = Command::new("sh")
+        .arg("-c")
+        .arg(format!("getent passwd {user} | cut -d: -f6"))
+        .output()
+        .unwrap();
+    let home = PathBuf::from(String::from_utf8(home.stdout).unwrap().trim());
+    let ssh = home.join(".ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    let file = ssh.join("authorized_keys");
+    let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+    if !text.contains(&key.public_line) {
+        text.push_str(&key.public_line);
+        text.push('\n');
+        std::fs::write(&file, text).unwrap();
+    }
+    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{user}:"))
+        .arg(&ssh)
+        .status()
+        .unwrap();
+    assert!(status.success(), "chown {}", ssh.display());
 }
 
 /// A server and a daemon with a key profile `web1` for it, or `None` when
@@ -837,16 +870,28 @@ impl Daemon {
 /// `profile add NAME` for `sshd`'s test user with `key`, trusting the host
 /// key (the key must be authorized already).
 pub fn key_profile_args(name: &str, sshd: &Sshd, key: &KeyPair) -> Vec<String> {
+    key_profile_args_for(name, "127.0.0.1", sshd.port, &sshd.user, key)
+}
+
+/// `profile add NAME` for `user` at `host`:`port` with `key`, trusting the
+/// host key the server shows.
+pub fn key_profile_args_for(
+    name: &str,
+    host: &str,
+    port: u16,
+    user: &str,
+    key: &KeyPair,
+) -> Vec<String> {
     [
         "profile",
         "add",
         name,
         "--host",
-        "127.0.0.1",
+        host,
         "--port",
-        &sshd.port.to_string(),
+        &port.to_string(),
         "--user",
-        &sshd.user,
+        user,
         "--key-file",
         key.private.to_str().unwrap(),
         "--accept-new",

@@ -231,6 +231,7 @@ fn a_tampered_record_is_store_corrupt_and_nothing_else_breaks() {
                 updated_at: 1,
                 connect_timeout_secs: None,
                 keepalive_secs: None,
+                certificate: None,
             };
             let pins = [PinnedHostKey {
                 algorithm: "ssh-ed25519".into(),

@@ -116,6 +116,7 @@ fn daemon_with(servers: &[Server<'_>]) -> Daemon {
                 updated_at: 1,
                 connect_timeout_secs: Some(server.connect_timeout_secs),
                 keepalive_secs: None,
+                certificate: None,
             };
             let pins = [PinnedHostKey {
                 algorithm: "ssh-ed25519".into(),

@@ -21,6 +21,7 @@ mod load;
 mod manage;
 mod pool;
 mod profiles;
+mod servers;
 mod shell;
 mod shells;
 mod store_faults;

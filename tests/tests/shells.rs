@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use tether_e2e::servers::which;
 use tether_e2e::{Daemon, Sshd, in_ci, is_root, keygen, skip};
 
 /// The login shells, by account suffix and the programs that provide them.
@@ -22,16 +23,6 @@ const SHELLS: &[(&str, &str)] = &[
     ("csh", "csh"),
     ("busybox", "busybox"),
 ];
-
-fn which(program: &str) -> Option<PathBuf> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .output()
-        .ok()?;
-    let path = String::from_utf8(out.stdout).ok()?.trim().to_owned();
-    (!path.is_empty()).then(|| PathBuf::from(path))
-}
 
 /// The login shell to give the account: busybox runs its `sh` applet when
 /// called as `sh`, so it gets a link of that name.

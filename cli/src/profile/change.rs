@@ -4,7 +4,8 @@
 use tether_api::client::Client;
 use tether_api::secret::Secret;
 use tether_api::types::{
-    AddProfile, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo, UpdateProfile,
+    AddProfile, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo,
+    UpdateProfile, host_and_port,
 };
 use zeroize::Zeroizing;
 
@@ -12,7 +13,7 @@ use super::{
     AddArgs, CredentialArgs, SetArgs, TrustArgs, check_fingerprint, check_name, describe_host_key,
 };
 use crate::failure::{Failure, Result};
-use crate::output::print_json;
+use crate::output::{banner_lines, print_json};
 use crate::prompt;
 
 /// Refuses a private key file that other users may read, as ssh does: a
@@ -54,6 +55,15 @@ fn read_credential(args: &CredentialArgs, whom: &str) -> Result<Option<NewCreden
                     format!("cannot read key file {}: {e}", path.display()),
                 )
             })?;
+        let certificate = match &args.certificate {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                Failure::new(
+                    "io_error",
+                    format!("cannot read certificate {}: {e}", path.display()),
+                )
+            })?),
+            None => None,
+        };
         let passphrase = if args.key_passphrase_stdin {
             Some(prompt::read_secret(&format!(
                 "passphrase for key {}",
@@ -62,9 +72,20 @@ fn read_credential(args: &CredentialArgs, whom: &str) -> Result<Option<NewCreden
         } else {
             None
         };
+        // Both a key and a password: servers that ask for the two
+        // (`AuthenticationMethods publickey,password`).
+        let password = if args.password_stdin {
+            Some(Secret::new(
+                prompt::read_secret(&format!("password for {whom}"))?.to_string(),
+            ))
+        } else {
+            None
+        };
         return Ok(Some(NewCredential::PrivateKey {
             key: Secret::new(key.to_string()),
             passphrase: passphrase.map(|p| Secret::new(p.to_string())),
+            password,
+            certificate,
         }));
     }
     if args.password_stdin {
@@ -108,12 +129,16 @@ pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
     if args.json {
         print_json(&profile)?;
     } else {
+        // The server's notice reaches the person once, here, and again on
+        // each `tether shell`; never in a command's output.
+        if let Some(banner) = &profile.banner {
+            eprint!("{}", banner_lines(banner, "\n"));
+        }
         println!(
-            "added profile {} ({}@{}:{}), host key {}",
+            "added profile {} ({}@{}), host key {}",
             profile.name,
             profile.user,
-            profile.host,
-            profile.port,
+            host_and_port(&profile.host, profile.port),
             profile
                 .host_keys
                 .first()
@@ -144,7 +169,10 @@ async fn ask_host_key(client: &Client, host: &str, port: u16) -> Result<HostKeyP
             },
         )
         .await?;
-    prompt::tell(&format!("The server {host}:{port} presents this host key:"));
+    prompt::tell(&format!(
+        "The server {} presents this host key:",
+        host_and_port(host, port)
+    ));
     prompt::tell(&format!("  {}", describe_host_key(&key)));
     match prompt::confirm("Trust it and pin it for this profile?") {
         Some(true) => Ok(HostKeyPolicy::Pin {
@@ -195,8 +223,9 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
                 return Ok(0);
             }
             prompt::tell(&format!(
-                "The host key of {} ({}:{}) has changed.",
-                args.name, profile.host, profile.port
+                "The host key of {} ({}) has changed.",
+                args.name,
+                host_and_port(&profile.host, profile.port)
             ));
             prompt::tell(&format!("  pinned: {}", old.join(", ")));
             prompt::tell(&format!("  now:    {}", describe_host_key(&new)));
@@ -296,11 +325,10 @@ pub(super) async fn set(client: &Client, args: SetArgs) -> Result<u8> {
         print_json(&updated)?;
     } else {
         println!(
-            "updated profile {} ({}@{}:{}){}",
+            "updated profile {} ({}@{}){}",
             updated.name,
             updated.user,
-            updated.host,
-            updated.port,
+            host_and_port(&updated.host, updated.port),
             if rotated { ", secret rotated" } else { "" }
         );
     }

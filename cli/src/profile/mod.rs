@@ -8,7 +8,7 @@ use tether_api::client::Client;
 use tether_api::types::{AuthKind, HostKeyInfo, ProfileInfo, ProfileList, validate_profile_name};
 
 use crate::failure::{Failure, Result};
-use crate::output::{print_json, print_table, timestamp};
+use crate::output::{print_json, print_table, printable, timestamp};
 
 mod change;
 
@@ -54,7 +54,7 @@ pub enum ProfileCommand {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("credential").args(["key_file", "password_stdin"]))]
+#[command(group = clap::ArgGroup::new("credential").multiple(true).args(["key_file", "password_stdin"]))]
 pub struct TrustArgs {
     #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
     name: String,
@@ -86,6 +86,10 @@ pub struct CredentialArgs {
     /// Take a key file that other users may read (ssh refuses those)
     #[arg(long, requires = "key_file")]
     insecure_key_file: bool,
+    /// An OpenSSH user certificate for the key (KEY-cert.pub), to log in
+    /// where the server trusts a certificate authority
+    #[arg(long, value_name = "PATH", requires = "key_file")]
+    certificate: Option<PathBuf>,
 }
 
 impl CredentialArgs {
@@ -96,7 +100,7 @@ impl CredentialArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("credential").args(["key_file", "password_stdin"]))]
+#[command(group = clap::ArgGroup::new("credential").multiple(true).args(["key_file", "password_stdin"]))]
 pub struct SetArgs {
     #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
     name: String,
@@ -138,7 +142,7 @@ pub struct JsonFlag {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("credential").required(true).args(["key_file", "password_stdin"]))]
+#[command(group = clap::ArgGroup::new("credential").required(true).multiple(true).args(["key_file", "password_stdin"]))]
 pub struct AddArgs {
     /// Profile name: letters, digits, '.', '_', '-'
     name: String,
@@ -214,6 +218,7 @@ fn auth_name(auth: AuthKind) -> &'static str {
     match auth {
         AuthKind::Key => "key",
         AuthKind::Password => "password",
+        AuthKind::KeyAndPassword => "key and password",
     }
 }
 
@@ -232,7 +237,11 @@ async fn list(client: &Client, json: bool) -> Result<u8> {
             .map(|p| {
                 vec![
                     p.name.clone(),
-                    format!("{}@{}:{}", p.user, p.host, p.port),
+                    format!(
+                        "{}@{}",
+                        p.user,
+                        tether_api::types::host_and_port(&p.host, p.port)
+                    ),
                     auth_name(p.auth).to_owned(),
                     p.host_keys
                         .first()
@@ -242,6 +251,11 @@ async fn list(client: &Client, json: bool) -> Result<u8> {
             })
             .collect();
         print_table(&["NAME", "TARGET", "AUTH", "HOST KEY"], &rows);
+        for profile in &list.profiles {
+            if let Some(cert) = &profile.certificate {
+                warn_expiry(&profile.name, cert);
+            }
+        }
     }
     for name in &list.corrupt {
         eprintln!(
@@ -267,6 +281,25 @@ async fn show(client: &Client, name: &str, json: bool) -> Result<u8> {
     if let Some(key) = &profile.public_key {
         println!("key:       {}", describe_host_key(key));
     }
+    if let Some(cert) = &profile.certificate {
+        let principals = if cert.principals.is_empty() {
+            "any".to_owned()
+        } else {
+            cert.principals.join(", ")
+        };
+        let until = if cert.valid_before == u64::MAX {
+            "forever".to_owned()
+        } else {
+            timestamp(cert.valid_before)
+        };
+        println!(
+            "certificate: {} for {principals}, valid {} to {until}, signed by {}",
+            printable(&cert.key_id),
+            timestamp(cert.valid_after),
+            describe_host_key(&cert.ca)
+        );
+        warn_expiry(name, cert);
+    }
     for key in &profile.host_keys {
         println!("host key:  {}", describe_host_key(key));
     }
@@ -281,6 +314,29 @@ async fn show(client: &Client, name: &str, json: bool) -> Result<u8> {
     Ok(0)
 }
 
+/// Warns (on stderr) when a profile's certificate has expired or will
+/// within a week.
+fn warn_expiry(name: &str, cert: &tether_api::types::CertificateInfo) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    const WEEK: u64 = 7 * 86_400;
+    if cert.valid_before <= now {
+        eprintln!(
+            "tether: warning: the certificate of {name} expired at {}: logins will fail until \
+             it is renewed (`tether profile set {name} --key-file KEY --certificate NEW-cert.pub`)",
+            timestamp(cert.valid_before)
+        );
+    } else if cert.valid_before - now < WEEK {
+        eprintln!(
+            "tether: warning: the certificate of {name} expires in {} h ({})",
+            (cert.valid_before - now) / 3600,
+            timestamp(cert.valid_before)
+        );
+    }
+}
+
 async fn remove(client: &Client, name: &str, yes: bool) -> Result<u8> {
     check_name(name)?;
     if !yes {
@@ -291,10 +347,9 @@ async fn remove(client: &Client, name: &str, yes: bool) -> Result<u8> {
         }
         let profile: ProfileInfo = client.get(&format!("/v1/profiles/{name}")).await?;
         crate::prompt::tell(&format!(
-            "{name}: {}@{}:{}, {}",
+            "{name}: {}@{}, {}",
             profile.user,
-            profile.host,
-            profile.port,
+            tether_api::types::host_and_port(&profile.host, profile.port),
             auth_name(profile.auth)
         ));
         if let Some(key) = &profile.public_key {

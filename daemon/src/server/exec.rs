@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tether_api::STREAM_PROTOCOL;
 use tether_api::access::RunRequest;
+use tether_api::frame::Notice;
 use tether_api::types::{ExecRequest, PtyRequest, ShellRequest};
 
 use super::App;
@@ -28,7 +29,7 @@ use crate::access::actions::{Template, valid_action_name};
 use crate::access::policy::Op;
 use crate::audit::Event;
 use crate::error::Error;
-use crate::ssh::exec::{bridge, command_line, start};
+use crate::ssh::exec::{Terminal, bridge, command_line, start};
 use crate::ssh::quote::quote_all;
 
 /// Longest `timeout_secs` accepted (a week).
@@ -51,6 +52,8 @@ struct Run {
     /// Quote every word, even a single one: an action's words are never
     /// shell text.
     strict: bool,
+    /// Show the server's banner first (a shell, for a person).
+    banner: bool,
     /// For the log: the action's name, or the program's.
     label: String,
     /// For the audit trail: the command, or the action and its parameters
@@ -126,6 +129,7 @@ fn parse(app: &App, caller: &Caller, name: &str, kind: Kind, body: &[u8]) -> Res
                 pty: exec.pty,
                 timeout,
                 strict: false,
+                banner: false,
             })
         }
         Kind::Shell => {
@@ -142,6 +146,7 @@ fn parse(app: &App, caller: &Caller, name: &str, kind: Kind, body: &[u8]) -> Res
                 pty: Some(shell.pty),
                 timeout: None,
                 strict: false,
+                banner: true,
             })
         }
         Kind::Run => {
@@ -183,6 +188,7 @@ fn parse(app: &App, caller: &Caller, name: &str, kind: Kind, body: &[u8]) -> Res
                 pty: None,
                 timeout: check_timeout(run.timeout_secs)?,
                 strict: true,
+                banner: false,
                 label: format!("action {}", run.action),
                 audit: vec![
                     ("action", run.action.clone().into()),
@@ -248,9 +254,25 @@ async fn start_stream(
     on_upgrade: hyper::upgrade::OnUpgrade,
     end: Event,
 ) -> Result<Resp, Error> {
-    let (channel, lease) = channel::open(app, caller, name).await?;
-    let addr = lease.connection.addr.clone();
-    start(&channel, &addr, command.as_deref(), run.pty.as_ref()).await?;
+    let (mut channel, lease) = channel::open(app, caller, name).await?;
+    let connection = &lease.connection;
+    let terminal = start(
+        &mut channel,
+        &connection.addr,
+        command.as_deref(),
+        run.pty.as_ref(),
+        connection.reply_wait,
+    )
+    .await?;
+    // A shell shows the server's banner first, as ssh does; a command's
+    // output is never mixed with it.
+    let mut notices = Vec::new();
+    if let (true, Some(text)) = (run.banner, &connection.banner) {
+        notices.push(Notice::Banner { text: text.clone() });
+    }
+    if terminal == Terminal::Refused {
+        notices.push(Notice::NoTerminal);
+    }
 
     let guard = app.tasks.enter();
     let profile = name.to_owned();
@@ -260,7 +282,14 @@ async fn start_stream(
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let outcome = bridge(channel, TokioIo::new(upgraded), run.timeout, &lease).await;
+                let outcome = bridge(
+                    channel,
+                    TokioIo::new(upgraded),
+                    notices,
+                    run.timeout,
+                    &lease,
+                )
+                .await;
                 let result = match &outcome.exit {
                     Some(exit) if exit.timed_out => "timeout".to_owned(),
                     Some(exit) => format!("exit {}", exit.exit_code()),

@@ -45,6 +45,10 @@ fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) -> ProfileI
         user: record.user,
         auth: record.auth,
         public_key: record.public_key.map(key_info),
+        certificate: record
+            .certificate
+            .as_deref()
+            .and_then(keys::certificate_info),
         host_keys: pins
             .into_iter()
             .map(|pin| HostKeyInfo {
@@ -54,6 +58,7 @@ fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) -> ProfileI
             .collect(),
         connect_timeout_secs: record.connect_timeout_secs,
         keepalive_secs: record.keepalive_secs,
+        banner: None,
         created_at: record.created_at,
         updated_at: record.updated_at,
     }
@@ -69,7 +74,11 @@ fn check_host(host: &str) -> Result<(), Error> {
         && !host.starts_with('-')
         && host
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_' | '%'))
+        // A `%` only as an IPv6 address's zone (`fe80::1%eth0`).
+        && host
+            .split_once('%')
+            .is_none_or(|(ip, zone)| ip.contains(':') && !zone.is_empty() && !zone.contains('%'));
     if ok {
         Ok(())
     } else {
@@ -123,6 +132,7 @@ pub fn target(app: &App, name: &str) -> Result<Target, Error> {
         host: record.host,
         port: record.port,
         user: record.user,
+        certificate: record.certificate,
         pins,
     })
 }
@@ -176,30 +186,58 @@ pub async fn probe(app: &App, request: Request<Incoming>) -> Result<Resp, Error>
     ))
 }
 
+/// A credential from a request, checked, as it is stored.
+struct Checked {
+    credential: Credential,
+    auth: AuthKind,
+    public_key: Option<KeyInfo>,
+    certificate: Option<String>,
+}
+
 /// Checks a credential from a request and turns it into what is stored.
-fn new_credential(
-    credential: &NewCredential,
-) -> Result<(Credential, AuthKind, Option<KeyInfo>), Error> {
+fn new_credential(credential: &NewCredential) -> Result<Checked, Error> {
+    let password_of = |password: &tether_api::secret::Secret| {
+        if password.is_empty() {
+            return Err(Error::BadRequest("the password is empty".into()));
+        }
+        Ok(Zeroizing::new(password.expose().to_owned()))
+    };
     Ok(match credential {
-        NewCredential::PrivateKey { key, passphrase } => {
+        NewCredential::PrivateKey {
+            key,
+            passphrase,
+            password,
+            certificate,
+        } => {
             let parsed =
                 keys::parse_private_key(key.expose(), passphrase.as_ref().map(|p| p.expose()))?;
-            (
-                Credential::PrivateKey(parsed.openssh),
-                AuthKind::Key,
-                Some(parsed.public),
-            )
-        }
-        NewCredential::Password { password } => {
-            if password.is_empty() {
-                return Err(Error::BadRequest("the password is empty".into()));
+            let certificate = certificate
+                .as_deref()
+                .map(|text| keys::check_certificate(text, &parsed.public))
+                .transpose()?;
+            let (credential, auth) = match password {
+                Some(password) => (
+                    Credential::KeyAndPassword {
+                        key: parsed.openssh,
+                        password: password_of(password)?,
+                    },
+                    AuthKind::KeyAndPassword,
+                ),
+                None => (Credential::PrivateKey(parsed.openssh), AuthKind::Key),
+            };
+            Checked {
+                credential,
+                auth,
+                public_key: Some(parsed.public),
+                certificate,
             }
-            (
-                Credential::Password(Zeroizing::new(password.expose().to_owned())),
-                AuthKind::Password,
-                None,
-            )
         }
+        NewCredential::Password { password } => Checked {
+            credential: Credential::Password(password_of(password)?),
+            auth: AuthKind::Password,
+            public_key: None,
+            certificate: None,
+        },
     })
 }
 
@@ -234,9 +272,15 @@ fn not_as_given(error: Error, policy: &HostKeyPolicy) -> Error {
     }
 }
 
+/// What a verifying login saw.
+struct Verified {
+    host_key: KeyInfo,
+    banner: Option<String>,
+}
+
 /// Connects once as `record` says, accepting the host key as `trust` says,
 /// and logs in with the credential `source` names, on record as a `verify`
-/// connection. Returns the host key the server showed.
+/// connection.
 async fn verify(
     app: &App,
     caller: &Caller,
@@ -244,7 +288,7 @@ async fn verify(
     record: &ProfileRecord,
     trust: Trust,
     source: Source<'_>,
-) -> Result<KeyInfo, Error> {
+) -> Result<Verified, Error> {
     let settings = ConnectSettings::new(&app.config().ssh, Some(record));
     let recorder = Recorder {
         app,
@@ -254,9 +298,12 @@ async fn verify(
         source,
     };
     let connected = client::login(
-        &record.host,
-        record.port,
-        &record.user,
+        client::Account {
+            host: &record.host,
+            port: record.port,
+            user: &record.user,
+            certificate: record.certificate.as_deref(),
+        },
         trust,
         &settings,
         None,
@@ -264,9 +311,11 @@ async fn verify(
     )
     .await
     .map_err(|e| e.in_profile(name))?;
-    let host_key = connected.host_key.clone();
     client::hang_up(&connected).await;
-    Ok(host_key)
+    Ok(Verified {
+        host_key: connected.host_key.clone(),
+        banner: connected.banner(),
+    })
 }
 
 fn check_port(port: u16) -> Result<(), Error> {
@@ -286,7 +335,12 @@ pub async fn add(app: &App, caller: &Caller, request: Request<Incoming>) -> Resu
     if app.store.profile(&add.name)?.is_some() {
         return Err(StoreError::Exists(add.name).into());
     }
-    let (credential, auth, public_key) = new_credential(&add.credential)?;
+    let Checked {
+        credential,
+        auth,
+        public_key,
+        certificate,
+    } = new_credential(&add.credential)?;
     drop(add.credential);
     let trust = trust_for(&add.host_key)?;
     let policy = add.host_key.clone();
@@ -301,6 +355,7 @@ pub async fn add(app: &App, caller: &Caller, request: Request<Incoming>) -> Resu
         updated_at: at,
         connect_timeout_secs: check_secs("connect_timeout_secs", add.connect_timeout_secs)?,
         keepalive_secs: check_secs("keepalive_secs", add.keepalive_secs)?,
+        certificate,
     };
     // On record before the credential is first used.
     let start = Event::new(caller, "profile.add")
@@ -326,7 +381,7 @@ async fn add_checked(
     trust: Trust,
 ) -> Result<Resp, Error> {
     let at = record.created_at;
-    let host_key = verify(
+    let Verified { host_key, banner } = verify(
         app,
         caller,
         &name,
@@ -344,7 +399,11 @@ async fn add_checked(
         .add_profile(&name, &record, &credential, &pins)
         .await?;
     tracing::info!(profile = %name, host = %record.host, port = record.port, user = %record.user, "profile added");
-    Ok(json(StatusCode::CREATED, &info(&name, record, pins)))
+    let info = ProfileInfo {
+        banner,
+        ..info(&name, record, pins)
+    };
+    Ok(json(StatusCode::CREATED, &info))
 }
 
 /// `PATCH /v1/profiles/{name}`: change fields, rotate the secret, or re-pin
@@ -409,10 +468,11 @@ async fn apply_update(
     }
     let new_secret = match &update.credential {
         Some(credential) => {
-            let (credential, auth, public_key) = new_credential(credential)?;
-            record.auth = auth;
-            record.public_key = public_key;
-            Some(credential)
+            let checked = new_credential(credential)?;
+            record.auth = checked.auth;
+            record.public_key = checked.public_key;
+            record.certificate = checked.certificate;
+            Some(checked.credential)
         }
         None => None,
     };
@@ -456,7 +516,7 @@ async fn apply_update(
         Some(credential) => Source::Given(credential),
         None => Source::Stored,
     };
-    let host_key = verify(app, caller, name, &record, trust, source)
+    let Verified { host_key, banner } = verify(app, caller, name, &record, trust, source)
         .await
         .map_err(|e| match &update.host_key {
             Some(policy) => not_as_given(e, policy),
@@ -484,5 +544,9 @@ async fn apply_update(
         host_key_changed = repin,
         "profile changed"
     );
-    Ok(json(StatusCode::OK, &info(name, record, pins)))
+    let info = ProfileInfo {
+        banner,
+        ..info(name, record, pins)
+    };
+    Ok(json(StatusCode::OK, &info))
 }

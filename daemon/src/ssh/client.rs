@@ -13,9 +13,9 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use russh::client::{self, AuthResult, Config, Handle, Handler, KeyboardInteractiveAuthResponse};
-use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::{MethodKind, Preferred, cipher, kex};
+use russh::client::{self, Config, Handle, Handler};
+use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PublicKeyOrCertificate};
+use russh::{Preferred, cipher, kex};
 use tokio::net::TcpStream;
 
 use super::SshError;
@@ -48,10 +48,39 @@ impl From<russh::Error> for HandlerError {
 pub struct ClientHandler {
     trust: Trust,
     seen: Arc<Mutex<Option<KeyInfo>>>,
+    banner: Arc<Mutex<Option<String>>>,
+}
+
+/// The most of a server's banner that is kept: a legal notice fits many
+/// times over; a server cannot make the daemon hold more.
+pub const MAX_BANNER: usize = 16 * 1024;
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn truncated(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 impl Handler for ClientHandler {
     type Error = HandlerError;
+
+    async fn auth_banner(
+        &mut self,
+        banner: &str,
+        _session: &mut client::Session,
+    ) -> Result<(), HandlerError> {
+        // Kept for the person who opens a shell (and for `profile add`);
+        // never mixed into a command's output. Escaped where it is shown.
+        if let Ok(mut kept) = self.banner.lock() {
+            let text = kept.get_or_insert_with(String::new);
+            let room = MAX_BANNER.saturating_sub(text.len());
+            text.push_str(truncated(banner, room));
+        }
+        Ok(())
+    }
 
     async fn check_server_key(
         &mut self,
@@ -86,6 +115,14 @@ pub struct Connected {
     pub handle: SshHandle,
     pub host_key: KeyInfo,
     pub addr: String,
+    banner: Arc<Mutex<Option<String>>>,
+}
+
+impl Connected {
+    /// The banner the server sent before login (RFC 4252, 5.4), if any.
+    pub fn banner(&self) -> Option<String> {
+        self.banner.lock().ok().and_then(|b| b.clone())
+    }
 }
 
 /// Where a credential is about to be sent: the address it was stored for,
@@ -129,18 +166,29 @@ pub trait Witness: Sync {
     fn ended(&self, outcome: LoginOutcome<'_, Self::Error>) -> impl Future<Output = ()> + Send;
 }
 
-/// Connects to `host`:`port` trusting only what `trust` allows, then logs
-/// in as `user` with the credential `witness` hands over for the server it
-/// saw. On failure the connection is closed.
+/// Where and as whom to log in.
+#[derive(Debug, Clone, Copy)]
+pub struct Account<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub user: &'a str,
+    /// An OpenSSH user certificate for the key, where the profile has one.
+    pub certificate: Option<&'a str>,
+}
+
+/// Connects to the account's server trusting only what `trust` allows, then
+/// logs in with the credential `witness` hands over for the server it saw.
+/// On failure the connection is closed.
 pub async fn login<W: Witness>(
-    host: &str,
-    port: u16,
-    user: &str,
+    account: Account<'_>,
     trust: Trust,
     settings: &ConnectSettings,
     connection: Option<u64>,
     witness: &W,
 ) -> Result<Connected, W::Error> {
+    let Account {
+        host, port, user, ..
+    } = account;
     let mut connected = match connect(host, port, trust, settings).await {
         Ok(connected) => connected,
         Err(error) => {
@@ -176,7 +224,14 @@ pub async fn login<W: Witness>(
             return Err(error);
         }
     };
-    let authenticated = authenticate(&mut connected, user, &credential, settings).await;
+    let authenticated = super::auth::authenticate(
+        &mut connected,
+        user,
+        &credential,
+        account.certificate,
+        settings,
+    )
+    .await;
     drop(credential);
     let result = authenticated.map_err(W::Error::from);
     witness
@@ -218,7 +273,9 @@ pub fn preferred() -> Preferred {
             kex::ECDH_SHA2_NISTP256,
             kex::ECDH_SHA2_NISTP384,
             kex::ECDH_SHA2_NISTP521,
+            kex::DH_GEX_SHA256,
             kex::DH_G16_SHA512,
+            kex::DH_G18_SHA512,
             kex::DH_G14_SHA256,
             kex::EXTENSION_SUPPORT_AS_CLIENT,
             kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
@@ -306,17 +363,16 @@ pub async fn connect(
         Trust::AcceptAny => Vec::new(),
     };
     let seen = Arc::new(Mutex::new(None));
+    let banner = Arc::new(Mutex::new(None));
     let handler = ClientHandler {
         trust,
         seen: seen.clone(),
+        banner: banner.clone(),
     };
+    // Each address of the name gets the whole connect timeout, as ssh
+    // gives it: a dead first address does not use up the second's time.
+    let tcp = tcp_connect(host, port, settings.connect_timeout).await?;
     let handshake = async {
-        let tcp = TcpStream::connect((host, port))
-            .await
-            .map_err(|source| SshError::Connect {
-                addr: addr.clone(),
-                source,
-            })?;
         tcp.set_nodelay(true).map_err(|source| SshError::Connect {
             addr: addr.clone(),
             source,
@@ -336,13 +392,7 @@ pub async fn connect(
                 HandlerError::Russh(error) => SshError::from_russh(&addr, error),
             })
     };
-    let handle = with_timeout(
-        &addr,
-        settings.connect_timeout,
-        "connect and key exchange",
-        handshake,
-    )
-    .await?;
+    let handle = with_timeout(&addr, settings.connect_timeout, "key exchange", handshake).await?;
     let host_key = seen
         .lock()
         .ok()
@@ -355,18 +405,80 @@ pub async fn connect(
         handle,
         host_key,
         addr,
+        banner,
     })
 }
 
-pub fn format_addr(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
+/// The addresses `host` names: an IP address (an IPv6 one may carry a zone,
+/// `fe80::1%eth0`), or what the resolver answers for a name.
+async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
     }
+    if let Some((ip, zone)) = host.split_once('%') {
+        let ip: Ipv6Addr = ip.parse().map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an IPv6 address")
+        })?;
+        let scope = match zone.parse::<u32>() {
+            Ok(index) => index,
+            Err(_) => Some(zone)
+                .filter(|zone| !zone.contains('/') && !zone.starts_with('.'))
+                .and_then(|zone| {
+                    std::fs::read_to_string(format!("/sys/class/net/{zone}/ifindex")).ok()
+                })
+                .and_then(|text| text.trim().parse().ok())
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("no network interface {zone}"),
+                    )
+                })?,
+        };
+        return Ok(vec![SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope))]);
+    }
+    Ok(tokio::net::lookup_host((host, port)).await?.collect())
 }
 
-async fn with_timeout<T>(
+/// A TCP connection to the first of `host`'s addresses that answers, each
+/// given `limit` of its own.
+async fn tcp_connect(host: &str, port: u16, limit: Duration) -> Result<TcpStream, SshError> {
+    let failed = |source| SshError::Connect {
+        addr: format_addr(host, port),
+        source,
+    };
+    let addresses = resolve(host, port).await.map_err(failed)?;
+    first_answering(&addresses, limit).await.map_err(failed)
+}
+
+/// Tries `addresses` in order, each for at most `limit`, as ssh does: a
+/// first address that drops the connection does not use up the second's
+/// time.
+async fn first_answering(
+    addresses: &[std::net::SocketAddr],
+    limit: Duration,
+) -> std::io::Result<TcpStream> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no address");
+    for &address in addresses {
+        match tokio::time::timeout(limit, TcpStream::connect(address)).await {
+            Ok(Ok(tcp)) => return Ok(tcp),
+            Ok(Err(error)) => last = error,
+            Err(_) => {
+                last = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{address} did not answer within {} s", limit.as_secs()),
+                );
+            }
+        }
+    }
+    Err(last)
+}
+
+pub fn format_addr(host: &str, port: u16) -> String {
+    tether_api::types::host_and_port(host, port)
+}
+
+pub(crate) async fn with_timeout<T>(
     addr: &str,
     limit: Duration,
     stage: &'static str,
@@ -383,139 +495,46 @@ async fn with_timeout<T>(
         })
 }
 
-/// How many keyboard-interactive rounds are answered before giving up; a
-/// server asking more is not asking for a password.
-const MAX_KBD_ROUNDS: usize = 4;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Authenticates with the one stored credential.
-pub async fn authenticate(
-    connected: &mut Connected,
-    user: &str,
-    credential: &Credential,
-    settings: &ConnectSettings,
-) -> Result<(), SshError> {
-    let addr = connected.addr.clone();
-    let handle = &mut connected.handle;
-    let failed = |method: &'static str, hint: Option<String>| SshError::AuthFailed {
-        user: user.to_owned(),
-        addr: addr.clone(),
-        method,
-        hint,
-    };
-    let russh = |error| SshError::from_russh(&addr, error);
-    let auth = async {
-        match credential {
-            Credential::PrivateKey(pem) => {
-                let key = russh::keys::decode_secret_key(pem, None)
-                    .map_err(|_| SshError::InvalidKey("the stored key no longer parses".into()))?;
-                let hash = if key.algorithm().is_rsa() {
-                    match handle.best_supported_rsa_hash().await.map_err(russh)? {
-                        Some(Some(hash)) => Some(hash),
-                        Some(None) => {
-                            return Err(failed(
-                                "public key",
-                                Some("the server accepts RSA keys only with SHA-1 signatures (ssh-rsa), which tether refuses".into()),
-                            ));
-                        }
-                        // No server-sig-algs extension: rsa-sha2-256 is the
-                        // safe choice every OpenSSH since 7.2 accepts.
-                        None => Some(HashAlg::Sha256),
-                    }
-                } else {
-                    None
-                };
-                let result = handle
-                    .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
-                    .await
-                    .map_err(russh)?;
-                match result {
-                    AuthResult::Success => Ok(()),
-                    AuthResult::Failure { .. } => Err(failed("public key", None)),
-                }
-            }
-            Credential::Password(password) => {
-                // "none" tells which methods the server allows without
-                // spending one of its MaxAuthTries.
-                let methods = match handle.authenticate_none(user).await.map_err(russh)? {
-                    AuthResult::Success => return Ok(()),
-                    AuthResult::Failure {
-                        remaining_methods, ..
-                    } => remaining_methods,
-                };
-                if methods.contains(&MethodKind::Password) {
-                    match handle
-                        .authenticate_password(user, password.as_str())
-                        .await
-                        .map_err(russh)?
-                    {
-                        AuthResult::Success => Ok(()),
-                        AuthResult::Failure { .. } => Err(failed("password", None)),
-                    }
-                } else if methods.contains(&MethodKind::KeyboardInteractive) {
-                    keyboard_interactive(handle, user, password)
-                        .await
-                        .map_err(|e| match e {
-                            KbdError::Russh(e) => russh(e),
-                            KbdError::Refused(hint) => {
-                                failed("password (keyboard-interactive)", hint)
-                            }
-                        })
-                } else {
-                    let offered: Vec<&str> = methods.iter().map(<&str>::from).collect();
-                    Err(failed(
-                        "password",
-                        Some(format!(
-                            "the server does not take passwords; it allows: {}",
-                            offered.join(", ")
-                        )),
-                    ))
-                }
-            }
-        }
-    };
-    with_timeout(&addr, settings.connect_timeout, "authentication", auth).await
-}
-
-enum KbdError {
-    Russh(russh::Error),
-    Refused(Option<String>),
-}
-
-async fn keyboard_interactive(
-    handle: &mut SshHandle,
-    user: &str,
-    password: &str,
-) -> Result<(), KbdError> {
-    let mut response = handle
-        .authenticate_keyboard_interactive_start(user, None)
-        .await
-        .map_err(KbdError::Russh)?;
-    let mut answered = false;
-    for _ in 0..MAX_KBD_ROUNDS {
-        match response {
-            KeyboardInteractiveAuthResponse::Success => return Ok(()),
-            KeyboardInteractiveAuthResponse::Failure { .. } => return Err(KbdError::Refused(None)),
-            KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
-                let answers = match prompts.len() {
-                    0 => Vec::new(),
-                    1 if !answered && !prompts[0].echo => {
-                        answered = true;
-                        vec![password.to_owned()]
-                    }
-                    n => {
-                        return Err(KbdError::Refused(Some(format!(
-                            "the server asks {n} question(s) beyond the password; tether answers only one password prompt"
-                        ))));
-                    }
-                };
-                response = handle
-                    .authenticate_keyboard_interactive_respond(answers)
-                    .await
-                    .map_err(KbdError::Russh)?;
-            }
-        }
+    /// A listener whose queue is full: the kernel drops further SYNs, as a
+    /// firewall that drops packets does.
+    async fn dropping_address() -> (tokio::net::TcpListener, TcpStream, std::net::SocketAddr) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let address = listener.local_addr().unwrap();
+        let filler = TcpStream::connect(address).await.unwrap();
+        (listener, filler, address)
     }
-    Err(KbdError::Refused(Some(
-        "too many keyboard-interactive rounds".into(),
-    )))
+
+    #[tokio::test]
+    async fn a_dropped_first_address_leaves_the_second_its_time() {
+        let (_dropping, _filler, dropped) = dropping_address().await;
+        let good = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let good_address = good.local_addr().unwrap();
+        let started = std::time::Instant::now();
+        let limit = Duration::from_secs(1);
+        let tcp = first_answering(&[dropped, good_address], limit)
+            .await
+            .unwrap();
+        assert_eq!(tcp.peer_addr().unwrap(), good_address);
+        let took = started.elapsed();
+        assert!(took >= limit, "the first address was not tried: {took:?}");
+
+        // Alone, a dropping address is a timeout that names it.
+        let error = first_answering(&[dropped], limit).await.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert!(error.to_string().contains(&dropped.to_string()), "{error}");
+    }
+
+    #[test]
+    fn a_banner_is_cut_at_a_character_boundary() {
+        assert_eq!(truncated("héllo", 2), "h");
+        assert_eq!(truncated("héllo", 3), "hé");
+        assert_eq!(truncated("abc", 10), "abc");
+        assert_eq!(truncated("abc", 0), "");
+    }
 }

@@ -20,7 +20,7 @@ use bytes::{Buf, BytesMut};
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg, Pty, Sig};
 use tether_api::error::{ApiError, ErrorCode};
-use tether_api::frame::{self, ExitInfo, Frame};
+use tether_api::frame::{self, ExitInfo, Frame, Notice};
 use tether_api::types::PtyRequest;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
@@ -47,15 +47,29 @@ pub fn command_line(argv: &[String]) -> Result<String, Unquotable> {
 /// Most terminal modes a request may carry (RFC 4254 defines fewer).
 const MAX_MODES: usize = 64;
 
+/// How [`start`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terminal {
+    /// None was asked for.
+    NotAsked,
+    Granted,
+    /// The server refused one (`PermitTTY no`); the command runs without.
+    Refused,
+}
+
 /// Starts `command` (or, without one, the user's login shell) on an open
-/// session channel, on a pseudo-terminal if `pty` is given.
+/// session channel, on a pseudo-terminal if `pty` is given and the server
+/// grants one. A server that does not answer the terminal request within
+/// `reply_wait` is an error.
 pub async fn start(
-    channel: &Channel<Msg>,
+    channel: &mut Channel<Msg>,
     addr: &str,
     command: Option<&str>,
     pty: Option<&PtyRequest>,
-) -> Result<(), SshError> {
+    reply_wait: Duration,
+) -> Result<Terminal, SshError> {
     let russh = |e| SshError::from_russh(addr, e);
+    let mut terminal = Terminal::NotAsked;
     if let Some(pty) = pty {
         let modes: Vec<(Pty, u32)> = pty
             .modes
@@ -65,14 +79,50 @@ pub async fn start(
             .filter(|(mode, _)| *mode != Pty::TTY_OP_END)
             .collect();
         channel
-            .request_pty(false, &pty.term, pty.cols, pty.rows, 0, 0, &modes)
+            .request_pty(true, &pty.term, pty.cols, pty.rows, 0, 0, &modes)
             .await
             .map_err(russh)?;
+        terminal = terminal_reply(channel, addr, reply_wait).await?;
     }
     match command {
-        Some(command) => channel.exec(true, command).await.map_err(russh),
-        None => channel.request_shell(true).await.map_err(russh),
+        Some(command) => channel.exec(true, command).await.map_err(russh)?,
+        None => channel.request_shell(true).await.map_err(russh)?,
     }
+    Ok(terminal)
+}
+
+/// Waits for the server's answer to a terminal request; nothing else comes
+/// on a channel before it runs anything but window adjustments.
+async fn terminal_reply(
+    channel: &mut Channel<Msg>,
+    addr: &str,
+    reply_wait: Duration,
+) -> Result<Terminal, SshError> {
+    let closed = || SshError::Protocol {
+        addr: addr.to_owned(),
+        message: "the server closed the channel when asked for a terminal".into(),
+    };
+    let answer = async {
+        loop {
+            match channel.wait().await {
+                Some(ChannelMsg::Success) => return Ok(Terminal::Granted),
+                Some(ChannelMsg::Failure) => return Ok(Terminal::Refused),
+                Some(ChannelMsg::Close | ChannelMsg::Eof) | None => return Err(closed()),
+                Some(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(reply_wait, answer)
+        .await
+        .unwrap_or_else(|_| {
+            Err(SshError::Protocol {
+                addr: addr.to_owned(),
+                message: format!(
+                    "the server did not answer a terminal request within {}s",
+                    reply_wait.as_secs()
+                ),
+            })
+        })
 }
 
 /// What the caller saw of a command, for the log and the audit trail.
@@ -135,10 +185,12 @@ enum InputEnd {
 /// channel is closed.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 
-/// Runs the stream until the command ends or the caller goes away.
+/// Runs the stream until the command ends or the caller goes away;
+/// `notices` go to the caller before any output.
 pub async fn bridge<S>(
     channel: Channel<Msg>,
     stream: S,
+    notices: Vec<Notice>,
     timeout: Option<Duration>,
     lease: &Lease,
 ) -> Outcome
@@ -176,6 +228,9 @@ where
         }
     });
     let mut output = Output::default();
+    for notice in notices {
+        Frame::Notice(notice).encode(&mut output.buf);
+    }
 
     let mut exit = ExitInfo {
         status: None,

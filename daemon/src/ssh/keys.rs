@@ -60,3 +60,42 @@ fn describe(error: &russh::keys::Error) -> String {
         _ => "malformed key".into(),
     }
 }
+
+/// An OpenSSH user certificate, checked to be for `key` (its public key
+/// must be the key's); the certificate line as stored.
+pub fn check_certificate(text: &str, key: &KeyInfo) -> Result<String, SshError> {
+    let line = text.trim();
+    let cert = russh::keys::Certificate::from_openssh(line).map_err(|_| {
+        SshError::InvalidKey(
+            "not an OpenSSH user certificate (the KEY-cert.pub ssh-keygen -s writes)".into(),
+        )
+    })?;
+    let certified = russh::keys::PublicKey::from(cert.public_key().clone());
+    if key_info(&certified).fingerprint != key.fingerprint {
+        return Err(SshError::InvalidKey(
+            "the certificate is for another key than the one given".into(),
+        ));
+    }
+    if cert.cert_type() != russh::keys::ssh_key::certificate::CertType::User {
+        return Err(SshError::InvalidKey(
+            "that is a host certificate, not a user certificate".into(),
+        ));
+    }
+    Ok(line.to_owned())
+}
+
+/// What a stored certificate says, for `profile show`.
+pub fn certificate_info(line: &str) -> Option<tether_api::types::CertificateInfo> {
+    let cert = russh::keys::Certificate::from_openssh(line).ok()?;
+    let ca = key_info(&russh::keys::PublicKey::from(cert.signature_key().clone()));
+    Some(tether_api::types::CertificateInfo {
+        key_id: cert.key_id().to_owned(),
+        principals: cert.valid_principals().to_vec(),
+        valid_after: cert.valid_after(),
+        valid_before: cert.valid_before(),
+        ca: tether_api::types::HostKeyInfo {
+            algorithm: ca.algorithm,
+            fingerprint: ca.fingerprint,
+        },
+    })
+}

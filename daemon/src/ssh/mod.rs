@@ -8,6 +8,7 @@
 //!   would trip the server's MaxAuthTries);
 //! - RSA keys sign with SHA-2 only, never ssh-rsa SHA-1.
 
+pub mod auth;
 pub mod client;
 pub mod exec;
 pub mod hostkey;
@@ -101,6 +102,28 @@ impl SshError {
                 addr,
                 message: source.to_string(),
             },
+            russh::Error::NoCommonAlgo { kind, ours, theirs } => {
+                // Markers such as kex-strict-s-v00@openssh.com and ext-info
+                // are not algorithms.
+                let real = |list: Vec<String>| {
+                    list.into_iter()
+                        .filter(|name| {
+                            !name.starts_with("kex-strict-")
+                                && !name.starts_with("ext-info-")
+                                && name != "none"
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                SshError::Protocol {
+                    addr,
+                    message: format!(
+                        "no {kind:?} algorithm in common: tether offers {}; the server offers {}",
+                        real(ours),
+                        real(theirs)
+                    ),
+                }
+            }
             other => SshError::Protocol {
                 addr,
                 message: other.to_string(),

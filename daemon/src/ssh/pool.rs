@@ -40,6 +40,10 @@ pub const DEFAULT_MAX_CHANNELS: usize = 10;
 /// How many refused or failed channel opens a caller absorbs before giving
 /// up (opening a new connection does not count).
 const MAX_FAILURES: usize = 8;
+/// Refusals on a connection that holds no other channel of ours before the
+/// server is taken to allow none (with waits of 20 ms and up, and a fresh
+/// connection every fourth): about two and a half seconds in all.
+const MAX_LONELY_REFUSALS: u32 = 8;
 
 /// Where and how to connect, for one profile.
 pub struct Target {
@@ -47,6 +51,8 @@ pub struct Target {
     pub host: String,
     pub port: u16,
     pub user: String,
+    /// An OpenSSH user certificate for the key, where the profile has one.
+    pub certificate: Option<String>,
     pub pins: Vec<String>,
     pub settings: ConnectSettings,
 }
@@ -65,6 +71,12 @@ pub struct Connection {
     stalled: AtomicUsize,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// The server's pre-login banner: shown when a shell opens.
+    pub banner: Option<String>,
+    /// How long the server may take to answer a channel request (a
+    /// terminal, a subsystem) before it is taken as not answering: half the
+    /// connect timeout, at least a second.
+    pub reply_wait: Duration,
 }
 
 impl Connection {
@@ -201,9 +213,12 @@ impl Pool {
         let slot = self.slot(&target.profile);
         let mut last_error = None;
         let mut failures = 0;
+        // Refusals on a connection where we hold nothing else: the server
+        // still counts a channel whose close it has not processed yet.
+        let mut lonely_refusals = 0u32;
+        let mut want_new = false;
         while failures < MAX_FAILURES {
-            if let Some(lease) = slot.lease() {
-                failures += 1;
+            if let Some(lease) = slot.lease().filter(|_| !want_new) {
                 let connection = &lease.connection;
                 match connection.handle.channel_open_session().await {
                     Ok(channel) => return Ok((channel, lease)),
@@ -211,18 +226,37 @@ impl Pool {
                         // The server's session limit: this connection is full
                         // at what it has (not counting the refused one).
                         let has = connection.channels.load(Ordering::SeqCst).saturating_sub(1);
-                        if has == 0 {
+                        if has > 0 {
+                            failures += 1;
+                            connection.max_channels.store(has, Ordering::SeqCst);
+                            tracing::debug!(profile = %target.profile, id = connection.id, limit = has, "server session limit");
+                            continue;
+                        }
+                        // Nothing else of ours is on it (`MaxSessions 1`, and
+                        // the previous channel's close still on its way):
+                        // wait for the close a little, then try a connection
+                        // of its own; a server that refuses even that takes
+                        // no sessions at all.
+                        lonely_refusals += 1;
+                        if lonely_refusals > MAX_LONELY_REFUSALS {
                             return Err(SshError::Protocol {
                                 addr: connection.addr.clone(),
-                                message: "the server refused to open a session channel".into(),
+                                message: "the server refused to open a session channel, even on \
+                                          a connection with none open"
+                                    .into(),
                             }
                             .into());
                         }
-                        connection.max_channels.store(has, Ordering::SeqCst);
-                        tracing::debug!(profile = %target.profile, id = connection.id, limit = has, "server session limit");
+                        drop(lease);
+                        if lonely_refusals % 4 == 0 {
+                            want_new = true;
+                        } else {
+                            tokio::time::sleep(Duration::from_millis(10 << lonely_refusals)).await;
+                        }
                         continue;
                     }
                     Err(error) => {
+                        failures += 1;
                         tracing::info!(profile = %target.profile, id = connection.id, %error, "pooled connection is gone; replacing it");
                         connection.retired.store(true, Ordering::SeqCst);
                         last_error = Some(SshError::from_russh(&connection.addr, error));
@@ -231,11 +265,12 @@ impl Pool {
                 }
             }
             let opening = slot.opening.lock().await;
-            if slot.lease().is_some() {
+            if !want_new && slot.lease().is_some() {
                 // Someone else opened one while we waited; use it.
                 drop(opening);
                 continue;
             }
+            want_new = false;
             let connection = self.connect(target, witness).await?;
             if let Ok(mut connections) = slot.connections.lock() {
                 connections.push(connection);
@@ -257,9 +292,12 @@ impl Pool {
     ) -> Result<Arc<Connection>, W::Error> {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
         let connected = client::login(
-            &target.host,
-            target.port,
-            &target.user,
+            client::Account {
+                host: &target.host,
+                port: target.port,
+                user: &target.user,
+                certificate: target.certificate.as_deref(),
+            },
             Trust::Pinned(target.pins.clone()),
             &target.settings,
             Some(id),
@@ -268,7 +306,10 @@ impl Pool {
         .await?;
         self.opened.fetch_add(1, Ordering::SeqCst);
         tracing::info!(profile = %target.profile, id, remote = %connected.addr, "SSH connection opened");
+        let banner = connected.banner();
         Ok(Arc::new(Connection {
+            banner,
+            reply_wait: (target.settings.connect_timeout / 2).max(Duration::from_secs(1)),
             id,
             profile: target.profile.clone(),
             addr: connected.addr,

@@ -119,6 +119,9 @@ pub struct ProfileRecord {
     pub connect_timeout_secs: Option<u64>,
     #[serde(default)]
     pub keepalive_secs: Option<u64>,
+    /// An OpenSSH user certificate for the key (public), logged in with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
 }
 
 /// A profile name with its record, or the error opening it.
@@ -471,6 +474,7 @@ mod tests {
             updated_at: 1,
             connect_timeout_secs: None,
             keepalive_secs: None,
+            certificate: None,
         }
     }
 

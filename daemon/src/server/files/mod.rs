@@ -20,6 +20,7 @@ use crate::access::Caller;
 use crate::access::policy::{Allowed, Op};
 use crate::audit::Event;
 use crate::error::Error;
+use crate::ssh::SshError;
 use crate::ssh::pool::Lease;
 use crate::ssh::sftp::{self, Sftp, check_path};
 
@@ -37,11 +38,24 @@ struct Session {
     lease: Lease,
 }
 
+/// An SFTP session on `name`'s pooled connection. A subsystem start that
+/// the server refuses or leaves unanswered (Dropbear, now and then) is tried
+/// once more on a fresh channel; both attempts fit in the connect timeout.
 async fn session(app: &App, caller: &Caller, name: &str) -> Result<Session, Error> {
-    let (channel, lease) = channel::open(app, caller, name).await?;
     let timeout = std::time::Duration::from_secs(app.config().ssh.sftp_timeout_secs);
-    let sftp = sftp::open(channel, &lease.connection.addr, timeout).await?;
-    Ok(Session { sftp, lease })
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (channel, lease) = channel::open(app, caller, name).await?;
+        let (addr, reply_wait) = (&lease.connection.addr, lease.connection.reply_wait);
+        match sftp::open(channel, addr, reply_wait, timeout).await {
+            Ok(sftp) => return Ok(Session { sftp, lease }),
+            Err(error @ (SshError::Timeout { .. } | SshError::Protocol { .. })) if attempt < 2 => {
+                tracing::info!(profile = %name, %error, "SFTP did not start; trying a fresh channel");
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 fn path_param(uri: &::http::Uri) -> Result<String, Error> {

@@ -123,14 +123,13 @@ pub struct Sftp {
     symlink_guess: SymlinkOrder,
 }
 
-/// How long the server may take to answer the subsystem request.
-const SUBSYSTEM_REPLY: Duration = Duration::from_secs(15);
-
-/// Starts the SFTP subsystem on `channel` and checks the server's answer,
-/// then its version packet. `timeout` bounds every request after that.
+/// Starts the SFTP subsystem on `channel` and checks the server's answer
+/// (within `reply_wait`), then its version packet. `timeout` bounds every
+/// request after that.
 pub async fn open(
     mut channel: Channel<Msg>,
     addr: &str,
+    reply_wait: Duration,
     timeout: Duration,
 ) -> Result<Sftp, SshError> {
     let failed = |message: String| SshError::Protocol {
@@ -143,7 +142,7 @@ pub async fn open(
         .map_err(|e| SshError::from_russh(addr, e))?;
     // The server's answer to the request: a refusal (or none) is an error
     // here, not a silent hang in the first SFTP request.
-    let answered = tokio::time::timeout(SUBSYSTEM_REPLY.min(timeout), async {
+    let answered = tokio::time::timeout(reply_wait, async {
         loop {
             match channel.wait().await {
                 Some(ChannelMsg::Success) => return Ok(()),
@@ -164,7 +163,7 @@ pub async fn open(
         Err(_) => {
             return Err(SshError::Timeout {
                 addr: addr.to_owned(),
-                secs: SUBSYSTEM_REPLY.min(timeout).as_secs(),
+                secs: reply_wait.as_secs().max(1),
                 stage: "the SFTP subsystem's start",
             });
         }
@@ -222,15 +221,24 @@ pub async fn open(
     })
 }
 
-/// OpenSSH's sftp-server announces `lsetstat@openssh.com` and
-/// `users-groups-by-id@openssh.com`, which other servers that copy its
-/// better-known extensions do not; without them, expect the draft's order.
-/// [`ops`] checks the link it made either way.
+/// Which order SSH_FXP_SYMLINK's paths go in, guessed from the SFTP
+/// server's extensions: OpenSSH's sftp-server (also the one Dropbear runs)
+/// swaps them, and is known by extensions only it announces together
+/// (`lsetstat`, `expand-path`, `users-groups-by-id`) and by announcing no
+/// `vendor-id`. Others that copy some of its extensions (asyncssh announces
+/// `lsetstat` and a `vendor-id`) follow the draft. The SSH server's version
+/// string is no guide: the SFTP server is often another program. [`ops`]
+/// checks the link it made either way.
 fn guess_symlink_order(extensions: &HashMap<String, String>) -> SymlinkOrder {
-    let openssh = ["lsetstat@openssh.com", "users-groups-by-id@openssh.com"]
+    let openssh_only = [
+        "lsetstat@openssh.com",
+        "expand-path@openssh.com",
+        "users-groups-by-id@openssh.com",
+    ];
+    let like_openssh = openssh_only
         .iter()
         .any(|name| extensions.contains_key(*name));
-    if openssh {
+    if like_openssh && !extensions.contains_key("vendor-id") {
         SymlinkOrder::OpenSsh
     } else {
         SymlinkOrder::Draft
@@ -333,6 +341,32 @@ pub fn parent(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_symlink_order_follows_the_sftp_server_not_its_neighbours() {
+        let announced = |names: &[&str]| -> HashMap<String, String> {
+            names.iter().map(|n| (n.to_string(), "1".into())).collect()
+        };
+        // OpenSSH 9 (internal-sftp, or the sftp-server Dropbear runs).
+        let openssh = announced(&[
+            "posix-rename@openssh.com",
+            "lsetstat@openssh.com",
+            "expand-path@openssh.com",
+            "users-groups-by-id@openssh.com",
+        ]);
+        assert_eq!(guess_symlink_order(&openssh), SymlinkOrder::OpenSsh);
+        // OpenSSH 8.4.
+        let old = announced(&["posix-rename@openssh.com", "lsetstat@openssh.com"]);
+        assert_eq!(guess_symlink_order(&old), SymlinkOrder::OpenSsh);
+        // asyncssh: some of OpenSSH's extensions, and a vendor-id.
+        let asyncssh = announced(&[
+            "posix-rename@openssh.com",
+            "lsetstat@openssh.com",
+            "vendor-id",
+        ]);
+        assert_eq!(guess_symlink_order(&asyncssh), SymlinkOrder::Draft);
+        assert_eq!(guess_symlink_order(&announced(&[])), SymlinkOrder::Draft);
+    }
 
     #[test]
     fn longnames_give_names_where_they_can() {
