@@ -695,6 +695,10 @@ print(answers)
     let run = daemon.run(&["status"]);
     run.fails_with("too_many_connections");
     assert!(started.elapsed() < Duration::from_secs(2));
+    // Every time: the answer never races the client's request.
+    for _ in 0..20 {
+        daemon.run(&["status"]).fails_with("too_many_connections");
+    }
     let extra: Vec<_> = (0..200)
         .map(|_| std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap())
         .collect();

@@ -105,8 +105,25 @@ fn the_package_uses_the_packaging_helpers() {
     // the example configuration is a conffile that loads as it is.
     for script in ["postinst", "prerm", "postrm"] {
         let text = std::fs::read_to_string(repo().join("debian").join(script)).unwrap();
-        assert!(text.contains("#DEBHELPER#"), "{script}");
+        // cargo-deb replaces every occurrence, comments included: the
+        // marker must be one line of its own.
+        let markers: Vec<&str> = text.lines().filter(|l| l.contains("#DEBHELPER#")).collect();
+        assert_eq!(markers, ["#DEBHELPER#"], "{script}");
         assert!(!text.contains("systemctl"), "{script} calls systemctl");
+        // As the package has it: still a script sh can read.
+        let filled = text.replace(
+            "#DEBHELPER#",
+            "# Automatically added by cargo-deb\nif [ -d /run/systemd/system ]; then\n\ttrue\nfi\n# End",
+        );
+        let checked = Command::new("sh")
+            .args(["-n", "-c", &filled])
+            .output()
+            .unwrap();
+        assert!(
+            checked.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
     }
     let manifest = std::fs::read_to_string(repo().join("daemon/Cargo.toml")).unwrap();
     assert!(manifest.contains("conf-files = [\"/etc/tether/tetherd.toml\"]"));

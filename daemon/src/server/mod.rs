@@ -383,12 +383,32 @@ pub async fn serve_one(app: Arc<App>, stream: tokio::net::UnixStream) {
 /// before it is closed (so its client reads the answer, not a broken pipe).
 const TURN_AWAY_LINGER: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// A connection over its uid's limit: answered `too_many_connections` at
-/// once, without reading a request, and closed; it never holds a
-/// descriptor for longer than [`TURN_AWAY_LINGER`].
+/// How long a turned-away connection's request may take to start arriving
+/// (a loaded machine can take a while between connect and request).
+const TURN_AWAY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A connection over its uid's limit: answered `too_many_connections` as
+/// soon as its request starts to arrive (an HTTP client takes an answer
+/// that comes before its request as a broken connection), without parsing
+/// it, and closed; it never holds a descriptor for longer than
+/// [`TURN_AWAY_WAIT`] and [`TURN_AWAY_LINGER`].
 async fn turn_away(app: Arc<App>, stream: tokio::net::UnixStream, peer: Peer) {
     let error = Error::TooManyConnections(peer.uid);
     let answer = http::raw_error(&error);
+    let request_begun = async {
+        let mut head = [0u8; 1024];
+        loop {
+            if stream.readable().await.is_err() {
+                return;
+            }
+            // Readiness can be stale: only bytes read (or the end) count.
+            match stream.try_read(&mut head) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                _ => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(TURN_AWAY_WAIT, request_begun).await;
     let _ = stream.try_write(&answer);
     let caller = Caller::resolve(&peer, app.options.mode, app.daemon_uid);
     app.refused(Refusal {
