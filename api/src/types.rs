@@ -49,6 +49,19 @@ pub struct Status {
     /// The master key was wiped (`tether seal`): nothing works until a restart.
     #[serde(default)]
     pub sealed: bool,
+    /// The store's state, for the daemon's administrators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreState>,
+}
+
+/// How the store compares with its manifest (see `tetherd check`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreState {
+    /// One more with every committed change.
+    pub generation: u64,
+    /// What is wrong, when the store is damaged and serves no record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
 }
 
 /// How a profile authenticates. Only the kind: the secret never leaves the daemon.

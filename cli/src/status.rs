@@ -5,7 +5,7 @@ use tether_api::client::Client;
 use tether_api::types::{Mode, Status};
 
 use crate::failure::Result;
-use crate::output::print_json;
+use crate::output::{print_json, printable};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -16,9 +16,14 @@ pub struct StatusArgs {
 
 pub async fn run(client: &Client, args: StatusArgs) -> Result<u8> {
     let status: Status = client.get("/v1/status").await?;
+    // A damaged store is a failure for monitoring scripts.
+    let code = match status.store.as_ref().and_then(|s| s.damaged.as_ref()) {
+        Some(_) => 1,
+        None => 0,
+    };
     if args.json {
         print_json(&status)?;
-        return Ok(0);
+        return Ok(code);
     }
     let mode = match status.mode {
         Mode::User => "user (tetherd --user)",
@@ -35,10 +40,24 @@ pub async fn run(client: &Client, args: StatusArgs) -> Result<u8> {
     println!("state:     {}", status.state_dir);
     println!("profiles:  {}", status.profiles);
     println!("you:       uid {}", status.caller_uid);
+    if let Some(store) = &status.store {
+        match &store.damaged {
+            None => println!("store:     intact, generation {}", store.generation),
+            Some(damage) => {
+                println!("store:     DAMAGED, none of its records are served");
+                println!("           {}", printable(damage));
+                println!(
+                    "           restore a backup (`tetherd restore`) or take it as it is \
+                     (`tetherd check --state-dir {} --accept`)",
+                    printable(&status.state_dir)
+                );
+            }
+        }
+    }
     if status.sealed {
         println!("SEALED:    the master key is wiped; restart tetherd to use it again");
     }
-    Ok(0)
+    Ok(code)
 }
 
 fn uptime(secs: u64) -> String {

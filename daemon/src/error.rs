@@ -116,7 +116,9 @@ impl Error {
             Error::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Error::UpgradeRequired(..) => ErrorCode::UpgradeRequired,
             Error::TooManyConnections(_) => ErrorCode::TooManyConnections,
-            Error::Store(StoreError::Corrupt { .. }) => ErrorCode::StoreCorrupt,
+            Error::Store(
+                StoreError::Corrupt { .. } | StoreError::Damaged(_) | StoreError::Unreadable { .. },
+            ) => ErrorCode::StoreCorrupt,
             Error::Store(StoreError::Exists(_)) => ErrorCode::ProfileExists,
             Error::Store(StoreError::Missing(_)) => ErrorCode::ProfileNotFound,
             Error::Store(StoreError::Sealed) => ErrorCode::Sealed,

@@ -3,7 +3,8 @@
 //!
 //! One folder per concern (see ARCHITECTURE.md):
 //! - [`server`]: accept loop, peer credentials, routing, endpoints;
-//! - [`store`]: the sealed sled store and the master key;
+//! - [`store`]: the sealed redb store, its manifest and the master key;
+//! - [`offline`]: what tetherd does to a state directory it is not serving;
 //! - [`ssh`]: connecting, host keys, authentication, exec;
 //! - [`sys`]: process hardening and the one audited `unsafe`.
 //!
@@ -14,6 +15,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod notify;
+pub mod offline;
 pub mod server;
 pub mod ssh;
 pub mod store;
@@ -67,6 +69,8 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         state_dir = %options.state_dir.display(),
         master_key = %store.key_source(),
         profiles = store.profile_count(),
+        generation = store.generation(),
+        damaged = store.damage().is_some(),
         "tetherd ready"
     );
     let audit = audit::Audit::open(&store, &options.state_dir, &options.config.audit).map_err(
@@ -76,14 +80,17 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         },
     )?;
     let app = server::App::new(options, store, audit, sys::getuid());
-    if let Some(why) = app.audit.head_replaced {
+    let intact = app.store.damage().is_none();
+    if let (Some(why), true) = (app.audit.head_replaced, intact) {
         let event = audit::Event::daemon(app.daemon_uid, audit::HEAD_REPLACED).result(why);
         if let Err(error) = app.audit.record(&app.store, event).await {
             tracing::error!(%error, "cannot record the replaced audit head");
         }
     }
-    if let Err(error) = app.audit.prune(&app.store, app.daemon_uid).await {
-        tracing::warn!(%error, "audit retention failed");
+    if intact {
+        if let Err(error) = app.audit.prune(&app.store, app.daemon_uid).await {
+            tracing::warn!(%error, "audit retention failed");
+        }
     }
     let reloads = tokio::spawn(reload_on_hangup(app.clone()));
     let seals = tokio::spawn(seal_on_usr1(app.clone()));

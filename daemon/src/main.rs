@@ -47,6 +47,18 @@ enum DaemonCommand {
         #[arg(value_name = "PATH")]
         path: Option<PathBuf>,
     },
+    /// Check the store against its manifest, as tetherd does at start, and
+    /// exit: 0 when intact, 1 when damaged (what is missing is listed).
+    /// Stop tetherd first
+    Check {
+        /// Take a damaged store as it is: what is listed is lost for good,
+        /// the rest is served again, and the loss goes on the audit trail
+        #[arg(long)]
+        accept: bool,
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the tetherd(8) manual page (roff) to stdout
     #[command(hide = true)]
     Man,
@@ -61,7 +73,8 @@ subcommand that succeeded
 .TP
 \fB1\fR
 it could not start (the message says why: a socket in use, a directory that
-is not its own, a store it cannot open, a wrong master key)
+is not its own, a store it cannot open, a wrong master key), or \fBcheck\fR
+found the store damaged
 .SH ENVIRONMENT
 .TP
 \fBTETHER_LOG\fR
@@ -91,6 +104,8 @@ systemctl enable \-\-now tetherd.socket
 tetherd \-\-user &
 .br
 tetherd check\-config /etc/tether/tetherd.toml
+.br
+systemctl stop tetherd; tetherd check
 .SH SEE ALSO
 tether(1), systemd.exec(5), systemd\-creds(1), ssh(1)
 ";
@@ -203,6 +218,17 @@ fn start(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let uid = tetherd::sys::getuid();
+    if let Some(DaemonCommand::Check { accept, json }) = args.command {
+        let config = match args.config.or_else(|| default_config_path(mode)) {
+            Some(path) => Config::load(&path)?,
+            None => Config::default(),
+        };
+        let options = Options::resolve(mode, args.socket, args.state_dir, config, uid)?;
+        return match tetherd::offline::check(&options, accept, json)? {
+            true => Ok(()),
+            false => std::process::exit(1),
+        };
+    }
     if mode == Mode::System && uid != 0 {
         anyhow::bail!(
             "without --user, tetherd is the system service and runs as root; \

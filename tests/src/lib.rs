@@ -677,6 +677,14 @@ impl Daemon {
 
     /// [`Daemon::start_system`] with more TOML after its `[access]` table.
     pub fn start_system_with(socket_group: &str, config: &str) -> Daemon {
+        let mut daemon = Daemon::new_system(socket_group, config);
+        daemon.spawn_and_wait();
+        daemon
+    }
+
+    /// The system daemon's directories and configuration, not started yet
+    /// (for a test that prepares its state directory first).
+    pub fn new_system(socket_group: &str, config: &str) -> Daemon {
         let mut daemon = Daemon::new();
         daemon.system = true;
         std::fs::set_permissions(daemon.dir.path(), std::fs::Permissions::from_mode(0o755))
@@ -686,7 +694,6 @@ impl Daemon {
             format!("[access]\nsocket_group = \"{socket_group}\"\n{config}"),
         )
         .unwrap();
-        daemon.spawn_and_wait();
         daemon
     }
 

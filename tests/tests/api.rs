@@ -244,11 +244,9 @@ fn a_tampered_record_is_store_corrupt_and_nothing_else_breaks() {
                 .await
                 .unwrap();
         }
-        let profiles = store.raw_tree("profiles").unwrap();
-        let mut bytes = profiles.get("bad").unwrap().unwrap().to_vec();
+        let mut bytes = store.raw_get("profiles", "bad").unwrap().unwrap();
         bytes[40] ^= 0x01;
-        profiles.insert("bad", bytes).unwrap();
-        profiles.flush().unwrap();
+        store.raw_put("profiles", "bad", Some(&bytes)).unwrap();
     });
     drop(runtime);
     let mut daemon = daemon;

@@ -25,4 +25,5 @@ mod servers;
 mod shell;
 mod shells;
 mod store_faults;
+mod store_life;
 mod systemd;

@@ -1,7 +1,7 @@
 //! The audit trail: append, hash chain, query, verify, retention.
 //!
-//! Events live in the store's `audit` tree under their sequence number
-//! (big-endian), as JSON. Each carries `prev`, the previous event's `mac`,
+//! Events live in the store's `audit` table under their sequence number,
+//! as JSON. Each carries `prev`, the previous event's `mac`,
 //! and its own `mac`: HMAC-SHA256 over the event's JSON with `mac` empty,
 //! keyed by a key derived from the master key. The head (next sequence
 //! number, last mac) is kept in `meta` with an HMAC and written with each
@@ -42,7 +42,6 @@ const MAX_PRUNE_HISTORY: usize = 256;
 pub const HEAD_REPLACED: &str = "audit.head_replaced";
 
 pub struct Audit {
-    tree: sled::Tree,
     /// The state directory, whose free space [`Audit::record_spare`] checks.
     state_dir: std::path::PathBuf,
     /// Spare events left out because the disk was below the reserve.
@@ -76,17 +75,19 @@ fn mac_of(key: &[u8; 32], event: &AuditEvent) -> String {
 
 /// Where the trail ends, read from its last event (no mac: it is not a
 /// stored head).
-fn head_from_trail(tree: &sled::Tree) -> Result<AuditHead, StoreError> {
-    Ok(match tree.last()? {
-        Some((_, value)) => serde_json::from_slice::<AuditEvent>(&value)
-            .map(|e| AuditHead {
-                next_seq: e.seq + 1,
-                last_mac: e.mac,
+fn head_from_trail(store: &Store) -> Result<AuditHead, StoreError> {
+    let mut head = AuditHead::default();
+    store.audit_scan(0, true, |_, value| {
+        if let Ok(event) = serde_json::from_slice::<AuditEvent>(value) {
+            head = AuditHead {
+                next_seq: event.seq + 1,
+                last_mac: event.mac,
                 mac: String::new(),
-            })
-            .unwrap_or_default(),
-        None => AuditHead::default(),
-    })
+            };
+        }
+        false
+    })?;
+    Ok(head)
 }
 
 fn head_mac(key: &[u8; 32], head: &AuditHead) -> String {
@@ -179,16 +180,21 @@ impl Audit {
         state_dir: &std::path::Path,
         settings: &AuditSettings,
     ) -> Result<Audit, StoreError> {
-        let tree = store.audit_tree()?;
-        let key = store.derive_key("audit-chain");
-        let stored: Option<AuditHead> = store
-            .audit_head_raw()?
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        let trail_empty = tree.is_empty();
+        let key = Zeroizing::new(store.keys().audit_chain);
+        // A damaged store serves nothing, the trail included: the daemon
+        // runs to say so, and writes nothing.
+        let damaged = store.damage().is_some();
+        let stored: Option<AuditHead> = match damaged {
+            true => None,
+            false => store
+                .audit_head_raw()?
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok()),
+        };
+        let trail_empty = damaged || store.audit_len() == 0;
         let (head, head_replaced) = match stored {
             Some(head) if head.mac == head_mac(&key, &head) => (head, None),
             // A fresh trail has no head yet.
-            None if trail_empty => (head_from_trail(&tree)?, None),
+            None if trail_empty => (AuditHead::default(), None),
             // An edited or lost head is not trusted: the trail itself says
             // where to continue, and the next event says what happened.
             stored => {
@@ -202,15 +208,14 @@ impl Audit {
                     "the audit head fails its check; the trail goes on from its own end, and \
                      `tether audit verify` will fail at the event that records this"
                 );
-                (head_from_trail(&tree)?, Some(why))
+                (head_from_trail(store)?, Some(why))
             }
         };
         Ok(Audit {
-            tree,
             state_dir: state_dir.to_owned(),
             spared: std::sync::atomic::AtomicU64::new(0),
             key,
-            values_key: store.derive_key("audit-values"),
+            values_key: Zeroizing::new(store.keys().audit_values),
             head: tokio::sync::Mutex::new(head),
             settings: settings.clone(),
             head_replaced,
@@ -226,8 +231,19 @@ impl Audit {
         format!("hmac-sha256:{}", hex(&mac.finalize().into_bytes()))
     }
 
-    /// Appends and flushes `event`; an error means it is not on record.
+    /// Appends `event`, durably; an error means it is not on record.
     pub async fn record(&self, store: &Store, event: Event) -> Result<u64, Error> {
+        self.append(store, event, None).await
+    }
+
+    /// Appends `event` and, with `prune_through`, removes the events up to
+    /// that one in the same transaction.
+    async fn append(
+        &self,
+        store: &Store,
+        event: Event,
+        prune_through: Option<u64>,
+    ) -> Result<u64, Error> {
         let mut event = event.0;
         let mut head = self.head.lock().await;
         event.seq = head.next_seq;
@@ -242,10 +258,22 @@ impl Audit {
         };
         next.mac = head_mac(&self.key, &next);
         let head_bytes = serde_json::to_vec(&next).map_err(|e| Error::Internal(e.to_string()))?;
-        if let Err(error) = store
-            .append_audit_event(event.seq, &bytes, &head_bytes)
-            .await
-        {
+        let written = match prune_through {
+            None => store
+                .append_audit_event(event.seq, &bytes, &head_bytes)
+                .await
+                .map(drop),
+            Some(through) => store
+                .prune_audit(event.seq, &bytes, &head_bytes, through)
+                .await
+                .map(drop),
+        };
+        if let Err(error) = written {
+            if let StoreError::Damaged(_) = error {
+                // Nothing is written to a damaged store; the request is
+                // refused for that reason, not for the trail's.
+                return Err(Error::Store(error));
+            }
             tracing::error!(%error, op = %event.op, "audit event could not be written; refusing");
             return Err(Error::AuditUnavailable(error.to_string()));
         }
@@ -311,9 +339,10 @@ impl Audit {
 
     pub fn query(
         &self,
+        store: &Store,
         query: &Query,
         mut visible: impl FnMut(&AuditEvent) -> bool,
-    ) -> Vec<AuditEvent> {
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         let mut keep = |event: &AuditEvent| {
             query.since_ms.is_none_or(|t| event.time_ms >= t)
                 && query.until_ms.is_none_or(|t| event.time_ms <= t)
@@ -328,42 +357,25 @@ impl Audit {
                     .is_none_or(|op| event.op.starts_with(op.as_str()))
                 && visible(event)
         };
-        let parse = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
-            entry
-                .ok()
-                .and_then(|(_, value)| serde_json::from_slice::<AuditEvent>(&value).ok())
-        };
         let mut out = Vec::new();
-        match query.after {
-            // Following: the first matches after `after`, oldest first.
-            Some(after) => {
-                for event in self
-                    .tree
-                    .range(after.saturating_add(1).to_be_bytes()..)
-                    .filter_map(parse)
-                {
-                    if keep(&event) {
-                        out.push(event);
-                        if out.len() >= query.limit {
-                            break;
-                        }
-                    }
+        let mut take = |value: &[u8]| {
+            if let Ok(event) = serde_json::from_slice::<AuditEvent>(value) {
+                if keep(&event) {
+                    out.push(event);
                 }
             }
+            out.len() < query.limit
+        };
+        match query.after {
+            // Following: the first matches after `after`, oldest first.
+            Some(after) => store.audit_scan(after.saturating_add(1), false, |_, v| take(v))?,
             // Otherwise the latest matches, oldest first.
             None => {
-                for event in self.tree.iter().rev().filter_map(parse) {
-                    if keep(&event) {
-                        out.push(event);
-                        if out.len() >= query.limit {
-                            break;
-                        }
-                    }
-                }
+                store.audit_scan(0, true, |_, v| take(v))?;
                 out.reverse();
             }
         }
-        out
+        Ok(out)
     }
 
     /// Removes events older than `max_age_days` or beyond `max_events`,
@@ -372,9 +384,12 @@ impl Audit {
     /// forward the ranges that earlier (now removed) prune events recorded,
     /// so `verify` can always say what retention took and when.
     pub async fn prune(&self, store: &Store, daemon_uid: u32) -> Result<u64, Error> {
+        if store.damage().is_some() {
+            return Ok(0);
+        }
         let max_age_ms = self.settings.max_age_days.saturating_mul(86_400_000);
         let cutoff = (max_age_ms > 0).then(|| now_ms().saturating_sub(max_age_ms));
-        let len = self.tree.len() as u64;
+        let len = store.audit_len();
         let over = match self.settings.max_events {
             0 => 0,
             max => len.saturating_sub(max),
@@ -384,10 +399,9 @@ impl Audit {
         let mut removed = 0u64;
         let (mut by_age, mut by_count) = (false, false);
         let mut history: Vec<tether_api::audit::Pruned> = Vec::new();
-        for entry in self.tree.iter() {
-            let Ok((_, value)) = entry else { break };
-            let Ok(event) = serde_json::from_slice::<AuditEvent>(&value) else {
-                break;
+        store.audit_scan(0, false, |_, value| {
+            let Ok(event) = serde_json::from_slice::<AuditEvent>(value) else {
+                return false;
             };
             let old = cutoff.is_some_and(|c| event.time_ms < c);
             if removed < over || old {
@@ -399,10 +413,11 @@ impl Audit {
                 from_seq.get_or_insert(event.seq);
                 through = Some((event.seq, event.mac));
                 removed += 1;
+                true
             } else {
-                break;
+                false
             }
-        }
+        })?;
         let (Some((through_seq, anchor)), Some(from_seq)) = (through, from_seq) else {
             return Ok(0);
         };
@@ -424,12 +439,8 @@ impl Audit {
                 "history",
                 serde_json::to_value(&history).unwrap_or_default(),
             );
-        self.record(store, event).await?;
-        for entry in self.tree.range(..=through_seq.to_be_bytes()).keys() {
-            let key = entry.map_err(|e| Error::Store(e.into()))?;
-            self.tree.remove(key).map_err(|e| Error::Store(e.into()))?;
-        }
-        store.flush().await?;
+        // The prune's own event and the removal in one transaction.
+        self.append(store, event, Some(through_seq)).await?;
         tracing::info!(removed, through_seq, "audit events pruned");
         Ok(removed)
     }

@@ -32,8 +32,19 @@ pub(super) fn ranges_of(event: &AuditEvent) -> Vec<Pruned> {
 }
 
 impl Audit {
-    /// Checks the whole chain, and the head.
-    pub async fn verify(&self) -> AuditVerify {
+    /// Checks the whole chain, and the head; a damaged store (events
+    /// missing from the range its manifest names) is an error instead.
+    pub async fn verify(
+        &self,
+        store: &crate::store::Store,
+    ) -> Result<AuditVerify, crate::store::StoreError> {
+        if let Some(report) = store.damage() {
+            return Err(crate::store::StoreError::Damaged(report.summary()));
+        }
+        Ok(self.verify_chain(store).await)
+    }
+
+    async fn verify_chain(&self, store: &crate::store::Store) -> AuditVerify {
         let head = self.head.lock().await.clone();
         let mut events = 0u64;
         let bad = |seq: u64, events: u64, problem: String| AuditVerify {
@@ -44,19 +55,24 @@ impl Audit {
             problem: Some(problem),
         };
         let mut all = Vec::new();
-        for entry in self.tree.iter() {
-            let Ok((key, value)) = entry else {
-                return bad(0, events, "the trail cannot be read".into());
-            };
-            let seq = key
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .unwrap_or(u64::MAX);
-            match serde_json::from_slice::<AuditEvent>(&value) {
-                Ok(event) if event.seq == seq => all.push(event),
-                _ => return bad(seq, events, format!("event {seq} is not a valid event")),
+        let mut invalid = None;
+        let scanned = store.audit_scan(0, false, |seq, value| {
+            match serde_json::from_slice::<AuditEvent>(value) {
+                Ok(event) if event.seq == seq => {
+                    all.push(event);
+                    true
+                }
+                _ => {
+                    invalid = Some(seq);
+                    false
+                }
             }
+        });
+        if let Err(error) = scanned {
+            return bad(0, events, format!("the trail cannot be read: {error}"));
+        }
+        if let Some(seq) = invalid {
+            return bad(seq, events, format!("event {seq} is not a valid event"));
         }
         // Anchors announced by prune events: (last removed seq, its mac).
         let anchors: Vec<(u64, String)> = all

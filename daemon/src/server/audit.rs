@@ -44,7 +44,7 @@ pub fn list(app: &App, caller: &Caller, query: Option<&str>) -> Result<Resp, Err
         limit: limit.clamp(1, MAX_LIMIT),
     };
     let mut owned: HashMap<String, bool> = HashMap::new();
-    let events = app.audit.query(&filters, |event| {
+    let events = app.audit.query(&app.store, &filters, |event| {
         if caller.admin || event.uid == caller.uid {
             return true;
         }
@@ -55,13 +55,13 @@ pub fn list(app: &App, caller: &Caller, query: Option<&str>) -> Result<Resp, Err
             grants_for(&app.store, caller, profile)
                 .is_ok_and(|grants| grants.iter().any(|g| g.role == Role::Owner))
         })
-    });
+    })?;
     Ok(json(StatusCode::OK, &events))
 }
 
 pub async fn verify(app: &App, caller: &Caller) -> Result<Resp, Error> {
     app.admin_only(caller, "verify the audit trail")?;
-    Ok(json(StatusCode::OK, &app.audit.verify().await))
+    Ok(json(StatusCode::OK, &app.audit.verify(&app.store).await?))
 }
 
 #[derive(Deserialize)]

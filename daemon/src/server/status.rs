@@ -1,7 +1,7 @@
 //! `GET /v1/status`: who the daemon is and who is asking.
 
 use ::http::StatusCode;
-use tether_api::types::Status;
+use tether_api::types::{Status, StoreState};
 
 use super::App;
 use super::http::{Resp, json};
@@ -9,7 +9,7 @@ use crate::access::Caller;
 use crate::access::policy::Op;
 
 /// Anyone the daemon serves may ask; the profile count is of the profiles
-/// the caller can see.
+/// the caller can see, the store's state is for administrators.
 pub fn get(app: &App, caller: &Caller) -> Resp {
     let profiles = if caller.admin {
         app.store.profile_count()
@@ -36,6 +36,12 @@ pub fn get(app: &App, caller: &Caller) -> Resp {
             profiles,
             sealed: app.store.is_sealed(),
             uptime_secs: app.started.elapsed().as_secs(),
+            // Damage is for those who can act on it; others see their
+            // requests refused with `store_corrupt`.
+            store: caller.admin.then(|| StoreState {
+                generation: app.store.generation(),
+                damaged: app.store.damage().map(|report| report.summary()),
+            }),
         },
     )
 }

@@ -16,13 +16,13 @@ use serde::{Deserialize, Serialize};
 use tether_api::access::{ExecPolicy, SftpAccess, Subject};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use super::db::Tx;
 use super::{Store, StoreError};
 
 pub const GRANTS: &str = "grants";
 pub const ACTIONS: &str = "actions";
 pub const MFA: &str = "mfa";
 pub const LOCKOUT: &str = "lockout";
-pub const AUDIT: &str = "audit";
 
 /// A grant's policy; the profile and the subject are the record's key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,65 +112,96 @@ pub struct AuditHead {
     pub mac: String,
 }
 
+/// Removes a profile's grants and actions, in the transaction that removes
+/// the profile (so a later profile of the same name never inherits them).
+pub(super) fn remove_access_of(tx: &mut Tx, profile: &str) -> Result<(), StoreError> {
+    let prefix = format!("{profile}/");
+    for table in [GRANTS, ACTIONS] {
+        for key in tx.keys(table, &prefix)? {
+            tx.remove(table, &key)?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
-    /// A key for `label`, derived from the master key (HMAC-SHA256).
-    pub fn derive_key(&self, label: &str) -> zeroize::Zeroizing<[u8; 32]> {
-        use hmac::{Hmac, Mac};
-        let mut out = zeroize::Zeroizing::new([0u8; 32]);
-        let _ = self.with_key(|key| {
-            if let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key.bytes()) {
-                mac.update(b"tether/v1/derive/");
-                mac.update(label.as_bytes());
-                out.copy_from_slice(&mac.finalize().into_bytes());
-            }
-            Ok(())
-        });
-        out
-    }
-
-    pub fn audit_tree(&self) -> Result<sled::Tree, StoreError> {
-        self.tree(AUDIT)
-    }
-
     /// The audit head as the trail wrote it (the trail authenticates it with
     /// its own key, so that a sealed daemon can still write its trail).
     pub fn audit_head_raw(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .tree(super::META)?
-            .get("audit_head")?
-            .map(|v| v.to_vec()))
+        self.get_raw(super::META, "audit_head")
     }
 
     /// Appends an audit event and moves the head past it, in one
-    /// transaction (a crash between the two would look like tampering),
-    /// flushed before returning.
+    /// transaction (a crash between the two would look like tampering).
     pub async fn append_audit_event(
         &self,
         seq: u64,
         event: &[u8],
         head: &[u8],
     ) -> Result<(), StoreError> {
-        use sled::Transactional;
-        let trail = self.tree(AUDIT)?;
-        let meta = self.tree(super::META)?;
-        (&trail, &meta)
-            .transaction(|(trail, meta)| {
-                trail.insert(&seq.to_be_bytes(), event)?;
-                meta.insert("audit_head", head)?;
-                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(unaborted)?;
-        self.db.flush_async().await?;
+        self.write(|tx| {
+            tx.append_audit(seq, event)?;
+            tx.put_meta("audit_head", head)
+        })
+    }
+
+    /// Records `event` (a prune's own) and removes the events up to
+    /// `through`, in one transaction; how many were removed.
+    pub async fn prune_audit(
+        &self,
+        seq: u64,
+        event: &[u8],
+        head: &[u8],
+        through: u64,
+    ) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            tx.append_audit(seq, event)?;
+            tx.put_meta("audit_head", head)?;
+            tx.prune_audit(through)
+        })
+    }
+
+    /// Visits audit events from `from` on (or, with `reverse`, from the
+    /// last back), in one snapshot, until `visit` returns false.
+    pub fn audit_scan(
+        &self,
+        from: u64,
+        reverse: bool,
+        mut visit: impl FnMut(u64, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        use redb::ReadableDatabase;
+        self.intact()?;
+        let tx = self.file()?.begin_read()?;
+        let table = match tx.open_table(super::db::AUDIT) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(error) => return Err(error.into()),
+        };
+        let range = table.range(from..)?;
+        if reverse {
+            for entry in range.rev() {
+                let (seq, event) = entry?;
+                if !visit(seq.value(), event.value()) {
+                    break;
+                }
+            }
+        } else {
+            for entry in range {
+                let (seq, event) = entry?;
+                if !visit(seq.value(), event.value()) {
+                    break;
+                }
+            }
+        }
         Ok(())
     }
 
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
-    }
-
-    fn tree(&self, name: &'static str) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(name)?)
+    /// How many events the trail holds.
+    pub fn audit_len(&self) -> u64 {
+        self.manifest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .audit_count
     }
 
     async fn put(
@@ -181,9 +212,7 @@ impl Store {
         value: &impl Serialize,
     ) -> Result<(), StoreError> {
         let sealed = self.seal_json(tree, key, field, value)?;
-        self.tree(tree)?.insert(key, sealed)?;
-        self.db.flush_async().await?;
-        Ok(())
+        self.write(|tx| tx.put(tree, key, &sealed))
     }
 
     fn get<T: serde::de::DeserializeOwned>(
@@ -192,16 +221,14 @@ impl Store {
         key: &str,
         field: &str,
     ) -> Result<Option<T>, StoreError> {
-        match self.tree(tree)?.get(key)? {
+        match self.get_raw(tree, key)? {
             Some(sealed) => self.open_json(tree, key, field, &sealed).map(Some),
             None => Ok(None),
         }
     }
 
     async fn delete(&self, tree: &'static str, key: &str) -> Result<bool, StoreError> {
-        let existed = self.tree(tree)?.remove(key)?.is_some();
-        self.db.flush_async().await?;
-        Ok(existed)
+        self.write(|tx| tx.remove(tree, key))
     }
 
     pub async fn put_grant(
@@ -220,12 +247,9 @@ impl Store {
 
     /// Every grant, or those of one profile.
     pub fn grants(&self, profile: Option<&str>) -> Result<Vec<ListedGrant>, StoreError> {
-        let tree = self.tree(GRANTS)?;
         let prefix = profile.map(|p| format!("{p}/")).unwrap_or_default();
         let mut out = Vec::new();
-        for entry in tree.scan_prefix(prefix.as_bytes()) {
-            let (key, sealed) = entry?;
-            let key = String::from_utf8_lossy(&key).into_owned();
+        for (key, sealed) in self.scan_raw(GRANTS, &prefix)? {
             let Some((profile, subject)) = parse_grant_key(&key) else {
                 continue;
             };
@@ -255,31 +279,13 @@ impl Store {
 
     /// A profile's actions by name; a damaged record is an error.
     pub fn actions(&self, profile: &str) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-        let tree = self.tree(ACTIONS)?;
         let prefix = format!("{profile}/");
         let mut out = Vec::new();
-        for entry in tree.scan_prefix(prefix.as_bytes()) {
-            let (key, sealed) = entry?;
-            let key = String::from_utf8_lossy(&key).into_owned();
+        for (key, sealed) in self.scan_raw(ACTIONS, &prefix)? {
             let argv = self.open_json(ACTIONS, &key, "argv", &sealed)?;
             out.push((key[prefix.len()..].to_owned(), argv));
         }
         Ok(out)
-    }
-
-    /// Removes a profile's grants and actions (before the profile itself, so
-    /// that a crash in between never leaves grants for a later profile of the
-    /// same name).
-    pub async fn remove_access_of(&self, profile: &str) -> Result<(), StoreError> {
-        let prefix = format!("{profile}/");
-        for name in [GRANTS, ACTIONS] {
-            let tree = self.tree(name)?;
-            for key in tree.scan_prefix(prefix.as_bytes()).keys() {
-                tree.remove(key?)?;
-            }
-        }
-        self.db.flush_async().await?;
-        Ok(())
     }
 
     pub fn mfa(&self, uid: u32) -> Result<Option<MfaRecord>, StoreError> {
@@ -291,9 +297,11 @@ impl Store {
     }
 
     pub async fn remove_mfa(&self, uid: u32) -> Result<(), StoreError> {
-        self.delete(MFA, &uid.to_string()).await?;
-        self.delete(MFA, &format!("pending/{uid}")).await?;
-        Ok(())
+        self.write(|tx| {
+            tx.remove(MFA, &uid.to_string())?;
+            tx.remove(MFA, &format!("pending/{uid}"))?;
+            Ok(())
+        })
     }
 
     pub fn pending_enrolment(&self, uid: u32) -> Result<Option<PendingEnrolment>, StoreError> {
@@ -313,15 +321,11 @@ impl Store {
     pub async fn confirm_enrolment(&self, uid: u32, record: &MfaRecord) -> Result<(), StoreError> {
         let key = uid.to_string();
         let sealed = self.seal_json(MFA, &key, "totp", record)?;
-        let tree = self.tree(MFA)?;
-        tree.transaction(|tx| {
-            tx.insert(key.as_bytes(), sealed.as_slice())?;
-            tx.remove(format!("pending/{uid}").as_bytes())?;
-            Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+        self.write(|tx| {
+            tx.put(MFA, &key, &sealed)?;
+            tx.remove(MFA, &format!("pending/{uid}"))?;
+            Ok(())
         })
-        .map_err(unaborted)?;
-        self.db.flush_async().await?;
-        Ok(())
     }
 
     pub fn invite(&self, uid: u32) -> Result<Option<Invite>, StoreError> {
@@ -350,16 +354,6 @@ impl Store {
         }
         self.put(LOCKOUT, &uid.to_string(), "lockout", lockout)
             .await
-    }
-}
-
-/// The error of a transaction that never aborts on purpose.
-fn unaborted(error: sled::transaction::TransactionError<()>) -> StoreError {
-    match error {
-        sled::transaction::TransactionError::Storage(e) => StoreError::Db(e),
-        sled::transaction::TransactionError::Abort(()) => {
-            StoreError::Db(sled::Error::Unsupported("aborted".into()))
-        }
     }
 }
 

@@ -8,6 +8,10 @@
 //! A key file is created only for a store that has never been sealed: if the
 //! store exists and its key is missing, the daemon stops rather than starting
 //! over with a new key and an unreadable store.
+//!
+//! A rekey writes the new key to `master.key.new` before the store is
+//! re-sealed, and renames it over `master.key` after: whichever of the two
+//! proves against the store is the key, and the other is removed.
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
@@ -21,6 +25,8 @@ use super::envelope::{KEY_LEN, MasterKey};
 
 pub const CREDENTIAL_NAME: &str = "tether-master-key";
 pub const KEY_FILE: &str = "master.key";
+/// A rekey's new key, until the store is re-sealed with it.
+pub const NEW_KEY_FILE: &str = "master.key.new";
 
 /// Where the key was found, for the start-up log.
 #[derive(Debug, Clone)]
@@ -40,7 +46,13 @@ impl std::fmt::Display for KeySource {
     }
 }
 
-pub fn load(state_dir: &Path, store_is_new: bool) -> Result<(MasterKey, KeySource), StoreError> {
+/// The master key for the store in `state_dir`; `proves` says whether a
+/// key opens the store (after an interrupted rekey, one of two does).
+pub fn load(
+    state_dir: &Path,
+    store_is_new: bool,
+    proves: impl Fn(&MasterKey) -> bool,
+) -> Result<(MasterKey, KeySource), StoreError> {
     if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
         let path = Path::new(&dir).join(CREDENTIAL_NAME);
         if path.exists() {
@@ -49,6 +61,7 @@ pub fn load(state_dir: &Path, store_is_new: bool) -> Result<(MasterKey, KeySourc
         }
     }
     let path = state_dir.join(KEY_FILE);
+    finish_rekey(state_dir, &proves)?;
     if path.exists() {
         let mode = fs::metadata(&path)
             .map_err(|source| StoreError::Io {
@@ -80,6 +93,41 @@ pub fn load(state_dir: &Path, store_is_new: bool) -> Result<(MasterKey, KeySourc
         .map_err(|e| StoreError::Key(format!("cannot generate a key: {e}")))?;
     write_new_key(&path, &key)?;
     Ok((key, KeySource::Created(path)))
+}
+
+/// After a rekey that stopped part way: keeps whichever key proves, as
+/// `master.key`, and removes the other.
+fn finish_rekey(state_dir: &Path, proves: &impl Fn(&MasterKey) -> bool) -> Result<(), StoreError> {
+    let new_path = state_dir.join(NEW_KEY_FILE);
+    if !new_path.exists() {
+        return Ok(());
+    }
+    let path = state_dir.join(KEY_FILE);
+    let current_proves = path.exists() && proves(&read_key(&path)?);
+    if current_proves {
+        tracing::warn!("a rekey stopped before re-sealing the store; the old key stays");
+        fs::remove_file(&new_path).map_err(|source| StoreError::Io {
+            path: new_path.clone(),
+            source,
+        })?;
+    } else if proves(&read_key(&new_path)?) {
+        tracing::warn!("a rekey stopped after re-sealing the store; its new key takes over");
+        install(&new_path, &path)?;
+    }
+    Ok(())
+}
+
+/// Renames `from` over `to`, durably.
+pub fn install(from: &Path, to: &Path) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io {
+        path: to.to_owned(),
+        source,
+    };
+    fs::rename(from, to).map_err(io)?;
+    if let Some(dir) = to.parent() {
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    Ok(())
 }
 
 fn read_key(path: &Path) -> Result<MasterKey, StoreError> {
@@ -116,7 +164,7 @@ fn parse_key(raw: &[u8]) -> Option<MasterKey> {
     Some(MasterKey::from_bytes(key))
 }
 
-fn write_new_key(path: &Path, key: &MasterKey) -> Result<(), StoreError> {
+pub fn write_new_key(path: &Path, key: &MasterKey) -> Result<(), StoreError> {
     let io = |source| StoreError::Io {
         path: path.to_owned(),
         source,
@@ -154,25 +202,28 @@ mod tests {
     #[test]
     fn key_file_is_created_private_only_for_a_new_store() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(load(dir.path(), false), Err(StoreError::Key(_))));
-        let (key, source) = load(dir.path(), true).unwrap();
+        assert!(matches!(
+            load(dir.path(), false, |_| true),
+            Err(StoreError::Key(_))
+        ));
+        let (key, source) = load(dir.path(), true, |_| true).unwrap();
         assert!(matches!(source, KeySource::Created(_)));
         let mode = fs::metadata(dir.path().join(KEY_FILE))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let (again, _) = load(dir.path(), false).unwrap();
+        let (again, _) = load(dir.path(), false, |_| true).unwrap();
         assert_eq!(key.id(), again.id());
     }
 
     #[test]
     fn a_key_file_readable_by_others_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        load(dir.path(), true).unwrap();
+        load(dir.path(), true, |_| true).unwrap();
         let path = dir.path().join(KEY_FILE);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        let err = load(dir.path(), false).err().unwrap();
+        let err = load(dir.path(), false, |_| true).err().unwrap();
         assert!(err.to_string().contains("chmod 600"), "{err}");
     }
 }

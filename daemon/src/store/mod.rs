@@ -1,50 +1,71 @@
-//! The credential store: a sled database in the state directory.
+//! The credential store: a redb database in the state directory
+//! ([`db`]), its manifest and witness ([`integrity`]), and the master key
+//! ([`master_key`]).
 //!
-//! Trees and their records (every value is a sealed [`envelope`], so a record
+//! Tables and their records (every value is a sealed [`envelope`], so a record
 //! edited on disk, or moved to another name, fails its integrity check):
 //!
-//! | tree | key | sealed value | AAD field |
+//! | table | key | sealed value | AAD field |
 //! |---|---|---|---|
-//! | `meta` | `format` | plain `1` (the only unsealed value) | |
+//! | `meta` | `format` | plain `2` (unsealed) | |
 //! | `meta` | `key_check` | a known constant, proving the master key | `value` |
+//! | `meta` | `keys` | [`integrity::StoreKeys`] | `keys` |
+//! | `meta` | `manifest` | JSON [`integrity::Manifest`] with its HMAC (unsealed) | |
+//! | `meta` | `audit_head` | JSON audit head with its HMAC (unsealed) | |
 //! | `profiles` | profile name | JSON [`ProfileRecord`] | `record` |
 //! | `secrets` | profile name | [`Credential`] encoding | `credential` |
 //! | `hostkeys` | profile name | JSON list of [`PinnedHostKey`] | `keys` |
 //!
-//! and the access records of [`access`].
+//! and the access records of [`access`] and the audit trail.
 //!
 //! Profile and host-key records hold no secret, but they decide where a
 //! secret is sent: sealing them too means that editing the database cannot
-//! redirect a credential to another host.
+//! redirect a credential to another host. The manifest means that removing
+//! records, or rolling the file back, cannot go unnoticed either.
 //!
-//! Durability: every write is flushed before the call returns, so an
-//! acknowledged write survives a crash. A record that fails to open is
-//! `store_corrupt` for that record only.
+//! Durability: every write is committed durably before the call returns, so
+//! an acknowledged write survives a crash. A record that fails to open is
+//! `store_corrupt` for that record only; a store that does not match its
+//! manifest serves no record at all.
 
 pub mod access;
 pub mod credential;
+pub(crate) mod db;
 pub mod envelope;
+pub mod integrity;
 pub mod master_key;
+mod migrate;
+mod open;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
 use tether_api::types::AuthKind;
 use zeroize::Zeroizing;
 
 pub use credential::Credential;
-use envelope::{MasterKey, OpenError, aad};
+use db::Tx;
+use envelope::{MasterKey, aad};
+use integrity::{Manifest, Report, StoreKeys};
 pub use master_key::KeySource;
 
-const FORMAT_VERSION: &[u8] = b"1";
-const KEY_CHECK: &[u8] = b"tether master key check v1";
-
-const META: &str = "meta";
+const META: &str = db::META;
 const PROFILES: &str = "profiles";
 const SECRETS: &str = "secrets";
 const HOSTKEYS: &str = "hostkeys";
+
+/// Every table of sealed records, as the manifest lists them.
+pub const RECORD_TABLES: [&str; 7] = [
+    PROFILES,
+    SECRETS,
+    HOSTKEYS,
+    access::GRANTS,
+    access::ACTIONS,
+    access::MFA,
+    access::LOCKOUT,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,7 +75,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("database error: {0}")]
-    Db(#[from] sled::Error),
+    Db(String),
     #[error(
         "another tetherd is using the store in {}: stop it first, or give this one its own \
          --state-dir",
@@ -72,10 +93,18 @@ pub enum StoreError {
         key_id: String,
         store_id: String,
     },
-    #[error("store format {0:?} is not supported by this tetherd (it reads format 1)")]
+    #[error("store format {0:?} is not supported by this tetherd (it reads formats 1 and 2)")]
     Format(String),
     #[error("record {tree}/{record} failed its integrity check; other records are unaffected")]
     Corrupt { tree: &'static str, record: String },
+    #[error(
+        "the store is damaged, so none of its records are served: {0}. Restore the state \
+         directory from a backup (`tetherd restore`), or take the store as it is with \
+         `tetherd check --state-dir DIR --accept`"
+    )]
+    Damaged(String),
+    #[error("the database file {} cannot be read: {detail}", path.display())]
+    Unreadable { path: PathBuf, detail: String },
     #[error("profile {0:?} exists already")]
     Exists(String),
     #[error("profile {0:?} was removed meanwhile")]
@@ -128,88 +157,116 @@ pub struct ProfileRecord {
 pub type ListedProfile = (String, Result<ProfileRecord, StoreError>);
 
 pub struct Store {
-    db: sled::Db,
+    /// `None` when the file could not be read at all (the store is then
+    /// damaged, and says why).
+    db: Option<redb::Database>,
+    state_dir: PathBuf,
     /// `None` once sealed: the key is wiped and nothing can be opened or
     /// sealed until a restart reads it again.
-    key: std::sync::RwLock<Option<MasterKey>>,
+    key: RwLock<Option<MasterKey>>,
     key_source: KeySource,
-    profiles: sled::Tree,
-    secrets: sled::Tree,
-    hostkeys: sled::Tree,
+    /// The store's own keys (see [`StoreKeys`]): kept when sealed.
+    keys: Box<StoreKeys>,
+    /// The manifest as last committed; held while a write is under way.
+    manifest: Mutex<Manifest>,
+    /// Why the store's records are not served, if they are not.
+    damage: RwLock<Option<Report>>,
 }
 
 impl Store {
-    /// Opens (or creates) the store in `state_dir`, loads the master key and
-    /// proves it against the store.
-    pub fn open(state_dir: &Path) -> Result<Store, StoreError> {
-        create_private_dir(state_dir)?;
-        let db = sled::Config::new()
-            .path(state_dir.join("db"))
-            .open()
-            .map_err(|error| match error {
-                // sled says so only in its message.
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked(state_dir.to_owned())
-                }
-                other => StoreError::Db(other),
-            })?;
-        let meta = db.open_tree(META)?;
-        let profiles = db.open_tree(PROFILES)?;
-        let secrets = db.open_tree(SECRETS)?;
-        let hostkeys = db.open_tree(HOSTKEYS)?;
+    pub fn key_source(&self) -> &KeySource {
+        &self.key_source
+    }
 
-        if let Some(format) = meta.get("format")? {
-            if format.as_ref() != FORMAT_VERSION {
-                return Err(StoreError::Format(
-                    String::from_utf8_lossy(&format).into_owned(),
-                ));
-            }
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    pub fn keys(&self) -> &StoreKeys {
+        &self.keys
+    }
+
+    /// What the check at open found, if the store is damaged.
+    pub fn damage(&self) -> Option<Report> {
+        self.damage
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The committed generation (one more with every change).
+    pub fn generation(&self) -> u64 {
+        self.manifest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .generation
+    }
+
+    /// The database file, unless it could not be read.
+    fn file(&self) -> Result<&redb::Database, StoreError> {
+        match &self.db {
+            Some(db) => Ok(db),
+            None => Err(StoreError::Damaged(
+                self.damage().map(|r| r.summary()).unwrap_or_default(),
+            )),
         }
-        let check = meta.get("key_check")?;
-        let is_new = check.is_none() && profiles.is_empty() && secrets.is_empty();
-        let (key, key_source) = master_key::load(state_dir, is_new)?;
-        let check_aad = aad(META, "key_check", "value");
-        match check {
-            Some(sealed) => match envelope::open(&key, &check_aad, &sealed) {
-                Ok(plain) if plain.as_slice() == KEY_CHECK => {}
-                Err(OpenError::OtherKey(store_id)) => {
-                    return Err(StoreError::WrongKey {
-                        source_desc: key_source.to_string(),
-                        key_id: key.id_hex(),
-                        store_id,
-                    });
-                }
-                _ => {
-                    return Err(StoreError::Corrupt {
-                        tree: META,
-                        record: "key_check".into(),
-                    });
-                }
-            },
-            None if is_new => {
-                meta.insert("format", FORMAT_VERSION)?;
-                meta.insert("key_check", envelope::seal(&key, &check_aad, KEY_CHECK)?)?;
-                db.flush()?;
-            }
-            None => {
-                return Err(StoreError::Corrupt {
-                    tree: META,
-                    record: "key_check".into(),
-                });
-            }
+    }
+
+    /// Refuses every record of a damaged store.
+    fn intact(&self) -> Result<(), StoreError> {
+        match &*self.damage.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(report) => Err(StoreError::Damaged(report.summary())),
+            None => Ok(()),
         }
-        Ok(Store {
-            db,
-            key: std::sync::RwLock::new(Some(key)),
-            key_source,
-            profiles,
-            secrets,
-            hostkeys,
+    }
+
+    /// Runs `change` in one write transaction, with the manifest kept in
+    /// step, committed durably; then moves the witness on. A damaged store
+    /// takes no writes: a write would move the witness past the damage.
+    pub(crate) fn write<T>(
+        &self,
+        change: impl FnOnce(&mut Tx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.intact()?;
+        db::blocking(|| {
+            let mut current = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
+            let mut tx = Tx::begin(self.file()?, current.clone())?;
+            let out = change(&mut tx)?;
+            tx.manifest.generation += 1;
+            let signed = tx.manifest.signed(&self.keys.integrity);
+            tx.put_meta("manifest", &signed)?;
+            *current = tx.commit()?;
+            if let Err(error) =
+                integrity::write_witness(&self.state_dir, current.generation, &self.keys.integrity)
+            {
+                tracing::warn!(%error, "cannot write the store's generation witness");
+            }
+            Ok(out)
         })
     }
 
-    pub fn key_source(&self) -> &KeySource {
-        &self.key_source
+    fn get_raw(&self, table: &'static str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.intact()?;
+        db::get(self.file()?, table, key)
+    }
+
+    fn scan_raw(
+        &self,
+        table: &'static str,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.intact()?;
+        db::scan(self.file()?, table, prefix)
+    }
+
+    fn seal_bytes(
+        &self,
+        tree: &str,
+        record: &str,
+        field: &str,
+        plain: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        self.with_key(|key| Ok(envelope::seal(key, &aad(tree, record, field), plain)?))
     }
 
     fn seal_json<T: Serialize>(
@@ -220,7 +277,7 @@ impl Store {
         value: &T,
     ) -> Result<Vec<u8>, StoreError> {
         let json = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
-        self.with_key(|key| Ok(envelope::seal(key, &aad(tree, record, field), &json)?))
+        self.seal_bytes(tree, record, field, &json)
     }
 
     /// Runs `f` with the master key, or fails with [`StoreError::Sealed`].
@@ -278,7 +335,7 @@ impl Store {
     }
 
     pub fn profile(&self, name: &str) -> Result<Option<ProfileRecord>, StoreError> {
-        match self.profiles.get(name)? {
+        match self.get_raw(PROFILES, name)? {
             Some(sealed) => self.open_json(PROFILES, name, "record", &sealed).map(Some),
             None => Ok(None),
         }
@@ -288,9 +345,7 @@ impl Store {
     /// place, so one damaged record does not hide the others.
     pub fn profiles(&self) -> Result<Vec<ListedProfile>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.profiles.iter() {
-            let (name, sealed) = entry?;
-            let name = String::from_utf8_lossy(&name).into_owned();
+        for (name, sealed) in self.scan_raw(PROFILES, "")? {
             let record = self.open_json(PROFILES, &name, "record", &sealed);
             out.push((name, record));
         }
@@ -298,7 +353,10 @@ impl Store {
     }
 
     pub fn profile_count(&self) -> usize {
-        self.profiles.len()
+        self.manifest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .count(PROFILES)
     }
 
     pub fn credential(&self, name: &str) -> Result<Credential, StoreError> {
@@ -306,13 +364,13 @@ impl Store {
             tree: SECRETS,
             record: name.to_owned(),
         };
-        let sealed = self.secrets.get(name)?.ok_or_else(corrupt)?;
+        let sealed = self.get_raw(SECRETS, name)?.ok_or_else(corrupt)?;
         let plain = self.open_record(SECRETS, name, "credential", &sealed)?;
         Credential::decode(&plain).ok_or_else(corrupt)
     }
 
     pub fn host_keys(&self, name: &str) -> Result<Vec<PinnedHostKey>, StoreError> {
-        match self.hostkeys.get(name)? {
+        match self.get_raw(HOSTKEYS, name)? {
             Some(sealed) => self.open_json(HOSTKEYS, name, "keys", &sealed),
             None => Err(StoreError::Corrupt {
                 tree: HOSTKEYS,
@@ -322,7 +380,7 @@ impl Store {
     }
 
     /// Adds a profile with its secret and pinned host keys in one
-    /// transaction, flushed before returning.
+    /// transaction.
     pub async fn add_profile(
         &self,
         name: &str,
@@ -331,38 +389,20 @@ impl Store {
         host_keys: &[PinnedHostKey],
     ) -> Result<(), StoreError> {
         let sealed_record = self.seal_json(PROFILES, name, "record", record)?;
-        let sealed_secret = self.with_key(|key| {
-            Ok(envelope::seal(
-                key,
-                &aad(SECRETS, name, "credential"),
-                &credential.encode(),
-            )?)
-        })?;
+        let sealed_secret = self.seal_bytes(SECRETS, name, "credential", &credential.encode())?;
         let sealed_keys = self.seal_json(HOSTKEYS, name, "keys", &host_keys)?;
-        let result = (&self.profiles, &self.secrets, &self.hostkeys).transaction(
-            |(profiles, secrets, hostkeys)| {
-                if profiles.get(name)?.is_some() {
-                    return sled::transaction::abort(());
-                }
-                profiles.insert(name, sealed_record.as_slice())?;
-                secrets.insert(name, sealed_secret.as_slice())?;
-                hostkeys.insert(name, sealed_keys.as_slice())?;
-                Ok(())
-            },
-        );
-        match result {
-            Ok(()) => {}
-            Err(sled::transaction::TransactionError::Abort(())) => {
+        self.write(|tx| {
+            if tx.get(PROFILES, name)?.is_some() {
                 return Err(StoreError::Exists(name.to_owned()));
             }
-            Err(sled::transaction::TransactionError::Storage(e)) => return Err(e.into()),
-        }
-        self.db.flush_async().await?;
-        Ok(())
+            tx.put(PROFILES, name, &sealed_record)?;
+            tx.put(SECRETS, name, &sealed_secret)?;
+            tx.put(HOSTKEYS, name, &sealed_keys)
+        })
     }
 
     /// Replaces a profile's record and pinned host keys, and its secret when
-    /// `credential` is given, in one transaction, flushed before returning.
+    /// `credential` is given, in one transaction.
     pub async fn update_profile(
         &self,
         name: &str,
@@ -372,65 +412,95 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sealed_record = self.seal_json(PROFILES, name, "record", record)?;
         let sealed_secret = match credential {
-            Some(credential) => Some(self.with_key(|key| {
-                Ok(envelope::seal(
-                    key,
-                    &aad(SECRETS, name, "credential"),
-                    &credential.encode(),
-                )?)
-            })?),
+            Some(credential) => {
+                Some(self.seal_bytes(SECRETS, name, "credential", &credential.encode())?)
+            }
             None => None,
         };
         let sealed_keys = self.seal_json(HOSTKEYS, name, "keys", &host_keys)?;
-        let result = (&self.profiles, &self.secrets, &self.hostkeys).transaction(
-            |(profiles, secrets, hostkeys)| {
-                if profiles.get(name)?.is_none() {
-                    return sled::transaction::abort(());
-                }
-                profiles.insert(name, sealed_record.as_slice())?;
-                if let Some(sealed) = &sealed_secret {
-                    secrets.insert(name, sealed.as_slice())?;
-                }
-                hostkeys.insert(name, sealed_keys.as_slice())?;
-                Ok(())
-            },
-        );
-        match result {
-            Ok(()) => {}
-            Err(sled::transaction::TransactionError::Abort(())) => {
+        self.write(|tx| {
+            if tx.get(PROFILES, name)?.is_none() {
                 return Err(StoreError::Missing(name.to_owned()));
             }
-            Err(sled::transaction::TransactionError::Storage(e)) => return Err(e.into()),
+            tx.put(PROFILES, name, &sealed_record)?;
+            if let Some(sealed) = &sealed_secret {
+                tx.put(SECRETS, name, sealed)?;
+            }
+            tx.put(HOSTKEYS, name, &sealed_keys)
+        })
+    }
+
+    /// Removes a profile and everything stored for it (its grants and
+    /// actions too), in one transaction. `false` if there was no such
+    /// profile.
+    pub async fn remove_profile(&self, name: &str) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            access::remove_access_of(tx, name)?;
+            let existed = tx.remove(PROFILES, name)?;
+            tx.remove(SECRETS, name)?;
+            tx.remove(HOSTKEYS, name)?;
+            Ok(existed)
+        })
+    }
+
+    /// Raw access for tests that tamper with records on purpose: the bytes
+    /// of a record, and a way to replace or remove them behind the
+    /// manifest's back.
+    #[doc(hidden)]
+    pub fn raw_get(&self, table: &'static str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        db::get(self.file()?, table, key)
+    }
+
+    #[doc(hidden)]
+    pub fn raw_put(
+        &self,
+        table: &'static str,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let tx = self.file()?.begin_write()?;
+        {
+            let mut table = tx.open_table(db::records(table))?;
+            match value {
+                Some(value) => {
+                    table.insert(key, value)?;
+                }
+                None => {
+                    table.remove(key)?;
+                }
+            }
         }
-        self.db.flush_async().await?;
+        tx.commit()?;
         Ok(())
     }
 
-    /// Removes a profile and everything stored for it. `false` if there was
-    /// no such profile.
-    pub async fn remove_profile(&self, name: &str) -> Result<bool, StoreError> {
-        self.remove_access_of(name).await?;
-        let result = (&self.profiles, &self.secrets, &self.hostkeys).transaction(
-            |(profiles, secrets, hostkeys)| {
-                let existed = profiles.remove(name)?.is_some();
-                secrets.remove(name)?;
-                hostkeys.remove(name)?;
-                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(existed)
-            },
-        );
-        let existed = match result {
-            Ok(existed) => existed,
-            Err(sled::transaction::TransactionError::Abort(())) => false,
-            Err(sled::transaction::TransactionError::Storage(e)) => return Err(e.into()),
-        };
-        self.db.flush_async().await?;
-        Ok(existed)
+    /// [`Store::raw_get`] for the audit trail.
+    #[doc(hidden)]
+    pub fn raw_audit(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        use redb::ReadableDatabase;
+        let tx = self.file()?.begin_read()?;
+        let table = tx.open_table(db::AUDIT)?;
+        let value = table.get(seq)?.map(|v| v.value().to_vec());
+        Ok(value)
     }
 
-    /// Raw access for tests that tamper with records on purpose.
+    /// [`Store::raw_put`] for the audit trail.
     #[doc(hidden)]
-    pub fn raw_tree(&self, tree: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(tree)?)
+    pub fn raw_put_audit(&self, seq: u64, value: Option<&[u8]>) -> Result<(), StoreError> {
+        let tx = self.file()?.begin_write()?;
+        {
+            let mut table = tx.open_table(db::AUDIT)?;
+            match value {
+                Some(value) => {
+                    table.insert(seq, value)?;
+                }
+                None => {
+                    table.remove(seq)?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 }
 
@@ -460,171 +530,4 @@ pub fn now() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record() -> ProfileRecord {
-        ProfileRecord {
-            host: "127.0.0.1".into(),
-            port: 22,
-            user: "alice".into(),
-            auth: AuthKind::Password,
-            public_key: None,
-            created_at: 1,
-            updated_at: 1,
-            connect_timeout_secs: None,
-            keepalive_secs: None,
-            certificate: None,
-        }
-    }
-
-    fn pins() -> Vec<PinnedHostKey> {
-        vec![PinnedHostKey {
-            algorithm: "ssh-ed25519".into(),
-            fingerprint: "SHA256:abc".into(),
-            added_at: 1,
-        }]
-    }
-
-    const SECRET: &str = "correct horse battery staple";
-
-    async fn store_with(dir: &Path, names: &[&str]) -> Store {
-        let store = Store::open(dir).unwrap();
-        for name in names {
-            let cred = Credential::Password(Zeroizing::new(SECRET.into()));
-            store
-                .add_profile(name, &record(), &cred, &pins())
-                .await
-                .unwrap();
-        }
-        store
-    }
-
-    #[tokio::test]
-    async fn profiles_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        drop(store_with(dir.path(), &["web1", "web2"]).await);
-        let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.profile("web1").unwrap(), Some(record()));
-        assert_eq!(store.host_keys("web2").unwrap(), pins());
-        assert!(
-            matches!(store.credential("web1").unwrap(), Credential::Password(p) if p.as_str() == SECRET)
-        );
-        assert!(store.profile("nope").unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn duplicate_names_are_refused_and_nothing_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with(dir.path(), &["web1"]).await;
-        let other = ProfileRecord {
-            host: "evil".into(),
-            ..record()
-        };
-        let cred = Credential::Password(Zeroizing::new("x".into()));
-        let err = store
-            .add_profile("web1", &other, &cred, &[])
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Exists(_)));
-        assert_eq!(store.profile("web1").unwrap(), Some(record()));
-    }
-
-    #[tokio::test]
-    async fn remove_takes_everything() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with(dir.path(), &["web1"]).await;
-        assert!(store.remove_profile("web1").await.unwrap());
-        assert!(!store.remove_profile("web1").await.unwrap());
-        assert!(store.raw_tree(SECRETS).unwrap().is_empty());
-        assert!(store.raw_tree(HOSTKEYS).unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_tampered_record_is_corrupt_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with(dir.path(), &["web1", "web2"]).await;
-        let tree = store.raw_tree(PROFILES).unwrap();
-        let mut bytes = tree.get("web1").unwrap().unwrap().to_vec();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        tree.insert("web1", bytes).unwrap();
-        assert!(matches!(
-            store.profile("web1"),
-            Err(StoreError::Corrupt { tree: PROFILES, .. })
-        ));
-        assert_eq!(store.profile("web2").unwrap(), Some(record()));
-        let listed = store.profiles().unwrap();
-        assert!(listed[0].1.is_err() && listed[1].1.is_ok());
-    }
-
-    #[tokio::test]
-    async fn a_record_moved_to_another_name_does_not_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with(dir.path(), &["web1", "web2"]).await;
-        let secrets = store.raw_tree(SECRETS).unwrap();
-        let web1 = secrets.get("web1").unwrap().unwrap();
-        secrets.insert("web2", web1).unwrap();
-        assert!(matches!(
-            store.credential("web2"),
-            Err(StoreError::Corrupt { tree: SECRETS, .. })
-        ));
-        assert!(store.credential("web1").is_ok());
-    }
-
-    #[tokio::test]
-    async fn a_wrong_master_key_stops_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        drop(store_with(dir.path(), &["web1"]).await);
-        let key_file = dir.path().join(master_key::KEY_FILE);
-        std::fs::write(&key_file, [9u8; 32]).unwrap();
-        let err = Store::open(dir.path()).err().unwrap();
-        assert!(matches!(err, StoreError::WrongKey { .. }), "{err}");
-        assert!(
-            err.to_string()
-                .contains("not the one this store was sealed with")
-        );
-    }
-
-    #[tokio::test]
-    async fn a_missing_key_for_an_existing_store_is_not_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        drop(store_with(dir.path(), &["web1"]).await);
-        std::fs::remove_file(dir.path().join(master_key::KEY_FILE)).unwrap();
-        assert!(matches!(Store::open(dir.path()), Err(StoreError::Key(_))));
-        assert!(!dir.path().join(master_key::KEY_FILE).exists());
-    }
-
-    #[tokio::test]
-    async fn no_plaintext_secret_reaches_the_state_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with(dir.path(), &["web1"]).await;
-        drop(store);
-        for entry in walk(dir.path()) {
-            let bytes = std::fs::read(&entry).unwrap();
-            assert!(
-                !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
-                "{}",
-                entry.display()
-            );
-            assert!(
-                !bytes.windows(5).any(|w| w == b"alice"),
-                "{}",
-                entry.display()
-            );
-        }
-    }
-
-    fn walk(dir: &Path) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                out.extend(walk(&path));
-            } else {
-                out.push(path);
-            }
-        }
-        out
-    }
-}
+mod tests;

@@ -1,0 +1,97 @@
+//! What tetherd does to a state directory while no daemon serves it:
+//! `tetherd check` (and `--accept`).
+
+use std::path::Path;
+
+use crate::audit::{Audit, Event};
+use crate::config::Options;
+use crate::store::{Store, StoreError};
+
+/// Why an offline command could not open the store: with the daemon that
+/// holds it named.
+fn opened(state_dir: &Path) -> anyhow::Result<Store> {
+    Store::open(state_dir).map_err(|error| match error {
+        StoreError::Locked(dir) => anyhow::anyhow!(
+            "tetherd is running on {}: stop it first (systemctl stop tetherd, or end \
+             `tetherd --user`)",
+            dir.display()
+        ),
+        other => anyhow::anyhow!("cannot open the store in {}: {other}", state_dir.display()),
+    })
+}
+
+/// `tetherd check`: compares the store with its manifest and witness, as
+/// the daemon does at start. With `accept`, a damaged store is taken as it
+/// is, and what was lost is put on the audit trail. Whether the store is
+/// (now) intact.
+pub fn check(options: &Options, accept: bool, json: bool) -> anyhow::Result<bool> {
+    let state_dir = &options.state_dir;
+    let store = opened(state_dir)?;
+    let report = store.damage();
+    let accepted = match (&report, accept) {
+        (Some(_), true) => {
+            let lost = store.accept_damage()?;
+            record_acceptance(&store, options, lost.as_ref())?;
+            true
+        }
+        _ => false,
+    };
+    let intact = report.is_none() || accepted;
+    if json {
+        let value = serde_json::json!({
+            "state_dir": state_dir,
+            "intact": report.is_none(),
+            "accepted": accepted,
+            "generation": store.generation(),
+            "profiles": report.is_none().then(|| store.profile_count()),
+            "damage": report,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(intact);
+    }
+    match (&report, accepted) {
+        (None, _) => println!(
+            "{}: intact, generation {}, {} profile(s), {} audit event(s)",
+            state_dir.display(),
+            store.generation(),
+            store.profile_count(),
+            store.audit_len()
+        ),
+        (Some(report), false) => {
+            println!("{}: DAMAGED: {}", state_dir.display(), report.summary());
+            println!(
+                "tetherd serves none of its records. Restore a backup into an empty directory \
+                 (tetherd restore --state-dir DIR FILE), or take the store as it is, losing \
+                 what is listed: tetherd check --state-dir {} --accept",
+                state_dir.display()
+            );
+        }
+        (Some(report), true) => println!(
+            "{}: accepted as it is, at generation {}; lost: {}",
+            state_dir.display(),
+            store.generation(),
+            report.summary()
+        ),
+    }
+    Ok(intact)
+}
+
+/// Puts an accepted loss on the trail, naming what was lost.
+fn record_acceptance(
+    store: &Store,
+    options: &Options,
+    lost: Option<&crate::store::integrity::Report>,
+) -> anyhow::Result<()> {
+    let Some(lost) = lost else { return Ok(()) };
+    let audit = Audit::open(store, &options.state_dir, &options.config.audit)?;
+    let event = Event::daemon(crate::sys::getuid(), "store.accepted")
+        .result("accepted")
+        .detail("generation", lost.generation)
+        .detail("missing", lost.missing.clone())
+        .detail("unexpected", lost.unexpected.clone())
+        .detail("audit_missing", lost.audit_missing)
+        .detail("summary", lost.summary());
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    runtime.block_on(audit.record(store, event))?;
+    Ok(())
+}

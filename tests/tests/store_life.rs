@@ -1,0 +1,181 @@
+//! The store's life as an administrator lives it: a store of an earlier
+//! tetherd migrated, damage reported at start and by `tetherd check`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use tether_e2e::{Daemon, is_root, run_command, skip};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sled-store")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else if entry.file_name() != "README.md" {
+            std::fs::copy(entry.path(), &target).unwrap();
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
+}
+
+/// `tetherd ARGS` (offline commands) on `daemon`'s state directory.
+fn tetherd(daemon: &Daemon, args: &[&str]) -> tether_e2e::Run {
+    let mut command = std::process::Command::new(tether_e2e::tetherd_bin());
+    command
+        .arg("--state-dir")
+        .arg(&daemon.state_dir)
+        .arg("--config")
+        .arg(daemon.config_path())
+        .args(args);
+    run_command(&mut command)
+}
+
+#[test]
+fn a_sled_store_is_migrated_with_everything_in_it() {
+    let test = "a_sled_store_is_migrated_with_everything_in_it";
+    if !is_root() {
+        skip(test, "the fixture is a system daemon's store");
+        return;
+    }
+    let mut daemon = Daemon::new_system("root", "");
+    copy_tree(&fixture(), &daemon.state_dir);
+    daemon.spawn_and_wait();
+
+    let list = daemon.run(&["profile", "list", "--json"]);
+    list.ok();
+    let listed = list.json();
+    let names: Vec<&str> = listed["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web1", "web2"]);
+    let actions = daemon.run(&["action", "list", "web1", "--json"]);
+    actions.ok();
+    assert_eq!(actions.json().as_array().unwrap().len(), 2);
+    let grants = daemon.run(&["grant", "list", "--json"]);
+    assert_eq!(grants.json().as_array().unwrap().len(), 1);
+    // The trail's chain still verifies (its keys came along), and goes on.
+    let verify = daemon.run(&["audit", "verify", "--json"]);
+    verify.ok();
+    assert!(verify.json()["events"].as_u64().unwrap() >= 20);
+    daemon.run(&["profile", "show", "web1"]).ok();
+    daemon.run(&["audit", "verify"]).ok();
+    // One way: the old store is gone, the new one is checked at each start.
+    assert!(!daemon.state_dir.join("db").exists());
+    assert!(daemon.state_dir.join("store.redb").exists());
+    daemon.restart();
+    let status = daemon.run(&["status", "--json"]);
+    status.ok();
+    assert!(
+        status.json()["store"]["damaged"].is_null(),
+        "{}",
+        status.stdout()
+    );
+}
+
+#[test]
+fn a_damaged_store_is_reported_at_start_and_serves_nothing() {
+    let mut daemon = Daemon::start_system_with("root", "");
+    for i in 0..22 {
+        daemon
+            .run(&["action", "list", &format!("nosuch{i}")])
+            .fails_with("profile_not_found");
+    }
+    daemon.stop();
+    // Half the file, as a full disk or a bad copy leaves it.
+    let file = daemon.state_dir.join("store.redb");
+    let size = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(size / 2)
+        .unwrap();
+    let check = tetherd(&daemon, &["check"]);
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    assert!(check.stdout().contains("DAMAGED"), "{}", check.stdout());
+
+    daemon.spawn_and_wait();
+    let status = daemon.run(&["status"]);
+    assert_eq!(status.code, 1, "{}", status.stdout());
+    assert!(status.stdout().contains("DAMAGED"), "{}", status.stdout());
+    let refused = daemon.run(&["profile", "list"]);
+    refused.fails_with("store_corrupt");
+    assert!(
+        refused.stderr.contains("cannot be read"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        daemon.log().contains("the store is damaged"),
+        "{}",
+        daemon.log()
+    );
+}
+
+#[test]
+fn records_removed_behind_the_daemons_back_are_named_and_can_be_accepted() {
+    let mut daemon = Daemon::start_system_with("root", "");
+    for i in 0..3 {
+        daemon
+            .run(&["action", "list", &format!("nosuch{i}")])
+            .fails_with("profile_not_found");
+    }
+    daemon.stop();
+    let store = tetherd::store::Store::open(&daemon.state_dir).unwrap();
+    store.raw_put_audit(1, None).unwrap();
+    drop(store);
+
+    let check = tetherd(&daemon, &["check", "--json"]);
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    assert_eq!(
+        check.json()["damage"]["audit_missing"],
+        1,
+        "{}",
+        check.stdout()
+    );
+    // A running daemon says the same, and takes no writes.
+    daemon.spawn_and_wait();
+    let status = daemon.run(&["status", "--json"]);
+    assert!(
+        status.json()["store"]["damaged"]
+            .as_str()
+            .unwrap()
+            .contains("1 audit event(s) missing"),
+        "{}",
+        status.stdout()
+    );
+    daemon
+        .run(&["action", "list", "nosuch"])
+        .fails_with("store_corrupt");
+    // While it runs, the store is its own.
+    let busy = tetherd(&daemon, &["check"]);
+    assert!(busy.stderr.contains("stop it first"), "{}", busy.stderr);
+    daemon.stop();
+
+    let accepted = tetherd(&daemon, &["check", "--accept"]);
+    accepted.ok();
+    assert!(
+        accepted.stdout().contains("accepted"),
+        "{}",
+        accepted.stdout()
+    );
+    let again = tetherd(&daemon, &["check"]);
+    assert_eq!(again.code, 0, "{} {}", again.stdout(), again.stderr);
+    daemon.spawn_and_wait();
+    let events = daemon.run(&["audit", "--op", "store.accepted", "--json"]);
+    events.ok();
+    assert_eq!(events.json()[0]["details"]["audit_missing"], 1);
+    // The chain shows the gap the loss left.
+    let verify = daemon.run(&["audit", "verify", "--json"]);
+    assert_eq!(verify.code, 1, "{}", verify.stdout());
+}
