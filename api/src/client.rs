@@ -224,6 +224,14 @@ impl Client {
         Ok(TokioIo::new(upgraded))
     }
 
+    /// A binary answer (a backup): its headers and its body to read.
+    pub async fn get_body(&self, path: &str) -> Result<(http::HeaderMap, Incoming), ClientError> {
+        let response = self.send(Method::GET, path, None, false).await?;
+        let response = check_status(response).await?;
+        let (parts, body) = response.into_parts();
+        Ok((parts.headers, body))
+    }
+
     /// Starts a download: the file's size, mode and mtime, and its bytes as
     /// a body to read frame by frame.
     pub async fn download(&self, path: &str) -> Result<(RemoteFile, Incoming), ClientError> {

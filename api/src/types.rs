@@ -54,6 +54,19 @@ pub struct Status {
     pub store: Option<StoreState>,
 }
 
+/// `POST /v1/rekey`: the store is sealed under a new master key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RekeyResult {
+    pub old_key_id: String,
+    pub new_key_id: String,
+    /// Records re-sealed.
+    pub records: u64,
+}
+
+/// `GET /v1/backup` answers with the backup's bytes and these headers.
+pub const BACKUP_GENERATION_HEADER: &str = "x-tether-generation";
+pub const BACKUP_KEY_ID_HEADER: &str = "x-tether-key-id";
+
 /// How the store compares with its manifest (see `tetherd check`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreState {

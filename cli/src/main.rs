@@ -25,6 +25,7 @@ mod socket;
 mod status;
 mod stream;
 mod terminal;
+mod vault;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,6 +90,12 @@ enum Command {
     /// Root: wipe the daemon's master key from memory and close every SSH
     /// connection (as SIGUSR1 does); restart tetherd to use it again
     Seal,
+    /// Root: seal the whole store under a new master key; the old key opens
+    /// nothing in it afterwards (backups made before still need it)
+    Rekey(vault::RekeyArgs),
+    /// Root: write a backup of the store (one sealed snapshot, useless
+    /// without the master key); restore it with `tetherd restore`
+    Backup(vault::BackupArgs),
     /// Print a shell completion script to stdout (edits no file); it asks
     /// tether itself for candidates, profile names and remote paths included
     Completions {
@@ -233,14 +240,9 @@ async fn run(cli: Cli) -> u8 {
         Command::Whoami(flag) => access::whoami(&client, flag.json).await,
         Command::Audit(args) => audit::run(&client, args).await,
         Command::Completions { .. } | Command::Man { .. } => Ok(0),
-        Command::Seal => client
-            .post_no_answer("/v1/seal", &())
-            .await
-            .map(|()| {
-                println!("sealed: the master key is wiped and every connection closed; restart tetherd to unseal");
-                0
-            })
-            .map_err(failure::Failure::from),
+        Command::Seal => vault::seal(&client).await,
+        Command::Rekey(args) => vault::rekey(&client, args).await,
+        Command::Backup(args) => vault::backup(&client, args).await,
     };
     match result {
         Ok(code) => code,

@@ -59,6 +59,22 @@ enum DaemonCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Restore a backup (`tether backup`) into a state directory that holds
+    /// no store, after checking all of it; a wrong key or a damaged backup
+    /// writes nothing
+    Restore {
+        /// The backup file
+        #[arg(value_name = "FILE")]
+        backup: PathBuf,
+        /// The master key the backup was sealed with [default: the state
+        /// directory's master.key, or the systemd credential]; installed as
+        /// the state directory's master.key
+        #[arg(long, value_name = "PATH")]
+        key_file: Option<PathBuf>,
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the tetherd(8) manual page (roff) to stdout
     #[command(hide = true)]
     Man,
@@ -106,6 +122,10 @@ tetherd \-\-user &
 tetherd check\-config /etc/tether/tetherd.toml
 .br
 systemctl stop tetherd; tetherd check
+.br
+tether backup \-o /root/tether.backup
+.br
+tetherd restore \-\-state\-dir /var/lib/tether \-\-key\-file /root/master.key /root/tether.backup
 .SH SEE ALSO
 tether(1), systemd.exec(5), systemd\-creds(1), ssh(1)
 ";
@@ -228,6 +248,19 @@ fn start(args: Args) -> anyhow::Result<()> {
             true => Ok(()),
             false => std::process::exit(1),
         };
+    }
+    if let Some(DaemonCommand::Restore {
+        backup,
+        key_file,
+        json,
+    }) = args.command
+    {
+        let config = match args.config.or_else(|| default_config_path(mode)) {
+            Some(path) => Config::load(&path)?,
+            None => Config::default(),
+        };
+        let options = Options::resolve(mode, args.socket, args.state_dir, config, uid)?;
+        return tetherd::offline::restore(&options, &backup, key_file, json);
     }
     if mode == Mode::System && uid != 0 {
         anyhow::bail!(

@@ -1,5 +1,5 @@
 //! What tetherd does to a state directory while no daemon serves it:
-//! `tetherd check` (and `--accept`).
+//! `tetherd check` (and `--accept`), `tetherd restore`.
 
 use std::path::Path;
 
@@ -93,5 +93,34 @@ fn record_acceptance(
         .detail("summary", lost.summary());
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     runtime.block_on(audit.record(store, event))?;
+    Ok(())
+}
+
+/// `tetherd restore`: a backup into a state directory that holds no store.
+pub fn restore(
+    options: &Options,
+    backup: &Path,
+    key_file: Option<std::path::PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use crate::store::backup::{RestoreKey, restore};
+    let key = match key_file {
+        Some(path) => RestoreKey::File(path),
+        None => RestoreKey::Found,
+    };
+    let restored = restore(&options.state_dir, backup, key)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&restored)?);
+    } else {
+        println!(
+            "restored generation {} into {}: {} records, {} audit events, sealed with the \
+             master key of id {}; start tetherd",
+            restored.generation,
+            options.state_dir.display(),
+            restored.records,
+            restored.events,
+            restored.key_id
+        );
+    }
     Ok(())
 }

@@ -20,6 +20,7 @@ mod profiles;
 mod routes;
 mod sessions;
 mod status;
+mod vault;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -13,7 +13,7 @@ use tether_api::{API_VERSION, API_VERSION_HEADER};
 
 use super::http::{self, Resp};
 use super::peer::{self, Peer};
-use super::{App, access, audit, exec, files, mfa, profiles, sessions, status};
+use super::{App, access, audit, exec, files, mfa, profiles, sessions, status, vault};
 use crate::access::Caller;
 use crate::access::policy::Op;
 use crate::audit::Event;
@@ -233,6 +233,14 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
                 app.seal(&format!("uid {}", caller.uid)).await;
                 Ok(http::empty(::http::StatusCode::NO_CONTENT))
             }
+            _ => Err(not_allowed()),
+        },
+        ["rekey"] => match method {
+            Method::POST => vault::rekey(app, caller).await,
+            _ => Err(not_allowed()),
+        },
+        ["backup"] => match method {
+            Method::GET => vault::backup(app, caller).await,
             _ => Err(not_allowed()),
         },
         ["audit"] => match method {

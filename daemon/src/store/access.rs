@@ -17,7 +17,7 @@ use tether_api::access::{ExecPolicy, SftpAccess, Subject};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::db::Tx;
-use super::{Store, StoreError};
+use super::{Store, StoreError, open_json, seal_json};
 
 pub const GRANTS: &str = "grants";
 pub const ACTIONS: &str = "actions";
@@ -139,7 +139,7 @@ impl Store {
         event: &[u8],
         head: &[u8],
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write(|tx, _| {
             tx.append_audit(seq, event)?;
             tx.put_meta("audit_head", head)
         })
@@ -154,7 +154,7 @@ impl Store {
         head: &[u8],
         through: u64,
     ) -> Result<u64, StoreError> {
-        self.write(|tx| {
+        self.write(|tx, _| {
             tx.append_audit(seq, event)?;
             tx.put_meta("audit_head", head)?;
             tx.prune_audit(through)
@@ -211,8 +211,7 @@ impl Store {
         field: &str,
         value: &impl Serialize,
     ) -> Result<(), StoreError> {
-        let sealed = self.seal_json(tree, key, field, value)?;
-        self.write(|tx| tx.put(tree, key, &sealed))
+        self.write(|tx, master| tx.put(tree, key, &seal_json(master, tree, key, field, value)?))
     }
 
     fn get<T: serde::de::DeserializeOwned>(
@@ -221,14 +220,11 @@ impl Store {
         key: &str,
         field: &str,
     ) -> Result<Option<T>, StoreError> {
-        match self.get_raw(tree, key)? {
-            Some(sealed) => self.open_json(tree, key, field, &sealed).map(Some),
-            None => Ok(None),
-        }
+        self.read_json(tree, key, field)
     }
 
     async fn delete(&self, tree: &'static str, key: &str) -> Result<bool, StoreError> {
-        self.write(|tx| tx.remove(tree, key))
+        self.write(|tx, _| tx.remove(tree, key))
     }
 
     pub async fn put_grant(
@@ -248,15 +244,17 @@ impl Store {
     /// Every grant, or those of one profile.
     pub fn grants(&self, profile: Option<&str>) -> Result<Vec<ListedGrant>, StoreError> {
         let prefix = profile.map(|p| format!("{p}/")).unwrap_or_default();
-        let mut out = Vec::new();
-        for (key, sealed) in self.scan_raw(GRANTS, &prefix)? {
-            let Some((profile, subject)) = parse_grant_key(&key) else {
-                continue;
-            };
-            let record = self.open_json(GRANTS, &key, "grant", &sealed);
-            out.push((profile, subject, record));
-        }
-        Ok(out)
+        self.with_key(|master| {
+            let mut out = Vec::new();
+            for (key, sealed) in self.scan_raw(GRANTS, &prefix)? {
+                let Some((profile, subject)) = parse_grant_key(&key) else {
+                    continue;
+                };
+                let record = open_json(master, GRANTS, &key, "grant", &sealed);
+                out.push((profile, subject, record));
+            }
+            Ok(out)
+        })
     }
 
     pub async fn put_action(
@@ -280,12 +278,14 @@ impl Store {
     /// A profile's actions by name; a damaged record is an error.
     pub fn actions(&self, profile: &str) -> Result<Vec<(String, Vec<String>)>, StoreError> {
         let prefix = format!("{profile}/");
-        let mut out = Vec::new();
-        for (key, sealed) in self.scan_raw(ACTIONS, &prefix)? {
-            let argv = self.open_json(ACTIONS, &key, "argv", &sealed)?;
-            out.push((key[prefix.len()..].to_owned(), argv));
-        }
-        Ok(out)
+        self.with_key(|master| {
+            let mut out = Vec::new();
+            for (key, sealed) in self.scan_raw(ACTIONS, &prefix)? {
+                let argv = open_json(master, ACTIONS, &key, "argv", &sealed)?;
+                out.push((key[prefix.len()..].to_owned(), argv));
+            }
+            Ok(out)
+        })
     }
 
     pub fn mfa(&self, uid: u32) -> Result<Option<MfaRecord>, StoreError> {
@@ -297,7 +297,7 @@ impl Store {
     }
 
     pub async fn remove_mfa(&self, uid: u32) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write(|tx, _| {
             tx.remove(MFA, &uid.to_string())?;
             tx.remove(MFA, &format!("pending/{uid}"))?;
             Ok(())
@@ -320,9 +320,8 @@ impl Store {
     /// Makes a pending enrolment the uid's enrolment, in one transaction.
     pub async fn confirm_enrolment(&self, uid: u32, record: &MfaRecord) -> Result<(), StoreError> {
         let key = uid.to_string();
-        let sealed = self.seal_json(MFA, &key, "totp", record)?;
-        self.write(|tx| {
-            tx.put(MFA, &key, &sealed)?;
+        self.write(|tx, master| {
+            tx.put(MFA, &key, &seal_json(master, MFA, &key, "totp", record)?)?;
             tx.remove(MFA, &format!("pending/{uid}"))?;
             Ok(())
         })

@@ -189,6 +189,21 @@ impl Tx {
         Ok(out)
     }
 
+    /// Every record of `table` (for re-sealing them all).
+    pub fn all(&self, table: &'static str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let table = match self.tx.open_table(records(table)) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(error.into()),
+        };
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            out.push((key.value().to_owned(), value.value().to_vec()));
+        }
+        Ok(out)
+    }
+
     pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.tx.open_table(records(META))?.insert(key, value)?;
         Ok(())

@@ -63,22 +63,7 @@ pub fn load(
     let path = state_dir.join(KEY_FILE);
     finish_rekey(state_dir, &proves)?;
     if path.exists() {
-        let mode = fs::metadata(&path)
-            .map_err(|source| StoreError::Io {
-                path: path.clone(),
-                source,
-            })?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(StoreError::Key(format!(
-                "{} is readable by other users (mode {:o}); run `chmod 600 {}`",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            )));
-        }
-        let key = read_key(&path)?;
+        let key = read_key_file(&path)?;
         return Ok((key, KeySource::File(path)));
     }
     if !store_is_new {
@@ -128,6 +113,26 @@ pub fn install(from: &Path, to: &Path) -> Result<(), StoreError> {
         fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
     }
     Ok(())
+}
+
+/// A key file that only its owner may read.
+pub fn read_key_file(path: &Path) -> Result<MasterKey, StoreError> {
+    let mode = fs::metadata(path)
+        .map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(StoreError::Key(format!(
+            "{} is readable by other users (mode {:o}); run `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )));
+    }
+    read_key(path)
 }
 
 fn read_key(path: &Path) -> Result<MasterKey, StoreError> {

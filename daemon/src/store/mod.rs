@@ -29,6 +29,7 @@
 //! manifest serves no record at all.
 
 pub mod access;
+pub mod backup;
 pub mod credential;
 pub(crate) mod db;
 pub mod envelope;
@@ -36,6 +37,7 @@ pub mod integrity;
 pub mod master_key;
 mod migrate;
 mod open;
+mod rekey;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
@@ -50,6 +52,7 @@ use db::Tx;
 use envelope::{MasterKey, aad};
 use integrity::{Manifest, Report, StoreKeys};
 pub use master_key::KeySource;
+pub use rekey::Rekeyed;
 
 const META: &str = db::META;
 const PROFILES: &str = "profiles";
@@ -105,6 +108,8 @@ pub enum StoreError {
     Damaged(String),
     #[error("the database file {} cannot be read: {detail}", path.display())]
     Unreadable { path: PathBuf, detail: String },
+    #[error("the backup was not restored, and nothing was written: {0}")]
+    Backup(String),
     #[error("profile {0:?} exists already")]
     Exists(String),
     #[error("profile {0:?} was removed meanwhile")]
@@ -221,28 +226,40 @@ impl Store {
     }
 
     /// Runs `change` in one write transaction, with the manifest kept in
-    /// step, committed durably; then moves the witness on. A damaged store
-    /// takes no writes: a write would move the witness past the damage.
+    /// step, committed durably; then moves the witness on. `change` gets
+    /// the master key (`None` when sealed) to seal what it writes: sealing
+    /// inside the transaction means a rekey can never slip between a
+    /// record's sealing and its writing. A damaged store takes no writes: a
+    /// write would move the witness past the damage.
     pub(crate) fn write<T>(
         &self,
-        change: impl FnOnce(&mut Tx) -> Result<T, StoreError>,
+        change: impl FnOnce(&mut Tx, Option<&MasterKey>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.intact()?;
         db::blocking(|| {
             let mut current = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
+            let key = self.key.read().unwrap_or_else(|e| e.into_inner());
             let mut tx = Tx::begin(self.file()?, current.clone())?;
-            let out = change(&mut tx)?;
-            tx.manifest.generation += 1;
-            let signed = tx.manifest.signed(&self.keys.integrity);
-            tx.put_meta("manifest", &signed)?;
-            *current = tx.commit()?;
-            if let Err(error) =
-                integrity::write_witness(&self.state_dir, current.generation, &self.keys.integrity)
-            {
-                tracing::warn!(%error, "cannot write the store's generation witness");
-            }
+            let out = change(&mut tx, key.as_ref())?;
+            drop(key);
+            *current = self.commit(tx)?;
             Ok(out)
         })
+    }
+
+    /// Commits `tx` as the next generation, with its manifest, and moves
+    /// the witness on.
+    fn commit(&self, mut tx: Tx) -> Result<Manifest, StoreError> {
+        tx.manifest.generation += 1;
+        let signed = tx.manifest.signed(&self.keys.integrity);
+        tx.put_meta("manifest", &signed)?;
+        let manifest = tx.commit()?;
+        if let Err(error) =
+            integrity::write_witness(&self.state_dir, manifest.generation, &self.keys.integrity)
+        {
+            tracing::warn!(%error, "cannot write the store's generation witness");
+        }
+        Ok(manifest)
     }
 
     fn get_raw(&self, table: &'static str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -259,28 +276,10 @@ impl Store {
         db::scan(self.file()?, table, prefix)
     }
 
-    fn seal_bytes(
-        &self,
-        tree: &str,
-        record: &str,
-        field: &str,
-        plain: &[u8],
-    ) -> Result<Vec<u8>, StoreError> {
-        self.with_key(|key| Ok(envelope::seal(key, &aad(tree, record, field), plain)?))
-    }
-
-    fn seal_json<T: Serialize>(
-        &self,
-        tree: &str,
-        record: &str,
-        field: &str,
-        value: &T,
-    ) -> Result<Vec<u8>, StoreError> {
-        let json = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
-        self.seal_bytes(tree, record, field, &json)
-    }
-
     /// Runs `f` with the master key, or fails with [`StoreError::Sealed`].
+    /// Readers fetch and open a record inside `f`, so that a rekey (which
+    /// holds the key exclusively) never hands them bytes of one key to open
+    /// with the other.
     fn with_key<T>(
         &self,
         f: impl FnOnce(&MasterKey) -> Result<T, StoreError>,
@@ -290,6 +289,19 @@ impl Store {
             Some(key) => f(key),
             None => Err(StoreError::Sealed),
         }
+    }
+
+    /// Reads and opens one JSON record.
+    fn read_json<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        record: &str,
+        field: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.with_key(|key| match self.get_raw(table, record)? {
+            Some(sealed) => open_json(key, table, record, field, &sealed).map(Some),
+            None => Ok(None),
+        })
     }
 
     /// Wipes the master key from memory (`tether seal`, SIGUSR1).
@@ -303,53 +315,21 @@ impl Store {
         self.key.read().map(|k| k.is_none()).unwrap_or(true)
     }
 
-    fn open_record(
-        &self,
-        tree: &'static str,
-        record: &str,
-        field: &str,
-        sealed: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        self.with_key(|key| {
-            envelope::open(key, &aad(tree, record, field), sealed).map_err(|_| {
-                StoreError::Corrupt {
-                    tree,
-                    record: record.to_owned(),
-                }
-            })
-        })
-    }
-
-    fn open_json<T: DeserializeOwned>(
-        &self,
-        tree: &'static str,
-        record: &str,
-        field: &str,
-        sealed: &[u8],
-    ) -> Result<T, StoreError> {
-        let plain = self.open_record(tree, record, field, sealed)?;
-        serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt {
-            tree,
-            record: record.to_owned(),
-        })
-    }
-
     pub fn profile(&self, name: &str) -> Result<Option<ProfileRecord>, StoreError> {
-        match self.get_raw(PROFILES, name)? {
-            Some(sealed) => self.open_json(PROFILES, name, "record", &sealed).map(Some),
-            None => Ok(None),
-        }
+        self.read_json(PROFILES, name, "record")
     }
 
     /// Every profile by name; a record that fails to open is reported in
     /// place, so one damaged record does not hide the others.
     pub fn profiles(&self) -> Result<Vec<ListedProfile>, StoreError> {
-        let mut out = Vec::new();
-        for (name, sealed) in self.scan_raw(PROFILES, "")? {
-            let record = self.open_json(PROFILES, &name, "record", &sealed);
-            out.push((name, record));
-        }
-        Ok(out)
+        self.with_key(|key| {
+            let mut out = Vec::new();
+            for (name, sealed) in self.scan_raw(PROFILES, "")? {
+                let record = open_json(key, PROFILES, &name, "record", &sealed);
+                out.push((name, record));
+            }
+            Ok(out)
+        })
     }
 
     pub fn profile_count(&self) -> usize {
@@ -364,19 +344,19 @@ impl Store {
             tree: SECRETS,
             record: name.to_owned(),
         };
-        let sealed = self.get_raw(SECRETS, name)?.ok_or_else(corrupt)?;
-        let plain = self.open_record(SECRETS, name, "credential", &sealed)?;
-        Credential::decode(&plain).ok_or_else(corrupt)
+        self.with_key(|key| {
+            let sealed = self.get_raw(SECRETS, name)?.ok_or_else(corrupt)?;
+            let plain = open_plain(key, SECRETS, name, "credential", &sealed)?;
+            Credential::decode(&plain).ok_or_else(corrupt)
+        })
     }
 
     pub fn host_keys(&self, name: &str) -> Result<Vec<PinnedHostKey>, StoreError> {
-        match self.get_raw(HOSTKEYS, name)? {
-            Some(sealed) => self.open_json(HOSTKEYS, name, "keys", &sealed),
-            None => Err(StoreError::Corrupt {
+        self.read_json(HOSTKEYS, name, "keys")?
+            .ok_or_else(|| StoreError::Corrupt {
                 tree: HOSTKEYS,
                 record: name.to_owned(),
-            }),
-        }
+            })
     }
 
     /// Adds a profile with its secret and pinned host keys in one
@@ -388,16 +368,26 @@ impl Store {
         credential: &Credential,
         host_keys: &[PinnedHostKey],
     ) -> Result<(), StoreError> {
-        let sealed_record = self.seal_json(PROFILES, name, "record", record)?;
-        let sealed_secret = self.seal_bytes(SECRETS, name, "credential", &credential.encode())?;
-        let sealed_keys = self.seal_json(HOSTKEYS, name, "keys", &host_keys)?;
-        self.write(|tx| {
+        let secret = credential.encode();
+        self.write(|tx, key| {
             if tx.get(PROFILES, name)?.is_some() {
                 return Err(StoreError::Exists(name.to_owned()));
             }
-            tx.put(PROFILES, name, &sealed_record)?;
-            tx.put(SECRETS, name, &sealed_secret)?;
-            tx.put(HOSTKEYS, name, &sealed_keys)
+            tx.put(
+                PROFILES,
+                name,
+                &seal_json(key, PROFILES, name, "record", record)?,
+            )?;
+            tx.put(
+                SECRETS,
+                name,
+                &seal_plain(key, SECRETS, name, "credential", &secret)?,
+            )?;
+            tx.put(
+                HOSTKEYS,
+                name,
+                &seal_json(key, HOSTKEYS, name, "keys", &host_keys)?,
+            )
         })
     }
 
@@ -410,23 +400,28 @@ impl Store {
         credential: Option<&Credential>,
         host_keys: &[PinnedHostKey],
     ) -> Result<(), StoreError> {
-        let sealed_record = self.seal_json(PROFILES, name, "record", record)?;
-        let sealed_secret = match credential {
-            Some(credential) => {
-                Some(self.seal_bytes(SECRETS, name, "credential", &credential.encode())?)
-            }
-            None => None,
-        };
-        let sealed_keys = self.seal_json(HOSTKEYS, name, "keys", &host_keys)?;
-        self.write(|tx| {
+        let secret = credential.map(Credential::encode);
+        self.write(|tx, key| {
             if tx.get(PROFILES, name)?.is_none() {
                 return Err(StoreError::Missing(name.to_owned()));
             }
-            tx.put(PROFILES, name, &sealed_record)?;
-            if let Some(sealed) = &sealed_secret {
-                tx.put(SECRETS, name, sealed)?;
+            tx.put(
+                PROFILES,
+                name,
+                &seal_json(key, PROFILES, name, "record", record)?,
+            )?;
+            if let Some(secret) = &secret {
+                tx.put(
+                    SECRETS,
+                    name,
+                    &seal_plain(key, SECRETS, name, "credential", secret)?,
+                )?;
             }
-            tx.put(HOSTKEYS, name, &sealed_keys)
+            tx.put(
+                HOSTKEYS,
+                name,
+                &seal_json(key, HOSTKEYS, name, "keys", &host_keys)?,
+            )
         })
     }
 
@@ -434,7 +429,7 @@ impl Store {
     /// actions too), in one transaction. `false` if there was no such
     /// profile.
     pub async fn remove_profile(&self, name: &str) -> Result<bool, StoreError> {
-        self.write(|tx| {
+        self.write(|tx, _| {
             access::remove_access_of(tx, name)?;
             let existed = tx.remove(PROFILES, name)?;
             tx.remove(SECRETS, name)?;
@@ -502,6 +497,56 @@ impl Store {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Seals `plain` for its place, with the key a write was given.
+fn seal_plain(
+    key: Option<&MasterKey>,
+    table: &str,
+    record: &str,
+    field: &str,
+    plain: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let key = key.ok_or(StoreError::Sealed)?;
+    Ok(envelope::seal(key, &aad(table, record, field), plain)?)
+}
+
+fn seal_json<T: Serialize>(
+    key: Option<&MasterKey>,
+    table: &str,
+    record: &str,
+    field: &str,
+    value: &T,
+) -> Result<Vec<u8>, StoreError> {
+    let json = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
+    seal_plain(key, table, record, field, &json)
+}
+
+fn open_plain(
+    key: &MasterKey,
+    table: &'static str,
+    record: &str,
+    field: &str,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    envelope::open(key, &aad(table, record, field), sealed).map_err(|_| StoreError::Corrupt {
+        tree: table,
+        record: record.to_owned(),
+    })
+}
+
+fn open_json<T: DeserializeOwned>(
+    key: &MasterKey,
+    table: &'static str,
+    record: &str,
+    field: &str,
+    sealed: &[u8],
+) -> Result<T, StoreError> {
+    let plain = open_plain(key, table, record, field, sealed)?;
+    serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt {
+        tree: table,
+        record: record.to_owned(),
+    })
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), StoreError> {

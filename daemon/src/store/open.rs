@@ -16,7 +16,7 @@ use super::{META, RECORD_TABLES, Store, StoreError, create_private_dir};
 
 /// The format of a redb store (1 was sled's).
 pub const FORMAT_VERSION: &[u8] = b"2";
-const KEY_CHECK: &[u8] = b"tether master key check v1";
+pub(super) const KEY_CHECK: &[u8] = b"tether master key check v1";
 
 /// Opens the database file, checking the checksum of every page: a file
 /// altered outside redb fails here rather than being trusted.
@@ -40,7 +40,7 @@ fn open_file(state_dir: &Path) -> Result<redb::Database, StoreError> {
         })
 }
 
-fn check_aad() -> String {
+pub(super) fn check_aad() -> String {
     aad(META, "key_check", "value")
 }
 
@@ -70,7 +70,7 @@ pub(super) fn seal_keys(key: &MasterKey, keys: &StoreKeys) -> Result<Vec<u8>, St
     Ok(envelope::seal(key, &keys_aad(), &json)?)
 }
 
-fn open_keys(key: &MasterKey, sealed: &[u8]) -> Result<StoreKeys, StoreError> {
+pub(super) fn open_keys(key: &MasterKey, sealed: &[u8]) -> Result<StoreKeys, StoreError> {
     let corrupt = || StoreError::Corrupt {
         tree: META,
         record: "keys".into(),

@@ -315,3 +315,175 @@ proptest::proptest! {
         proptest::prop_assert!(outcome.is_ok(), "{:?}", outcome);
     }
 }
+
+/// A store with a record in every table.
+async fn full_store(dir: &Path) -> Store {
+    let store = store_with(dir, &["web1", "web2"]).await;
+    let grant = access::GrantRecord {
+        role: tether_api::access::Role::Operator,
+        shell: false,
+        exec: tether_api::access::ExecPolicy::Any,
+        sftp: tether_api::access::SftpAccess::None,
+        paths: Vec::new(),
+        unattended: false,
+    };
+    store
+        .put_grant("web1", tether_api::access::Subject::User(1000), &grant)
+        .await
+        .unwrap();
+    store
+        .put_action("web1", "hello", &["echo".into(), "hello".into()])
+        .await
+        .unwrap();
+    let pending = access::PendingEnrolment {
+        secret: "JBSWY3DPEHPK3PXP".into(),
+        started_at: 1,
+    };
+    store.put_pending_enrolment(1000, &pending).await.unwrap();
+    let lockout = access::Lockout {
+        failures: 2,
+        locked_until: 0,
+    };
+    store.put_lockout(1000, &lockout).await.unwrap();
+    store
+}
+
+#[tokio::test]
+async fn after_a_rekey_every_record_opens_and_the_old_key_opens_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = full_store(dir.path()).await;
+    let old_key = std::fs::read(dir.path().join(master_key::KEY_FILE)).unwrap();
+    let done = store.rekey().unwrap();
+    assert_eq!(done.records, 10);
+    assert_ne!(done.old_key_id, done.new_key_id);
+    // Served on, then after a restart with the new key file.
+    assert!(store.credential("web1").is_ok());
+    drop(store);
+    assert!(!dir.path().join(master_key::NEW_KEY_FILE).exists());
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.damage().is_none());
+    assert!(matches!(
+        store.credential("web2").unwrap(),
+        Credential::Password(_)
+    ));
+    assert_eq!(store.grants(None).unwrap().len(), 1);
+    assert!(store.grants(None).unwrap()[0].2.is_ok());
+    assert_eq!(store.action("web1", "hello").unwrap().unwrap().len(), 2);
+    assert!(store.pending_enrolment(1000).unwrap().is_some());
+    assert_eq!(store.lockout(1000).unwrap().failures, 2);
+    drop(store);
+
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    std::fs::write(copy.path().join(master_key::KEY_FILE), &old_key).unwrap();
+    assert!(matches!(
+        Store::open(copy.path()),
+        Err(StoreError::WrongKey { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_rekey_stopped_at_either_side_of_its_commit_keeps_the_key_that_opens() {
+    // Before the commit: a new key file beside an unchanged store.
+    let dir = tempfile::tempdir().unwrap();
+    drop(full_store(dir.path()).await);
+    let stray = MasterKey::generate().unwrap();
+    master_key::write_new_key(&dir.path().join(master_key::NEW_KEY_FILE), &stray).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.credential("web1").is_ok());
+    assert!(!dir.path().join(master_key::NEW_KEY_FILE).exists());
+
+    // After the commit, before the rename: the old key file beside a store
+    // sealed with the new one.
+    let old_key = std::fs::read(dir.path().join(master_key::KEY_FILE)).unwrap();
+    store.rekey().unwrap();
+    drop(store);
+    let new_key = std::fs::read(dir.path().join(master_key::KEY_FILE)).unwrap();
+    let private = |name: &str, bytes: &[u8]| {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = dir.path().join(name);
+        let _ = std::fs::remove_file(&path);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .unwrap();
+        file.write_all(bytes).unwrap();
+    };
+    private(master_key::NEW_KEY_FILE, &new_key);
+    private(master_key::KEY_FILE, &old_key);
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.credential("web1").is_ok());
+    assert_eq!(
+        std::fs::read(dir.path().join(master_key::KEY_FILE)).unwrap(),
+        new_key
+    );
+    assert!(!dir.path().join(master_key::NEW_KEY_FILE).exists());
+}
+
+#[tokio::test]
+async fn a_backup_restores_into_an_empty_directory_and_nothing_else() {
+    use backup::{RestoreKey, restore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = full_store(dir.path()).await;
+    store
+        .append_audit_event(0, b"{\"seq\":0}", b"{}")
+        .await
+        .unwrap();
+    let (header, bytes) = store.backup().unwrap();
+    assert_eq!((header.records, header.events), (10, 1));
+    // Ciphertext only: no record name, secret or event in the clear.
+    for needle in [SECRET.as_bytes(), b"web1".as_slice(), b"seq".as_slice()] {
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+    }
+    let file = dir.path().join("backup");
+    std::fs::write(&file, &bytes).unwrap();
+    let key_file = dir.path().join(master_key::KEY_FILE);
+
+    let fresh = tempfile::tempdir().unwrap();
+    let target = fresh.path().join("state");
+    let restored = restore(&target, &file, RestoreKey::File(key_file.clone())).unwrap();
+    assert_eq!(restored.records, 10);
+    let back = Store::open(&target).unwrap();
+    assert!(back.damage().is_none());
+    assert!(back.credential("web1").is_ok());
+    assert_eq!(back.audit_len(), 1);
+    assert_eq!(back.generation(), store.generation());
+    drop(back);
+    // Never over a store.
+    let again = restore(&target, &file, RestoreKey::Found).unwrap_err();
+    assert!(
+        again.to_string().contains("already holds a store"),
+        "{again}"
+    );
+
+    let nothing_written = |state: &Path| !state.join(db::FILE).exists();
+    // A wrong key.
+    let other = fresh.path().join("other.key");
+    master_key::write_new_key(&other, &MasterKey::generate().unwrap()).unwrap();
+    let target = fresh.path().join("wrong-key");
+    let error = restore(&target, &file, RestoreKey::File(other)).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("sealed with the master key of id"),
+        "{error}"
+    );
+    assert!(nothing_written(&target));
+    // Damaged, cut inside a chunk, or cut at a chunk's end.
+    let header_end = bytes.iter().position(|&b| b == b'\n').unwrap();
+    let mut flipped = bytes.clone();
+    flipped[header_end + 40] ^= 1;
+    let cut = bytes[..bytes.len() - 10].to_vec();
+    let no_chunks = bytes[..=header_end].to_vec();
+    for (name, damaged) in [("flipped", flipped), ("cut", cut), ("empty", no_chunks)] {
+        let path = fresh.path().join(name);
+        std::fs::write(&path, damaged).unwrap();
+        let target = fresh.path().join(format!("state-{name}"));
+        let error = restore(&target, &path, RestoreKey::File(key_file.clone())).unwrap_err();
+        assert!(matches!(error, StoreError::Backup(_)), "{name}: {error}");
+        assert!(nothing_written(&target), "{name}");
+    }
+}
