@@ -83,7 +83,7 @@ error_codes! {
     PayloadTooLarge => "payload_too_large", 413, "the request head or body is over the daemon's limit";
     UpgradeRequired => "upgrade_required", 426, "this endpoint streams and needs an Upgrade request";
     TooManyConnections => "too_many_connections", 429, "the caller has too many open connections to the daemon";
-    StoreCorrupt => "store_corrupt", 500, "a stored record failed its integrity check; other records are unaffected";
+    StoreCorrupt => "store_corrupt", 500, "a stored record, or the store as a whole, failed its integrity check (the message says which)";
     StoreError => "store_error", 500, "the credential store could not be read or written";
     Internal => "internal", 500, "an unexpected error inside the daemon";
     ConnectFailed => "connect_failed", 502, "the SSH server could not be reached";
@@ -92,7 +92,9 @@ error_codes! {
     SshError => "ssh_error", 502, "the SSH connection failed or was closed";
     SftpError => "sftp_error", 502, "the server's SFTP subsystem failed the operation (a full disk shows here)";
     IncompleteUpload => "incomplete_upload", 400, "the upload ended before its last byte; the target was left as it was";
-    Sealed => "sealed", 503, "the daemon is sealed (its master key wiped): restart it";
+    Sealed => "sealed", 503, "the daemon holds no master key (started with --passphrase, or `tether seal`): `tether unseal`";
+    WrongPassphrase => "wrong_passphrase", 403, "the passphrase does not open the master key (wrong ones count toward a lockout)";
+    TooManyAttempts => "too_many_attempts", 429, "too many wrong passphrases: wait the time the message says";
     AuditUnavailable => "audit_unavailable", 503, "the audit trail cannot be written, so the operation was refused";
     Timeout => "timeout", 504, "the SSH server did not answer in time";
 }

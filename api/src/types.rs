@@ -52,6 +52,51 @@ pub struct Status {
     /// The store's state, for the daemon's administrators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreState>,
+    /// Where the master key comes from, for the daemon's administrators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_key: Option<MasterKeyKind>,
+}
+
+/// `POST /v1/unseal`: the passphrase of a passphrase daemon (none after
+/// `tether seal` on a daemon with a key file). No `Debug`: it holds a
+/// secret.
+#[derive(Default, Serialize, Deserialize)]
+pub struct UnsealRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<crate::secret::Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsealResult {
+    /// This unseal set the passphrase (the first of a passphrase daemon).
+    pub passphrase_set: bool,
+}
+
+/// `POST /v1/passphrase`: wraps the master key with a new passphrase.
+#[derive(Serialize, Deserialize)]
+pub struct PassphraseChange {
+    pub old: crate::secret::Secret,
+    pub new: crate::secret::Secret,
+}
+
+/// `POST /v1/rekey`; a passphrase daemon needs its passphrase to wrap the
+/// new key.
+#[derive(Default, Serialize, Deserialize)]
+pub struct RekeyRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<crate::secret::Secret>,
+}
+
+/// Where the daemon's master key comes from (for administrators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MasterKeyKind {
+    File,
+    Credential,
+    /// Wrapped by a passphrase (`tetherd --passphrase`).
+    Passphrase,
+    /// A passphrase daemon whose first `tether unseal` sets the passphrase.
+    PassphraseUnset,
 }
 
 /// `POST /v1/rekey`: the store is sealed under a new master key.

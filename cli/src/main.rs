@@ -88,8 +88,14 @@ enum Command {
     #[command(subcommand)]
     Session(session::SessionCommand),
     /// Root: wipe the daemon's master key from memory and close every SSH
-    /// connection (as SIGUSR1 does); restart tetherd to use it again
+    /// connection (as SIGUSR1 does); `tether unseal` gives it back
     Seal,
+    /// Root: give a sealed daemon its master key: the passphrase (tetherd
+    /// --passphrase; the first sets it), or its key file read again
+    Unseal,
+    /// Root: the passphrase that wraps the master key (tetherd --passphrase)
+    #[command(subcommand)]
+    Passphrase(vault::PassphraseCommand),
     /// Root: seal the whole store under a new master key; the old key opens
     /// nothing in it afterwards (backups made before still need it)
     Rekey(vault::RekeyArgs),
@@ -241,6 +247,8 @@ async fn run(cli: Cli) -> u8 {
         Command::Audit(args) => audit::run(&client, args).await,
         Command::Completions { .. } | Command::Man { .. } => Ok(0),
         Command::Seal => vault::seal(&client).await,
+        Command::Unseal => vault::unseal(&client).await,
+        Command::Passphrase(command) => vault::passphrase(&client, command).await,
         Command::Rekey(args) => vault::rekey(&client, args).await,
         Command::Backup(args) => vault::backup(&client, args).await,
     };

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use tether_api::client::Client;
-use tether_api::types::{Mode, Status};
+use tether_api::types::{MasterKeyKind, Mode, Status};
 
 use crate::failure::Result;
 use crate::output::{print_json, printable};
@@ -54,8 +54,17 @@ pub async fn run(client: &Client, args: StatusArgs) -> Result<u8> {
             }
         }
     }
+    if let Some(kind) = status.master_key {
+        let kind = match kind {
+            MasterKeyKind::File => "key file",
+            MasterKeyKind::Credential => "systemd credential",
+            MasterKeyKind::Passphrase => "wrapped by a passphrase",
+            MasterKeyKind::PassphraseUnset => "passphrase not set yet",
+        };
+        println!("key:       {kind}");
+    }
     if status.sealed {
-        println!("SEALED:    the master key is wiped; restart tetherd to use it again");
+        println!("SEALED:    tetherd holds no master key; `tether unseal` gives it back");
     }
     Ok(code)
 }

@@ -1,5 +1,5 @@
-//! The store's own life (root): `tether seal`, `tether rekey`,
-//! `tether backup`.
+//! The store's own life (root): `tether seal`, `tether unseal`, `tether
+//! passphrase change`, `tether rekey`, `tether backup`.
 
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -8,16 +8,28 @@ use std::path::PathBuf;
 use clap::Args;
 use http_body_util::BodyExt;
 use tether_api::client::Client;
-use tether_api::types::{BACKUP_GENERATION_HEADER, BACKUP_KEY_ID_HEADER, RekeyResult};
+use tether_api::secret::Secret;
+use tether_api::types::{
+    BACKUP_GENERATION_HEADER, BACKUP_KEY_ID_HEADER, MasterKeyKind, PassphraseChange, RekeyRequest,
+    RekeyResult, Status, UnsealRequest, UnsealResult,
+};
 
 use crate::failure::{Failure, Result};
 use crate::output::{print_json, printable};
+use crate::prompt;
 
 #[derive(Debug, Args)]
 pub struct RekeyArgs {
     /// Print JSON for scripts
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PassphraseCommand {
+    /// Wrap the master key with a new passphrase (the old one first; the
+    /// new one twice on a terminal, or two lines of stdin)
+    Change,
 }
 
 #[derive(Debug, Args)]
@@ -31,13 +43,82 @@ pub struct BackupArgs {
 pub async fn seal(client: &Client) -> Result<u8> {
     client.post_no_answer("/v1/seal", &()).await?;
     println!(
-        "sealed: the master key is wiped and every connection closed; restart tetherd to unseal"
+        "sealed: the master key is wiped and every connection closed; `tether unseal` gives \
+         it back"
     );
     Ok(0)
 }
 
+/// Where the daemon's key comes from (asked of the daemon: only root sees
+/// it).
+async fn master_key(client: &Client) -> Result<Option<MasterKeyKind>> {
+    let status: Status = client.get("/v1/status").await?;
+    Ok(status.master_key)
+}
+
+/// A new passphrase: twice on a terminal (they must match), one line of
+/// stdin otherwise.
+fn new_passphrase(label: &str) -> Result<Secret> {
+    let first = prompt::read_secret(label)?;
+    if std::io::stdin().is_terminal() {
+        let again = prompt::read_secret(&format!("{label} (again)"))?;
+        if *again != *first {
+            return Err(Failure::usage(
+                "the two passphrases differ; nothing was changed",
+            ));
+        }
+    }
+    Ok(Secret::new(first.to_string()))
+}
+
+pub async fn unseal(client: &Client) -> Result<u8> {
+    let request = match master_key(client).await? {
+        Some(MasterKeyKind::PassphraseUnset) => {
+            prompt::tell(
+                "tetherd has no passphrase yet: the one you give now will wrap its master key \
+                 (at least 10 characters; keep it safe, nothing can open the store without it)",
+            );
+            UnsealRequest {
+                passphrase: Some(new_passphrase("new passphrase")?),
+            }
+        }
+        Some(MasterKeyKind::Passphrase) => UnsealRequest {
+            passphrase: Some(Secret::new(prompt::read_secret("passphrase")?.to_string())),
+        },
+        _ => UnsealRequest::default(),
+    };
+    let done: UnsealResult = client.post("/v1/unseal", &request).await?;
+    drop(request);
+    if done.passphrase_set {
+        println!("unsealed; the passphrase is set and the master key is kept only wrapped");
+    } else {
+        println!("unsealed");
+    }
+    Ok(0)
+}
+
+pub async fn passphrase(client: &Client, command: PassphraseCommand) -> Result<u8> {
+    match command {
+        PassphraseCommand::Change => {
+            let old = Secret::new(prompt::read_secret("current passphrase")?.to_string());
+            let new = new_passphrase("new passphrase")?;
+            client
+                .post_no_answer("/v1/passphrase", &PassphraseChange { old, new })
+                .await?;
+            println!("the master key is wrapped with the new passphrase");
+            Ok(0)
+        }
+    }
+}
+
 pub async fn rekey(client: &Client, args: RekeyArgs) -> Result<u8> {
-    let done: RekeyResult = client.post("/v1/rekey", &()).await?;
+    let request = match master_key(client).await? {
+        Some(MasterKeyKind::Passphrase) => RekeyRequest {
+            passphrase: Some(Secret::new(prompt::read_secret("passphrase")?.to_string())),
+        },
+        _ => RekeyRequest::default(),
+    };
+    let done: RekeyResult = client.post("/v1/rekey", &request).await?;
     if args.json {
         print_json(&done)?;
         return Ok(0);

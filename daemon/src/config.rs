@@ -6,6 +6,7 @@
 //! socket = "/run/tether/tether.sock"   # default: by mode
 //! state_dir = "/var/lib/tether"        # default: by mode
 //! log = "info"                         # tracing filter, e.g. "tetherd=debug"
+//! passphrase = false                   # keep the master key wrapped by a passphrase (tether unseal)
 //!
 //! [limits]
 //! max_head_bytes = 16384               # request line and headers (>= 8192)
@@ -49,6 +50,9 @@ pub struct Config {
     pub socket: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub log: String,
+    /// The master key is kept only wrapped by a passphrase: the daemon
+    /// starts sealed, `tether unseal` opens it.
+    pub passphrase: bool,
     pub limits: Limits,
     pub ssh: SshSettings,
     pub access: AccessSettings,
@@ -62,6 +66,7 @@ impl Default for Config {
             socket: None,
             state_dir: None,
             log: "info".to_owned(),
+            passphrase: false,
             limits: Limits::default(),
             ssh: SshSettings::default(),
             access: AccessSettings::default(),

@@ -122,6 +122,11 @@ impl Error {
             Error::Store(StoreError::Exists(_)) => ErrorCode::ProfileExists,
             Error::Store(StoreError::Missing(_)) => ErrorCode::ProfileNotFound,
             Error::Store(StoreError::Sealed) => ErrorCode::Sealed,
+            Error::Store(StoreError::WrongPassphrase) => ErrorCode::WrongPassphrase,
+            Error::Store(StoreError::LockedOut(_)) => ErrorCode::TooManyAttempts,
+            Error::Store(StoreError::WeakPassphrase(_) | StoreError::Backup(_)) => {
+                ErrorCode::BadRequest
+            }
             Error::Store(_) => ErrorCode::StoreError,
             Error::Ssh(SshError::Connect { .. }) => ErrorCode::ConnectFailed,
             Error::Ssh(SshError::Timeout { .. }) => ErrorCode::Timeout,

@@ -49,7 +49,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     if activated.is_none() {
         listener::claim(&options.socket)?;
     }
-    let store = Store::open(&options.state_dir).map_err(|source| StartError::Store {
+    let store = open_store(&options).map_err(|source| StartError::Store {
         dir: options.state_dir.clone(),
         source,
     })?;
@@ -73,19 +73,14 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         damaged = store.damage().is_some(),
         "tetherd ready"
     );
-    let audit = audit::Audit::open(&store, &options.state_dir, &options.config.audit).map_err(
-        |source| StartError::Store {
-            dir: options.state_dir.clone(),
-            source,
-        },
-    )?;
+    let audit = audit::Audit::new(&options.state_dir, &options.config.audit);
     let app = server::App::new(options, store, audit, sys::getuid());
     let intact = app.store.damage().is_none();
-    if let (Some(why), true) = (app.audit.head_replaced, intact) {
-        let event = audit::Event::daemon(app.daemon_uid, audit::HEAD_REPLACED).result(why);
-        if let Err(error) = app.audit.record(&app.store, event).await {
-            tracing::error!(%error, "cannot record the replaced audit head");
-        }
+    if app.store.keys().is_ok() {
+        app.open_trail().await.map_err(|source| StartError::Store {
+            dir: app.options.state_dir.clone(),
+            source,
+        })?;
     }
     if intact {
         if let Err(error) = app.audit.prune(&app.store, app.daemon_uid).await {
@@ -109,6 +104,27 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     listener.cleanup();
     tracing::info!("tetherd stopped");
     Ok(())
+}
+
+/// The store, with its key; or, with `passphrase`, sealed until `tether
+/// unseal`.
+fn open_store(options: &Options) -> Result<Store, StoreError> {
+    if !options.config.passphrase {
+        return Store::open(&options.state_dir);
+    }
+    let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|dir| std::path::Path::new(&dir).join(store::master_key::CREDENTIAL_NAME))
+        .filter(|path| path.exists());
+    if let Some(path) = credential {
+        return Err(StoreError::Key(format!(
+            "passphrase mode and the systemd credential {} are two master keys: use one",
+            path.display()
+        )));
+    }
+    let wrapped = options.state_dir.join(store::passphrase::WRAPPED_FILE);
+    let store = Store::open_locked(&options.state_dir, store::KeySource::Passphrase(wrapped))?;
+    tracing::warn!("started sealed: `tether unseal` gives tetherd its passphrase");
+    Ok(store)
 }
 
 /// SIGHUP (`systemctl reload`) re-reads the configuration file.

@@ -35,6 +35,11 @@ struct Args {
     /// Append the log to this file instead of stderr.
     #[arg(long, value_name = "PATH")]
     log_file: Option<PathBuf>,
+    /// Keep the master key only wrapped by a passphrase (as `passphrase =
+    /// true` in the configuration): start sealed; `tether unseal` opens
+    /// the store (the first one sets the passphrase)
+    #[arg(long)]
+    passphrase: bool,
     #[command(subcommand)]
     command: Option<DaemonCommand>,
 }
@@ -269,10 +274,11 @@ fn start(args: Args) -> anyhow::Result<()> {
         );
     }
     let config_path = args.config.or_else(|| default_config_path(mode));
-    let config = match &config_path {
+    let mut config = match &config_path {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    config.passphrase |= args.passphrase;
     init_logging(&config, args.verbose, args.log_file.as_deref())?;
 
     tetherd::sys::harden_process()

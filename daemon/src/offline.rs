@@ -7,10 +7,51 @@ use crate::audit::{Audit, Event};
 use crate::config::Options;
 use crate::store::{Store, StoreError};
 
+/// A passphrase: typed on the terminal without echo, or one line of stdin.
+fn read_passphrase() -> anyhow::Result<zeroize::Zeroizing<String>> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let mut line = zeroize::Zeroizing::new(String::new());
+    if std::io::stdin().is_terminal() {
+        let tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")?;
+        let mut writer = &tty;
+        write!(writer, "passphrase: ")?;
+        writer.flush()?;
+        let saved = rustix::termios::tcgetattr(&tty)?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
+        rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Now, &quiet)?;
+        let read = std::io::BufReader::new(&tty).read_line(&mut line);
+        let _ = rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Now, &saved);
+        writeln!(writer)?;
+        read?;
+    } else {
+        std::io::stdin().lock().read_line(&mut line)?;
+    }
+    let trimmed = line.trim_end_matches(['\n', '\r']).len();
+    line.truncate(trimmed);
+    Ok(line)
+}
+
 /// Why an offline command could not open the store: with the daemon that
-/// holds it named.
-fn opened(state_dir: &Path) -> anyhow::Result<Store> {
-    Store::open(state_dir).map_err(|error| match error {
+/// holds it named. A passphrase daemon's store asks for the passphrase.
+fn opened(options: &Options) -> anyhow::Result<Store> {
+    let state_dir = &options.state_dir;
+    let wrapped = state_dir.join(crate::store::passphrase::WRAPPED_FILE);
+    let store = if options.config.passphrase || wrapped.exists() {
+        Store::open_locked(state_dir, crate::store::KeySource::Passphrase(wrapped)).and_then(
+            |store| {
+                let passphrase = read_passphrase().map_err(|e| StoreError::Key(e.to_string()))?;
+                store.unseal_with_passphrase(passphrase.as_bytes())?;
+                Ok(store)
+            },
+        )
+    } else {
+        Store::open(state_dir)
+    };
+    store.map_err(|error| match error {
         StoreError::Locked(dir) => anyhow::anyhow!(
             "tetherd is running on {}: stop it first (systemctl stop tetherd, or end \
              `tetherd --user`)",
@@ -26,7 +67,7 @@ fn opened(state_dir: &Path) -> anyhow::Result<Store> {
 /// (now) intact.
 pub fn check(options: &Options, accept: bool, json: bool) -> anyhow::Result<bool> {
     let state_dir = &options.state_dir;
-    let store = opened(state_dir)?;
+    let store = opened(options)?;
     let report = store.damage();
     let accepted = match (&report, accept) {
         (Some(_), true) => {
@@ -83,7 +124,9 @@ fn record_acceptance(
     lost: Option<&crate::store::integrity::Report>,
 ) -> anyhow::Result<()> {
     let Some(lost) = lost else { return Ok(()) };
-    let audit = Audit::open(store, &options.state_dir, &options.config.audit)?;
+    let audit = Audit::new(&options.state_dir, &options.config.audit);
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    runtime.block_on(audit.unlock(store))?;
     let event = Event::daemon(crate::sys::getuid(), "store.accepted")
         .result("accepted")
         .detail("generation", lost.generation)
@@ -91,7 +134,6 @@ fn record_acceptance(
         .detail("unexpected", lost.unexpected.clone())
         .detail("audit_missing", lost.audit_missing)
         .detail("summary", lost.summary());
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     runtime.block_on(audit.record(store, event))?;
     Ok(())
 }
@@ -104,8 +146,12 @@ pub fn restore(
     json: bool,
 ) -> anyhow::Result<()> {
     use crate::store::backup::{RestoreKey, restore};
+    let wrapped = options
+        .state_dir
+        .join(crate::store::passphrase::WRAPPED_FILE);
     let key = match key_file {
         Some(path) => RestoreKey::File(path),
+        None if wrapped.exists() => RestoreKey::Wrapped(read_passphrase()?),
         None => RestoreKey::Found,
     };
     let restored = restore(&options.state_dir, backup, key)?;

@@ -807,6 +807,29 @@ impl Daemon {
         self.spawn_and_wait();
     }
 
+    /// Starts `tetherd --user ARGS --state-dir <this daemon's>` as systemd
+    /// socket activation does: the daemon's socket, bound here, handed over
+    /// as descriptor 3 with LISTEN_PID set to the daemon's pid (sh moves it
+    /// from stdin to 3 and execs tetherd with its own pid).
+    pub fn spawn_activated(&self, args: &[&str], stderr: Stdio) -> Child {
+        std::fs::create_dir_all(self.socket.parent().unwrap()).unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(&self.socket).unwrap();
+        Command::new("sh")
+            .arg("-c")
+            .arg("exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec \"$@\"")
+            .arg("sh")
+            .arg(tetherd_bin())
+            .arg("--user")
+            .args(args)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .env("XDG_CONFIG_HOME", self.dir.path())
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))
+            .stderr(stderr)
+            .spawn()
+            .unwrap()
+    }
+
     /// `tether --socket <this daemon> ARGS...`
     pub fn tether(&self) -> Command {
         let mut command = Command::new(tether_bin());

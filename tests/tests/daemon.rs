@@ -190,28 +190,8 @@ fn other_uids_are_forbidden_even_through_a_world_writable_socket() {
 #[test]
 fn a_systemd_activated_socket_is_served_and_left_in_place() {
     let daemon = Daemon::new();
-    std::fs::create_dir_all(daemon.socket.parent().unwrap()).unwrap();
-    let listener = std::os::unix::net::UnixListener::bind(&daemon.socket).unwrap();
-    // systemd hands the socket over as descriptor 3 with LISTEN_PID set to
-    // the daemon's pid; sh moves it from stdin to 3 and execs tetherd with
-    // its own pid.
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec \"$@\"")
-        .arg("sh")
-        .arg(tether_e2e::tetherd_bin())
-        .args([
-            "--user",
-            "--socket",
-            "/nonexistent/not-used.sock",
-            "--state-dir",
-        ])
-        .arg(&daemon.state_dir)
-        .env("XDG_CONFIG_HOME", daemon.dir.path())
-        .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        daemon.spawn_activated(&["--socket", "/nonexistent/not-used.sock"], Stdio::piped());
     wait_until(
         "activated tetherd to answer",
         Duration::from_secs(20),

@@ -254,9 +254,9 @@ fn a_reload_applies_new_limits_and_keeps_live_sessions() {
 }
 
 #[test]
-fn sealing_wipes_the_key_and_closes_connections_until_a_restart() {
+fn sealing_wipes_the_key_and_closes_connections_until_unsealed() {
     let Some((sshd, mut daemon)) =
-        tether_e2e::with_web1("sealing_wipes_the_key_and_closes_connections_until_a_restart")
+        tether_e2e::with_web1("sealing_wipes_the_key_and_closes_connections_until_unsealed")
     else {
         return;
     };
@@ -271,6 +271,10 @@ fn sealing_wipes_the_key_and_closes_connections_until_a_restart() {
     daemon
         .run(&["profile", "show", "web1"])
         .fails_with("sealed");
+    // `tether unseal` reads the key file again.
+    daemon.run(&["unseal"]).ok();
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+    daemon.run(&["unseal"]).fails_with("bad_request");
 
     // SIGUSR1 does the same; a restart reads the key again.
     daemon.restart();

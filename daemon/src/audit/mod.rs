@@ -44,15 +44,18 @@ pub const HEAD_REPLACED: &str = "audit.head_replaced";
 pub struct Audit {
     /// The state directory, whose free space [`Audit::record_spare`] checks.
     state_dir: std::path::PathBuf,
-    /// Spare events left out because the disk was below the reserve.
+    /// Spare events left out: the disk was below the reserve, or the trail
+    /// was not open yet (a passphrase daemon before `tether unseal`).
     spared: std::sync::atomic::AtomicU64,
-    key: Zeroizing<[u8; 32]>,
-    values_key: Zeroizing<[u8; 32]>,
+    /// The trail's keys, once the store has been unlocked.
+    keys: std::sync::OnceLock<TrailKeys>,
     head: tokio::sync::Mutex<AuditHead>,
     settings: AuditSettings,
-    /// Why the head was rebuilt from the trail at open, if it was; see
-    /// [`HEAD_REPLACED`].
-    pub head_replaced: Option<&'static str>,
+}
+
+struct TrailKeys {
+    chain: Zeroizing<[u8; 32]>,
+    values: Zeroizing<[u8; 32]>,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -175,12 +178,27 @@ pub struct Query {
 }
 
 impl Audit {
-    pub fn open(
-        store: &Store,
-        state_dir: &std::path::Path,
-        settings: &AuditSettings,
-    ) -> Result<Audit, StoreError> {
-        let key = Zeroizing::new(store.keys().audit_chain);
+    /// A trail, closed until [`Audit::unlock`].
+    pub fn new(state_dir: &std::path::Path, settings: &AuditSettings) -> Audit {
+        Audit {
+            state_dir: state_dir.to_owned(),
+            spared: std::sync::atomic::AtomicU64::new(0),
+            keys: std::sync::OnceLock::new(),
+            head: tokio::sync::Mutex::new(AuditHead::default()),
+            settings: settings.clone(),
+        }
+    }
+
+    /// Opens the trail once the store has its keys: its head is read and
+    /// checked. Why the head was rebuilt from the trail, if it was (see
+    /// [`HEAD_REPLACED`]): the caller puts that on record.
+    pub async fn unlock(&self, store: &Store) -> Result<Option<&'static str>, StoreError> {
+        let keys = store.keys()?;
+        let keys = self.keys.get_or_init(|| TrailKeys {
+            chain: Zeroizing::new(keys.audit_chain),
+            values: Zeroizing::new(keys.audit_values),
+        });
+        let key = &keys.chain;
         // A damaged store serves nothing, the trail included: the daemon
         // runs to say so, and writes nothing.
         let damaged = store.damage().is_some();
@@ -192,7 +210,7 @@ impl Audit {
         };
         let trail_empty = damaged || store.audit_len() == 0;
         let (head, head_replaced) = match stored {
-            Some(head) if head.mac == head_mac(&key, &head) => (head, None),
+            Some(head) if head.mac == head_mac(key, &head) => (head, None),
             // A fresh trail has no head yet.
             None if trail_empty => (AuditHead::default(), None),
             // An edited or lost head is not trusted: the trail itself says
@@ -211,20 +229,21 @@ impl Audit {
                 (head_from_trail(store)?, Some(why))
             }
         };
-        Ok(Audit {
-            state_dir: state_dir.to_owned(),
-            spared: std::sync::atomic::AtomicU64::new(0),
-            key,
-            values_key: Zeroizing::new(store.keys().audit_values),
-            head: tokio::sync::Mutex::new(head),
-            settings: settings.clone(),
-            head_replaced,
-        })
+        *self.head.lock().await = head;
+        Ok(head_replaced)
+    }
+
+    /// Whether events can be written (the trail is open).
+    pub fn is_open(&self) -> bool {
+        self.keys.get().is_some()
     }
 
     /// The HMAC that stands in the trail for a sensitive value.
     pub fn value_mac(&self, value: &str) -> String {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.values_key.as_ref()) else {
+        let Some(keys) = self.keys.get() else {
+            return String::new();
+        };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(keys.values.as_ref()) else {
             return String::new();
         };
         mac.update(value.as_bytes());
@@ -245,18 +264,20 @@ impl Audit {
         prune_through: Option<u64>,
     ) -> Result<u64, Error> {
         let mut event = event.0;
+        // Not open yet: the store is locked, and says so.
+        let keys = self.keys.get().ok_or(Error::Store(StoreError::Sealed))?;
         let mut head = self.head.lock().await;
         event.seq = head.next_seq;
         event.time_ms = now_ms();
         event.prev = head.last_mac.clone();
-        event.mac = mac_of(&self.key, &event);
+        event.mac = mac_of(&keys.chain, &event);
         let bytes = serde_json::to_vec(&event).map_err(|e| Error::Internal(e.to_string()))?;
         let mut next = AuditHead {
             next_seq: event.seq + 1,
             last_mac: event.mac.clone(),
             mac: String::new(),
         };
-        next.mac = head_mac(&self.key, &next);
+        next.mac = head_mac(&keys.chain, &next);
         let head_bytes = serde_json::to_vec(&next).map_err(|e| Error::Internal(e.to_string()))?;
         let written = match prune_through {
             None => store
@@ -289,6 +310,11 @@ impl Audit {
     /// is written.
     pub async fn record_spare(&self, store: &Store, event: Event) {
         use std::sync::atomic::Ordering;
+        if !self.is_open() {
+            // Written as a count when the trail opens (`record_spared`).
+            self.spared.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if self.below_reserve() {
             let spared = self.spared.fetch_add(1, Ordering::Relaxed) + 1;
             if spared.is_power_of_two() {

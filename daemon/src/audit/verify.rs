@@ -87,7 +87,11 @@ impl Audit {
             .collect();
         let mut last: Option<&AuditEvent> = None;
         for event in &all {
-            if mac_of(&self.key, event) != event.mac {
+            if self
+                .keys
+                .get()
+                .is_none_or(|keys| mac_of(&keys.chain, event) != event.mac)
+            {
                 return bad(
                     event.seq,
                     events,

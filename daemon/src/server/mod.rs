@@ -135,6 +135,32 @@ impl App {
         tracing::warn!(by = why, "sealed: master key wiped, connections closed");
     }
 
+    /// Opens the audit trail once the store has its keys: a replaced head
+    /// and the refusals counted while it was closed go on record.
+    pub async fn open_trail(&self) -> Result<(), crate::store::StoreError> {
+        let replaced = self.audit.unlock(&self.store).await?;
+        if let (Some(why), None) = (replaced, self.store.damage()) {
+            let event = Event::daemon(self.daemon_uid, crate::audit::HEAD_REPLACED).result(why);
+            if let Err(error) = self.record(event).await {
+                tracing::error!(%error, "cannot record the replaced audit head");
+            }
+        }
+        self.audit.record_spared(&self.store, self.daemon_uid).await;
+        Ok(())
+    }
+
+    /// A failed unseal: on record if the trail is open (after `tether
+    /// seal`), in the log either way.
+    pub async fn refused_unseal(&self, caller: &Caller, error: crate::store::StoreError) -> Error {
+        tracing::warn!(uid = caller.uid, %error, "unseal refused");
+        let error = Error::from(error);
+        if self.audit.is_open() {
+            let event = Event::new(caller, "daemon.unseal").result(error.code().as_str());
+            self.record_after(event).await;
+        }
+        error
+    }
+
     /// Whether `caller` may do `op` on `profile` (see [`policy::check`]).
     pub fn authorize(&self, caller: &Caller, profile: &str, op: Op<'_>) -> Result<Allowed, Error> {
         policy::check(&self.store, caller, profile, op, || {

@@ -235,8 +235,16 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
             }
             _ => Err(not_allowed()),
         },
+        ["unseal"] => match method {
+            Method::POST => vault::unseal(app, caller, request).await,
+            _ => Err(not_allowed()),
+        },
+        ["passphrase"] => match method {
+            Method::POST => vault::change_passphrase(app, caller, request).await,
+            _ => Err(not_allowed()),
+        },
         ["rekey"] => match method {
-            Method::POST => vault::rekey(app, caller).await,
+            Method::POST => vault::rekey(app, caller, request).await,
             _ => Err(not_allowed()),
         },
         ["backup"] => match method {

@@ -1,7 +1,10 @@
 //! `GET /v1/status`: who the daemon is and who is asking.
 
 use ::http::StatusCode;
-use tether_api::types::{Status, StoreState};
+use tether_api::types::{MasterKeyKind, Status, StoreState};
+
+use crate::store::KeySource;
+use crate::store::unseal::PassphraseState;
 
 use super::App;
 use super::http::{Resp, json};
@@ -38,6 +41,14 @@ pub fn get(app: &App, caller: &Caller) -> Resp {
             uptime_secs: app.started.elapsed().as_secs(),
             // Damage is for those who can act on it; others see their
             // requests refused with `store_corrupt`.
+            master_key: caller.admin.then(|| match app.store.key_source() {
+                KeySource::Credential(_) => MasterKeyKind::Credential,
+                KeySource::File(_) | KeySource::Created(_) => MasterKeyKind::File,
+                KeySource::Passphrase(_) => match app.store.passphrase_state() {
+                    PassphraseState::Unset => MasterKeyKind::PassphraseUnset,
+                    _ => MasterKeyKind::Passphrase,
+                },
+            }),
             store: caller.admin.then(|| StoreState {
                 generation: app.store.generation(),
                 damaged: app.store.damage().map(|report| report.summary()),

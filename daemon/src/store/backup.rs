@@ -81,7 +81,7 @@ impl Store {
         for entry in meta.iter()? {
             let (name, value) = entry?;
             if name.value() == "manifest" {
-                let manifest = Manifest::verified(value.value(), &self.keys.integrity)
+                let manifest = Manifest::verified(value.value(), &self.keys()?.integrity)
                     .ok_or_else(|| StoreError::Damaged("the manifest fails its check".into()))?;
                 generation = manifest.generation;
             }
@@ -233,6 +233,8 @@ pub enum RestoreKey {
     File(PathBuf),
     /// What the state directory (or the systemd credential) has.
     Found,
+    /// The state directory's passphrase-wrapped key, with its passphrase.
+    Wrapped(Zeroizing<String>),
 }
 
 /// What a restore wrote.
@@ -269,6 +271,14 @@ pub fn restore(state_dir: &Path, backup: &Path, key: RestoreKey) -> Result<Resto
             (given, true)
         }
         RestoreKey::Found => (master_key::load(state_dir, false, |_| true)?.0, false),
+        RestoreKey::Wrapped(passphrase) => {
+            let path = state_dir.join(super::passphrase::WRAPPED_FILE);
+            let wrapped = super::passphrase::read(&path)?
+                .ok_or_else(|| refused(format!("{} is missing", path.display())))?;
+            let key = super::passphrase::unwrap(&wrapped, passphrase.as_bytes())?
+                .ok_or(StoreError::WrongPassphrase)?;
+            (key, false)
+        }
     };
     let bytes = std::fs::read(backup).map_err(|source| StoreError::Io {
         path: backup.to_owned(),

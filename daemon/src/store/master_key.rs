@@ -34,6 +34,8 @@ pub enum KeySource {
     Credential(PathBuf),
     File(PathBuf),
     Created(PathBuf),
+    /// Wrapped by a passphrase (`tetherd --passphrase`).
+    Passphrase(PathBuf),
 }
 
 impl std::fmt::Display for KeySource {
@@ -42,6 +44,9 @@ impl std::fmt::Display for KeySource {
             KeySource::Credential(path) => write!(f, "systemd credential {}", path.display()),
             KeySource::File(path) => write!(f, "key file {}", path.display()),
             KeySource::Created(path) => write!(f, "new key file {}", path.display()),
+            KeySource::Passphrase(path) => {
+                write!(f, "passphrase-wrapped key {}", path.display())
+            }
         }
     }
 }

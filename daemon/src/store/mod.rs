@@ -37,7 +37,9 @@ pub mod integrity;
 pub mod master_key;
 mod migrate;
 mod open;
+pub mod passphrase;
 mod rekey;
+pub mod unseal;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
@@ -117,10 +119,16 @@ pub enum StoreError {
     #[error(transparent)]
     Seal(#[from] envelope::SealError),
     #[error(
-        "tetherd is sealed: its master key was wiped from memory (tether seal or SIGUSR1); \
-         restart it to read the key again"
+        "tetherd is sealed: it holds no master key (started with --passphrase, or `tether \
+         seal`); `tether unseal` gives it the key"
     )]
     Sealed,
+    #[error("the passphrase does not open the master key")]
+    WrongPassphrase,
+    #[error("too many wrong passphrases: try again in {0} s")]
+    LockedOut(u64),
+    #[error("a new passphrase needs at least {0} characters")]
+    WeakPassphrase(usize),
 }
 
 /// A host key pinned for a profile.
@@ -169,9 +177,10 @@ pub struct Store {
     /// `None` once sealed: the key is wiped and nothing can be opened or
     /// sealed until a restart reads it again.
     key: RwLock<Option<MasterKey>>,
-    key_source: KeySource,
-    /// The store's own keys (see [`StoreKeys`]): kept when sealed.
-    keys: Box<StoreKeys>,
+    key_source: RwLock<KeySource>,
+    /// The store's own keys (see [`StoreKeys`]): set by the first unlock,
+    /// kept when sealed.
+    keys: std::sync::OnceLock<StoreKeys>,
     /// The manifest as last committed; held while a write is under way.
     manifest: Mutex<Manifest>,
     /// Why the store's records are not served, if they are not.
@@ -179,16 +188,21 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn key_source(&self) -> &KeySource {
-        &self.key_source
+    pub fn key_source(&self) -> KeySource {
+        self.key_source
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
     }
 
-    pub fn keys(&self) -> &StoreKeys {
-        &self.keys
+    /// The store's own keys; a store that has never been unlocked (a
+    /// passphrase daemon before `tether unseal`) has none yet.
+    pub fn keys(&self) -> Result<&StoreKeys, StoreError> {
+        self.keys.get().ok_or(StoreError::Sealed)
     }
 
     /// What the check at open found, if the store is damaged.
@@ -236,6 +250,9 @@ impl Store {
         change: impl FnOnce(&mut Tx, Option<&MasterKey>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.intact()?;
+        // Never unlocked: nothing may be written (the manifest's key is not
+        // known yet).
+        self.keys()?;
         db::blocking(|| {
             let mut current = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
             let key = self.key.read().unwrap_or_else(|e| e.into_inner());
@@ -250,12 +267,13 @@ impl Store {
     /// Commits `tx` as the next generation, with its manifest, and moves
     /// the witness on.
     fn commit(&self, mut tx: Tx) -> Result<Manifest, StoreError> {
+        let keys = self.keys()?;
         tx.manifest.generation += 1;
-        let signed = tx.manifest.signed(&self.keys.integrity);
+        let signed = tx.manifest.signed(&keys.integrity);
         tx.put_meta("manifest", &signed)?;
         let manifest = tx.commit()?;
         if let Err(error) =
-            integrity::write_witness(&self.state_dir, manifest.generation, &self.keys.integrity)
+            integrity::write_witness(&self.state_dir, manifest.generation, &keys.integrity)
         {
             tracing::warn!(%error, "cannot write the store's generation witness");
         }

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::db;
 use super::envelope::{self, MasterKey, OpenError, aad};
 use super::integrity::{self, Manifest, Report, StoreKeys};
-use super::master_key;
+use super::master_key::{self, KeySource};
 use super::migrate;
 use super::{META, RECORD_TABLES, Store, StoreError, create_private_dir};
 
@@ -126,108 +126,142 @@ pub(super) fn commit_described(
 }
 
 impl Store {
-    /// Opens (or creates) the store in `state_dir`, loads the master key,
-    /// proves it against the store, and checks the store against its
-    /// manifest: a damaged store opens, but serves no record
-    /// ([`Store::damage`]).
+    /// Opens (or creates) the store in `state_dir` with the master key from
+    /// its key file or systemd credential, proves the key against the
+    /// store, and checks the store against its manifest: a damaged store
+    /// opens, but serves no record ([`Store::damage`]).
     pub fn open(state_dir: &Path) -> Result<Store, StoreError> {
+        let source = KeySource::File(state_dir.join(master_key::KEY_FILE));
+        let store = Store::open_locked(state_dir, source)?;
+        if store.db.is_none() {
+            // The key first: a wrong or missing key is still said first.
+            let (key, source) = master_key::load(state_dir, false, |_| true)?;
+            *store.key.write().unwrap_or_else(|e| e.into_inner()) = Some(key);
+            *store.key_source.write().unwrap_or_else(|e| e.into_inner()) = source;
+            return Ok(store);
+        }
+        let is_new = store.is_new()?;
+        let (key, source) =
+            master_key::load(state_dir, is_new, |candidate| store.proves(candidate))?;
+        *store.key_source.write().unwrap_or_else(|e| e.into_inner()) = source;
+        store.unlock(key)?;
+        Ok(store)
+    }
+
+    /// Opens the database file (checked page by page) without a key: the
+    /// store is sealed until [`Store::unlock`] gives it one.
+    pub fn open_locked(state_dir: &Path, source: KeySource) -> Result<Store, StoreError> {
         create_private_dir(state_dir)?;
-        let db = match open_file(state_dir) {
-            Ok(db) => db,
+        let (db, damage) = match open_file(state_dir) {
+            Ok(db) => {
+                if let Some(format) = db::get(&db, META, "format")? {
+                    if format != FORMAT_VERSION {
+                        return Err(StoreError::Format(
+                            String::from_utf8_lossy(&format).into_owned(),
+                        ));
+                    }
+                }
+                (Some(db), None)
+            }
             Err(StoreError::Unreadable { path, detail }) => {
-                return Store::unreadable(state_dir, &path, &detail);
+                let problem = format!(
+                    "the database file {} cannot be read: {detail}",
+                    path.display()
+                );
+                tracing::error!(%problem, "the store is damaged; none of its records are served");
+                let report = Report {
+                    problem: Some(problem),
+                    ..Report::default()
+                };
+                (None, Some(report))
             }
             Err(other) => return Err(other),
         };
-        if let Some(format) = db::get(&db, META, "format")? {
-            if format != FORMAT_VERSION {
-                return Err(StoreError::Format(
-                    String::from_utf8_lossy(&format).into_owned(),
-                ));
+        Ok(Store {
+            db,
+            state_dir: state_dir.to_owned(),
+            key: RwLock::new(None),
+            key_source: RwLock::new(source),
+            keys: std::sync::OnceLock::new(),
+            manifest: Mutex::new(Manifest::default()),
+            damage: RwLock::new(damage),
+        })
+    }
+
+    /// Whether the store has never held anything (its first key is made,
+    /// not looked for).
+    pub fn is_new(&self) -> Result<bool, StoreError> {
+        let db = self.file()?;
+        let check = db::get(db, META, "key_check")?;
+        let content = db::content(db, &RECORD_TABLES)?;
+        Ok(check.is_none()
+            && migrate::legacy_dir(&self.state_dir).is_none()
+            && content.tables.is_empty()
+            && content.audit_count == 0)
+    }
+
+    /// Whether `key` opens this store (any key opens a store without one).
+    pub fn proves(&self, key: &MasterKey) -> bool {
+        let Ok(db) = self.file() else { return true };
+        match db::get(db, META, "key_check") {
+            Ok(Some(sealed)) => {
+                envelope::open(key, &check_aad(), &sealed).is_ok_and(|p| p.as_slice() == KEY_CHECK)
             }
+            Ok(None) => true,
+            Err(_) => false,
         }
-        let check = db::get(&db, META, "key_check")?;
+    }
+
+    /// Gives a locked (or sealed) store its master key: a store of an
+    /// earlier tetherd is migrated, a new one initialized, the key proved,
+    /// the store's own keys opened and the content checked.
+    pub fn unlock(&self, key: MasterKey) -> Result<(), StoreError> {
+        let state_dir = &self.state_dir;
+        let db = self.file()?;
+        let check = db::get(db, META, "key_check")?;
         let legacy = migrate::legacy_dir(state_dir);
         let migrating = check.is_none() && legacy.is_some();
-        let content = db::content(&db, &RECORD_TABLES)?;
-        let is_new =
-            check.is_none() && !migrating && content.tables.is_empty() && content.audit_count == 0;
-        let (key, key_source) = master_key::load(state_dir, is_new, |candidate| match &check {
-            Some(sealed) => envelope::open(candidate, &check_aad(), sealed)
-                .is_ok_and(|p| p.as_slice() == KEY_CHECK),
-            None => true,
-        })?;
+        let is_new = self.is_new()?;
         if let (Some(dir), false) = (&legacy, migrating) {
             // Migrated earlier; the old copy outlived a crash.
             migrate::remove_legacy(dir);
         }
         if migrating {
             let dir = legacy.as_deref().unwrap_or(state_dir);
-            migrate::from_sled(dir, &db, state_dir, &key)?;
+            migrate::from_sled(dir, db, state_dir, &key)?;
             migrate::remove_legacy(dir);
         } else if is_new {
             let keys = StoreKeys::generate()
                 .map_err(|e| StoreError::Key(format!("cannot generate keys: {e}")))?;
-            let mut tx = db::Tx::begin(&db, Manifest::default())?;
+            let mut tx = db::Tx::begin(db, Manifest::default())?;
             first_records(&mut tx, &key, &keys)?;
-            commit_described(&db, state_dir, tx, &keys, 0)?;
+            commit_described(db, state_dir, tx, &keys, 0)?;
         } else if check.is_none() {
             return Err(StoreError::Corrupt {
                 tree: META,
                 record: "key_check".into(),
             });
         }
-        let check = db::get(&db, META, "key_check")?.ok_or(StoreError::Corrupt {
+        let check = db::get(db, META, "key_check")?.ok_or(StoreError::Corrupt {
             tree: META,
             record: "key_check".into(),
         })?;
-        prove(&key, &check, &key_source)?;
-        let sealed_keys = db::get(&db, META, "keys")?.ok_or(StoreError::Corrupt {
+        prove(&key, &check, &self.key_source())?;
+        let sealed_keys = db::get(db, META, "keys")?.ok_or(StoreError::Corrupt {
             tree: META,
             record: "keys".into(),
         })?;
-        let keys = Box::new(open_keys(&key, &sealed_keys)?);
-        let (manifest, report) = examine(&db, state_dir, &keys)?;
+        let keys = open_keys(&key, &sealed_keys)?;
+        let keys = self.keys.get_or_init(|| keys);
+        let (manifest, report) = examine(db, state_dir, keys)?;
         if !report.is_clean() {
             tracing::error!(damage = %report.summary(), "the store is damaged; none of its records are served");
         }
-        Ok(Store {
-            db: Some(db),
-            state_dir: state_dir.to_owned(),
-            key: RwLock::new(Some(key)),
-            key_source,
-            keys,
-            manifest: Mutex::new(manifest),
-            damage: RwLock::new((!report.is_clean()).then_some(report)),
-        })
-    }
-
-    /// A store whose file cannot be read: it opens (with its key, so that
-    /// a wrong or missing key is still said first) to say so, and serves
-    /// nothing.
-    fn unreadable(state_dir: &Path, path: &Path, detail: &str) -> Result<Store, StoreError> {
-        let (key, key_source) = master_key::load(state_dir, false, |_| true)?;
-        let problem = format!(
-            "the database file {} cannot be read: {detail}",
-            path.display()
-        );
-        tracing::error!(%problem, "the store is damaged; none of its records are served");
-        Ok(Store {
-            db: None,
-            state_dir: state_dir.to_owned(),
-            key: RwLock::new(Some(key)),
-            key_source,
-            keys: Box::new(StoreKeys {
-                integrity: [0; 32],
-                audit_chain: [0; 32],
-                audit_values: [0; 32],
-            }),
-            manifest: Mutex::new(Manifest::default()),
-            damage: RwLock::new(Some(Report {
-                problem: Some(problem),
-                ..Report::default()
-            })),
-        })
+        *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) = manifest;
+        *self.damage.write().unwrap_or_else(|e| e.into_inner()) =
+            (!report.is_clean()).then_some(report);
+        *self.key.write().unwrap_or_else(|e| e.into_inner()) = Some(key);
+        Ok(())
     }
 
     /// Takes a damaged store as it is: a manifest of what is there, a new
@@ -244,7 +278,8 @@ impl Store {
             let content = db::content(self.file()?, &RECORD_TABLES)?;
             let generation = report.generation.max(report.witness.unwrap_or(0)) + 1;
             let tx = db::Tx::begin(self.file()?, integrity::describe(&content, generation))?;
-            *current = commit_described(self.file()?, &self.state_dir, tx, &self.keys, generation)?;
+            let keys = self.keys()?;
+            *current = commit_described(self.file()?, &self.state_dir, tx, keys, generation)?;
             Ok::<_, StoreError>(())
         })?;
         *self.damage.write().unwrap_or_else(|e| e.into_inner()) = None;

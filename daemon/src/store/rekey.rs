@@ -13,6 +13,7 @@ use super::db::{self, Tx};
 use super::envelope::{self, MasterKey, aad};
 use super::master_key::{self, KeySource};
 use super::open::{KEY_CHECK, check_aad, seal_keys};
+use super::passphrase;
 use super::{RECORD_TABLES, Store, StoreError, access, open_plain};
 
 /// What a rekey did.
@@ -41,11 +42,22 @@ pub(super) fn field_of(table: &str, key: &str) -> &'static str {
 }
 
 impl Store {
-    /// Re-seals everything under a new master key (see the module).
-    pub fn rekey(&self) -> Result<Rekeyed, StoreError> {
+    /// Re-seals everything under a new master key (see the module). A
+    /// passphrase daemon needs its passphrase, to wrap the new key.
+    pub fn rekey(&self, passphrase: Option<&[u8]>) -> Result<Rekeyed, StoreError> {
         self.intact()?;
-        let path = match &self.key_source {
+        if let KeySource::Passphrase(path) = self.key_source() {
+            let passphrase = passphrase.ok_or(StoreError::WrongPassphrase)?;
+            self.check_passphrase(passphrase)?;
+            let new = MasterKey::generate()
+                .map_err(|e| StoreError::Key(format!("cannot generate a key: {e}")))?;
+            let new_path = self.state_dir.join(passphrase::NEW_WRAPPED_FILE);
+            passphrase::write(&new_path, &passphrase::wrap(&new, passphrase)?)?;
+            return self.rekey_to(new, &path, &new_path);
+        }
+        let path = match &self.key_source() {
             KeySource::File(path) | KeySource::Created(path) => path.clone(),
+            KeySource::Passphrase(_) => return Err(StoreError::WrongPassphrase),
             KeySource::Credential(path) => {
                 return Err(StoreError::Key(format!(
                     "the master key is the systemd credential {}, which tetherd cannot \
@@ -61,10 +73,21 @@ impl Store {
         // One left by a rekey that failed before its commit in this run.
         let _ = std::fs::remove_file(&new_path);
         master_key::write_new_key(&new_path, &new)?;
-        let outcome = db::blocking(|| self.reseal(&new, &path, &new_path));
+        self.rekey_to(new, &path, &new_path)
+    }
+
+    /// Re-seals under `new`, whose key file waits at `new_path` to replace
+    /// `path`.
+    fn rekey_to(
+        &self,
+        new: MasterKey,
+        path: &std::path::Path,
+        new_path: &std::path::Path,
+    ) -> Result<Rekeyed, StoreError> {
+        let outcome = db::blocking(|| self.reseal(&new, path, new_path));
         if outcome.is_err() && self.key_id() != Some(new.id_hex()) {
             // Not committed: the old key stays the key.
-            let _ = std::fs::remove_file(&new_path);
+            let _ = std::fs::remove_file(new_path);
         }
         outcome
     }
@@ -100,7 +123,7 @@ impl Store {
             }
         }
         tx.put_meta("key_check", &envelope::seal(new, &check_aad(), KEY_CHECK)?)?;
-        tx.put_meta("keys", &seal_keys(new, &self.keys)?)?;
+        tx.put_meta("keys", &seal_keys(new, self.keys()?)?)?;
         *current = self.commit(tx)?;
         let done = Rekeyed {
             old_key_id: old.id_hex(),

@@ -353,7 +353,7 @@ async fn after_a_rekey_every_record_opens_and_the_old_key_opens_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = full_store(dir.path()).await;
     let old_key = std::fs::read(dir.path().join(master_key::KEY_FILE)).unwrap();
-    let done = store.rekey().unwrap();
+    let done = store.rekey(None).unwrap();
     assert_eq!(done.records, 10);
     assert_ne!(done.old_key_id, done.new_key_id);
     // Served on, then after a restart with the new key file.
@@ -396,7 +396,7 @@ async fn a_rekey_stopped_at_either_side_of_its_commit_keeps_the_key_that_opens()
     // After the commit, before the rename: the old key file beside a store
     // sealed with the new one.
     let old_key = std::fs::read(dir.path().join(master_key::KEY_FILE)).unwrap();
-    store.rekey().unwrap();
+    store.rekey(None).unwrap();
     drop(store);
     let new_key = std::fs::read(dir.path().join(master_key::KEY_FILE)).unwrap();
     let private = |name: &str, bytes: &[u8]| {
