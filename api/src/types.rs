@@ -57,6 +57,47 @@ pub struct Status {
     pub master_key: Option<MasterKeyKind>,
 }
 
+/// `GET /v1/profiles/{name}/public-key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicKey {
+    /// `ssh-ed25519 AAAA... tether:NAME`, for an authorized_keys file.
+    pub authorized_key: String,
+}
+
+/// `POST /v1/profiles/{name}/rotate`: a new key for a profile, installed
+/// on its server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RotateRequest {
+    /// Say what would change; change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Move a password profile to a key (the password is dropped).
+    #[serde(default)]
+    pub to_key: bool,
+    /// The server's authorized_keys file for the login, relative to its
+    /// home [default: .ssh/authorized_keys].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized_keys: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotateResult {
+    pub dry_run: bool,
+    /// The authorized_keys file changed (or that would be).
+    pub authorized_keys: String,
+    /// The key that was replaced (none for a password profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_key: Option<HostKeyInfo>,
+    pub new_key: HostKeyInfo,
+    /// The new key's line, as installed (public).
+    pub authorized_line: String,
+    /// The old key's line was removed (false: it is still there, and says
+    /// so in `warning`).
+    pub old_line_removed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
 /// `POST /v1/unseal`: the passphrase of a passphrase daemon (none after
 /// `tether seal` on a daemon with a key file). No `Debug`: it holds a
 /// secret.
@@ -244,6 +285,15 @@ pub struct AddProfile {
     /// Overrides the daemon's `ssh.keepalive_secs` for this profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive_secs: Option<u64>,
+    /// Log in with `credential` once, to install a key made inside the
+    /// daemon in the login's authorized_keys; the profile keeps only that
+    /// key (which exists nowhere else).
+    #[serde(default)]
+    pub generate_key: bool,
+    /// With `generate_key`: the authorized_keys file, relative to the
+    /// login's home [default: .ssh/authorized_keys].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized_keys: Option<String>,
 }
 
 /// Changes to a profile; absent fields stay as they are. A new credential

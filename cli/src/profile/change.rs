@@ -123,6 +123,8 @@ pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
         host_key,
         connect_timeout_secs: args.connect_timeout,
         keepalive_secs: args.keepalive,
+        generate_key: args.generate_key,
+        authorized_keys: args.authorized_keys,
     };
     let profile: ProfileInfo = client.post("/v1/profiles", &request).await?;
     drop(request);

@@ -14,6 +14,8 @@ mod change;
 
 use change::{add, set, trust};
 
+mod rotate;
+
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
     /// Add a server profile: pins its host key and checks the credential
@@ -25,6 +27,10 @@ pub enum ProfileCommand {
     Show {
         #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
         name: String,
+        /// Print only the key's public half as an authorized_keys line, for
+        /// installing it on another server
+        #[arg(long, conflicts_with = "json")]
+        public_key: bool,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -51,6 +57,11 @@ pub enum ProfileCommand {
     /// before it is stored. Changing where the secret goes (host, port, user,
     /// host key) needs root or a new credential in the same command
     Set(SetArgs),
+    /// Give a profile a new key made inside tetherd: installed in the
+    /// server's authorized_keys over the live connection, proved on a fresh
+    /// one, stored; then the old key's line is removed. Any failure before
+    /// that leaves the old key working and the profile as it was
+    Rotate(rotate::RotateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +181,15 @@ pub struct AddArgs {
     /// Seconds of silence before a keepalive [default: the daemon's ssh.keepalive_secs]
     #[arg(long, value_name = "SECS")]
     keepalive: Option<u64>,
+    /// Log in once with the credential given, to install a key made inside
+    /// tetherd in the login's authorized_keys; the profile keeps only that
+    /// key, which exists nowhere else
+    #[arg(long)]
+    generate_key: bool,
+    /// With --generate-key: the authorized_keys file on the server, relative
+    /// to the login's home [default: .ssh/authorized_keys]
+    #[arg(long, value_name = "PATH", requires = "generate_key")]
+    authorized_keys: Option<String>,
     /// Print the new profile as JSON
     #[arg(long)]
     json: bool,
@@ -179,11 +199,17 @@ pub async fn run(client: &Client, command: ProfileCommand) -> Result<u8> {
     match command {
         ProfileCommand::Add(args) => add(client, args).await,
         ProfileCommand::List(flag) => list(client, flag.json).await,
-        ProfileCommand::Show { name, json } => show(client, &name, json.json).await,
+        ProfileCommand::Show {
+            name,
+            public_key: true,
+            ..
+        } => rotate::public_key(client, &name).await,
+        ProfileCommand::Show { name, json, .. } => show(client, &name, json.json).await,
         ProfileCommand::Remove { name, yes } => remove(client, &name, yes).await,
         ProfileCommand::Hostkey { name, json } => hostkey(client, &name, json.json).await,
         ProfileCommand::Trust(args) => trust(client, args).await,
         ProfileCommand::Set(args) => set(client, args).await,
+        ProfileCommand::Rotate(args) => rotate::rotate(client, args).await,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod listener;
 mod mfa;
 pub mod peer;
 mod profiles;
+mod rotate;
 mod routes;
 mod sessions;
 mod status;

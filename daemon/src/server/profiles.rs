@@ -33,7 +33,7 @@ use crate::ssh::pool::Target;
 use crate::ssh::{hostkey, keys};
 use crate::store::{Credential, KeyInfo, PinnedHostKey, ProfileRecord, StoreError, now};
 
-fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) -> ProfileInfo {
+pub(super) fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) -> ProfileInfo {
     let key_info = |k: KeyInfo| HostKeyInfo {
         algorithm: k.algorithm,
         fingerprint: k.fingerprint,
@@ -160,6 +160,29 @@ pub fn show(app: &App, name: &str) -> Result<Resp, Error> {
     Ok(json(StatusCode::OK, &info(name, record, pins)))
 }
 
+/// `GET /v1/profiles/{name}/public-key`: the key's public half as an
+/// authorized_keys line, for installing it on another server. Public data,
+/// but derived from the stored private key: nothing is sent anywhere.
+pub fn public_key(app: &App, name: &str) -> Result<Resp, Error> {
+    load(app, name)?;
+    let pem = match app.store.credential(name)? {
+        Credential::PrivateKey(pem) | Credential::KeyAndPassword { key: pem, .. } => pem,
+        Credential::Password(_) => {
+            return Err(Error::BadRequest(format!(
+                "{name} logs in with a password and has no key: `tether profile rotate {name} \
+                 --to-key` gives it one"
+            )));
+        }
+    };
+    let line = keys::public_line_of(&pem, &format!("tether:{name}"))?;
+    Ok(json(
+        StatusCode::OK,
+        &tether_api::types::PublicKey {
+            authorized_key: line,
+        },
+    ))
+}
+
 pub async fn remove(app: &App, name: &str) -> Result<Resp, Error> {
     check_name(name)?;
     if !app.store.remove_profile(name).await? {
@@ -273,31 +296,32 @@ fn not_as_given(error: Error, policy: &HostKeyPolicy) -> Error {
 }
 
 /// What a verifying login saw.
-struct Verified {
-    host_key: KeyInfo,
-    banner: Option<String>,
+pub(super) struct Verified {
+    pub host_key: KeyInfo,
+    pub banner: Option<String>,
 }
 
 /// Connects once as `record` says, accepting the host key as `trust` says,
-/// and logs in with the credential `source` names, on record as a `verify`
-/// connection.
-async fn verify(
+/// and logs in with the credential `source` names, on record as a
+/// `purpose` connection (not pooled: the caller hangs up).
+pub(super) async fn login(
     app: &App,
     caller: &Caller,
     name: &str,
     record: &ProfileRecord,
     trust: Trust,
     source: Source<'_>,
-) -> Result<Verified, Error> {
+    purpose: &'static str,
+) -> Result<client::Connected, Error> {
     let settings = ConnectSettings::new(&app.config().ssh, Some(record));
     let recorder = Recorder {
         app,
         caller,
         profile: name,
-        purpose: "verify",
+        purpose,
         source,
     };
-    let connected = client::login(
+    client::login(
         client::Account {
             host: &record.host,
             port: record.port,
@@ -310,7 +334,19 @@ async fn verify(
         &recorder,
     )
     .await
-    .map_err(|e| e.in_profile(name))?;
+    .map_err(|e| e.in_profile(name))
+}
+
+/// [`login`] as a `verify` connection, then hangs up.
+pub(super) async fn verify(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    record: &ProfileRecord,
+    trust: Trust,
+    source: Source<'_>,
+) -> Result<Verified, Error> {
+    let connected = login(app, caller, name, record, trust, source, "verify").await?;
     client::hang_up(&connected).await;
     Ok(Verified {
         host_key: connected.host_key.clone(),
@@ -342,6 +378,7 @@ pub async fn add(app: &App, caller: &Caller, request: Request<Incoming>) -> Resu
         certificate,
     } = new_credential(&add.credential)?;
     drop(add.credential);
+    let generate = add.generate_key.then(|| add.authorized_keys.clone());
     let trust = trust_for(&add.host_key)?;
     let policy = add.host_key.clone();
     let at = now();
@@ -363,10 +400,11 @@ pub async fn add(app: &App, caller: &Caller, request: Request<Incoming>) -> Resu
         .detail("host", record.host.as_str())
         .detail("port", record.port)
         .detail("user", record.user.as_str())
-        .detail("auth", format!("{auth:?}").to_lowercase());
+        .detail("auth", format!("{auth:?}").to_lowercase())
+        .detail("generate_key", generate.is_some());
     app.audited(
         start,
-        add_checked(app, caller, add.name, record, credential, trust),
+        add_checked(app, caller, add.name, record, credential, trust, generate),
     )
     .await
     .map_err(|e| not_as_given(e, &policy))
@@ -376,9 +414,10 @@ async fn add_checked(
     app: &App,
     caller: &Caller,
     name: String,
-    record: ProfileRecord,
-    credential: Credential,
+    mut record: ProfileRecord,
+    mut credential: Credential,
     trust: Trust,
+    generate: Option<Option<String>>,
 ) -> Result<Resp, Error> {
     let at = record.created_at;
     let Verified { host_key, banner } = verify(
@@ -395,6 +434,25 @@ async fn add_checked(
         fingerprint: host_key.fingerprint,
         added_at: at,
     }];
+    if let Some(path) = generate {
+        // The given credential only opens the door for a key made here;
+        // the profile keeps that key alone.
+        let fingerprints: Vec<String> = pins.iter().map(|p| p.fingerprint.clone()).collect();
+        let (made, public) = super::rotate::install_generated(
+            app,
+            caller,
+            &name,
+            &record,
+            &fingerprints,
+            &credential,
+            path.as_deref(),
+        )
+        .await?;
+        credential = made;
+        record.auth = AuthKind::Key;
+        record.public_key = Some(public);
+        record.certificate = None;
+    }
     app.store
         .add_profile(&name, &record, &credential, &pins)
         .await?;

@@ -13,7 +13,7 @@ use tether_api::{API_VERSION, API_VERSION_HEADER};
 
 use super::http::{self, Resp};
 use super::peer::{self, Peer};
-use super::{App, access, audit, exec, files, mfa, profiles, sessions, status, vault};
+use super::{App, access, audit, exec, files, mfa, profiles, rotate, sessions, status, vault};
 use crate::access::Caller;
 use crate::access::policy::Op;
 use crate::audit::Event;
@@ -115,6 +115,20 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
             Method::PATCH => {
                 may(name, Op::Manage)?;
                 profiles::update(app, caller, name, request).await
+            }
+            _ => Err(not_allowed()),
+        },
+        ["profiles", name, "public-key"] => match method {
+            Method::GET => {
+                may(name, Op::View)?;
+                profiles::public_key(app, name)
+            }
+            _ => Err(not_allowed()),
+        },
+        ["profiles", name, "rotate"] => match method {
+            Method::POST => {
+                may(name, Op::Manage)?;
+                rotate::rotate(app, caller, name, request).await
             }
             _ => Err(not_allowed()),
         },

@@ -99,3 +99,56 @@ pub fn certificate_info(line: &str) -> Option<tether_api::types::CertificateInfo
         },
     })
 }
+
+/// A new ed25519 key, made here from the system's random source: it never
+/// exists anywhere but in the daemon and its store. With its public key as
+/// an authorized_keys line (`ssh-ed25519 BASE64 comment`).
+pub fn generate(comment: &str) -> Result<(ParsedKey, String), SshError> {
+    use russh::keys::ssh_key::private::Ed25519Keypair;
+    let mut seed = Zeroizing::new([0u8; 32]);
+    getrandom::fill(seed.as_mut_slice())
+        .map_err(|e| SshError::InvalidKey(format!("cannot generate a key: {e}")))?;
+    let key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
+    let line = public_line(&key, comment)?;
+    let openssh = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| SshError::InvalidKey(format!("cannot encode the key: {e}")))?;
+    Ok((
+        ParsedKey {
+            openssh,
+            public: key_info(key.public_key()),
+        },
+        line,
+    ))
+}
+
+fn public_line(key: &PrivateKey, comment: &str) -> Result<String, SshError> {
+    let mut public = key.public_key().clone();
+    public.set_comment(comment);
+    public
+        .to_openssh()
+        .map_err(|e| SshError::InvalidKey(format!("cannot encode the public key: {e}")))
+}
+
+/// The authorized_keys line of a stored private key's public half.
+pub fn public_line_of(private_openssh: &str, comment: &str) -> Result<String, SshError> {
+    let key = russh::keys::decode_secret_key(private_openssh, None)
+        .map_err(|_| SshError::InvalidKey("the stored key no longer parses".into()))?;
+    public_line(&key, comment)
+}
+
+#[cfg(test)]
+mod generated {
+    use super::*;
+
+    #[test]
+    fn a_generated_key_parses_back_to_itself() {
+        let (key, line) = generate("tether:web1").unwrap();
+        assert!(line.starts_with("ssh-ed25519 AAAA") && line.ends_with(" tether:web1"));
+        let parsed = parse_private_key(&key.openssh, None).unwrap();
+        assert_eq!(parsed.public, key.public);
+        assert_eq!(public_line_of(&key.openssh, "tether:web1").unwrap(), line);
+        let (other, _) = generate("x").unwrap();
+        assert_ne!(other.public.fingerprint, key.public.fingerprint);
+    }
+}

@@ -9,6 +9,7 @@
 //! - RSA keys sign with SHA-2 only, never ssh-rsa SHA-1.
 
 pub mod auth;
+pub mod authorized;
 pub mod client;
 pub mod exec;
 pub mod hostkey;

@@ -33,15 +33,19 @@ pub use download::download;
 pub use upload::upload;
 
 /// An SFTP session on a pooled channel, with the lease that keeps its slot.
-struct Session {
-    sftp: Sftp,
+pub(in crate::server) struct Session {
+    pub sftp: Sftp,
     lease: Lease,
 }
 
 /// An SFTP session on `name`'s pooled connection. A subsystem start that
 /// the server refuses or leaves unanswered (Dropbear, now and then) is tried
 /// once more on a fresh channel; both attempts fit in the connect timeout.
-async fn session(app: &App, caller: &Caller, name: &str) -> Result<Session, Error> {
+pub(in crate::server) async fn session(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+) -> Result<Session, Error> {
     let timeout = std::time::Duration::from_secs(app.config().ssh.sftp_timeout_secs);
     let mut attempt = 0;
     loop {

@@ -542,6 +542,65 @@ impl Sftp {
     }
 }
 
+impl Sftp {
+    /// A small file's bytes; a file over `limit` is an error.
+    pub async fn read_small(&self, path: &str, limit: usize) -> Result<Vec<u8>, RemoteError> {
+        let handle = self.open_read(path).await?;
+        let mut reader = self.reader(handle, path);
+        let mut out = Vec::new();
+        let read = async {
+            while let Some(chunk) = reader.next_chunk().await? {
+                out.extend_from_slice(&chunk);
+                if out.len() > limit {
+                    return Err(RemoteError::new(
+                        RemoteKind::Failed,
+                        path,
+                        format!("is over {limit} bytes"),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        .await;
+        let _ = self.close(reader.into_handle(), path, false).await;
+        read.map(|()| out)
+    }
+
+    /// Replaces `path` whole with `bytes`, with `mode`: written to a
+    /// temporary file beside it (owner-only while written), synced, given
+    /// its mode, and renamed over it, so a reader sees the old file or the
+    /// new one.
+    pub async fn replace_small(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        mode: u32,
+    ) -> Result<(), RemoteError> {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let temporary = super::join(
+            parent(path),
+            &format!(".{name}.tether-{}", std::process::id()),
+        );
+        let flags = OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::EXCLUDE;
+        let handle = self
+            .open_write(&temporary, flags, private_attributes())
+            .await?;
+        let mut writer = self.writer(handle, &temporary);
+        let written = async {
+            writer.write(bytes).await?;
+            let (_, handle) = writer.finish().await.map_err(|(error, _)| error)?;
+            self.close(handle, &temporary, true).await?;
+            self.chmod(&temporary, mode).await?;
+            self.rename(&temporary, path).await
+        }
+        .await;
+        if written.is_err() {
+            let _ = self.remove_file(&temporary).await;
+        }
+        written
+    }
+}
+
 /// The SSH string encoding, for extension payloads.
 fn ssh_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_be_bytes());
