@@ -979,7 +979,7 @@ pub fn run_command(command: &mut Command) -> Run {
 
 /// Runs `command` with `stdin` as its input (written from a thread, so a
 /// large input cannot deadlock against unread output).
-fn run_with_input(mut command: Command, stdin: &[u8]) -> Run {
+pub fn run_with_input(mut command: Command, stdin: &[u8]) -> Run {
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

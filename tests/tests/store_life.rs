@@ -457,6 +457,17 @@ fn a_passphrase_daemon_starts_sealed_and_unseal_opens_it() {
     daemon
         .run_with_stdin(&["unseal"], format!("{new}\n").as_bytes())
         .ok();
+
+    // Offline, `tetherd check` asks for the passphrase too.
+    daemon.stop();
+    let mut check = std::process::Command::new(tether_e2e::tetherd_bin());
+    check
+        .args(["--user", "--passphrase", "--state-dir"])
+        .arg(&daemon.state_dir)
+        .arg("check");
+    let checked = tether_e2e::run_with_input(check, format!("{new}\n").as_bytes());
+    checked.ok();
+    assert!(checked.stdout().contains("intact"), "{}", checked.stdout());
 }
 
 #[test]
