@@ -35,7 +35,7 @@ enum AuditCommand {
 
 #[derive(Debug, Args)]
 struct Filters {
-    /// Events from this time on: Unix seconds, YYYY-MM-DD[THH:MM[:SS]] (UTC),
+    /// Events from this time on: Unix seconds, `YYYY-MM-DD[THH:MM[:SS]]` (UTC),
     /// or an age such as 30m, 12h, 7d
     #[arg(long, value_name = "TIME")]
     since: Option<String>,

@@ -3,7 +3,7 @@
 //!
 //! Per connection: SO_PEERCRED, a per-uid connection count, then one hyper
 //! HTTP/1.1 connection with a header-read timeout and a head-size cap; bodies
-//! are capped and timed in [`http::read_body`]. A slow or hostile peer only
+//! are capped and timed in `http::read_body`. A slow or hostile peer only
 //! holds its own connection.
 
 mod access;

@@ -1,5 +1,5 @@
 //! The credential store: a redb database in the state directory
-//! ([`db`]), its manifest and witness ([`integrity`]), and the master key
+//! (`db`), its manifest and witness ([`integrity`]), and the master key
 //! ([`master_key`]).
 //!
 //! Tables and their records (every value is a sealed [`envelope`], so a record

@@ -5,7 +5,7 @@
 //! and SFTP. Neither direction is held whole in memory: a bounded channel or
 //! the SFTP write pipeline applies back-pressure.
 //!
-//! [`download`] and [`upload`] are the two streams; the single operations
+//! [`download()`] and [`upload()`] are the two streams; the single operations
 //! and what the three share are here.
 
 use ::http::{Request, StatusCode};
