@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use tether_e2e::{Daemon, is_root, run_command, skip};
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sled-store")
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -36,15 +38,16 @@ fn tetherd(daemon: &Daemon, args: &[&str]) -> tether_e2e::Run {
     run_command(&mut command)
 }
 
-#[test]
-fn a_sled_store_is_migrated_with_everything_in_it() {
-    let test = "a_sled_store_is_migrated_with_everything_in_it";
+/// A system daemon on a copy of the committed store `name`, which holds
+/// profiles web1 and web2, two actions on web1, a grant, and a trail of at
+/// least `events` events.
+fn on_fixture(test: &str, name: &str, events: u64) -> Option<Daemon> {
     if !is_root() {
         skip(test, "the fixture is a system daemon's store");
-        return;
+        return None;
     }
     let mut daemon = Daemon::new_system("root", "");
-    copy_tree(&fixture(), &daemon.state_dir);
+    copy_tree(&fixture(name), &daemon.state_dir);
     daemon.spawn_and_wait();
 
     let list = daemon.run(&["profile", "list", "--json"]);
@@ -65,12 +68,9 @@ fn a_sled_store_is_migrated_with_everything_in_it() {
     // The trail's chain still verifies (its keys came along), and goes on.
     let verify = daemon.run(&["audit", "verify", "--json"]);
     verify.ok();
-    assert!(verify.json()["events"].as_u64().unwrap() >= 20);
+    assert!(verify.json()["events"].as_u64().unwrap() >= events);
     daemon.run(&["profile", "show", "web1"]).ok();
     daemon.run(&["audit", "verify"]).ok();
-    // One way: the old store is gone, the new one is checked at each start.
-    assert!(!daemon.state_dir.join("db").exists());
-    assert!(daemon.state_dir.join("store.redb").exists());
     daemon.restart();
     let status = daemon.run(&["status", "--json"]);
     status.ok();
@@ -79,6 +79,36 @@ fn a_sled_store_is_migrated_with_everything_in_it() {
         "{}",
         status.stdout()
     );
+    Some(daemon)
+}
+
+#[test]
+fn a_sled_store_is_migrated_with_everything_in_it() {
+    let Some(daemon) = on_fixture(
+        "a_sled_store_is_migrated_with_everything_in_it",
+        "sled-store",
+        20,
+    ) else {
+        return;
+    };
+    // One way: the old store is gone, the new one is checked at each start.
+    assert!(!daemon.state_dir.join("db").exists());
+    assert!(daemon.state_dir.join("store.redb").exists());
+}
+
+#[test]
+fn a_format_2_store_opens_with_everything_in_it() {
+    let Some(daemon) = on_fixture(
+        "a_format_2_store_opens_with_everything_in_it",
+        "store-v2",
+        22,
+    ) else {
+        return;
+    };
+    let status = daemon.run(&["status", "--json"]);
+    assert!(status.json()["store"]["generation"].as_u64().unwrap() >= 28);
+    let invited = daemon.run(&["audit", "--op", "mfa.invite", "--json"]);
+    assert!(!invited.json().as_array().unwrap().is_empty());
 }
 
 #[test]
