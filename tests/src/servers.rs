@@ -55,9 +55,13 @@ pub fn daemon_for(server: &impl Server, name: &str) -> crate::Daemon {
     daemon
 }
 
-fn missing<T>(test: &str, what: &str, install: &str) -> Option<T> {
-    assert!(!in_ci(), "{test}: {what} is missing and CI=true: {install}");
-    skip(test, &format!("{what} is not installed ({install})"));
+fn missing<T>(what: &str, install: &str) -> Option<T> {
+    assert!(
+        !in_ci(),
+        "{}: {what} is missing and CI=true: {install}",
+        crate::test_name()
+    );
+    skip(&format!("{what} is not installed ({install})"));
     None
 }
 
@@ -83,24 +87,23 @@ pub struct Dropbear {
 
 impl Dropbear {
     /// Needs root (Dropbear switches to the user it logs in).
-    pub fn start(test: &str) -> Option<Dropbear> {
+    pub fn start() -> Option<Dropbear> {
         if !crate::is_root() {
-            skip(test, "Dropbear logins need root");
+            skip("Dropbear logins need root");
             return None;
         }
         let Some(dropbear) = which("dropbear") else {
-            return missing(test, "dropbear", "apt-get install dropbear-bin");
+            return missing("dropbear", "apt-get install dropbear-bin");
         };
         // Debian's Dropbear runs /usr/lib/sftp-server; OpenSSH installs its
         // sftp-server elsewhere. .ci/run links it.
         if !Path::new("/usr/lib/sftp-server").exists() {
             return missing(
-                test,
                 "/usr/lib/sftp-server",
                 "ln -s /usr/lib/openssh/sftp-server /usr/lib/sftp-server",
             );
         }
-        crate::sshd_or_skip(test)?;
+        crate::sshd_or_skip()?;
         let dir = tempfile::Builder::new()
             .prefix("tether-dropbear-")
             .tempdir()
@@ -269,20 +272,20 @@ pub struct AsyncSsh {
 }
 
 impl AsyncSsh {
-    pub fn start(test: &str) -> Option<AsyncSsh> {
-        Self::start_with(test, &[])
+    pub fn start() -> Option<AsyncSsh> {
+        Self::start_with(&[])
     }
 
     /// With `options` for the script: `no-posix-rename` takes that
     /// extension away from its SFTP server.
-    pub fn start_with(test: &str, options: &[&str]) -> Option<AsyncSsh> {
+    pub fn start_with(options: &[&str]) -> Option<AsyncSsh> {
         let has_asyncssh = Command::new("python3")
             .args(["-c", "import asyncssh"])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
         if !has_asyncssh {
-            return missing(test, "Python asyncssh", "pip install asyncssh");
+            return missing("Python asyncssh", "pip install asyncssh");
         }
         let dir = tempfile::Builder::new()
             .prefix("tether-asyncssh-")

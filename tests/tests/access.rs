@@ -10,20 +10,17 @@ use tether_e2e::{Daemon, Run, Sshd, ensure_user, is_root, keygen, skip};
 pub(crate) const SOCKET_GROUP: &str = "tether-e2e-sock";
 const OPS_GROUP: &str = "tether-e2e-ops";
 
-pub(crate) fn setup(test: &str) -> Option<(Sshd, Daemon)> {
-    setup_with(test, "")
+pub(crate) fn setup() -> Option<(Sshd, Daemon)> {
+    setup_with("")
 }
 
 /// [`setup`] with more daemon configuration.
-pub(crate) fn setup_with(test: &str, config: &str) -> Option<(Sshd, Daemon)> {
+pub(crate) fn setup_with(config: &str) -> Option<(Sshd, Daemon)> {
     if !is_root() {
-        skip(
-            test,
-            "needs root: it creates users and runs the system daemon",
-        );
+        skip("needs root: it creates users and runs the system daemon");
         return None;
     }
-    let sshd = Sshd::start(test)?;
+    let sshd = Sshd::start()?;
     for user in ["tether-alice", "tether-carol", "tether-cron"] {
         ensure_user(user, &[SOCKET_GROUP]);
     }
@@ -105,7 +102,7 @@ pub(crate) fn login(daemon: &Daemon, user: &str, code: &str) -> Run {
 
 #[test]
 fn only_granted_uids_see_anything() {
-    let Some((_sshd, daemon)) = setup("only_granted_uids_see_anything") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
     // Layer one: not in the socket's group, no connection at all.
@@ -205,7 +202,7 @@ fn only_granted_uids_see_anything() {
 
 #[test]
 fn operators_need_totp_bound_to_their_login_session() {
-    let Some((_sshd, daemon)) = setup("operators_need_totp_bound_to_their_login_session") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
     let alice = "tether-alice";
@@ -262,9 +259,7 @@ fn operators_need_totp_bound_to_their_login_session() {
 
 #[test]
 fn failed_codes_lock_out_across_restarts_until_root_resets() {
-    let Some((_sshd, mut daemon)) =
-        setup("failed_codes_lock_out_across_restarts_until_root_resets")
-    else {
+    let Some((_sshd, mut daemon)) = setup() else {
         return;
     };
     let carol = "tether-carol";
@@ -284,7 +279,7 @@ fn failed_codes_lock_out_across_restarts_until_root_resets() {
 
 #[test]
 fn unattended_grants_run_exactly_their_actions() {
-    let Some((sshd, daemon)) = setup("unattended_grants_run_exactly_their_actions") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let cron = "tether-cron";
@@ -373,7 +368,7 @@ fn unattended_grants_run_exactly_their_actions() {
 
 #[test]
 fn sftp_stays_inside_the_granted_paths() {
-    let Some((sshd, daemon)) = setup("sftp_stays_inside_the_granted_paths") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let alice = "tether-alice";
@@ -458,7 +453,7 @@ fn sftp_stays_inside_the_granted_paths() {
 
 #[test]
 fn add_never_replaces_and_set_says_what_changed() {
-    let Some((_sshd, daemon)) = setup("add_never_replaces_and_set_says_what_changed") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
     let alice = "tether-alice";

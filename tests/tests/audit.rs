@@ -8,8 +8,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tether_e2e::{Daemon, Sshd, assert_absent_below, is_root, skip};
 
-fn setup(test: &str) -> Option<(Sshd, Daemon)> {
-    tether_e2e::with_web1(test)
+fn setup() -> Option<(Sshd, Daemon)> {
+    tether_e2e::with_web1()
 }
 
 fn events(daemon: &Daemon, args: &[&str]) -> Vec<Value> {
@@ -33,7 +33,7 @@ fn hex_sha256(data: &[u8]) -> String {
 
 #[test]
 fn each_operation_is_on_record_and_the_chain_verifies() {
-    let Some((sshd, daemon)) = setup("each_operation_is_on_record_and_the_chain_verifies") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let remote = sshd.user_dir("remote");
@@ -319,14 +319,11 @@ fn retention_prunes_on_record_and_the_chain_still_verifies() {
 
 #[test]
 fn no_secret_or_session_byte_reaches_the_trail_or_the_log() {
-    let Some(sshd) = Sshd::start("no_secret_or_session_byte_reaches_the_trail_or_the_log") else {
+    let Some(sshd) = Sshd::start() else {
         return;
     };
     if !sshd.passwords {
-        skip(
-            "no_secret_or_session_byte_reaches_the_trail_or_the_log",
-            "password logins need root",
-        );
+        skip("password logins need root");
         return;
     }
     // The system daemon: TOTP secrets are among what it takes.
@@ -414,19 +411,18 @@ fn no_secret_or_session_byte_reaches_the_trail_or_the_log() {
 
 #[test]
 fn a_trail_that_cannot_be_written_refuses_the_operation() {
-    let test = "a_trail_that_cannot_be_written_refuses_the_operation";
     if !is_root() {
-        skip(test, "needs root to mount a small tmpfs");
+        skip("needs root to mount a small tmpfs");
         return;
     }
-    let Some(sshd) = Sshd::start(test) else {
+    let Some(sshd) = Sshd::start() else {
         return;
     };
     let remote = sshd.user_dir("remote");
     let mut daemon = Daemon::new();
     let mount = daemon.dir.path().join("small");
     let Some(_tmpfs) = tether_e2e::Tmpfs::mount(&mount, "48m") else {
-        skip(test, "cannot mount a tmpfs here");
+        skip("cannot mount a tmpfs here");
         return;
     };
     daemon.state_dir = mount.join("state");

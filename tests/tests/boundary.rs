@@ -24,8 +24,7 @@ fn connects(daemon: &Daemon) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_stored_secret_goes_only_where_it_was_stored_for() {
-    let test = "a_stored_secret_goes_only_where_it_was_stored_for";
-    let Some((mut sshd, daemon)) = setup(test) else {
+    let Some((mut sshd, daemon)) = setup() else {
         return;
     };
     daemon
@@ -38,7 +37,7 @@ fn a_stored_secret_goes_only_where_it_was_stored_for() {
     }
     enroll(&daemon, ALICE);
     // A server of the owner's choosing: it logs every login attempt.
-    let evil = Sshd::start(test).unwrap();
+    let evil = Sshd::start().unwrap();
     let evil_port = evil.port.to_string();
     let evil_key = evil.host_fingerprint();
     // (The harness's own readiness probe is one connection.)
@@ -148,7 +147,7 @@ fn a_stored_secret_goes_only_where_it_was_stored_for() {
 
 #[test]
 fn mfa_cannot_be_delegated_away() {
-    let Some((_sshd, daemon)) = setup("mfa_cannot_be_delegated_away") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
     daemon
@@ -205,7 +204,7 @@ fn mfa_cannot_be_delegated_away() {
 
 #[test]
 fn groups_come_from_the_user_database_not_the_process() {
-    let Some((_sshd, daemon)) = setup("groups_come_from_the_user_database_not_the_process") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
     // A group the user is not in, granted the profile; a process running
@@ -241,8 +240,7 @@ fn groups_come_from_the_user_database_not_the_process() {
 
 #[test]
 fn sensitive_values_stay_out_of_logs_and_slash_means_the_root() {
-    let Some((sshd, daemon)) = setup("sensitive_values_stay_out_of_logs_and_slash_means_the_root")
-    else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     daemon
@@ -296,10 +294,7 @@ fn sensitive_values_stay_out_of_logs_and_slash_means_the_root() {
 
 #[test]
 fn a_first_enrolment_can_require_an_invite() {
-    let Some((_sshd, daemon)) = setup_with(
-        "a_first_enrolment_can_require_an_invite",
-        "[mfa]\nenrolment = \"invite\"\n",
-    ) else {
+    let Some((_sshd, daemon)) = setup_with("[mfa]\nenrolment = \"invite\"\n") else {
         return;
     };
     as_user(&daemon, ALICE, &["mfa", "enroll", "--json"]).fails_with("mfa_invite_required");
@@ -423,7 +418,7 @@ fn as_user_with_env(
 #[test]
 fn a_squatted_socket_gets_nothing() {
     if !is_root() {
-        skip("a_squatted_socket_gets_nothing", "needs root: other uids");
+        skip("needs root: other uids");
         return;
     }
     let victim = ensure_user(ALICE, &[]);
@@ -509,7 +504,7 @@ fn a_squatted_socket_gets_nothing() {
 
 #[test]
 fn peer_text_is_escaped() {
-    let Some((sshd, daemon)) = tether_e2e::with_web1("peer_text_is_escaped") else {
+    let Some((sshd, daemon)) = tether_e2e::with_web1() else {
         return;
     };
     let remote = sshd.user_dir("remote");
@@ -544,7 +539,6 @@ fn peer_text_is_escaped() {
 #[test]
 fn a_refusal_flood_is_summed_up_and_retention_is_on_record() {
     let Some((_sshd, mut daemon)) = setup_with(
-        "a_refusal_flood_is_summed_up_and_retention_is_on_record",
         "[audit]\nrefusal_interval_secs = 1\nmax_events = 60\n[limits]\nmax_connections_per_uid = 8\n",
     ) else {
         return;

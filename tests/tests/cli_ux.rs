@@ -11,8 +11,7 @@ fn s(path: &Path) -> &str {
 
 #[test]
 fn progress_fits_the_terminal_and_clears_before_messages() {
-    let test = "progress_fits_the_terminal_and_clears_before_messages";
-    let Some((sshd, daemon)) = with_web1(test) else {
+    let Some((sshd, daemon)) = with_web1() else {
         return;
     };
     let remote = sshd.user_dir("remote");
@@ -30,7 +29,7 @@ fn progress_fits_the_terminal_and_clears_before_messages() {
         s(&remote),
         s(local.path()),
     );
-    let Some(tmux) = Tmux::start(test, &command, 60, 30) else {
+    let Some(tmux) = Tmux::start(&command, 60, 30) else {
         return;
     };
     let screen = tmux.wait_for("EXIT=0");
@@ -53,7 +52,7 @@ fn progress_fits_the_terminal_and_clears_before_messages() {
         .unwrap()
         .set_len(20 << 30)
         .unwrap();
-    let Some(tmux) = Tmux::start(test, &command, 60, 30) else {
+    let Some(tmux) = Tmux::start(&command, 60, 30) else {
         return;
     };
     let screen = tmux.wait_for("/s");
@@ -70,8 +69,7 @@ fn progress_fits_the_terminal_and_clears_before_messages() {
 
 #[test]
 fn sftp_failures_say_what_is_wrong() {
-    let test = "sftp_failures_say_what_is_wrong";
-    let Some((sshd, daemon)) = with_web1(test) else {
+    let Some((sshd, daemon)) = with_web1() else {
         return;
     };
     let remote = sshd.user_dir("remote");
@@ -116,7 +114,7 @@ fn sftp_failures_say_what_is_wrong() {
         return;
     }
     let Some(_small) = tether_e2e::Tmpfs::mount(&remote.join("small"), "1m") else {
-        tether_e2e::skip(test, "cannot mount a tmpfs here");
+        tether_e2e::skip("cannot mount a tmpfs here");
         return;
     };
     sshd.give(&remote.join("small"));
@@ -131,8 +129,7 @@ fn sftp_failures_say_what_is_wrong() {
 
 #[test]
 fn wrong_fingerprints_and_missing_daemons_are_named_for_what_they_are() {
-    let test = "wrong_fingerprints_and_missing_daemons_are_named_for_what_they_are";
-    let Some((sshd, daemon)) = with_web1(test) else {
+    let Some((sshd, daemon)) = with_web1() else {
         return;
     };
     let key = tether_e2e::keygen(sshd.dir.path(), "id2", "ed25519", "");
@@ -214,12 +211,11 @@ fn wrong_fingerprints_and_missing_daemons_are_named_for_what_they_are() {
 
 #[test]
 fn prompts_reach_the_terminal_whatever_is_redirected() {
-    let test = "prompts_reach_the_terminal_whatever_is_redirected";
-    let Some((sshd, daemon)) = with_web1(test) else {
+    let Some((sshd, daemon)) = with_web1() else {
         return;
     };
     if !sshd.passwords {
-        tether_e2e::skip(test, "password logins need root");
+        tether_e2e::skip("password logins need root");
         return;
     }
     let tether = format!(
@@ -234,7 +230,7 @@ fn prompts_reach_the_terminal_whatever_is_redirected() {
          >/dev/null 2>/dev/null; echo EXIT=$?; sleep 600",
         sshd.port, sshd.user
     );
-    let Some(tmux) = Tmux::start(test, &command, 100, 30) else {
+    let Some(tmux) = Tmux::start(&command, 100, 30) else {
         return;
     };
     tmux.wait_for("Trust it and pin it for this profile? [y/N]");
@@ -274,7 +270,7 @@ fn prompts_reach_the_terminal_whatever_is_redirected() {
         .run(&["profile", "remove", "open"])
         .fails_with("usage");
     let command = format!("{tether} profile remove open; echo EXIT=$?; sleep 600");
-    let Some(tmux) = Tmux::start(test, &command, 120, 30) else {
+    let Some(tmux) = Tmux::start(&command, 120, 30) else {
         return;
     };
     let screen = tmux.wait_for("[y/N]");
@@ -288,8 +284,7 @@ fn prompts_reach_the_terminal_whatever_is_redirected() {
 
 #[test]
 fn command_lines_read_as_ssh_and_scp_read_them() {
-    let test = "command_lines_read_as_ssh_and_scp_read_them";
-    let Some((sshd, daemon)) = with_web1(test) else {
+    let Some((sshd, daemon)) = with_web1() else {
         return;
     };
     // The first word that is not tether's starts the command; its dashes
@@ -398,8 +393,7 @@ fn command_lines_read_as_ssh_and_scp_read_them() {
 
 #[test]
 fn shells_complete_profiles_and_remote_paths() {
-    let test = "shells_complete_profiles_and_remote_paths";
-    let Some((sshd, daemon)) = with_web1(test) else {
+    let Some((sshd, daemon)) = with_web1() else {
         return;
     };
     let remote = sshd.user_dir("remote");
@@ -448,10 +442,10 @@ fn shells_complete_profiles_and_remote_paths() {
             .success();
         if !present {
             assert!(!tether_e2e::in_ci(), "{shell} is missing and CI=true");
-            tether_e2e::skip(test, &format!("{shell} is not installed"));
+            tether_e2e::skip(&format!("{shell} is not installed"));
             continue;
         }
-        let Some(tmux) = Tmux::start(test, start, 150, 40) else {
+        let Some(tmux) = Tmux::start(start, 150, 40) else {
             return;
         };
         std::thread::sleep(std::time::Duration::from_millis(500));
@@ -476,8 +470,7 @@ fn shells_complete_profiles_and_remote_paths() {
 
 #[test]
 fn a_daemon_on_a_terminal_is_quiet() {
-    let test = "a_daemon_on_a_terminal_is_quiet";
-    let Some((sshd, daemon)) = with_web1(test) else {
+    let Some((sshd, daemon)) = with_web1() else {
         return;
     };
     let _ = sshd;
@@ -490,7 +483,7 @@ fn a_daemon_on_a_terminal_is_quiet() {
         s(&socket),
         s(&dir.path().join("state"))
     );
-    let Some(tmux) = Tmux::start(test, &command, 120, 30) else {
+    let Some(tmux) = Tmux::start(&command, 120, 30) else {
         return;
     };
     tether_e2e::wait_until("the daemon", std::time::Duration::from_secs(10), || {

@@ -55,7 +55,7 @@ fn part_file(dir: &Path, name: &str) -> std::path::PathBuf {
 
 #[test]
 fn modes_travel_as_with_scp() {
-    let Some((sshd, daemon)) = tether_e2e::with_web1("modes_travel_as_with_scp") else {
+    let Some((sshd, daemon)) = tether_e2e::with_web1() else {
         return;
     };
     let local = tempfile::tempdir().unwrap();
@@ -142,8 +142,7 @@ fn modes_travel_as_with_scp() {
 
 #[test]
 fn symlinked_targets_are_written_through() {
-    let Some((sshd, daemon)) = tether_e2e::with_web1("symlinked_targets_are_written_through")
-    else {
+    let Some((sshd, daemon)) = tether_e2e::with_web1() else {
         return;
     };
     let local = tempfile::tempdir().unwrap();
@@ -188,17 +187,12 @@ fn symlinked_targets_are_written_through() {
 
 #[test]
 fn a_writable_file_in_a_locked_directory_takes_inplace() {
-    let Some((sshd, daemon)) =
-        tether_e2e::with_web1("a_writable_file_in_a_locked_directory_takes_inplace")
-    else {
+    let Some((sshd, daemon)) = tether_e2e::with_web1() else {
         return;
     };
     if !tether_e2e::is_root() {
         // As another user, the remote directory would not be locked for us.
-        tether_e2e::skip(
-            "a_writable_file_in_a_locked_directory_takes_inplace",
-            "needs root",
-        );
+        tether_e2e::skip("needs root");
         return;
     }
     let local = tempfile::tempdir().unwrap();
@@ -228,8 +222,7 @@ fn a_writable_file_in_a_locked_directory_takes_inplace() {
 /// may write the file itself (root may write anywhere, so: another uid).
 #[test]
 fn a_local_file_in_a_locked_directory_takes_inplace() {
-    let test = "a_local_file_in_a_locked_directory_takes_inplace";
-    let Some((sshd, daemon)) = crate::access::setup(test) else {
+    let Some((sshd, daemon)) = crate::access::setup() else {
         return;
     };
     let alice = "tether-alice";

@@ -70,7 +70,7 @@ fn check(daemon: &Daemon, expected: &BTreeMap<String, Expected>, keys: &[(KeyPai
 
 #[test]
 fn every_acknowledged_write_survives_sigkill() {
-    let Some(sshd) = Sshd::start("every_acknowledged_write_survives_sigkill") else {
+    let Some(sshd) = Sshd::start() else {
         return;
     };
     let keys: Vec<(KeyPair, String)> = (0..2)

@@ -154,10 +154,7 @@ fn the_socket_env_var_is_honoured() {
 #[test]
 fn other_uids_are_forbidden_even_through_a_world_writable_socket() {
     if !is_root() {
-        tether_e2e::skip(
-            "other_uids_are_forbidden_even_through_a_world_writable_socket",
-            "needs root to run the CLI as another uid",
-        );
+        tether_e2e::skip("needs root to run the CLI as another uid");
         return;
     }
     let daemon = Daemon::start();

@@ -2,13 +2,13 @@
 
 use tether_e2e::{Daemon, Sshd};
 
-fn setup(test: &str) -> Option<(Sshd, Daemon)> {
-    tether_e2e::with_web1(test)
+fn setup() -> Option<(Sshd, Daemon)> {
+    tether_e2e::with_web1()
 }
 
 #[test]
 fn exit_status_output_and_quoting() {
-    let Some((_sshd, daemon)) = setup("exit_status_output_and_quoting") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
 
@@ -31,7 +31,7 @@ fn exit_status_output_and_quoting() {
 
 #[test]
 fn stdin_round_trips_binary_data() {
-    let Some((_sshd, daemon)) = setup("stdin_round_trips_binary_data") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
     // 3 MiB of every byte value, more than any window or buffer.
@@ -49,7 +49,7 @@ fn stdin_round_trips_binary_data() {
 
 #[test]
 fn unknown_profile_and_bad_names_fail_with_255() {
-    let Some((_sshd, daemon)) = setup("unknown_profile_and_bad_names_fail_with_255") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
     daemon
@@ -63,7 +63,7 @@ fn unknown_profile_and_bad_names_fail_with_255() {
 
 #[test]
 fn a_changed_host_key_fails_closed_before_auth() {
-    let Some((mut sshd, daemon)) = setup("a_changed_host_key_fails_closed_before_auth") else {
+    let Some((mut sshd, daemon)) = setup() else {
         return;
     };
     let old = sshd.host_fingerprint();
@@ -91,7 +91,7 @@ fn a_changed_host_key_fails_closed_before_auth() {
 
 #[test]
 fn an_unreachable_server_is_connect_failed() {
-    let Some((mut sshd, daemon)) = setup("an_unreachable_server_is_connect_failed") else {
+    let Some((mut sshd, daemon)) = setup() else {
         return;
     };
     sshd.stop();

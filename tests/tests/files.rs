@@ -5,8 +5,8 @@ use std::path::Path;
 
 use tether_e2e::{Daemon, Sshd};
 
-fn setup(test: &str) -> Option<(Sshd, Daemon)> {
-    tether_e2e::with_web1(test)
+fn setup() -> Option<(Sshd, Daemon)> {
+    tether_e2e::with_web1()
 }
 
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
@@ -21,7 +21,7 @@ fn s(path: &Path) -> &str {
 
 #[test]
 fn round_trips_keep_every_byte() {
-    let Some((sshd, daemon)) = setup("round_trips_keep_every_byte") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let local = tempfile::tempdir().unwrap();
@@ -55,7 +55,7 @@ fn round_trips_keep_every_byte() {
 
 #[test]
 fn a_hundred_mebibytes_each_way() {
-    let Some((sshd, daemon)) = setup("a_hundred_mebibytes_each_way") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let local = tempfile::tempdir().unwrap();
@@ -83,7 +83,7 @@ fn a_hundred_mebibytes_each_way() {
 
 #[test]
 fn stdin_and_stdout_transfers() {
-    let Some((sshd, daemon)) = setup("stdin_and_stdout_transfers") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let remote = sshd.user_dir("remote");
@@ -102,7 +102,7 @@ fn stdin_and_stdout_transfers() {
 
 #[test]
 fn overwrites_replace_the_target_whole() {
-    let Some((sshd, daemon)) = setup("overwrites_replace_the_target_whole") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let local = tempfile::tempdir().unwrap();
@@ -175,7 +175,7 @@ fn snapshot(root: &Path) -> Vec<(String, String)> {
 
 #[test]
 fn trees_copy_both_ways_with_modes_times_and_links() {
-    let Some((sshd, daemon)) = setup("trees_copy_both_ways_with_modes_times_and_links") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     use std::os::unix::fs::MetadataExt;
@@ -246,7 +246,7 @@ fn trees_copy_both_ways_with_modes_times_and_links() {
 
 #[test]
 fn missing_files_and_refused_paths_are_typed_errors() {
-    let Some((sshd, daemon)) = setup("missing_files_and_refused_paths_are_typed_errors") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let local = tempfile::tempdir().unwrap();
@@ -302,7 +302,7 @@ fn missing_files_and_refused_paths_are_typed_errors() {
 
 #[test]
 fn an_interrupted_upload_leaves_the_target_as_it_was() {
-    let Some((sshd, daemon)) = setup("an_interrupted_upload_leaves_the_target_as_it_was") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let remote = sshd.user_dir("remote");
@@ -371,7 +371,7 @@ fn start_big_download(
 
 #[test]
 fn an_interrupted_download_leaves_no_half_file() {
-    let Some((mut sshd, daemon)) = setup("an_interrupted_download_leaves_no_half_file") else {
+    let Some((mut sshd, daemon)) = setup() else {
         return;
     };
     let local = tempfile::tempdir().unwrap();
@@ -396,7 +396,7 @@ fn an_interrupted_download_leaves_no_half_file() {
 
 #[test]
 fn ctrl_c_removes_the_partial_download() {
-    let Some((sshd, daemon)) = setup("ctrl_c_removes_the_partial_download") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let local = tempfile::tempdir().unwrap();
@@ -417,7 +417,7 @@ fn ctrl_c_removes_the_partial_download() {
 
 #[test]
 fn sftp_operations() {
-    let Some((sshd, daemon)) = setup("sftp_operations") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let remote = sshd.user_dir("remote");

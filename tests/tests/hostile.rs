@@ -61,9 +61,7 @@ fn sleeping_on_server(sshd: &Sshd) -> bool {
 
 #[test]
 fn garbage_frames_end_the_stream_and_nothing_else() {
-    let Some((sshd, daemon)) =
-        tether_e2e::with_web1("garbage_frames_end_the_stream_and_nothing_else")
-    else {
+    let Some((sshd, daemon)) = tether_e2e::with_web1() else {
         return;
     };
     for garbage in [
@@ -94,9 +92,7 @@ fn garbage_frames_end_the_stream_and_nothing_else() {
 
 #[test]
 fn a_client_that_vanishes_mid_stream_leaves_nothing_running() {
-    let Some((sshd, daemon)) =
-        tether_e2e::with_web1("a_client_that_vanishes_mid_stream_leaves_nothing_running")
-    else {
+    let Some((sshd, daemon)) = tether_e2e::with_web1() else {
         return;
     };
     let stream = raw_exec(&daemon);
@@ -115,8 +111,8 @@ fn a_client_that_vanishes_mid_stream_leaves_nothing_running() {
 /// Opens `request` (an HTTP request on web1) and never reads the answer;
 /// meanwhile another caller's command on web1 must run, and the daemon's
 /// memory stay bounded.
-fn stalled_caller_holds_up_nobody(test: &str, request: &str, stalls: bool) {
-    let Some((_sshd, daemon)) = tether_e2e::with_web1(test) else {
+fn stalled_caller_holds_up_nobody(request: &str, stalls: bool) {
+    let Some((_sshd, daemon)) = tether_e2e::with_web1() else {
         return;
     };
     // Warm the pool: the flood and the next caller would share this
@@ -178,17 +174,12 @@ fn stalled_caller_holds_up_nobody(test: &str, request: &str, stalls: bool) {
 
 #[test]
 fn a_caller_that_stops_reading_holds_up_nobody_else() {
-    stalled_caller_holds_up_nobody(
-        "a_caller_that_stops_reading_holds_up_nobody_else",
-        &exec_request(r#"{"argv":["cat","/dev/zero"]}"#),
-        true,
-    );
+    stalled_caller_holds_up_nobody(&exec_request(r#"{"argv":["cat","/dev/zero"]}"#), true);
 }
 
 #[test]
 fn a_download_nobody_reads_holds_up_nobody_else() {
     stalled_caller_holds_up_nobody(
-        "a_download_nobody_reads_holds_up_nobody_else",
         "GET /v1/profiles/web1/files?path=/dev/zero HTTP/1.1\r\nHost: t\r\n\r\n",
         false,
     );
@@ -196,9 +187,7 @@ fn a_download_nobody_reads_holds_up_nobody_else() {
 
 #[test]
 fn a_time_limit_holds_while_the_caller_is_not_reading() {
-    let Some((sshd, daemon)) =
-        tether_e2e::with_web1("a_time_limit_holds_while_the_caller_is_not_reading")
-    else {
+    let Some((sshd, daemon)) = tether_e2e::with_web1() else {
         return;
     };
     let flooding = || {

@@ -186,9 +186,7 @@ fn an_sftp_server_that_never_answers_times_out() {
     let options = tether_e2e::SshdOptions {
         extra_config: vec!["ForceCommand /bin/sleep 600".into()],
     };
-    let Some(sshd) =
-        tether_e2e::Sshd::start_with("an_sftp_server_that_never_answers_times_out", options)
-    else {
+    let Some(sshd) = tether_e2e::Sshd::start_with(options) else {
         return;
     };
     let daemon = Daemon::start_with_config("[ssh]\nsftp_timeout_secs = 2\n");
@@ -213,9 +211,7 @@ fn an_sftp_server_that_never_answers_times_out() {
 
 #[test]
 fn a_host_key_of_another_type_is_refused_before_any_credential() {
-    let Some((mut sshd, daemon)) =
-        tether_e2e::with_web1("a_host_key_of_another_type_is_refused_before_any_credential")
-    else {
+    let Some((mut sshd, daemon)) = tether_e2e::with_web1() else {
         return;
     };
     daemon.run(&["exec", "web1", "--", "true"]).ok();

@@ -21,7 +21,7 @@ fn two_hundred_callers_across_ten_profiles() {
     let options = SshdOptions {
         extra_config: vec!["MaxSessions 50".into()],
     };
-    let Some(sshd) = Sshd::start_with("two_hundred_callers_across_ten_profiles", options) else {
+    let Some(sshd) = Sshd::start_with(options) else {
         return;
     };
     let secs: u64 = std::env::var("LOAD_SECS")

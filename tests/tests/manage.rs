@@ -5,8 +5,7 @@ use tether_e2e::{Daemon, Sshd, SshdOptions, keygen, test_password};
 
 #[test]
 fn a_changed_host_key_is_relearned_only_with_its_fingerprint() {
-    let Some(mut sshd) = Sshd::start("a_changed_host_key_is_relearned_only_with_its_fingerprint")
-    else {
+    let Some(mut sshd) = Sshd::start() else {
         return;
     };
     let daemon = Daemon::start();
@@ -48,7 +47,7 @@ fn a_changed_host_key_is_relearned_only_with_its_fingerprint() {
 
 #[test]
 fn a_secret_is_rotated_only_when_the_new_one_logs_in() {
-    let Some(sshd) = Sshd::start("a_secret_is_rotated_only_when_the_new_one_logs_in") else {
+    let Some(sshd) = Sshd::start() else {
         return;
     };
     let daemon = Daemon::start();
@@ -124,14 +123,11 @@ fn a_secret_is_rotated_only_when_the_new_one_logs_in() {
 
 #[test]
 fn a_password_profile_moves_to_a_key() {
-    let Some(sshd) = Sshd::start("a_password_profile_moves_to_a_key") else {
+    let Some(sshd) = Sshd::start() else {
         return;
     };
     if !sshd.passwords {
-        tether_e2e::skip(
-            "a_password_profile_moves_to_a_key",
-            "password logins need root",
-        );
+        tether_e2e::skip("password logins need root");
         return;
     }
     let daemon = Daemon::start();
@@ -165,17 +161,11 @@ fn keyboard_interactive_only_servers_take_the_password() {
             "KbdInteractiveAuthentication yes".into(),
         ],
     };
-    let Some(sshd) = Sshd::start_with(
-        "keyboard_interactive_only_servers_take_the_password",
-        options,
-    ) else {
+    let Some(sshd) = Sshd::start_with(options) else {
         return;
     };
     if !sshd.passwords || !std::path::Path::new("/etc/pam.d/sshd").exists() {
-        tether_e2e::skip(
-            "keyboard_interactive_only_servers_take_the_password",
-            "needs root and sshd's PAM config",
-        );
+        tether_e2e::skip("needs root and sshd's PAM config");
         return;
     }
     let daemon = Daemon::start();

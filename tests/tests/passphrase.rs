@@ -7,9 +7,7 @@ const PASSPHRASE: &str = "correct horse battery staple";
 
 #[test]
 fn a_passphrase_daemon_starts_sealed_and_unseal_opens_it() {
-    let Some(sshd) =
-        tether_e2e::Sshd::start("a_passphrase_daemon_starts_sealed_and_unseal_opens_it")
-    else {
+    let Some(sshd) = tether_e2e::Sshd::start() else {
         return;
     };
     let mut daemon = Daemon::start_with_config("passphrase = true\n");

@@ -7,12 +7,8 @@ use std::time::{Duration, Instant};
 
 use tether_e2e::{Daemon, Sshd, SshdOptions, keygen, wait_until};
 
-fn setup_with(
-    test: &str,
-    options: SshdOptions,
-    daemon_config: Option<&str>,
-) -> Option<(Sshd, Daemon)> {
-    let sshd = Sshd::start_with(test, options)?;
+fn setup_with(options: SshdOptions, daemon_config: Option<&str>) -> Option<(Sshd, Daemon)> {
+    let sshd = Sshd::start_with(options)?;
     let daemon = match daemon_config {
         Some(config) => Daemon::start_with_config(config),
         None => Daemon::start(),
@@ -22,8 +18,8 @@ fn setup_with(
     Some((sshd, daemon))
 }
 
-fn setup(test: &str) -> Option<(Sshd, Daemon)> {
-    setup_with(test, SshdOptions::default(), None)
+fn setup() -> Option<(Sshd, Daemon)> {
+    setup_with(SshdOptions::default(), None)
 }
 
 fn sessions(daemon: &Daemon) -> Vec<tether_e2e::Value> {
@@ -34,7 +30,7 @@ fn sessions(daemon: &Daemon) -> Vec<tether_e2e::Value> {
 
 #[test]
 fn a_second_command_reuses_the_connection() {
-    let Some((sshd, daemon)) = setup("a_second_command_reuses_the_connection") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let before = sshd.connections_accepted();
@@ -70,7 +66,7 @@ fn a_second_command_reuses_the_connection() {
 
 #[test]
 fn a_dead_connection_is_replaced_transparently() {
-    let Some((mut sshd, daemon)) = setup("a_dead_connection_is_replaced_transparently") else {
+    let Some((mut sshd, daemon)) = setup() else {
         return;
     };
     daemon.run(&["exec", "web1", "--", "true"]).ok();
@@ -84,7 +80,7 @@ fn a_dead_connection_is_replaced_transparently() {
 
 #[test]
 fn a_command_on_a_dying_connection_fails_cleanly() {
-    let Some((sshd, daemon)) = setup("a_command_on_a_dying_connection_fails_cleanly") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let child = daemon.spawn(&["exec", "web1", "--", "echo started; sleep 60"]);
@@ -111,11 +107,7 @@ fn the_servers_session_limit_opens_another_connection() {
     let options = SshdOptions {
         extra_config: vec!["MaxSessions 2".into()],
     };
-    let Some((sshd, daemon)) = setup_with(
-        "the_servers_session_limit_opens_another_connection",
-        options,
-        None,
-    ) else {
+    let Some((sshd, daemon)) = setup_with(options, None) else {
         return;
     };
     let before = sshd.connections_accepted();
@@ -136,7 +128,7 @@ fn the_servers_session_limit_opens_another_connection() {
 
 #[test]
 fn a_hundred_concurrent_commands_all_succeed() {
-    let Some((sshd, daemon)) = setup("a_hundred_concurrent_commands_all_succeed") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     let before = sshd.connections_accepted();
@@ -160,7 +152,6 @@ fn a_hundred_concurrent_commands_all_succeed() {
 #[test]
 fn idle_connections_are_closed() {
     let Some((_sshd, daemon)) = setup_with(
-        "idle_connections_are_closed",
         SshdOptions::default(),
         Some("[ssh]\nidle_timeout_secs = 1\n"),
     ) else {
@@ -177,7 +168,7 @@ fn idle_connections_are_closed() {
 
 #[test]
 fn timeout_ends_the_command_with_124() {
-    let Some((_sshd, daemon)) = setup("timeout_ends_the_command_with_124") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
     let start = Instant::now();
@@ -208,14 +199,11 @@ fn timeout_ends_the_command_with_124() {
 
 #[test]
 fn ctrl_c_interrupts_the_remote_command() {
-    let Some((sshd, daemon)) = setup("ctrl_c_interrupts_the_remote_command") else {
+    let Some((sshd, daemon)) = setup() else {
         return;
     };
     if sshd.user == "root" {
-        tether_e2e::skip(
-            "ctrl_c_interrupts_the_remote_command",
-            "OpenSSH does not deliver signals to root sessions",
-        );
+        tether_e2e::skip("OpenSSH does not deliver signals to root sessions");
         return;
     }
     let child = daemon.spawn(&["exec", "web1", "--", "sleep", "60"]);
@@ -241,7 +229,7 @@ fn ctrl_c_interrupts_the_remote_command() {
 
 #[test]
 fn a_pty_is_given_only_when_asked() {
-    let Some((_sshd, daemon)) = setup("a_pty_is_given_only_when_asked") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
     let run = daemon.run(&["exec", "web1", "-t", "--", "tty"]);
@@ -254,11 +242,9 @@ fn a_pty_is_given_only_when_asked() {
 
 #[test]
 fn a_silent_server_is_detected_by_keepalives() {
-    let Some((sshd, daemon)) = setup_with(
-        "a_silent_server_is_detected_by_keepalives",
-        SshdOptions::default(),
-        Some("[ssh]\nkeepalive_secs = 1\n"),
-    ) else {
+    let Some((sshd, daemon)) =
+        setup_with(SshdOptions::default(), Some("[ssh]\nkeepalive_secs = 1\n"))
+    else {
         return;
     };
     daemon.run(&["exec", "web1", "--", "true"]).ok();

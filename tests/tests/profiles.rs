@@ -20,7 +20,7 @@ fn no_profiles(daemon: &Daemon) {
 
 #[test]
 fn key_types_authenticate_and_are_shown_without_secrets() {
-    let Some(sshd) = Sshd::start("key_types_authenticate_and_are_shown_without_secrets") else {
+    let Some(sshd) = Sshd::start() else {
         return;
     };
     let daemon = Daemon::start();
@@ -79,15 +79,11 @@ fn key_types_authenticate_and_are_shown_without_secrets() {
 
 #[test]
 fn passwords_come_from_stdin_and_are_never_stored_in_plaintext() {
-    let Some(sshd) = Sshd::start("passwords_come_from_stdin_and_are_never_stored_in_plaintext")
-    else {
+    let Some(sshd) = Sshd::start() else {
         return;
     };
     if !sshd.passwords {
-        tether_e2e::skip(
-            "passwords_come_from_stdin_and_are_never_stored_in_plaintext",
-            "password logins need the tests to run as root",
-        );
+        tether_e2e::skip("password logins need the tests to run as root");
         return;
     }
     let daemon = Daemon::start();
@@ -130,7 +126,7 @@ fn passwords_come_from_stdin_and_are_never_stored_in_plaintext() {
 
 #[test]
 fn encrypted_keys_need_their_passphrase() {
-    let Some(sshd) = Sshd::start("encrypted_keys_need_their_passphrase") else {
+    let Some(sshd) = Sshd::start() else {
         return;
     };
     let daemon = Daemon::start();
@@ -175,7 +171,7 @@ fn encrypted_keys_need_their_passphrase() {
 
 #[test]
 fn host_key_consent_is_required_and_checked() {
-    let Some(sshd) = Sshd::start("host_key_consent_is_required_and_checked") else {
+    let Some(sshd) = Sshd::start() else {
         return;
     };
     let daemon = Daemon::start();
@@ -235,7 +231,7 @@ fn host_key_consent_is_required_and_checked() {
 
 #[test]
 fn bad_credentials_store_nothing() {
-    let Some(sshd) = Sshd::start("bad_credentials_store_nothing") else {
+    let Some(sshd) = Sshd::start() else {
         return;
     };
     let daemon = Daemon::start();

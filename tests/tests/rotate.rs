@@ -9,10 +9,7 @@ use tether_e2e::{Daemon, skip};
 
 /// An sshd that reads keys from `<keys>/<user>`, a file the login user owns
 /// (as `~/.ssh/authorized_keys` is), holding `line`.
-fn sshd_with_own_keys(
-    test: &str,
-    line: &str,
-) -> Option<(tether_e2e::Sshd, tempfile::TempDir, PathBuf)> {
+fn sshd_with_own_keys(line: &str) -> Option<(tether_e2e::Sshd, tempfile::TempDir, PathBuf)> {
     let keys = tempfile::Builder::new()
         .prefix("tether-keys-")
         .tempdir()
@@ -24,7 +21,7 @@ fn sshd_with_own_keys(
             keys.path().display()
         )],
     };
-    let sshd = tether_e2e::Sshd::start_with(test, options)?;
+    let sshd = tether_e2e::Sshd::start_with(options)?;
     let dir = keys.path().join(&sshd.user);
     std::fs::create_dir(&dir).unwrap();
     let file = dir.join("authorized_keys");
@@ -37,11 +34,10 @@ fn sshd_with_own_keys(
 
 #[test]
 fn rotate_installs_a_new_key_proves_it_and_removes_the_old() {
-    let test = "rotate_installs_a_new_key_proves_it_and_removes_the_old";
     let scratch = tempfile::tempdir().unwrap();
     let old = tether_e2e::keygen(scratch.path(), "old", "ed25519", "");
     let line = format!("from=\"127.0.0.1\",no-agent-forwarding {}", old.public_line);
-    let Some((sshd, _keys, file)) = sshd_with_own_keys(test, &line) else {
+    let Some((sshd, _keys, file)) = sshd_with_own_keys(&line) else {
         return;
     };
     let daemon = Daemon::start();
@@ -162,12 +158,11 @@ fn rotate_installs_a_new_key_proves_it_and_removes_the_old() {
 
 #[test]
 fn a_made_key_replaces_the_password_that_let_it_in() {
-    let test = "a_made_key_replaces_the_password_that_let_it_in";
-    let Some((sshd, _keys, file)) = sshd_with_own_keys(test, "# no keys yet") else {
+    let Some((sshd, _keys, file)) = sshd_with_own_keys("# no keys yet") else {
         return;
     };
     if !sshd.passwords {
-        skip(test, "password logins need root");
+        skip("password logins need root");
         return;
     }
     let daemon = Daemon::start();

@@ -175,7 +175,7 @@ fn chown(path: &Path, user: &str) {
 
 #[test]
 fn dropbear_passes_the_battery() {
-    let Some(server) = Dropbear::start("dropbear_passes_the_battery") else {
+    let Some(server) = Dropbear::start() else {
         return;
     };
     let daemon = daemon_for(&server, "db");
@@ -185,7 +185,7 @@ fn dropbear_passes_the_battery() {
 
 #[test]
 fn asyncssh_passes_the_battery() {
-    let Some(server) = AsyncSsh::start("asyncssh_passes_the_battery") else {
+    let Some(server) = AsyncSsh::start() else {
         return;
     };
     let daemon = daemon_for(&server, "as");
@@ -195,8 +195,7 @@ fn asyncssh_passes_the_battery() {
 
 #[test]
 fn a_server_without_posix_rename_still_replaces_files_whole() {
-    let test = "a_server_without_posix_rename_still_replaces_files_whole";
-    let Some(server) = AsyncSsh::start_with(test, &["no-posix-rename"]) else {
+    let Some(server) = AsyncSsh::start_with(&["no-posix-rename"]) else {
         return;
     };
     let daemon = daemon_for(&server, "plain");
@@ -235,17 +234,17 @@ fn a_server_without_posix_rename_still_replaces_files_whole() {
     assert_eq!(names, ["config"], "nothing is left aside");
 }
 
-fn openssh_with(test: &str, extra: &[&str]) -> Option<(Sshd, Daemon)> {
+fn openssh_with(extra: &[&str]) -> Option<(Sshd, Daemon)> {
     let options = SshdOptions {
         extra_config: extra.iter().map(|l| l.to_string()).collect(),
     };
-    let sshd = Sshd::start_with(test, options)?;
+    let sshd = Sshd::start_with(options)?;
     Some((sshd, Daemon::start()))
 }
 
 /// OpenSSH with `extra` settings, and a key profile `name` for it.
-fn openssh_profile(test: &str, extra: &[&str], name: &str) -> Option<(Sshd, Daemon)> {
-    let (sshd, daemon) = openssh_with(test, extra)?;
+fn openssh_profile(extra: &[&str], name: &str) -> Option<(Sshd, Daemon)> {
+    let (sshd, daemon) = openssh_with(extra)?;
     let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
     daemon.add_key_profile(name, &sshd, &key).ok();
     Some((sshd, daemon))
@@ -253,11 +252,7 @@ fn openssh_profile(test: &str, extra: &[&str], name: &str) -> Option<(Sshd, Daem
 
 #[test]
 fn openssh_with_max_sessions_1_passes_the_battery() {
-    let Some((sshd, daemon)) = openssh_profile(
-        "openssh_with_max_sessions_1_passes_the_battery",
-        &["MaxSessions 1"],
-        "one",
-    ) else {
+    let Some((sshd, daemon)) = openssh_profile(&["MaxSessions 1"], "one") else {
         return;
     };
     let remote = sshd.user_dir("remote");
@@ -275,7 +270,7 @@ fn openssh_with_max_sessions_1_passes_the_battery() {
 
 #[test]
 fn a_growing_file_is_read_to_its_end() {
-    let Some((sshd, daemon)) = tether_e2e::with_web1("a_growing_file_is_read_to_its_end") else {
+    let Some((sshd, daemon)) = tether_e2e::with_web1() else {
         return;
     };
     let remote = sshd.user_dir("remote");
@@ -307,13 +302,11 @@ fn a_growing_file_is_read_to_its_end() {
 
 #[test]
 fn two_methods_are_given_in_the_order_the_server_asks() {
-    let test = "two_methods_are_given_in_the_order_the_server_asks";
-    let Some((sshd, daemon)) = openssh_with(test, &["AuthenticationMethods publickey,password"])
-    else {
+    let Some((sshd, daemon)) = openssh_with(&["AuthenticationMethods publickey,password"]) else {
         return;
     };
     if !sshd.passwords {
-        tether_e2e::skip(test, "password logins need root");
+        tether_e2e::skip("password logins need root");
         return;
     }
     let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
@@ -407,7 +400,6 @@ fn certify(ca: &KeyPair, key: &KeyPair, principals: &str, validity: &str) -> Pat
 
 #[test]
 fn a_user_certificate_logs_in_where_only_its_authority_is_trusted() {
-    let test = "a_user_certificate_logs_in_where_only_its_authority_is_trusted";
     let dir = tempfile::Builder::new()
         .prefix("tether-ca-")
         .tempdir()
@@ -415,7 +407,7 @@ fn a_user_certificate_logs_in_where_only_its_authority_is_trusted() {
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let ca = keygen(dir.path(), "ca", "ed25519", "");
     let ca_line = format!("TrustedUserCAKeys {}", s(&ca.private.with_extension("pub")));
-    let Some((sshd, daemon)) = openssh_with(test, &[&ca_line]) else {
+    let Some((sshd, daemon)) = openssh_with(&[&ca_line]) else {
         return;
     };
     let key = keygen(dir.path(), "id_ed25519", "ed25519", "");
@@ -481,7 +473,6 @@ fn a_user_certificate_logs_in_where_only_its_authority_is_trusted() {
 #[test]
 fn a_printing_login_breaks_sftp_with_what_openssh_says() {
     let Some((_sshd, daemon)) = openssh_profile(
-        "a_printing_login_breaks_sftp_with_what_openssh_says",
         &["ForceCommand echo Welcome; exec /usr/lib/openssh/sftp-server"],
         "chatty",
     ) else {
@@ -506,26 +497,25 @@ fn a_printing_login_breaks_sftp_with_what_openssh_says() {
 }
 
 /// A tmux pane running `tether shell NAME`, then holding the pane open.
-fn shell_pane(test: &str, daemon: &Daemon, name: &str) -> Option<Tmux> {
+fn shell_pane(daemon: &Daemon, name: &str) -> Option<Tmux> {
     let command = format!(
         "{tether} --socket {socket} shell {name}; echo EXIT=$?; sleep 600",
         tether = tether_bin().display(),
         socket = daemon.socket.display(),
     );
-    Tmux::start(test, &command, 100, 30)
+    Tmux::start(&command, 100, 30)
 }
 
 #[test]
 fn a_refused_terminal_is_said_and_the_session_goes_on_without() {
-    let test = "a_refused_terminal_is_said_and_the_session_goes_on_without";
-    let Some((_sshd, daemon)) = openssh_profile(test, &["PermitTTY no"], "notty") else {
+    let Some((_sshd, daemon)) = openssh_profile(&["PermitTTY no"], "notty") else {
         return;
     };
     let run = daemon.run(&["exec", "-t", "notty", "tty"]);
     assert_eq!(run.stdout(), "not a tty\n");
     assert!(run.stderr.contains("refused a terminal"), "{}", run.stderr);
 
-    let Some(pane) = shell_pane(test, &daemon, "notty") else {
+    let Some(pane) = shell_pane(&daemon, "notty") else {
         return;
     };
     pane.wait_for("refused a terminal");
@@ -541,7 +531,6 @@ fn a_refused_terminal_is_said_and_the_session_goes_on_without() {
 
 #[test]
 fn the_banner_reaches_the_person_and_never_a_commands_output() {
-    let test = "the_banner_reaches_the_person_and_never_a_commands_output";
     let dir = tempfile::Builder::new()
         .prefix("tether-banner-")
         .tempdir()
@@ -550,7 +539,7 @@ fn the_banner_reaches_the_person_and_never_a_commands_output() {
     let banner = dir.path().join("banner");
     fs::write(&banner, "Authorized use only.\n\x1b]0;owned\x07Logged.\n").unwrap();
     let line = format!("Banner {}", s(&banner));
-    let Some((sshd, daemon)) = openssh_with(test, &[&line]) else {
+    let Some((sshd, daemon)) = openssh_with(&[&line]) else {
         return;
     };
     let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
@@ -572,7 +561,7 @@ fn the_banner_reaches_the_person_and_never_a_commands_output() {
     assert!(!run.stdout().contains("Authorized"), "{}", run.stdout());
     assert!(!run.stderr.contains("Authorized"), "{}", run.stderr);
 
-    let Some(pane) = shell_pane(test, &daemon, "legal") else {
+    let Some(pane) = shell_pane(&daemon, "legal") else {
         return;
     };
     pane.wait_for("Authorized use only.");
@@ -589,12 +578,11 @@ fn has_ipv6_loopback() -> bool {
 
 #[test]
 fn ipv6_literals_are_printed_in_brackets_and_zones_accepted() {
-    let test = "ipv6_literals_are_printed_in_brackets_and_zones_accepted";
     if !has_ipv6_loopback() {
-        tether_e2e::skip(test, "no IPv6 loopback");
+        tether_e2e::skip("no IPv6 loopback");
         return;
     }
-    let Some((sshd, daemon)) = openssh_with(test, &["ListenAddress ::1"]) else {
+    let Some((sshd, daemon)) = openssh_with(&["ListenAddress ::1"]) else {
         return;
     };
     let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use tether_e2e::{Daemon, Sshd, Tmux, tether_bin};
 
-fn setup(test: &str) -> Option<(Sshd, Daemon)> {
-    tether_e2e::with_web1(test)
+fn setup() -> Option<(Sshd, Daemon)> {
+    tether_e2e::with_web1()
 }
 
 /// A tmux pane that records the terminal settings, runs `tether shell ARGS`,
 /// prints its exit status, and records the settings again.
-fn shell_in_tmux(test: &str, daemon: &Daemon, args: &str) -> Option<Pane> {
+fn shell_in_tmux(daemon: &Daemon, args: &str) -> Option<Pane> {
     let settings = tempfile::tempdir().unwrap();
     let dir = settings.path().display().to_string();
     let command = format!(
@@ -20,7 +20,7 @@ fn shell_in_tmux(test: &str, daemon: &Daemon, args: &str) -> Option<Pane> {
         tether = tether_bin().display(),
         socket = daemon.socket.display(),
     );
-    let tmux = Tmux::start(test, &command, 100, 30)?;
+    let tmux = Tmux::start(&command, 100, 30)?;
     Some(Pane { tmux, settings })
 }
 
@@ -51,16 +51,10 @@ fn assert_terminal_restored(pane: &Pane) {
 
 #[test]
 fn a_shell_runs_commands_resizes_and_exits_with_the_remote_status() {
-    let Some((_sshd, daemon)) =
-        setup("a_shell_runs_commands_resizes_and_exits_with_the_remote_status")
-    else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
-    let Some(tmux) = shell_in_tmux(
-        "a_shell_runs_commands_resizes_and_exits_with_the_remote_status",
-        &daemon,
-        "web1",
-    ) else {
+    let Some(tmux) = shell_in_tmux(&daemon, "web1") else {
         return;
     };
     tmux.wait_for_prompt();
@@ -86,14 +80,10 @@ fn a_shell_runs_commands_resizes_and_exits_with_the_remote_status() {
 
 #[test]
 fn tilde_dot_disconnects_and_double_tilde_sends_one() {
-    let Some((_sshd, daemon)) = setup("tilde_dot_disconnects_and_double_tilde_sends_one") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
-    let Some(tmux) = shell_in_tmux(
-        "tilde_dot_disconnects_and_double_tilde_sends_one",
-        &daemon,
-        "web1",
-    ) else {
+    let Some(tmux) = shell_in_tmux(&daemon, "web1") else {
         return;
     };
     tmux.wait_for_prompt();
@@ -114,14 +104,10 @@ fn tilde_dot_disconnects_and_double_tilde_sends_one() {
 
 #[test]
 fn a_command_on_a_pty_and_its_exit_status() {
-    let Some((_sshd, daemon)) = setup("a_command_on_a_pty_and_its_exit_status") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
-    let Some(tmux) = shell_in_tmux(
-        "a_command_on_a_pty_and_its_exit_status",
-        &daemon,
-        "web1 -- 'tty; echo term=$TERM; exit 5'",
-    ) else {
+    let Some(tmux) = shell_in_tmux(&daemon, "web1 -- 'tty; echo term=$TERM; exit 5'") else {
         return;
     };
     let screen = tmux.wait_for("EXIT=5");
@@ -132,11 +118,10 @@ fn a_command_on_a_pty_and_its_exit_status() {
 
 #[test]
 fn a_large_paste_arrives_whole_and_in_order() {
-    let Some((_sshd, daemon)) = setup("a_large_paste_arrives_whole_and_in_order") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
-    let Some(tmux) = shell_in_tmux("a_large_paste_arrives_whole_and_in_order", &daemon, "web1")
-    else {
+    let Some(tmux) = shell_in_tmux(&daemon, "web1") else {
         return;
     };
     tmux.wait_for_prompt();
@@ -176,14 +161,10 @@ fn a_large_paste_arrives_whole_and_in_order() {
 
 #[test]
 fn the_terminal_is_restored_when_the_daemon_dies() {
-    let Some((_sshd, mut daemon)) = setup("the_terminal_is_restored_when_the_daemon_dies") else {
+    let Some((_sshd, mut daemon)) = setup() else {
         return;
     };
-    let Some(tmux) = shell_in_tmux(
-        "the_terminal_is_restored_when_the_daemon_dies",
-        &daemon,
-        "web1",
-    ) else {
+    let Some(tmux) = shell_in_tmux(&daemon, "web1") else {
         return;
     };
     tmux.wait_for_prompt();
@@ -204,14 +185,10 @@ fn the_terminal_is_restored_when_the_daemon_dies() {
 
 #[test]
 fn a_full_screen_program_runs_and_quits() {
-    let Some((_sshd, daemon)) = setup("a_full_screen_program_runs_and_quits") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
-    let Some(tmux) = shell_in_tmux(
-        "a_full_screen_program_runs_and_quits",
-        &daemon,
-        "web1 -- env TERM=xterm top -d 1",
-    ) else {
+    let Some(tmux) = shell_in_tmux(&daemon, "web1 -- env TERM=xterm top -d 1") else {
         return;
     };
     tmux.wait_for("load average");
@@ -222,7 +199,7 @@ fn a_full_screen_program_runs_and_quits() {
 
 #[test]
 fn a_shell_needs_a_terminal() {
-    let Some((_sshd, daemon)) = setup("a_shell_needs_a_terminal") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
     let run = daemon.run(&["shell", "web1"]);
@@ -236,19 +213,18 @@ fn a_shell_needs_a_terminal() {
 
 #[test]
 fn vim_edits_a_file_through_the_shell() {
-    let Some((_sshd, daemon)) = setup("vim_edits_a_file_through_the_shell") else {
+    let Some((_sshd, daemon)) = setup() else {
         return;
     };
     if !std::path::Path::new("/usr/bin/vim").exists()
         && !std::path::Path::new("/usr/bin/vi").exists()
     {
-        tether_e2e::skip("vim_edits_a_file_through_the_shell", "vi is not installed");
+        tether_e2e::skip("vi is not installed");
         return;
     }
     let file = format!("/tmp/tether-vi-{}.txt", std::process::id());
     let _ = std::fs::remove_file(&file);
     let Some(pane) = shell_in_tmux(
-        "vim_edits_a_file_through_the_shell",
         &daemon,
         &format!("web1 -- env TERM=xterm vi -u NONE -N {file}"),
     ) else {

@@ -134,12 +134,11 @@ fn battery() -> Vec<String> {
 
 #[test]
 fn values_are_words_under_every_login_shell() {
-    let test = "values_are_words_under_every_login_shell";
     if !is_root() {
-        skip(test, "needs root: it creates one account per login shell");
+        skip("needs root: it creates one account per login shell");
         return;
     }
-    let Some(sshd) = Sshd::start(test) else {
+    let Some(sshd) = Sshd::start() else {
         return;
     };
     let daemon = Daemon::start();
@@ -149,7 +148,7 @@ fn values_are_words_under_every_login_shell() {
     for (name, program) in SHELLS {
         let Some(program) = which(program) else {
             assert!(!in_ci(), "{program} is missing and CI=true: install it");
-            skip(test, &format!("{program} is not installed"));
+            skip(&format!("{program} is not installed"));
             continue;
         };
         let shell = login_shell(name, &program, daemon.dir.path());

@@ -16,9 +16,8 @@ fn make_events(daemon: &Daemon, n: usize) {
 
 #[test]
 fn a_read_only_state_directory_stops_the_daemon_with_a_clear_message() {
-    let test = "a_read_only_state_directory_stops_the_daemon_with_a_clear_message";
     if !is_root() {
-        skip(test, "needs root for a read-only bind mount");
+        skip("needs root for a read-only bind mount");
         return;
     }
     let mut daemon = Daemon::start();
@@ -40,7 +39,7 @@ fn a_read_only_state_directory_stops_the_daemon_with_a_clear_message() {
             .success();
     if !bound {
         let _ = Command::new("umount").arg(&state).status();
-        skip(test, "cannot bind-mount here");
+        skip("cannot bind-mount here");
         return;
     }
     let out = daemon

@@ -41,9 +41,9 @@ fn tetherd(daemon: &Daemon, args: &[&str]) -> tether_e2e::Run {
 /// A system daemon on a copy of the committed store `name`, which holds
 /// profiles web1 and web2, two actions on web1, a grant, and a trail of at
 /// least `events` events.
-fn on_fixture(test: &str, name: &str, events: u64) -> Option<Daemon> {
+fn on_fixture(name: &str, events: u64) -> Option<Daemon> {
     if !is_root() {
-        skip(test, "the fixture is a system daemon's store");
+        skip("the fixture is a system daemon's store");
         return None;
     }
     let mut daemon = Daemon::new_system("root", "");
@@ -84,11 +84,7 @@ fn on_fixture(test: &str, name: &str, events: u64) -> Option<Daemon> {
 
 #[test]
 fn a_sled_store_is_migrated_with_everything_in_it() {
-    let Some(daemon) = on_fixture(
-        "a_sled_store_is_migrated_with_everything_in_it",
-        "sled-store",
-        20,
-    ) else {
+    let Some(daemon) = on_fixture("sled-store", 20) else {
         return;
     };
     // One way: the old store is gone, the new one is checked at each start.
@@ -98,11 +94,7 @@ fn a_sled_store_is_migrated_with_everything_in_it() {
 
 #[test]
 fn a_format_2_store_opens_with_everything_in_it() {
-    let Some(daemon) = on_fixture(
-        "a_format_2_store_opens_with_everything_in_it",
-        "store-v2",
-        22,
-    ) else {
+    let Some(daemon) = on_fixture("store-v2", 22) else {
         return;
     };
     let status = daemon.run(&["status", "--json"]);
@@ -211,9 +203,7 @@ fn records_removed_behind_the_daemons_back_are_named_and_can_be_accepted() {
 
 #[test]
 fn a_backup_restored_into_a_fresh_directory_runs_commands() {
-    let Some((_sshd, daemon)) =
-        tether_e2e::with_web1("a_backup_restored_into_a_fresh_directory_runs_commands")
-    else {
+    let Some((_sshd, daemon)) = tether_e2e::with_web1() else {
         return;
     };
     daemon.run(&["exec", "web1", "true"]).ok();
@@ -304,12 +294,11 @@ fn add_actions(daemon: &mut Daemon, profile: &str, n: usize) {
 
 #[test]
 fn rekey_survives_sigkill_at_any_point_and_the_old_key_opens_nothing() {
-    let test = "rekey_survives_sigkill_at_any_point_and_the_old_key_opens_nothing";
-    let Some(sshd) = tether_e2e::Sshd::start(test) else {
+    let Some(sshd) = tether_e2e::Sshd::start() else {
         return;
     };
     if !is_root() {
-        skip(test, "actions are the system daemon's");
+        skip("actions are the system daemon's");
         return;
     }
     let mut daemon = Daemon::start_system("root");

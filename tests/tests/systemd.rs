@@ -13,7 +13,7 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn systemd_analyze(test: &str) -> Option<PathBuf> {
+fn systemd_analyze() -> Option<PathBuf> {
     let found = Command::new("systemd-analyze")
         .arg("--version")
         .stdout(Stdio::null())
@@ -22,15 +22,18 @@ fn systemd_analyze(test: &str) -> Option<PathBuf> {
     if found {
         return Some(PathBuf::from("systemd-analyze"));
     }
-    assert!(!in_ci(), "{test}: systemd-analyze is missing and CI=true");
-    skip(test, "systemd-analyze is not installed");
+    assert!(
+        !in_ci(),
+        "{}: systemd-analyze is missing and CI=true",
+        tether_e2e::test_name()
+    );
+    skip("systemd-analyze is not installed");
     None
 }
 
 #[test]
 fn the_units_parse_and_the_service_is_hardened() {
-    let test = "the_units_parse_and_the_service_is_hardened";
-    let Some(analyze) = systemd_analyze(test) else {
+    let Some(analyze) = systemd_analyze() else {
         return;
     };
     // The units as installed, with tetherd where this build put it.
@@ -205,8 +208,7 @@ fn tetherd_tells_systemd_ready_reloading_and_stopping_and_feeds_the_watchdog() {
 
 #[test]
 fn a_reload_applies_new_limits_and_keeps_live_sessions() {
-    let Some(sshd) = tether_e2e::Sshd::start("a_reload_applies_new_limits_and_keeps_live_sessions")
-    else {
+    let Some(sshd) = tether_e2e::Sshd::start() else {
         return;
     };
     let mut daemon = Daemon::new();
@@ -255,9 +257,7 @@ fn a_reload_applies_new_limits_and_keeps_live_sessions() {
 
 #[test]
 fn sealing_wipes_the_key_and_closes_connections_until_unsealed() {
-    let Some((sshd, mut daemon)) =
-        tether_e2e::with_web1("sealing_wipes_the_key_and_closes_connections_until_unsealed")
-    else {
+    let Some((sshd, mut daemon)) = tether_e2e::with_web1() else {
         return;
     };
     daemon.run(&["exec", "web1", "--", "true"]).ok();
