@@ -1,6 +1,7 @@
 //! tether's own failures: a stable code and a message that says what to do.
 
 use tether_api::client::ClientError;
+use tether_api::error::ErrorCode;
 
 use crate::output::printable;
 
@@ -8,14 +9,25 @@ use crate::output::printable;
 pub struct Failure {
     pub code: String,
     pub message: String,
+    /// The daemon's code, typed, when the daemon refused.
+    pub api: Option<ErrorCode>,
 }
+
+/// The client's own code for an answer it could not read.
+pub const PROTOCOL_ERROR: &str = "protocol_error";
 
 impl Failure {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
         Self {
             code: code.to_owned(),
             message: message.into(),
+            api: None,
         }
+    }
+
+    /// Whether the daemon refused with `code`.
+    pub fn is(&self, code: ErrorCode) -> bool {
+        self.api == Some(code)
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
@@ -70,6 +82,7 @@ impl From<ClientError> for Failure {
         Failure {
             code: error.code().to_owned(),
             message,
+            api: error.api_code(),
         }
     }
 }

@@ -195,7 +195,7 @@ pub async fn run(client: &Client, args: FilesArgs) -> Result<u8> {
 
 fn unexpected() -> Failure {
     Failure::new(
-        "protocol_error",
+        crate::failure::PROTOCOL_ERROR,
         "the daemon answered with the wrong kind of result",
     )
 }

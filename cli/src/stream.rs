@@ -192,7 +192,7 @@ pub async fn pump(
             }
             Some(Err(error)) => {
                 break Err(Failure::new(
-                    "protocol_error",
+                    crate::failure::PROTOCOL_ERROR,
                     format!("bad stream from tetherd: {error}"),
                 ));
             }
@@ -242,7 +242,7 @@ pub async fn pump(
             }
             _ => {
                 break Err(Failure::new(
-                    "protocol_error",
+                    crate::failure::PROTOCOL_ERROR,
                     "unexpected frame from tetherd",
                 ));
             }

@@ -54,7 +54,7 @@ impl Copier<'_> {
             SftpResponse::Info(info) => info,
             _ => {
                 return Err(Failure::new(
-                    "protocol_error",
+                    crate::failure::PROTOCOL_ERROR,
                     "stat gave no file information",
                 ));
             }

@@ -13,6 +13,7 @@ use std::time::{Instant, SystemTime};
 use clap::Args;
 use serde::Serialize;
 use tether_api::client::Client;
+use tether_api::error::ErrorCode;
 use tether_api::files::{FileKind, SftpRequest, SftpResponse};
 use tether_api::types::validate_profile_name;
 
@@ -377,7 +378,7 @@ impl Copier<'_> {
             .await
         {
             Ok(SftpResponse::Info(info)) => Ok(info.kind == FileKind::Dir),
-            Err(failure) if failure.code == "no_such_file" => Ok(false),
+            Err(failure) if failure.is(ErrorCode::NoSuchFile) => Ok(false),
             Err(failure) => Err(failure),
             Ok(_) => Ok(false),
         }

@@ -2,6 +2,7 @@
 //! server's listing, without a shell; and copies from one server to another
 //! (or within one), relayed by the daemon file by file.
 
+use tether_api::error::ErrorCode;
 use tether_api::files::{CopyRequest, FileInfo, FileKind, SftpRequest, SftpResponse, Uploaded};
 
 use super::{Copier, file_name, join};
@@ -91,7 +92,10 @@ impl Copier<'_> {
             .await?
         {
             SftpResponse::Entries(entries) => Ok(entries),
-            _ => Err(Failure::new("protocol_error", "ls gave no entries")),
+            _ => Err(Failure::new(
+                crate::failure::PROTOCOL_ERROR,
+                "ls gave no entries",
+            )),
         }
     }
 
@@ -186,7 +190,7 @@ impl Copier<'_> {
             .await
         {
             Ok(SftpResponse::Info(info)) => Ok(info.kind == FileKind::Dir),
-            Err(failure) if failure.code == "no_such_file" => Ok(false),
+            Err(failure) if failure.is(ErrorCode::NoSuchFile) => Ok(false),
             Err(failure) => Err(failure),
             Ok(_) => Ok(false),
         }
@@ -211,7 +215,12 @@ impl Copier<'_> {
             .await?
         {
             SftpResponse::Info(info) => info,
-            _ => return Err(Failure::new("protocol_error", "stat gave no information")),
+            _ => {
+                return Err(Failure::new(
+                    crate::failure::PROTOCOL_ERROR,
+                    "stat gave no information",
+                ));
+            }
         };
         match info.kind {
             FileKind::Symlink => {

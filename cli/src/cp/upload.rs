@@ -189,7 +189,7 @@ impl Copier<'_> {
         }
         let uploaded = answer.map_err(|e| {
             let mut failure = Failure::from(e);
-            if failure.code == "protocol_error" {
+            if failure.code == crate::failure::PROTOCOL_ERROR {
                 failure = Failure::new(
                     "incomplete_upload",
                     format!("the connection to tetherd broke during the upload; {target} was left as it was"),

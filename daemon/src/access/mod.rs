@@ -12,8 +12,6 @@ pub mod policy;
 use nix::unistd::{Gid, Group, Uid, User};
 use tether_api::types::Mode;
 
-use crate::server::peer::Peer;
-
 /// The calling process's login session: its session id and the start time
 /// of the session's leader (as sudo binds its timestamps), so that a reused
 /// session id is a different session.
@@ -21,6 +19,24 @@ use crate::server::peer::Peer;
 pub struct LoginSession {
     pub sid: i32,
     pub leader_start: u64,
+}
+
+/// The kernel's word on a connection's process. Its gid is left out on
+/// purpose: groups come from the user database ([`Caller`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub uid: u32,
+    pub pid: Option<i32>,
+}
+
+impl Peer {
+    pub fn from_stream(stream: &tokio::net::UnixStream) -> std::io::Result<Peer> {
+        let cred = stream.peer_cred()?;
+        Ok(Peer {
+            uid: cred.uid(),
+            pid: cred.pid(),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 use crate::access::Caller;
 use crate::config::AuditSettings;
 use crate::error::Error;
-use crate::store::access::AuditHead;
+use crate::store::audit::AuditHead;
 use crate::store::envelope::hex;
 use crate::store::{Store, StoreError};
 

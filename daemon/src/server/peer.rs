@@ -10,23 +10,7 @@ use tether_api::types::Mode;
 
 use crate::error::Error;
 
-/// The kernel's word on a connection's process. Its gid is left out on
-/// purpose: groups come from the user database ([`crate::access::Caller`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Peer {
-    pub uid: u32,
-    pub pid: Option<i32>,
-}
-
-impl Peer {
-    pub fn from_stream(stream: &tokio::net::UnixStream) -> std::io::Result<Peer> {
-        let cred = stream.peer_cred()?;
-        Ok(Peer {
-            uid: cred.uid(),
-            pid: cred.pid(),
-        })
-    }
-}
+pub use crate::access::Peer;
 
 pub fn authorize(mode: Mode, daemon_uid: u32, peer: &Peer) -> Result<(), Error> {
     let allowed = match mode {

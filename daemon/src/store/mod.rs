@@ -29,6 +29,7 @@
 //! manifest serves no record at all.
 
 pub mod access;
+pub mod audit;
 pub mod backup;
 pub mod credential;
 pub(crate) mod db;
