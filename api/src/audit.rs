@@ -66,3 +66,103 @@ pub struct AuditVerify {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
 }
+
+/// `POST /v1/audit/hmac`. No `Debug`: it holds the value.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HmacRequest {
+    pub value: crate::secret::Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HmacAnswer {
+    /// `hmac-sha256:HEX`, as the trail holds it.
+    pub hmac: String,
+}
+
+/// The filters of `GET /v1/audit`, built by the CLI and read by the daemon
+/// from the same code: `since`, `until` (Unix seconds, inclusive), `user`
+/// (a name or uid), `profile`, `op` (a prefix), `after` (a sequence
+/// number: the events after it, oldest first) and `limit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub since: Option<u64>,
+    pub until: Option<u64>,
+    pub user: Option<String>,
+    pub profile: Option<String>,
+    pub op: Option<String>,
+    pub after: Option<u64>,
+    pub limit: Option<u64>,
+}
+
+impl crate::endpoint::Query for AuditQuery {
+    fn encode(&self) -> String {
+        use crate::files::encode_query_value as encode;
+        let mut parts = Vec::new();
+        let numbers = [
+            ("since", self.since),
+            ("until", self.until),
+            ("after", self.after),
+            ("limit", self.limit),
+        ];
+        for (key, value) in numbers {
+            if let Some(value) = value {
+                parts.push(format!("{key}={value}"));
+            }
+        }
+        let texts = [
+            ("user", &self.user),
+            ("profile", &self.profile),
+            ("op", &self.op),
+        ];
+        for (key, value) in texts {
+            if let Some(value) = value {
+                parts.push(format!("{key}={}", encode(value)));
+            }
+        }
+        parts.join("&")
+    }
+}
+
+impl AuditQuery {
+    /// Reads a query string; the error names the key that is wrong.
+    pub fn decode(query: &str) -> Result<AuditQuery, String> {
+        use crate::files::query_value;
+        let number = |key: &str| -> Result<Option<u64>, String> {
+            query_value(query, key)?
+                .map(|v| v.parse().map_err(|_| format!("{key} is not a number")))
+                .transpose()
+        };
+        Ok(AuditQuery {
+            since: number("since")?,
+            until: number("until")?,
+            user: query_value(query, "user")?,
+            profile: query_value(query, "profile")?,
+            op: query_value(query, "op")?,
+            after: number("after")?,
+            limit: number("limit")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+    use crate::endpoint::Query;
+
+    #[test]
+    fn a_query_reads_back_as_it_was_built() {
+        let query = AuditQuery {
+            since: Some(1),
+            until: Some(2),
+            user: Some("alice smith".into()),
+            profile: Some("db1".into()),
+            op: Some("exec&x".into()),
+            after: Some(9),
+            limit: None,
+        };
+        assert_eq!(AuditQuery::decode(&query.encode()).unwrap(), query);
+        assert_eq!(AuditQuery::decode("").unwrap(), AuditQuery::default());
+        assert!(AuditQuery::decode("since=x").unwrap_err().contains("since"));
+    }
+}

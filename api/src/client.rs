@@ -17,10 +17,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
+use crate::endpoint::{self, Endpoint};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::{API_VERSION, API_VERSION_HEADER, STREAM_PROTOCOL};
 
@@ -148,71 +148,35 @@ impl Client {
         }
     }
 
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let response = self.send(Method::GET, path, None, false).await?;
-        read_json(response).await
-    }
-
-    pub async fn post<B: Serialize, T: DeserializeOwned>(
+    /// Calls `endpoint` with `body` (`&()` for none) and reads its JSON
+    /// answer (`()` for none).
+    pub async fn call<E: Endpoint>(
         &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, ClientError> {
-        let body = serde_json::to_vec(body).map_err(protocol)?;
-        let response = self.send(Method::POST, path, Some(body), false).await?;
-        read_json(response).await
+        endpoint: &E,
+        body: &E::Body,
+    ) -> Result<E::Answer, ClientError> {
+        let method = method_of::<E>()?;
+        let json = serde_json::to_vec(body).map_err(protocol)?;
+        let body = (json != b"null").then_some(json);
+        let response = self.send(method, &endpoint.path(), body, false).await?;
+        let response = check_status(response).await?;
+        let bytes = read_body(response).await?;
+        let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        serde_json::from_slice(bytes).map_err(protocol)
     }
 
-    /// POSTs `body` to an endpoint that answers with no body (204).
-    pub async fn post_no_answer<B: Serialize>(
+    /// Calls a streaming endpoint: `body` asks to upgrade the connection
+    /// to the framed stream, which is returned once the daemon answered
+    /// 101.
+    pub async fn open_stream<E: Endpoint<Answer = endpoint::Stream>>(
         &self,
-        path: &str,
-        body: &B,
-    ) -> Result<(), ClientError> {
-        let body = serde_json::to_vec(body).map_err(protocol)?;
-        let response = self.send(Method::POST, path, Some(body), false).await?;
-        check_status(response).await.map(drop)
-    }
-
-    pub async fn patch<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, ClientError> {
-        let body = serde_json::to_vec(body).map_err(protocol)?;
-        let response = self.send(Method::PATCH, path, Some(body), false).await?;
-        read_json(response).await
-    }
-
-    pub async fn put<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, ClientError> {
-        let body = serde_json::to_vec(body).map_err(protocol)?;
-        let response = self.send(Method::PUT, path, Some(body), false).await?;
-        read_json(response).await
-    }
-
-    pub async fn delete_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let response = self.send(Method::DELETE, path, None, false).await?;
-        read_json(response).await
-    }
-
-    pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
-        let response = self.send(Method::DELETE, path, None, false).await?;
-        check_status(response).await.map(drop)
-    }
-
-    /// POSTs `body` asking to upgrade to the framed stream; returns the stream
-    /// once the daemon answered 101.
-    pub async fn open_stream<B: Serialize>(
-        &self,
-        path: &str,
-        body: &B,
+        endpoint: &E,
+        body: &E::Body,
     ) -> Result<Stream, ClientError> {
         let body = serde_json::to_vec(body).map_err(protocol)?;
-        let response = self.send(Method::POST, path, Some(body), true).await?;
+        let response = self
+            .send(method_of::<E>()?, &endpoint.path(), Some(body), true)
+            .await?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             let response = check_status(response).await?;
             return Err(protocol(format!(
@@ -224,9 +188,15 @@ impl Client {
         Ok(TokioIo::new(upgraded))
     }
 
-    /// A binary answer (a backup): its headers and its body to read.
-    pub async fn get_body(&self, path: &str) -> Result<(http::HeaderMap, Incoming), ClientError> {
-        let response = self.send(Method::GET, path, None, false).await?;
+    /// Calls an endpoint that answers bytes (a backup): its headers and its
+    /// body to read.
+    pub async fn call_binary<E: Endpoint<Answer = endpoint::Binary, Body = ()>>(
+        &self,
+        endpoint: &E,
+    ) -> Result<(http::HeaderMap, Incoming), ClientError> {
+        let response = self
+            .send(method_of::<E>()?, &endpoint.path(), None, false)
+            .await?;
         let response = check_status(response).await?;
         let (parts, body) = response.into_parts();
         Ok((parts.headers, body))
@@ -234,8 +204,11 @@ impl Client {
 
     /// Starts a download: the file's size, mode and mtime, and its bytes as
     /// a body to read frame by frame.
-    pub async fn download(&self, path: &str) -> Result<(RemoteFile, Incoming), ClientError> {
-        let response = self.send(Method::GET, path, None, false).await?;
+    pub async fn download(
+        &self,
+        file: &endpoint::DownloadFile,
+    ) -> Result<(RemoteFile, Incoming), ClientError> {
+        let response = self.send(Method::GET, &file.path(), None, false).await?;
         let response = check_status(response).await?;
         let header = |name: &str| {
             response
@@ -260,7 +233,7 @@ impl Client {
     /// its end, as scp does.
     pub async fn upload(
         &self,
-        path: &str,
+        file: &endpoint::UploadFile,
     ) -> Result<
         (
             UploadSender,
@@ -272,7 +245,7 @@ impl Client {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let request = Request::builder()
             .method(Method::PUT)
-            .uri(path)
+            .uri(file.path())
             .header(header::HOST, "tetherd")
             .header(API_VERSION_HEADER, API_VERSION.to_string())
             .body(UploadBody { rx })
@@ -332,6 +305,10 @@ impl Client {
             .map_err(protocol)?;
         sender.send_request(request).await.map_err(protocol)
     }
+}
+
+fn method_of<E: Endpoint>() -> Result<Method, ClientError> {
+    Method::from_bytes(E::INFO.method.as_bytes()).map_err(protocol)
 }
 
 async fn read_body(response: http::Response<Incoming>) -> Result<Bytes, ClientError> {

@@ -202,3 +202,35 @@ mod tests {
         }
     }
 }
+
+/// The query of `GET`/`PUT /v1/profiles/{name}/files`: the remote path,
+/// and for an upload the mode and mtime to give it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileQuery {
+    pub path: String,
+    pub mode: Option<u32>,
+    pub mtime: Option<u64>,
+    /// Give the file `mode` and `mtime` even where it exists (`cp -p`).
+    pub preserve: bool,
+    /// Write into the file as it is, instead of a new file renamed over it.
+    pub inplace: bool,
+}
+
+impl crate::endpoint::Query for FileQuery {
+    fn encode(&self) -> String {
+        let mut query = format!("path={}", encode_query_value(&self.path));
+        if let Some(mode) = self.mode {
+            query.push_str(&format!("&mode={mode}"));
+        }
+        if let Some(mtime) = self.mtime {
+            query.push_str(&format!("&mtime={mtime}"));
+        }
+        if self.preserve {
+            query.push_str("&preserve=1");
+        }
+        if self.inplace {
+            query.push_str("&inplace=1");
+        }
+        query
+    }
+}

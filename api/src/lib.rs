@@ -15,6 +15,7 @@
 pub mod access;
 pub mod audit;
 pub mod client;
+pub mod endpoint;
 pub mod error;
 pub mod files;
 pub mod frame;

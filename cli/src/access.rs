@@ -6,7 +6,7 @@ use tether_api::access::{
     SftpAccess, Subject, Whoami,
 };
 use tether_api::client::Client;
-use tether_api::files::encode_query_value;
+use tether_api::endpoint as ep;
 
 use crate::failure::{Failure, Result};
 use crate::output::{print_json, print_table};
@@ -289,7 +289,7 @@ pub async fn grant(client: &Client, command: GrantCommand) -> Result<u8> {
             check_name(&args.profile)?;
             let json = args.json.json;
             let request = grant_request(args)?;
-            let change: GrantChange = client.put("/v1/grants", &request).await?;
+            let change: GrantChange = client.call(&ep::SetGrant {}, &request).await?;
             if json {
                 print_json(&change)?;
             } else {
@@ -310,7 +310,7 @@ pub async fn grant(client: &Client, command: GrantCommand) -> Result<u8> {
             check_name(&args.profile)?;
             let json = args.json.json;
             let request = grant_request(args)?;
-            let grant: Grant = client.post("/v1/grants", &request).await?;
+            let grant: Grant = client.call(&ep::AddGrant {}, &request).await?;
             if json {
                 print_json(&grant)?;
             } else {
@@ -323,14 +323,13 @@ pub async fn grant(client: &Client, command: GrantCommand) -> Result<u8> {
             }
         }
         GrantCommand::List { profile, json } => {
-            let path = match &profile {
-                Some(profile) => {
-                    check_name(profile)?;
-                    format!("/v1/grants?profile={}", encode_query_value(profile))
-                }
-                None => "/v1/grants".into(),
+            if let Some(profile) = &profile {
+                check_name(profile)?;
+            }
+            let list = ep::ListGrants {
+                query: ep::GrantFilter { profile },
             };
-            let grants: Vec<Grant> = client.get(&path).await?;
+            let grants: Vec<Grant> = client.call(&list, &()).await?;
             if json.json {
                 print_json(&grants)?;
             } else {
@@ -343,14 +342,16 @@ pub async fn grant(client: &Client, command: GrantCommand) -> Result<u8> {
             group,
         } => {
             check_name(&profile)?;
-            let query = match (&user, &group) {
-                (Some(user), _) => format!("user={}", encode_query_value(user)),
-                (_, Some(group)) => format!("group={}", encode_query_value(group)),
+            let query = match (user, group) {
+                (Some(user), _) => ep::GrantSubject::User(user),
+                (_, Some(group)) => ep::GrantSubject::Group(group),
                 _ => return Err(Failure::usage("give --user or --group")),
             };
-            client
-                .delete(&format!("/v1/grants/{profile}?{query}"))
-                .await?;
+            let remove = ep::RemoveGrant {
+                name: profile,
+                query,
+            };
+            client.call(&remove, &()).await?;
             println!("grant removed");
         }
     }
@@ -366,8 +367,10 @@ pub async fn action(client: &Client, command: ActionCommand) -> Result<u8> {
         } => {
             check_name(&profile)?;
             let action: Action = client
-                .post(
-                    &format!("/v1/profiles/{profile}/actions"),
+                .call(
+                    &ep::AddAction {
+                        name: profile.clone(),
+                    },
                     &Action { name, argv },
                 )
                 .await?;
@@ -384,8 +387,10 @@ pub async fn action(client: &Client, command: ActionCommand) -> Result<u8> {
         } => {
             check_name(&profile)?;
             let change: ActionChange = client
-                .put(
-                    &format!("/v1/profiles/{profile}/actions"),
+                .call(
+                    &ep::SetAction {
+                        name: profile.clone(),
+                    },
                     &Action { name, argv },
                 )
                 .await?;
@@ -399,7 +404,12 @@ pub async fn action(client: &Client, command: ActionCommand) -> Result<u8> {
         ActionCommand::List { profile, json } => {
             check_name(&profile)?;
             let actions: Vec<Action> = client
-                .get(&format!("/v1/profiles/{profile}/actions"))
+                .call(
+                    &ep::ListActions {
+                        name: profile.clone(),
+                    },
+                    &(),
+                )
                 .await?;
             if json.json {
                 print_json(&actions)?;
@@ -416,10 +426,13 @@ pub async fn action(client: &Client, command: ActionCommand) -> Result<u8> {
         ActionCommand::Remove { profile, name } => {
             check_name(&profile)?;
             client
-                .delete(&format!(
-                    "/v1/profiles/{profile}/actions/{}",
-                    encode_query_value(&name)
-                ))
+                .call(
+                    &ep::RemoveAction {
+                        name: profile.clone(),
+                        action: name.clone(),
+                    },
+                    &(),
+                )
                 .await?;
             println!("action {name} removed from {profile}");
         }
@@ -435,13 +448,18 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<u8> {
         timeout_secs: args.timeout,
     };
     let stream = client
-        .open_stream(&format!("/v1/profiles/{}/run", args.profile), &request)
+        .open_stream(
+            &ep::RunAction {
+                name: args.profile.clone(),
+            },
+            &request,
+        )
         .await?;
     pump(stream, Input::Plain, false, None).await
 }
 
 pub async fn whoami(client: &Client, json: bool) -> Result<u8> {
-    let me: Whoami = client.get("/v1/whoami").await?;
+    let me: Whoami = client.call(&ep::GetWhoami {}, &()).await?;
     if json {
         print_json(&me)?;
         return Ok(0);

@@ -4,10 +4,10 @@
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Subcommand};
-use serde::{Deserialize, Serialize};
-use tether_api::audit::{AuditEvent, AuditVerify};
+
+use tether_api::audit::{AuditEvent, AuditQuery, AuditVerify, HmacRequest};
 use tether_api::client::Client;
-use tether_api::files::encode_query_value;
+use tether_api::endpoint as ep;
 use tether_api::secret::Secret;
 
 use crate::failure::{Failure, Result};
@@ -130,28 +130,24 @@ fn parse_time(text: &str, now: u64) -> std::result::Result<u64, String> {
     u64::try_from(secs).map_err(|_| bad())
 }
 
-fn query(filters: &Filters, after: Option<u64>) -> Result<String> {
+fn query(filters: &Filters, after: Option<u64>) -> Result<ep::ListAudit> {
     let now = unix_now();
-    let mut parts = Vec::new();
-    for (key, value) in [("since", &filters.since), ("until", &filters.until)] {
-        if let Some(text) = value {
-            let secs = parse_time(text, now).map_err(Failure::usage)?;
-            parts.push(format!("{key}={secs}"));
-        }
-    }
-    for (key, value) in [
-        ("user", &filters.user),
-        ("profile", &filters.profile),
-        ("op", &filters.op),
-    ] {
-        if let Some(value) = value {
-            parts.push(format!("{key}={}", encode_query_value(value)));
-        }
-    }
-    if let Some(after) = after {
-        parts.push(format!("after={after}"));
-    }
-    Ok(format!("/v1/audit?{}", parts.join("&")))
+    let time = |text: &Option<String>| {
+        text.as_deref()
+            .map(|text| parse_time(text, now).map_err(Failure::usage))
+            .transpose()
+    };
+    Ok(ep::ListAudit {
+        query: AuditQuery {
+            since: time(&filters.since)?,
+            until: time(&filters.until)?,
+            user: filters.user.clone(),
+            profile: filters.profile.clone(),
+            op: filters.op.clone(),
+            after,
+            limit: None,
+        },
+    })
 }
 
 fn line(event: &AuditEvent) -> String {
@@ -181,7 +177,7 @@ fn line(event: &AuditEvent) -> String {
 pub async fn run(client: &Client, args: AuditArgs) -> Result<u8> {
     match args.command {
         Some(AuditCommand::Verify(flag)) => {
-            let verdict: AuditVerify = client.get("/v1/audit/verify").await?;
+            let verdict: AuditVerify = client.call(&ep::VerifyAudit {}, &()).await?;
             if flag.json {
                 print_json(&verdict)?;
             } else if verdict.ok {
@@ -209,19 +205,11 @@ pub async fn run(client: &Client, args: AuditArgs) -> Result<u8> {
             Ok(if verdict.ok { 0 } else { 1 })
         }
         Some(AuditCommand::Hmac) => {
-            #[derive(Serialize)]
-            struct Ask {
-                value: Secret,
-            }
-            #[derive(Deserialize)]
-            struct Answer {
-                hmac: String,
-            }
             let value = read_secret("value")?;
-            let answer: Answer = client
-                .post(
-                    "/v1/audit/hmac",
-                    &Ask {
+            let answer = client
+                .call(
+                    &ep::AuditHmac {},
+                    &HmacRequest {
                         value: Secret::new(value.to_string()),
                     },
                 )
@@ -234,7 +222,7 @@ pub async fn run(client: &Client, args: AuditArgs) -> Result<u8> {
 }
 
 async fn list(client: &Client, filters: &Filters) -> Result<u8> {
-    let events: Vec<AuditEvent> = client.get(&query(filters, None)?).await?;
+    let events: Vec<AuditEvent> = client.call(&query(filters, None)?, &()).await?;
     let print = |events: &[AuditEvent]| -> Result<()> {
         for event in events {
             if filters.json && filters.follow {
@@ -259,7 +247,7 @@ async fn list(client: &Client, filters: &Filters) -> Result<u8> {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         // Until a first event matched, every match is new.
-        let events: Vec<AuditEvent> = client.get(&query(filters, last)?).await?;
+        let events: Vec<AuditEvent> = client.call(&query(filters, last)?, &()).await?;
         print(&events)?;
         if let Some(event) = events.last() {
             last = Some(event.seq);

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use clap_complete::engine::{CompletionCandidate, PathCompleter, ValueCompleter};
 use tether_api::client::Client;
+use tether_api::endpoint as ep;
 use tether_api::files::{FileKind, SftpRequest, SftpResponse};
 use tether_api::types::{ProfileList, validate_profile_name};
 
@@ -37,7 +38,7 @@ fn ask<T>(work: impl AsyncFnOnce(Client) -> Option<T>) -> Option<T> {
 
 fn profile_names() -> Vec<String> {
     ask(async |client| {
-        let list: ProfileList = client.get("/v1/profiles").await.ok()?;
+        let list: ProfileList = client.call(&ep::ListProfiles {}, &()).await.ok()?;
         Some(list.profiles.into_iter().map(|p| p.name).collect())
     })
     .unwrap_or_default()
@@ -80,8 +81,10 @@ fn remote_entries(profile: &str, typed: &str) -> Vec<CompletionCandidate> {
     let listed = if dir.is_empty() { "." } else { dir.as_str() };
     let entries = ask(async |client| {
         let answer: SftpResponse = client
-            .post(
-                &format!("/v1/profiles/{profile}/sftp"),
+            .call(
+                &ep::FileOperation {
+                    name: profile.to_owned(),
+                },
                 &SftpRequest::Ls {
                     path: listed.to_owned(),
                 },

@@ -11,6 +11,7 @@
 
 use clap::Args;
 use tether_api::client::Client;
+use tether_api::endpoint as ep;
 use tether_api::types::ExecRequest;
 
 use crate::failure::Result;
@@ -56,7 +57,12 @@ pub async fn run(client: &Client, args: ExecArgs) -> Result<u8> {
         pty,
     };
     let stream = client
-        .open_stream(&format!("/v1/profiles/{}/exec", args.name), &request)
+        .open_stream(
+            &ep::Exec {
+                name: args.name.clone(),
+            },
+            &request,
+        )
         .await?;
     // With a remote terminal, keys go to it as typed (Ctrl-C included).
     let raw_mode = if args.tty {

@@ -8,6 +8,7 @@
 
 use clap::{Args, Subcommand};
 use tether_api::client::Client;
+use tether_api::endpoint as ep;
 use tether_api::files::{FileInfo, FileKind, SftpRequest, SftpResponse};
 
 use crate::failure::{Failure, Result};
@@ -99,9 +100,11 @@ fn parse_mode(text: &str) -> std::result::Result<u32, String> {
 
 pub async fn run(client: &Client, args: FilesArgs) -> Result<u8> {
     check_name(&args.name)?;
-    let url = format!("/v1/profiles/{}/sftp", args.name);
+    let endpoint = ep::FileOperation {
+        name: args.name.clone(),
+    };
     let op = async |request: SftpRequest| -> Result<SftpResponse> {
-        Ok(client.post(&url, &request).await?)
+        Ok(client.call(&endpoint, &request).await?)
     };
     match args.op {
         Op::Ls {

@@ -13,6 +13,7 @@ use tether_api::access::{
     ResetRequest,
 };
 use tether_api::client::Client;
+use tether_api::endpoint as ep;
 use tether_api::secret::Secret;
 
 use crate::failure::{Failure, Result};
@@ -93,8 +94,8 @@ fn qr(uri: &str) -> Option<String> {
 async fn confirm(client: &Client, json: bool) -> Result<u8> {
     let code = read_secret("code from your authenticator")?;
     let confirmed: EnrollConfirmed = client
-        .post(
-            "/v1/mfa/confirm",
+        .call(
+            &ep::MfaConfirm {},
             &CodeRequest {
                 code: Secret::new(code.to_string()),
             },
@@ -118,14 +119,14 @@ async fn confirm(client: &Client, json: bool) -> Result<u8> {
 pub async fn mfa(client: &Client, command: MfaCommand) -> Result<u8> {
     match command {
         MfaCommand::Enroll(args) => {
-            let request = EnrollRequest {
+            let request = Some(EnrollRequest {
                 invite: if args.invite {
                     Some(Secret::new(read_secret("invite code")?.to_string()))
                 } else {
                     None
                 },
-            };
-            let started: EnrollStarted = client.post("/v1/mfa/enroll", &request).await?;
+            });
+            let started: EnrollStarted = client.call(&ep::MfaEnroll {}, &request).await?;
             drop(request);
             let flag = args.json;
             if flag.json {
@@ -147,13 +148,13 @@ pub async fn mfa(client: &Client, command: MfaCommand) -> Result<u8> {
         }
         MfaCommand::Confirm(flag) => confirm(client, flag.json).await,
         MfaCommand::Status(flag) => {
-            let status: MfaStatus = client.get("/v1/mfa/status").await?;
+            let status: MfaStatus = client.call(&ep::MfaStatusCall {}, &()).await?;
             print_status(&status, flag.json)
         }
         MfaCommand::Invite { user, ttl, json } => {
             let invite: Invite = client
-                .post(
-                    "/v1/mfa/invite",
+                .call(
+                    &ep::MfaInvite {},
                     &InviteRequest {
                         user,
                         ttl_secs: Some(ttl),
@@ -181,8 +182,8 @@ pub async fn mfa(client: &Client, command: MfaCommand) -> Result<u8> {
         }
         MfaCommand::Reset { user, unenroll } => {
             client
-                .post_no_answer(
-                    "/v1/mfa/reset",
+                .call(
+                    &ep::MfaReset {},
                     &ResetRequest {
                         user: user.clone(),
                         unenroll,
@@ -223,7 +224,7 @@ fn print_status(status: &MfaStatus, json: bool) -> Result<u8> {
 pub async fn login(client: &Client, json: bool) -> Result<u8> {
     // Nothing to type a code for without an enrolment (or on a daemon
     // without MFA): say so before asking.
-    let status: MfaStatus = client.get("/v1/mfa/status").await?;
+    let status: MfaStatus = client.call(&ep::MfaStatusCall {}, &()).await?;
     if !status.enrolled {
         return Err(Failure::new(
             "mfa_not_enrolled",
@@ -232,8 +233,8 @@ pub async fn login(client: &Client, json: bool) -> Result<u8> {
     }
     let code = read_secret("TOTP or backup code")?;
     let status: MfaStatus = client
-        .post(
-            "/v1/mfa/login",
+        .call(
+            &ep::MfaLogin {},
             &CodeRequest {
                 code: Secret::new(code.to_string()),
             },
@@ -243,7 +244,7 @@ pub async fn login(client: &Client, json: bool) -> Result<u8> {
 }
 
 pub async fn logout(client: &Client) -> Result<u8> {
-    let _: MfaStatus = client.post("/v1/mfa/logout", &()).await?;
+    let _: MfaStatus = client.call(&ep::MfaLogout {}, &()).await?;
     println!("logged out: the MFA session of this login session has ended");
     Ok(0)
 }

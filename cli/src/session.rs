@@ -2,6 +2,7 @@
 
 use clap::Subcommand;
 use tether_api::client::Client;
+use tether_api::endpoint as ep;
 use tether_api::types::{SessionList, SessionsClosed};
 
 use crate::failure::Result;
@@ -27,7 +28,7 @@ pub enum SessionCommand {
 pub async fn run(client: &Client, command: SessionCommand) -> Result<u8> {
     match command {
         SessionCommand::List(flag) => {
-            let list: SessionList = client.get("/v1/sessions").await?;
+            let list: SessionList = client.call(&ep::ListSessions {}, &()).await?;
             if flag.json {
                 return print_json(&list).map(|()| 0);
             }
@@ -65,8 +66,9 @@ pub async fn run(client: &Client, command: SessionCommand) -> Result<u8> {
         }
         SessionCommand::Close { name, json } => {
             check_name(&name)?;
-            let closed: SessionsClosed =
-                client.delete_json(&format!("/v1/sessions/{name}")).await?;
+            let closed: SessionsClosed = client
+                .call(&ep::CloseSessions { name: name.clone() }, &())
+                .await?;
             if json.json {
                 return print_json(&closed).map(|()| 0);
             }

@@ -9,6 +9,7 @@ use std::io::IsTerminal;
 
 use clap::Args;
 use tether_api::client::Client;
+use tether_api::endpoint as ep;
 use tether_api::types::ShellRequest;
 
 use crate::failure::{Failure, Result};
@@ -38,7 +39,12 @@ pub async fn run(client: &Client, args: ShellArgs) -> Result<u8> {
         argv: args.command,
     };
     let stream = client
-        .open_stream(&format!("/v1/profiles/{}/shell", args.name), &request)
+        .open_stream(
+            &ep::Shell {
+                name: args.name.clone(),
+            },
+            &request,
+        )
         .await?;
     let raw_mode = terminal::RawMode::enter()
         .ok_or_else(|| Failure::new("io_error", "cannot put the terminal in raw mode"))?;

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use tether_api::client::Client;
+use tether_api::endpoint as ep;
 use tether_api::types::{MasterKeyKind, Mode, Status};
 
 use crate::failure::Result;
@@ -15,7 +16,7 @@ pub struct StatusArgs {
 }
 
 pub async fn run(client: &Client, args: StatusArgs) -> Result<u8> {
-    let status: Status = client.get("/v1/status").await?;
+    let status: Status = client.call(&ep::GetStatus {}, &()).await?;
     // A damaged store is a failure for monitoring scripts.
     let code = match status.store.as_ref().and_then(|s| s.damaged.as_ref()) {
         Some(_) => 1,

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 use http_body_util::BodyExt;
 use tether_api::client::Client;
+use tether_api::endpoint as ep;
 use tether_api::secret::Secret;
 use tether_api::types::{
     BACKUP_GENERATION_HEADER, BACKUP_KEY_ID_HEADER, MasterKeyKind, PassphraseChange, RekeyRequest,
@@ -41,7 +42,7 @@ pub struct BackupArgs {
 }
 
 pub async fn seal(client: &Client) -> Result<u8> {
-    client.post_no_answer("/v1/seal", &()).await?;
+    client.call(&ep::Seal {}, &()).await?;
     println!(
         "sealed: the master key is wiped and every connection closed; `tether unseal` gives \
          it back"
@@ -52,7 +53,7 @@ pub async fn seal(client: &Client) -> Result<u8> {
 /// Where the daemon's key comes from (asked of the daemon: only root sees
 /// it).
 async fn master_key(client: &Client) -> Result<Option<MasterKeyKind>> {
-    let status: Status = client.get("/v1/status").await?;
+    let status: Status = client.call(&ep::GetStatus {}, &()).await?;
     Ok(status.master_key)
 }
 
@@ -87,7 +88,7 @@ pub async fn unseal(client: &Client) -> Result<u8> {
         },
         _ => UnsealRequest::default(),
     };
-    let done: UnsealResult = client.post("/v1/unseal", &request).await?;
+    let done: UnsealResult = client.call(&ep::Unseal {}, &request).await?;
     drop(request);
     if done.passphrase_set {
         println!("unsealed; the passphrase is set and the master key is kept only wrapped");
@@ -103,7 +104,7 @@ pub async fn passphrase(client: &Client, command: PassphraseCommand) -> Result<u
             let old = Secret::new(prompt::read_secret("current passphrase")?.to_string());
             let new = new_passphrase("new passphrase")?;
             client
-                .post_no_answer("/v1/passphrase", &PassphraseChange { old, new })
+                .call(&ep::ChangePassphrase {}, &PassphraseChange { old, new })
                 .await?;
             println!("the master key is wrapped with the new passphrase");
             Ok(0)
@@ -118,7 +119,7 @@ pub async fn rekey(client: &Client, args: RekeyArgs) -> Result<u8> {
         },
         _ => RekeyRequest::default(),
     };
-    let done: RekeyResult = client.post("/v1/rekey", &request).await?;
+    let done: RekeyResult = client.call(&ep::Rekey {}, &request).await?;
     if args.json {
         print_json(&done)?;
         return Ok(0);
@@ -141,7 +142,7 @@ pub async fn backup(client: &Client, args: BackupArgs) -> Result<u8> {
             "a backup is binary: give -o FILE, or redirect stdout to a file",
         ));
     }
-    let (headers, body) = client.get_body("/v1/backup").await?;
+    let (headers, body) = client.call_binary(&ep::Backup {}).await?;
     let bytes = body
         .collect()
         .await

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use http_body_util::BodyExt;
-use tether_api::files::{FileKind, SftpRequest, SftpResponse, encode_query_value};
+use tether_api::endpoint as ep;
+use tether_api::files::{FileKind, FileQuery, SftpRequest, SftpResponse};
 use tokio::io::AsyncWriteExt;
 
 use super::{Copier, Place, file_name, io_error, join, set_partial, unreachable_usage};
@@ -125,8 +126,7 @@ impl Copier<'_> {
             Ok(meta) => Some(meta),
             Err(_) => None,
         };
-        let url = format!("{}/files?path={}", self.base(), encode_query_value(path));
-        let (meta, mut body) = self.client.download(&url).await?;
+        let (meta, mut body) = self.client.download(&self.download_of(path)).await?;
         let base = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -229,10 +229,19 @@ impl Copier<'_> {
         Ok(())
     }
 
+    fn download_of(&self, path: &str) -> ep::DownloadFile {
+        ep::DownloadFile {
+            name: self.profile.clone(),
+            query: FileQuery {
+                path: path.to_owned(),
+                ..FileQuery::default()
+            },
+        }
+    }
+
     pub(super) async fn download_to_stdout(&mut self, path: &str) -> Result<()> {
-        let url = format!("{}/files?path={}", self.base(), encode_query_value(path));
         // Read to the end: the size stat gave is for progress only.
-        let (_, mut body) = self.client.download(&url).await?;
+        let (_, mut body) = self.client.download(&self.download_of(path)).await?;
         let mut stdout = tokio::io::stdout();
         let mut received = 0;
         while let Some(frame) = body.frame().await {

@@ -358,15 +358,8 @@ impl Copier<'_> {
         }
     }
 
-    fn base(&self) -> String {
-        format!("/v1/profiles/{}", self.profile)
-    }
-
     async fn op(&self, request: &SftpRequest) -> Result<SftpResponse> {
-        Ok(self
-            .client
-            .post(&format!("{}/sftp", self.base()), request)
-            .await?)
+        self.op_on(&self.profile, request).await
     }
 
     async fn remote_is_dir(&self, path: &str) -> Result<bool> {

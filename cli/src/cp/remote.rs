@@ -2,6 +2,7 @@
 //! server's listing, without a shell; and copies from one server to another
 //! (or within one), relayed by the daemon file by file.
 
+use tether_api::endpoint as ep;
 use tether_api::error::ErrorCode;
 use tether_api::files::{CopyRequest, FileInfo, FileKind, SftpRequest, SftpResponse, Uploaded};
 
@@ -77,7 +78,12 @@ impl Copier<'_> {
     pub(super) async fn op_on(&self, profile: &str, request: &SftpRequest) -> Result<SftpResponse> {
         Ok(self
             .client
-            .post(&format!("/v1/profiles/{profile}/sftp"), request)
+            .call(
+                &ep::FileOperation {
+                    name: profile.to_owned(),
+                },
+                request,
+            )
             .await?)
     }
 
@@ -277,8 +283,8 @@ impl Copier<'_> {
                 self.progress.start_file(file_name(path)?, Some(info.size));
                 let copied: Uploaded = self
                     .client
-                    .post(
-                        "/v1/copy",
+                    .call(
+                        &ep::CopyFile {},
                         &CopyRequest {
                             from_profile: profile.to_owned(),
                             from_path: path.to_owned(),

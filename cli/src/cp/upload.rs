@@ -5,7 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use bytes::Bytes;
-use tether_api::files::{SftpRequest, encode_query_value};
+use tether_api::endpoint as ep;
+use tether_api::files::{FileQuery, SftpRequest};
 use tokio::io::AsyncReadExt;
 
 use super::{Copier, Place, file_name, io_error, join, mtime_of, unreachable_usage};
@@ -123,20 +124,17 @@ impl Copier<'_> {
         mode: Option<u32>,
         mtime: Option<u64>,
     ) -> Result<()> {
-        let mut url = format!("{}/files?path={}", self.base(), encode_query_value(target));
-        if let Some(mode) = mode {
-            url.push_str(&format!("&mode={mode}"));
-        }
-        if let Some(mtime) = mtime {
-            url.push_str(&format!("&mtime={mtime}"));
-        }
-        if self.preserve {
-            url.push_str("&preserve=1");
-        }
-        if self.inplace {
-            url.push_str("&inplace=1");
-        }
-        let (sender, answer) = self.client.upload(&url).await?;
+        let upload = ep::UploadFile {
+            name: self.profile.clone(),
+            query: FileQuery {
+                path: target.to_owned(),
+                mode,
+                mtime,
+                preserve: self.preserve,
+                inplace: self.inplace,
+            },
+        };
+        let (sender, answer) = self.client.upload(&upload).await?;
         let mut answer = tokio::spawn(answer);
         self.progress
             .start_file(file_name(target).unwrap_or(target), size);

@@ -2,6 +2,7 @@
 //! with the prompts they need (credentials from stdin, consent to a host key).
 
 use tether_api::client::Client;
+use tether_api::endpoint as ep;
 use tether_api::secret::Secret;
 use tether_api::types::{
     AddProfile, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo,
@@ -126,7 +127,7 @@ pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
         generate_key: args.generate_key,
         authorized_keys: args.authorized_keys,
     };
-    let profile: ProfileInfo = client.post("/v1/profiles", &request).await?;
+    let profile: ProfileInfo = client.call(&ep::AddProfileCall {}, &request).await?;
     drop(request);
     if args.json {
         print_json(&profile)?;
@@ -163,8 +164,8 @@ async fn ask_host_key(client: &Client, host: &str, port: u16) -> Result<HostKeyP
         return Err(no_terminal());
     }
     let key: HostKeyInfo = client
-        .post(
-            "/v1/hostkeys/probe",
+        .call(
+            &ep::ProbeHost {},
             &ProbeHostKey {
                 host: host.to_owned(),
                 port,
@@ -193,7 +194,14 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
     if let Some(fingerprint) = &args.host_key {
         check_fingerprint(fingerprint)?;
     }
-    let profile: ProfileInfo = client.get(&format!("/v1/profiles/{}", args.name)).await?;
+    let profile: ProfileInfo = client
+        .call(
+            &ep::ShowProfile {
+                name: args.name.clone(),
+            },
+            &(),
+        )
+        .await?;
     let old: Vec<String> = profile.host_keys.iter().map(describe_host_key).collect();
     let fingerprint = match args.host_key {
         Some(fingerprint) => fingerprint,
@@ -211,7 +219,7 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
                 host: profile.host.clone(),
                 port: profile.port,
             };
-            let new: HostKeyInfo = client.post("/v1/hostkeys/probe", &probe).await?;
+            let new: HostKeyInfo = client.call(&ep::ProbeHost {}, &probe).await?;
             if profile
                 .host_keys
                 .iter()
@@ -254,7 +262,12 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
         ..UpdateProfile::default()
     };
     let updated: ProfileInfo = client
-        .patch(&format!("/v1/profiles/{}", args.name), &update)
+        .call(
+            &ep::UpdateProfileCall {
+                name: args.name.clone(),
+            },
+            &update,
+        )
         .await?;
     if args.json.json {
         print_json(&updated)?;
@@ -284,8 +297,14 @@ pub(super) async fn set(client: &Client, args: SetArgs) -> Result<u8> {
         let whom = match (&args.user, &args.host) {
             (Some(user), Some(host)) => format!("{user}@{host}"),
             _ => {
-                let current: ProfileInfo =
-                    client.get(&format!("/v1/profiles/{}", args.name)).await?;
+                let current: ProfileInfo = client
+                    .call(
+                        &ep::ShowProfile {
+                            name: args.name.clone(),
+                        },
+                        &(),
+                    )
+                    .await?;
                 format!(
                     "{}@{}",
                     args.user.as_deref().unwrap_or(&current.user),
@@ -320,7 +339,12 @@ pub(super) async fn set(client: &Client, args: SetArgs) -> Result<u8> {
     }
     let rotated = update.credential.is_some();
     let updated: ProfileInfo = client
-        .patch(&format!("/v1/profiles/{}", args.name), &update)
+        .call(
+            &ep::UpdateProfileCall {
+                name: args.name.clone(),
+            },
+            &update,
+        )
         .await?;
     drop(update);
     if args.json.json {

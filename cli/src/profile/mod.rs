@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use tether_api::client::Client;
+use tether_api::endpoint as ep;
 use tether_api::types::{AuthKind, HostKeyInfo, ProfileInfo, ProfileList, validate_profile_name};
 
 use crate::failure::{Failure, Result};
@@ -249,7 +250,7 @@ fn auth_name(auth: AuthKind) -> &'static str {
 }
 
 async fn list(client: &Client, json: bool) -> Result<u8> {
-    let list: ProfileList = client.get("/v1/profiles").await?;
+    let list: ProfileList = client.call(&ep::ListProfiles {}, &()).await?;
     if json {
         print_json(&list)?;
     } else if list.profiles.is_empty() && list.corrupt.is_empty() {
@@ -294,7 +295,14 @@ async fn list(client: &Client, json: bool) -> Result<u8> {
 
 async fn show(client: &Client, name: &str, json: bool) -> Result<u8> {
     check_name(name)?;
-    let profile: ProfileInfo = client.get(&format!("/v1/profiles/{name}")).await?;
+    let profile: ProfileInfo = client
+        .call(
+            &ep::ShowProfile {
+                name: name.to_owned(),
+            },
+            &(),
+        )
+        .await?;
     if json {
         print_json(&profile)?;
         return Ok(0);
@@ -371,7 +379,14 @@ async fn remove(client: &Client, name: &str, yes: bool) -> Result<u8> {
                 "no terminal to confirm removing {name} and its secret: pass --yes"
             )));
         }
-        let profile: ProfileInfo = client.get(&format!("/v1/profiles/{name}")).await?;
+        let profile: ProfileInfo = client
+            .call(
+                &ep::ShowProfile {
+                    name: name.to_owned(),
+                },
+                &(),
+            )
+            .await?;
         crate::prompt::tell(&format!(
             "{name}: {}@{}, {}",
             profile.user,
@@ -379,7 +394,7 @@ async fn remove(client: &Client, name: &str, yes: bool) -> Result<u8> {
             auth_name(profile.auth)
         ));
         if let Some(key) = &profile.public_key {
-            let others: ProfileList = client.get("/v1/profiles").await?;
+            let others: ProfileList = client.call(&ep::ListProfiles {}, &()).await?;
             let shared = others.profiles.iter().any(|p| {
                 p.name != name
                     && p.public_key
@@ -398,14 +413,28 @@ async fn remove(client: &Client, name: &str, yes: bool) -> Result<u8> {
             return Err(Failure::new("cancelled", "nothing was removed"));
         }
     }
-    client.delete(&format!("/v1/profiles/{name}")).await?;
+    client
+        .call(
+            &ep::RemoveProfile {
+                name: name.to_owned(),
+            },
+            &(),
+        )
+        .await?;
     println!("removed profile {name}");
     Ok(0)
 }
 
 async fn hostkey(client: &Client, name: &str, json: bool) -> Result<u8> {
     check_name(name)?;
-    let profile: ProfileInfo = client.get(&format!("/v1/profiles/{name}")).await?;
+    let profile: ProfileInfo = client
+        .call(
+            &ep::ShowProfile {
+                name: name.to_owned(),
+            },
+            &(),
+        )
+        .await?;
     if json {
         print_json(&profile.host_keys)?;
         return Ok(0);

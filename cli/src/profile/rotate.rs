@@ -3,6 +3,7 @@
 
 use clap::Args;
 use tether_api::client::Client;
+use tether_api::endpoint as ep;
 use tether_api::types::{PublicKey, RotateRequest, RotateResult};
 
 use super::{check_name, describe_host_key};
@@ -38,7 +39,12 @@ pub(super) async fn rotate(client: &Client, args: RotateArgs) -> Result<u8> {
         authorized_keys: args.authorized_keys,
     };
     let done: RotateResult = client
-        .post(&format!("/v1/profiles/{}/rotate", args.name), &request)
+        .call(
+            &ep::RotateKey {
+                name: args.name.clone(),
+            },
+            &request,
+        )
         .await?;
     if args.json {
         print_json(&done)?;
@@ -76,7 +82,12 @@ pub(super) async fn rotate(client: &Client, args: RotateArgs) -> Result<u8> {
 pub(super) async fn public_key(client: &Client, name: &str) -> Result<u8> {
     check_name(name)?;
     let key: PublicKey = client
-        .get(&format!("/v1/profiles/{name}/public-key"))
+        .call(
+            &ep::ShowPublicKey {
+                name: name.to_owned(),
+            },
+            &(),
+        )
         .await?;
     println!("{}", printable(&key.authorized_key));
     Ok(0)

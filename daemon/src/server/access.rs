@@ -5,8 +5,7 @@
 //! grants and actions. Everyone else sees only the grants that apply to
 //! them, and only through `whoami` or `grant list`.
 
-use ::http::{Request, StatusCode};
-use hyper::body::Incoming;
+use ::http::StatusCode;
 use tether_api::access::{
     Action, ActionChange, ExecPolicy, Grant, GrantChange, GrantRequest, Role, SftpAccess, Subject,
     Whoami,
@@ -15,7 +14,7 @@ use tether_api::files::query_value;
 use tether_api::types::Mode;
 
 use super::App;
-use super::http::{Resp, empty, json, read_json};
+use super::http::{Resp, empty, json};
 use super::profiles;
 use crate::access::actions::{Template, valid_action_name};
 use crate::access::policy::{Op, grants_for, normalize_prefix};
@@ -72,8 +71,9 @@ fn subject_of(user: Option<&str>, group: Option<&str>) -> Result<Subject, Error>
 
 /// `GET /v1/grants[?profile=P]`: all of them for root and for a profile's
 /// owners; otherwise only the caller's own.
-pub fn list_grants(app: &App, caller: &Caller, query: Option<&str>) -> Result<Resp, Error> {
-    let profile = query_value(query.unwrap_or(""), "profile").map_err(Error::BadRequest)?;
+pub fn list_grants(app: &App, caller: &Caller, query: &str) -> Result<Resp, Error> {
+    // Anyone: what is listed is what the caller may see.
+    let profile = query_value(query, "profile").map_err(Error::BadRequest)?;
     if let Some(profile) = &profile {
         profiles::check_name(profile)?;
         app.authorize(caller, profile, Op::View)?;
@@ -158,16 +158,16 @@ fn existing_grant(
 pub async fn put_grant(
     app: &App,
     caller: &Caller,
-    request: Request<Incoming>,
+    add: GrantRequest,
     replace: bool,
 ) -> Result<Resp, Error> {
+    if !caller.admin {
+        app.authorize(caller, &add.profile, Op::Manage)?;
+    }
     system_mode_only(app, "grants")?;
-    let add: GrantRequest = read_json(request, &app.config().limits).await?;
     profiles::check_name(&add.profile)?;
     if caller.admin {
         profiles::load(app, &add.profile)?;
-    } else {
-        app.authorize(caller, &add.profile, Op::Manage)?;
     }
     let subject = subject_of(add.user.as_deref(), add.group.as_deref())?;
     let existing = existing_grant(app, &add.profile, subject)?;
@@ -246,14 +246,26 @@ pub async fn remove_grant(
     app: &App,
     caller: &Caller,
     profile: &str,
-    query: Option<&str>,
+    query: &str,
 ) -> Result<Resp, Error> {
-    system_mode_only(app, "grants")?;
-    profiles::check_name(profile)?;
     if !caller.admin {
         app.authorize(caller, profile, Op::Manage)?;
     }
-    let query = query.unwrap_or("");
+    let start = Event::new(caller, "grant.remove")
+        .profile(profile)
+        .detail("who", query);
+    app.audited(start, removed_grant(app, caller, profile, query))
+        .await
+}
+
+async fn removed_grant(
+    app: &App,
+    caller: &Caller,
+    profile: &str,
+    query: &str,
+) -> Result<Resp, Error> {
+    system_mode_only(app, "grants")?;
+    profiles::check_name(profile)?;
     let user = query_value(query, "user").map_err(Error::BadRequest)?;
     let group = query_value(query, "group").map_err(Error::BadRequest)?;
     let subject = subject_of(user.as_deref(), group.as_deref())?;
@@ -267,7 +279,8 @@ pub async fn remove_grant(
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub fn list_actions(app: &App, profile: &str) -> Result<Resp, Error> {
+pub fn list_actions(app: &App, caller: &Caller, profile: &str) -> Result<Resp, Error> {
+    app.authorize(caller, profile, Op::View)?;
     profiles::load(app, profile)?;
     let actions: Vec<Action> = app
         .store
@@ -284,11 +297,13 @@ pub async fn put_action(
     app: &App,
     caller: &Caller,
     profile: &str,
-    request: Request<Incoming>,
+    action: Action,
     replace: bool,
 ) -> Result<Resp, Error> {
+    // An action runs without MFA under an unattended grant: only root
+    // defines what may run that way.
+    app.admin_only(caller, "define actions")?;
     profiles::load(app, profile)?;
-    let action: Action = read_json(request, &app.config().limits).await?;
     if !valid_action_name(&action.name) {
         return Err(Error::BadRequest(format!(
             "{:?} is not an action name: letters, digits, - _ and .",
@@ -342,16 +357,28 @@ pub async fn put_action(
     }
 }
 
-pub async fn remove_action(app: &App, profile: &str, action: &str) -> Result<Resp, Error> {
-    profiles::load(app, profile)?;
-    if !app.store.remove_action(profile, action).await? {
-        return Err(Error::ActionNotFound {
-            profile: profile.to_owned(),
-            action: action.to_owned(),
-        });
-    }
-    tracing::info!(%profile, %action, "action removed");
-    Ok(empty(StatusCode::NO_CONTENT))
+pub async fn remove_action(
+    app: &App,
+    caller: &Caller,
+    profile: &str,
+    action: &str,
+) -> Result<Resp, Error> {
+    app.authorize(caller, profile, Op::Manage)?;
+    let start = Event::new(caller, "action.remove")
+        .profile(profile)
+        .detail("action", action);
+    app.audited(start, async {
+        profiles::load(app, profile)?;
+        if !app.store.remove_action(profile, action).await? {
+            return Err(Error::ActionNotFound {
+                profile: profile.to_owned(),
+                action: action.to_owned(),
+            });
+        }
+        tracing::info!(%profile, %action, "action removed");
+        Ok(empty(StatusCode::NO_CONTENT))
+    })
+    .await
 }
 
 /// `GET /v1/whoami`: the caller as the daemon sees them.

@@ -5,15 +5,12 @@
 
 use std::collections::HashMap;
 
-use ::http::{Request, StatusCode};
-use hyper::body::Incoming;
-use serde::{Deserialize, Serialize};
+use ::http::StatusCode;
 use tether_api::access::Role;
-use tether_api::files::query_value;
-use tether_api::secret::Secret;
+use tether_api::audit::{AuditQuery, HmacAnswer, HmacRequest};
 
 use super::App;
-use super::http::{Resp, json, query_number, read_json};
+use super::http::{Resp, json};
 use crate::access::policy::grants_for;
 use crate::access::{Caller, lookup_user};
 use crate::audit::Query;
@@ -22,25 +19,26 @@ use crate::error::Error;
 /// Most events one query answers.
 const MAX_LIMIT: usize = 10_000;
 
-pub fn list(app: &App, caller: &Caller, query: Option<&str>) -> Result<Resp, Error> {
-    let query = query.unwrap_or("");
+/// Anyone: root reads every event, others their own and their profiles'.
+pub fn list(app: &App, caller: &Caller, query: &str) -> Result<Resp, Error> {
+    let query = AuditQuery::decode(query).map_err(Error::BadRequest)?;
     let uid =
-        match query_value(query, "user").map_err(Error::BadRequest)? {
-            Some(who) => Some(lookup_user(&who).map(|(uid, _)| uid).ok_or_else(|| {
+        match &query.user {
+            Some(who) => Some(lookup_user(who).map(|(uid, _)| uid).ok_or_else(|| {
                 Error::NoSuchUser(format!("no user {who:?} in the user database"))
             })?),
             None => None,
         };
-    let limit = query_number(query, "limit")?
-        .map(|l| l as usize)
-        .unwrap_or(1000);
+    let limit = query.limit.map(|l| l as usize).unwrap_or(1000);
     let filters = Query {
-        since_ms: query_number(query, "since")?.map(|s| s.saturating_mul(1000)),
-        until_ms: query_number(query, "until")?.map(|s| s.saturating_mul(1000).saturating_add(999)),
+        since_ms: query.since.map(|s| s.saturating_mul(1000)),
+        until_ms: query
+            .until
+            .map(|s| s.saturating_mul(1000).saturating_add(999)),
         uid,
-        profile: query_value(query, "profile").map_err(Error::BadRequest)?,
-        op: query_value(query, "op").map_err(Error::BadRequest)?,
-        after: query_number(query, "after")?,
+        profile: query.profile,
+        op: query.op,
+        after: query.after,
         limit: limit.clamp(1, MAX_LIMIT),
     };
     let mut owned: HashMap<String, bool> = HashMap::new();
@@ -64,22 +62,10 @@ pub async fn verify(app: &App, caller: &Caller) -> Result<Resp, Error> {
     Ok(json(StatusCode::OK, &app.audit.verify(&app.store).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HmacRequest {
-    value: Secret,
-}
-
-#[derive(Serialize)]
-struct HmacAnswer {
-    hmac: String,
-}
-
 /// Root: the HMAC the trail would hold for a sensitive value, to check one
 /// without the trail holding it.
-pub async fn hmac(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
+pub async fn hmac(app: &App, caller: &Caller, request: HmacRequest) -> Result<Resp, Error> {
     app.admin_only(caller, "compute audit HMACs")?;
-    let request: HmacRequest = read_json(request, &app.config().limits).await?;
     Ok(json(
         StatusCode::OK,
         &HmacAnswer {

@@ -206,6 +206,13 @@ pub async fn stream(
     kind: Kind,
     mut request: Request<Incoming>,
 ) -> Result<Resp, Error> {
+    // A named action's grant is checked against the action in the body
+    // (`parse`); the others here, first.
+    match kind {
+        Kind::Exec => drop(app.authorize(caller, name, Op::Exec)?),
+        Kind::Shell => drop(app.authorize(caller, name, Op::Shell)?),
+        Kind::Run => {}
+    }
     let what = match kind {
         Kind::Exec => "exec",
         Kind::Shell => "shell",
@@ -232,15 +239,10 @@ pub async fn stream(
     for (key, value) in std::mem::take(&mut run.audit) {
         start = start.detail(key, value);
     }
-    let end = start.end(String::new());
-    app.record(start).await?;
-    match start_stream(app, caller, name, run, command, on_upgrade, end.clone()).await {
-        Ok(response) => Ok(response),
-        Err(error) => {
-            app.record_after(end.result(error.code().as_str())).await;
-            Err(error)
-        }
-    }
+    app.streamed(start, |end| {
+        start_stream(app, caller, name, run, command, on_upgrade, end)
+    })
+    .await
 }
 
 /// Opens the channel, starts the command and hands the stream to a task

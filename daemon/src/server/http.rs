@@ -162,9 +162,14 @@ pub async fn read_json<T: DeserializeOwned>(
     parse_json(&body)
 }
 
-/// Parses a JSON body. The message says which field is missing or unknown,
-/// but never echoes a value: a value may be a secret sent with a wrong type.
+/// Parses a JSON body; no body is `null` (so `()` and `Option` take it).
+/// The message says which field is missing or unknown, but never echoes a
+/// value: a value may be a secret sent with a wrong type.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    let body: &[u8] = match body.iter().all(u8::is_ascii_whitespace) {
+        true => b"null",
+        false => body,
+    };
     serde_json::from_slice(body).map_err(|e| {
         let text = e.to_string();
         let safe = [

@@ -1,26 +1,35 @@
 //! `/v1/mfa/*`: enrolment, login, logout, status, and root's reset.
 
-use ::http::{Request, StatusCode};
-use hyper::body::Incoming;
+use ::http::StatusCode;
 use tether_api::access::{CodeRequest, EnrollRequest, Invite, InviteRequest, ResetRequest};
 use tether_api::secret::Secret;
 
 use super::App;
-use super::http::{Resp, empty, json, parse_json, read_body, read_json};
+use super::http::{Resp, empty, json};
 use crate::access::{Caller, lookup_user};
 use crate::audit::Event;
 use crate::error::Error;
 
-pub async fn enroll(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
+/// Anyone may enrol themselves (the invite policy is checked inside).
+pub async fn enroll(
+    app: &App,
+    caller: &Caller,
+    request: Option<EnrollRequest>,
+) -> Result<Resp, Error> {
+    app.audited(
+        Event::new(caller, "mfa.enroll"),
+        enrolled(app, caller, request),
+    )
+    .await
+}
+
+async fn enrolled(
+    app: &App,
+    caller: &Caller,
+    request: Option<EnrollRequest>,
+) -> Result<Resp, Error> {
     user_mode_has_no_mfa(app)?;
     // No body (or `null`) is an enrolment without an invite.
-    let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, &app.config().limits).await?;
-    let request: Option<EnrollRequest> = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        parse_json(&body)?
-    };
     let invite = request.and_then(|r| r.invite);
     let enrolment = app.config().mfa.enrolment;
     let started = app
@@ -36,24 +45,23 @@ pub async fn enroll(app: &App, caller: &Caller, request: Request<Incoming>) -> R
     Ok(json(StatusCode::OK, &started))
 }
 
-pub async fn confirm(
-    app: &App,
-    caller: &Caller,
-    request: Request<Incoming>,
-) -> Result<Resp, Error> {
-    user_mode_has_no_mfa(app)?;
-    let request: CodeRequest = read_json(request, &app.config().limits).await?;
-    let confirmed = app
-        .mfa
-        .confirm(&app.store, caller, request.code.expose())
-        .await?;
-    tracing::info!(uid = caller.uid, "MFA enrolled");
-    Ok(json(StatusCode::OK, &confirmed))
+/// Anyone may confirm their own enrolment.
+pub async fn confirm(app: &App, caller: &Caller, request: CodeRequest) -> Result<Resp, Error> {
+    app.audited(Event::new(caller, "mfa.confirm"), async {
+        user_mode_has_no_mfa(app)?;
+        let confirmed = app
+            .mfa
+            .confirm(&app.store, caller, request.code.expose())
+            .await?;
+        tracing::info!(uid = caller.uid, "MFA enrolled");
+        Ok(json(StatusCode::OK, &confirmed))
+    })
+    .await
 }
 
-pub async fn login(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
+/// Anyone may log in with their own code.
+pub async fn login(app: &App, caller: &Caller, request: CodeRequest) -> Result<Resp, Error> {
     user_mode_has_no_mfa(app)?;
-    let request: CodeRequest = read_json(request, &app.config().limits).await?;
     let logged_in = app
         .audited(
             Event::new(caller, "mfa.login"),
@@ -80,9 +88,13 @@ fn user_mode_has_no_mfa(app: &App) -> Result<(), Error> {
     super::access::system_mode_only(app, "TOTP and MFA sessions")
 }
 
-pub fn logout(app: &App, caller: &Caller) -> Result<Resp, Error> {
-    app.mfa.logout(caller);
-    status(app, caller)
+/// Anyone may end their own MFA session.
+pub async fn logout(app: &App, caller: &Caller) -> Result<Resp, Error> {
+    app.audited(Event::new(caller, "mfa.logout"), async {
+        app.mfa.logout(caller);
+        status(app, caller)
+    })
+    .await
 }
 
 /// `GET /v1/mfa/status`.
@@ -99,10 +111,9 @@ pub fn status(app: &App, caller: &Caller) -> Result<Resp, Error> {
 const MAX_INVITE_SECS: u64 = 7 * 86_400;
 
 /// `POST /v1/mfa/invite` (root): a one-time code for USER's first enrolment.
-pub async fn invite(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
+pub async fn invite(app: &App, caller: &Caller, invite: InviteRequest) -> Result<Resp, Error> {
     app.admin_only(caller, "issue MFA invites")?;
     user_mode_has_no_mfa(app)?;
-    let invite: InviteRequest = read_json(request, &app.config().limits).await?;
     let ttl = invite.ttl_secs.unwrap_or(86_400);
     if !(60..=MAX_INVITE_SECS).contains(&ttl) {
         return Err(Error::BadRequest(format!(
@@ -131,9 +142,8 @@ pub async fn invite(app: &App, caller: &Caller, request: Request<Incoming>) -> R
     ))
 }
 
-pub async fn reset(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
+pub async fn reset(app: &App, caller: &Caller, reset: ResetRequest) -> Result<Resp, Error> {
     app.admin_only(caller, "reset another user's MFA")?;
-    let reset: ResetRequest = read_json(request, &app.config().limits).await?;
     let (uid, _) = lookup_user(&reset.user).ok_or_else(|| {
         Error::NoSuchUser(format!("no user {:?} in the user database", reset.user))
     })?;

@@ -221,6 +221,26 @@ impl App {
         result
     }
 
+    /// For a stream, whose end comes after the response: its start is put
+    /// on record (if it cannot be, `work` does not run), and `work` gets
+    /// the end event, to record when the stream is over. A `work` that
+    /// fails before streaming has its end recorded here.
+    pub async fn streamed<F, Fut>(&self, start: Event, work: F) -> Result<http::Resp, Error>
+    where
+        F: FnOnce(Event) -> Fut,
+        Fut: Future<Output = Result<http::Resp, Error>>,
+    {
+        let end = start.end(String::new());
+        self.record(start).await?;
+        match work(end.clone()).await {
+            Ok(response) => Ok(response),
+            Err(error) => {
+                self.record_after(end.result(error.code().as_str())).await;
+                Err(error)
+            }
+        }
+    }
+
     pub fn admin_only(&self, caller: &Caller, what: &str) -> Result<(), Error> {
         if caller.admin {
             return Ok(());

@@ -12,8 +12,7 @@
 //! for that address (as OpenSSH's `accept-new`): a changed key needs
 //! `tether profile trust`.
 
-use ::http::{Request, StatusCode};
-use hyper::body::Incoming;
+use ::http::StatusCode;
 use tether_api::types::{
     AddProfile, AuthKind, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo,
     ProfileList, UpdateProfile, validate_profile_name,
@@ -22,7 +21,7 @@ use zeroize::Zeroizing;
 
 use super::App;
 use super::channel::{Recorder, Source};
-use super::http::{Resp, empty, json, read_json};
+use super::http::{Resp, empty, json};
 use crate::access::Caller;
 use crate::access::policy::Op;
 use crate::audit::Event;
@@ -154,7 +153,8 @@ pub fn list(app: &App, caller: &Caller) -> Result<Resp, Error> {
     Ok(json(StatusCode::OK, &ProfileList { profiles, corrupt }))
 }
 
-pub fn show(app: &App, name: &str) -> Result<Resp, Error> {
+pub fn show(app: &App, caller: &Caller, name: &str) -> Result<Resp, Error> {
+    app.authorize(caller, name, Op::View)?;
     let record = load(app, name)?;
     let pins = app.store.host_keys(name)?;
     Ok(json(StatusCode::OK, &info(name, record, pins)))
@@ -163,7 +163,8 @@ pub fn show(app: &App, name: &str) -> Result<Resp, Error> {
 /// `GET /v1/profiles/{name}/public-key`: the key's public half as an
 /// authorized_keys line, for installing it on another server. Public data,
 /// but derived from the stored private key: nothing is sent anywhere.
-pub fn public_key(app: &App, name: &str) -> Result<Resp, Error> {
+pub fn public_key(app: &App, caller: &Caller, name: &str) -> Result<Resp, Error> {
+    app.authorize(caller, name, Op::View)?;
     load(app, name)?;
     let pem = match app.store.credential(name)? {
         Credential::PrivateKey(pem) | Credential::KeyAndPassword { key: pem, .. } => pem,
@@ -183,18 +184,29 @@ pub fn public_key(app: &App, name: &str) -> Result<Resp, Error> {
     ))
 }
 
-pub async fn remove(app: &App, name: &str) -> Result<Resp, Error> {
-    check_name(name)?;
-    if !app.store.remove_profile(name).await? {
-        return Err(Error::ProfileNotFound(name.to_owned()));
-    }
-    app.pool.retire(name).await;
-    tracing::info!(profile = name, "profile removed");
-    Ok(empty(StatusCode::NO_CONTENT))
+pub async fn remove(app: &App, caller: &Caller, name: &str) -> Result<Resp, Error> {
+    app.admin_only(caller, "remove profiles")?;
+    app.audited(Event::new(caller, "profile.remove").profile(name), async {
+        check_name(name)?;
+        if !app.store.remove_profile(name).await? {
+            return Err(Error::ProfileNotFound(name.to_owned()));
+        }
+        app.pool.retire(name).await;
+        tracing::info!(profile = name, "profile removed");
+        Ok(empty(StatusCode::NO_CONTENT))
+    })
+    .await
 }
 
-pub async fn probe(app: &App, request: Request<Incoming>) -> Result<Resp, Error> {
-    let probe: ProbeHostKey = read_json(request, &app.config().limits).await?;
+/// `POST /v1/hostkeys/probe`: the host key a server shows, for a person to
+/// check before trusting it.
+pub async fn probe(app: &App, caller: &Caller, probe: ProbeHostKey) -> Result<Resp, Error> {
+    app.admin_only(caller, "probe hosts")?;
+    app.audited(Event::new(caller, "hostkey.probe"), probed(app, probe))
+        .await
+}
+
+async fn probed(app: &App, probe: ProbeHostKey) -> Result<Resp, Error> {
     check_host(&probe.host)?;
     let settings = ConnectSettings::new(&app.config().ssh, None);
     let connected = client::connect(&probe.host, probe.port, Trust::AcceptAny, &settings).await?;
@@ -362,8 +374,8 @@ fn check_port(port: u16) -> Result<(), Error> {
     }
 }
 
-pub async fn add(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
-    let add: AddProfile = read_json(request, &app.config().limits).await?;
+pub async fn add(app: &App, caller: &Caller, add: AddProfile) -> Result<Resp, Error> {
+    app.admin_only(caller, "add profiles")?;
     check_name(&add.name)?;
     check_host(&add.host)?;
     check_user(&add.user)?;
@@ -471,9 +483,9 @@ pub async fn update(
     app: &App,
     caller: &Caller,
     name: &str,
-    request: Request<Incoming>,
+    update: UpdateProfile,
 ) -> Result<Resp, Error> {
-    let update: UpdateProfile = read_json(request, &app.config().limits).await?;
+    app.authorize(caller, name, Op::Manage)?;
     // Which fields change, never the secret itself.
     let changed: Vec<&str> = [
         ("host", update.host.is_some()),

@@ -13,14 +13,12 @@
 //! connection of its own logged in with the credential given once.
 
 use ::http::StatusCode;
-use hyper::Request;
-use hyper::body::Incoming;
 use tether_api::types::{AuthKind, HostKeyInfo, RotateRequest, RotateResult};
 
 use super::App;
 use super::channel::Source;
 use super::files::session;
-use super::http::{Resp, json, read_json};
+use super::http::{Resp, json};
 use super::profiles::{Verified, verify};
 use crate::access::Caller;
 use crate::audit::Event;
@@ -46,9 +44,9 @@ pub async fn rotate(
     app: &App,
     caller: &Caller,
     name: &str,
-    request: Request<Incoming>,
+    request: RotateRequest,
 ) -> Result<Resp, Error> {
-    let request: RotateRequest = read_json(request, &app.config().limits).await?;
+    app.authorize(caller, name, crate::access::policy::Op::Manage)?;
     let start = Event::new(caller, "profile.rotate")
         .profile(name)
         .detail("dry_run", request.dry_run)

@@ -9,6 +9,7 @@ use super::http::{Resp, json};
 use super::profiles;
 use crate::access::Caller;
 use crate::access::policy::Op;
+use crate::audit::Event;
 use crate::error::Error;
 
 /// The live connections of the profiles the caller may see.
@@ -33,18 +34,25 @@ pub fn list(app: &App, caller: &Caller) -> Resp {
     json(StatusCode::OK, &SessionList { sessions })
 }
 
-pub async fn close(app: &App, profile: &str) -> Result<Resp, Error> {
-    profiles::check_name(profile)?;
-    let closed = app.pool.close(profile).await;
-    if closed == 0 && app.store.profile(profile)?.is_none() {
-        return Err(Error::ProfileNotFound(profile.to_owned()));
-    }
-    tracing::info!(%profile, closed, "sessions closed on request");
-    Ok(json(
-        StatusCode::OK,
-        &SessionsClosed {
-            profile: profile.to_owned(),
-            closed,
+pub async fn close(app: &App, caller: &Caller, profile: &str) -> Result<Resp, Error> {
+    app.authorize(caller, profile, Op::Manage)?;
+    app.audited(
+        Event::new(caller, "session.close").profile(profile),
+        async {
+            profiles::check_name(profile)?;
+            let closed = app.pool.close(profile).await;
+            if closed == 0 && app.store.profile(profile)?.is_none() {
+                return Err(Error::ProfileNotFound(profile.to_owned()));
+            }
+            tracing::info!(%profile, closed, "sessions closed on request");
+            Ok(json(
+                StatusCode::OK,
+                &SessionsClosed {
+                    profile: profile.to_owned(),
+                    closed,
+                },
+            ))
         },
-    ))
+    )
+    .await
 }

@@ -5,26 +5,30 @@ use ::http::HeaderValue;
 use ::http::StatusCode;
 use ::http::header::CONTENT_TYPE;
 use bytes::Bytes;
-use hyper::Request;
-use hyper::body::Incoming;
 use tether_api::types::{
     BACKUP_GENERATION_HEADER, BACKUP_KEY_ID_HEADER, PassphraseChange, RekeyRequest, RekeyResult,
     UnsealRequest, UnsealResult,
 };
 
 use super::App;
-use super::http::{Resp, full, json, read_json};
+use super::http::{Resp, full, json};
 use crate::access::Caller;
 use crate::audit::Event;
 use crate::error::Error;
 use crate::store::unseal::Unsealed;
 
+/// Wipes the master key and closes every connection.
+pub async fn seal(app: &App, caller: &Caller) -> Result<Resp, Error> {
+    app.admin_only(caller, "seal the daemon")?;
+    app.seal(&format!("uid {}", caller.uid)).await;
+    Ok(super::http::empty(StatusCode::NO_CONTENT))
+}
+
 /// Gives a sealed daemon its master key: unwrapped with the passphrase, or
 /// read again from its file. On record once the trail is open (a daemon
 /// that started sealed has no trail before).
-pub async fn unseal(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
+pub async fn unseal(app: &App, caller: &Caller, request: UnsealRequest) -> Result<Resp, Error> {
     app.admin_only(caller, "unseal the daemon")?;
-    let request: UnsealRequest = read_json(request, &app.config().limits).await?;
     if !app.store.is_sealed() {
         return Err(Error::BadRequest("tetherd is not sealed".into()));
     }
@@ -61,10 +65,9 @@ pub async fn unseal(app: &App, caller: &Caller, request: Request<Incoming>) -> R
 pub async fn change_passphrase(
     app: &App,
     caller: &Caller,
-    request: Request<Incoming>,
+    change: PassphraseChange,
 ) -> Result<Resp, Error> {
     app.admin_only(caller, "change the passphrase")?;
-    let change: PassphraseChange = read_json(request, &app.config().limits).await?;
     let store = &app.store;
     let changed = crate::store::db::blocking(|| {
         store.change_passphrase(
@@ -87,9 +90,8 @@ pub async fn change_passphrase(
 }
 
 /// A new master key; every record re-sealed under it.
-pub async fn rekey(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
+pub async fn rekey(app: &App, caller: &Caller, request: RekeyRequest) -> Result<Resp, Error> {
     app.admin_only(caller, "rekey the store")?;
-    let request: RekeyRequest = read_json(request, &app.config().limits).await?;
     app.audited(Event::new(caller, "store.rekey"), async {
         let passphrase = request.passphrase.as_ref().map(|p| p.expose().as_bytes());
         let store = &app.store;

@@ -3,8 +3,7 @@
 //! on the destination's, as an upload is (temporary file, rename, modes).
 //! Both profiles have the copy on record, before and after.
 
-use ::http::{Request, StatusCode};
-use hyper::body::Incoming;
+use ::http::StatusCode;
 use tether_api::files::{CopyRequest, FileKind, Uploaded};
 
 use super::upload::{Source, Wanted, write_target};
@@ -15,16 +14,15 @@ use crate::audit::Event;
 use crate::error::Error;
 use crate::server::App;
 use crate::server::confine::confine;
-use crate::server::http::{Resp, json, read_json};
+use crate::server::http::{Resp, json};
 use crate::server::profiles::check_name;
 use crate::ssh::sftp::{self, RemoteError, RemoteKind, check_path};
 
-pub async fn copy(app: &App, caller: &Caller, request: Request<Incoming>) -> Result<Resp, Error> {
-    let copy: CopyRequest = read_json(request, &app.config().limits).await?;
-    check_name(&copy.from_profile)?;
-    check_name(&copy.to_profile)?;
+pub async fn copy(app: &App, caller: &Caller, copy: CopyRequest) -> Result<Resp, Error> {
     let read = app.authorize(caller, &copy.from_profile, Op::Sftp { write: false })?;
     let write = app.authorize(caller, &copy.to_profile, Op::Sftp { write: true })?;
+    check_name(&copy.from_profile)?;
+    check_name(&copy.to_profile)?;
     check_path(&copy.from_path)?;
     check_path(&copy.to_path)?;
     let from = format!("{}:{}", copy.from_profile, copy.from_path);

@@ -11,6 +11,7 @@ use tether_api::files::{MODE_HEADER, MTIME_HEADER, SIZE_HEADER};
 use super::{Session, path_param, session};
 use crate::access::Caller;
 use crate::access::policy::Allowed;
+use crate::access::policy::Op;
 use crate::audit::Event;
 use crate::error::Error;
 use crate::server::App;
@@ -23,22 +24,17 @@ pub async fn download(
     app: &Arc<App>,
     caller: &Caller,
     name: &str,
-    allowed: &Allowed,
     request: Request<Incoming>,
 ) -> Result<Resp, Error> {
+    let allowed = app.authorize(caller, name, Op::Sftp { write: false })?;
     let path = path_param(request.uri())?;
     let start = Event::new(caller, "sftp.download")
         .profile(name)
         .detail("path", path.as_str());
-    let end = start.end(String::new());
-    app.record(start).await?;
-    match send_file(app, caller, name, allowed, &path, end.clone()).await {
-        Ok(response) => Ok(response),
-        Err(error) => {
-            app.record_after(end.result(error.code().as_str())).await;
-            Err(error)
-        }
-    }
+    app.streamed(start, |end| {
+        send_file(app, caller, name, &allowed, &path, end)
+    })
+    .await
 }
 
 /// The download itself; `end` is recorded when the last byte went out.

@@ -8,14 +8,13 @@
 //! [`download()`] and [`upload()`] are the two streams; the single operations
 //! and what the three share are here.
 
-use ::http::{Request, StatusCode};
-use hyper::body::Incoming;
+use ::http::StatusCode;
 use tether_api::files::{SftpRequest, SftpResponse, query_value};
 
 use super::App;
 use super::channel;
 use super::confine::confine;
-use super::http::{Resp, json, query_number, read_json};
+use super::http::{Resp, json, query_number};
 use crate::access::Caller;
 use crate::access::policy::{Allowed, Op};
 use crate::audit::Event;
@@ -79,9 +78,8 @@ pub async fn operation(
     app: &App,
     caller: &Caller,
     name: &str,
-    request: Request<Incoming>,
+    op: SftpRequest,
 ) -> Result<Resp, Error> {
-    let op: SftpRequest = read_json(request, &app.config().limits).await?;
     let write = !matches!(op, SftpRequest::Ls { .. } | SftpRequest::Stat { .. });
     let allowed = app.authorize(caller, name, Op::Sftp { write })?;
     let paths: Vec<&str> = match &op {
