@@ -369,6 +369,22 @@ impl Query for GrantSubject {
     }
 }
 
+/// The endpoint list as a Markdown table (the README's, kept current by
+/// `completions/update.sh` and checked by a test).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| method | path | who may | what |\n|---|---|---|---|\n");
+    for info in ENDPOINTS {
+        let what = info.summary.trim().trim_end_matches('.');
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {what} |\n",
+            info.method,
+            info.pattern,
+            info.access.as_str()
+        ));
+    }
+    out
+}
+
 /// Sample parameters that fill every pattern, for tests and the docs.
 pub fn sample_path(info: &EndpointInfo) -> String {
     fill(info.pattern, &[("name", "web1"), ("action", "hello")])

@@ -108,6 +108,9 @@ enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+    /// Print the API's endpoints as a Markdown table (for the README)
+    #[command(hide = true)]
+    Endpoints,
     /// Print the tether(1) manual page (roff) to stdout; with --out-dir,
     /// write it and one page per command there
     #[command(hide = true)]
@@ -192,11 +195,15 @@ enum CompletionShell {
     Fish,
 }
 
-/// What needs no daemon: completions and the manual page.
+/// What needs no daemon: completions, the manual page, the endpoint list.
 fn offline(command: &Command) -> Option<u8> {
     use clap::CommandFactory;
     match command {
         Command::Completions { shell } => Some(print_completions(*shell)),
+        Command::Endpoints => {
+            print!("{}", tether_api::endpoint::markdown_table());
+            Some(0)
+        }
         Command::Man { out_dir } => {
             let written = match out_dir {
                 Some(dir) => manual::write_all(Cli::command(), dir).map(drop),
@@ -245,7 +252,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Logout => mfa::logout(&client).await,
         Command::Whoami(flag) => access::whoami(&client, flag.json).await,
         Command::Audit(args) => audit::run(&client, args).await,
-        Command::Completions { .. } | Command::Man { .. } => Ok(0),
+        Command::Completions { .. } | Command::Man { .. } | Command::Endpoints => Ok(0),
         Command::Seal => vault::seal(&client).await,
         Command::Unseal => vault::unseal(&client).await,
         Command::Passphrase(command) => vault::passphrase(&client, command).await,

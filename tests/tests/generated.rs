@@ -116,3 +116,18 @@ fn completions_need_no_daemon_and_edit_no_file() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("_clap_complete_tether"));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn the_readme_lists_every_endpoint() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let table = tether_api::endpoint::markdown_table();
+    assert!(
+        readme.contains(&format!("<!-- endpoints -->\n{table}<!-- /endpoints -->")),
+        "README.md's endpoint table is stale: run bash completions/update.sh"
+    );
+    assert_eq!(
+        table.lines().count(),
+        tether_api::endpoint::ENDPOINTS.len() + 2
+    );
+}

@@ -218,13 +218,14 @@ pub async fn stream(
         Kind::Shell => "shell",
         Kind::Run => "run",
     };
-    if !wants_stream(&request) {
-        return Err(Error::UpgradeRequired(what.into(), STREAM_PROTOCOL));
-    }
+    let wanted = wants_stream(&request);
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, &app.config().limits).await?;
     let mut run = parse(app, caller, name, kind, &body)?;
+    if !wanted {
+        return Err(Error::UpgradeRequired(what.into(), STREAM_PROTOCOL));
+    }
     // Refused before anything is on record or connected: a word that no
     // quoting keeps a word on every login shell.
     let command = match (run.argv.is_empty(), run.strict) {

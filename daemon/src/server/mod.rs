@@ -488,6 +488,17 @@ async fn turn_away(app: Arc<App>, stream: tokio::net::UnixStream, peer: Peer) {
     tracing::warn!(uid = peer.uid, "connection limit reached; turned away");
 }
 
+/// Serves one connection as if `peer` were calling: for tests that call
+/// the router as made-up users, over a socket pair.
+#[doc(hidden)]
+pub async fn serve_as(app: Arc<App>, stream: tokio::net::UnixStream, peer: Peer) {
+    let Some(admitted) = app.admit(peer.uid) else {
+        return;
+    };
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    serve_connection(app, stream, peer, admitted, stop_rx).await;
+}
+
 async fn serve_connection(
     app: Arc<App>,
     stream: tokio::net::UnixStream,
