@@ -23,9 +23,9 @@
 //! kind or a malformed payload ends the stream with a [`FrameError`]. Data is
 //! sent in chunks of at most [`CHUNK`] bytes so that neither side buffers much.
 
-use bytes::{BufMut, Bytes};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::codec::{Decoder, Encoder};
 
 use crate::error::ApiError;
 
@@ -265,37 +265,41 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
     Ok(Some((Frame::from_parts(kind, payload)?, HEADER + len)))
 }
 
-/// Reads one frame; `Ok(None)` on a clean end of stream between frames.
-///
-/// Not cancel-safe: run it in its own task rather than in a `select!` arm.
-pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Frame>, FrameError> {
-    let mut header = [0u8; HEADER];
-    let first = reader.read(&mut header[..1]).await?;
-    if first == 0 {
-        return Ok(None);
+/// Frames on a byte stream, for tokio-util's `FramedRead` and `FramedWrite`:
+/// reading is cancel-safe (a partial frame waits in the buffer), so a
+/// frame stream can be one arm of a `select!`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FrameCodec;
+
+impl Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        match decode(src)? {
+            Some((frame, used)) => {
+                src.advance(used);
+                Ok(Some(frame))
+            }
+            None => Ok(None),
+        }
     }
-    reader
-        .read_exact(&mut header[1..])
-        .await
-        .map_err(truncated)?;
-    let kind = header[0];
-    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-    if len > MAX_PAYLOAD {
-        return Err(FrameError::TooLarge(len));
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        match self.decode(src)? {
+            Some(frame) => Ok(Some(frame)),
+            None if src.is_empty() => Ok(None),
+            None => Err(FrameError::Truncated),
+        }
     }
-    if !(1..=9).contains(&kind) {
-        return Err(FrameError::UnknownKind(kind));
-    }
-    let mut payload = vec![0u8; len];
-    reader.read_exact(&mut payload).await.map_err(truncated)?;
-    Frame::from_parts(kind, &payload).map(Some)
 }
 
-fn truncated(error: std::io::Error) -> FrameError {
-    if error.kind() == std::io::ErrorKind::UnexpectedEof {
-        FrameError::Truncated
-    } else {
-        FrameError::Io(error)
+impl Encoder<Frame> for FrameCodec {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> std::io::Result<()> {
+        frame.encode(dst);
+        Ok(())
     }
 }
 
@@ -304,17 +308,6 @@ fn put_frame(out: &mut impl BufMut, kind: u8, payload: &[u8]) {
     out.put_u8(kind);
     out.put_u32(payload.len() as u32);
     out.put_slice(payload);
-}
-
-/// Writes and flushes one frame.
-pub async fn write_frame<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    frame: &Frame,
-) -> std::io::Result<()> {
-    let mut buf = Vec::new();
-    frame.encode(&mut buf);
-    writer.write_all(&buf).await?;
-    writer.flush().await
 }
 
 #[cfg(test)]
@@ -442,20 +435,27 @@ mod tests {
         assert_eq!(timed_out.exit_code(), 124);
     }
 
-    #[tokio::test]
-    async fn async_reader_matches_decoder() {
-        let mut buf = Vec::new();
+    #[test]
+    fn the_codec_matches_the_decoder_piece_by_piece() {
+        let mut all = BytesMut::new();
         for frame in sample_frames() {
-            frame.encode(&mut buf);
+            frame.encode(&mut all);
         }
-        let mut reader = &buf[..];
-        for expected in sample_frames() {
-            assert_eq!(read_frame(&mut reader).await.unwrap(), Some(expected));
+        // Fed a byte at a time, as a slow socket would.
+        let mut codec = FrameCodec;
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for byte in all.iter() {
+            buf.extend_from_slice(&[*byte]);
+            while let Some(frame) = codec.decode(&mut buf).unwrap() {
+                got.push(frame);
+            }
         }
-        assert_eq!(read_frame(&mut reader).await.unwrap(), None);
-        let mut cut = &buf[..3];
+        assert_eq!(got, sample_frames());
+        assert!(codec.decode_eof(&mut buf).unwrap().is_none());
+        let mut cut = BytesMut::from(&all[..3]);
         assert!(matches!(
-            read_frame(&mut cut).await,
+            codec.decode_eof(&mut cut),
             Err(FrameError::Truncated)
         ));
     }

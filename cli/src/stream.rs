@@ -1,10 +1,12 @@
 //! The CLI side of an upgraded exec or shell stream: stdin, signals and
 //! window changes to the daemon; stdout, stderr and the exit status back.
 
-use tether_api::frame::{self, CHUNK, Frame};
+use futures_util::StreamExt;
+use tether_api::frame::{self, CHUNK, Frame, FrameCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
 
 use tether_api::frame::Notice;
 
@@ -62,13 +64,20 @@ pub async fn pump(
 ) -> Result<u8> {
     let mut raw = matches!(input, Input::Raw { .. }) && terminal.is_some();
     let escape = matches!(input, Input::Raw { escape: true });
-    let (mut from_daemon, mut to_daemon) = tokio::io::split(stream);
+    let (from_daemon, mut to_daemon) = tokio::io::split(stream);
 
     // One writer owns the daemon-bound half; stdin and signals feed it.
     let (frames, mut outgoing) = mpsc::channel::<Frame>(8);
     let writer = tokio::spawn(async move {
+        let mut buf = bytes::BytesMut::new();
         while let Some(frame) = outgoing.recv().await {
-            if frame::write_frame(&mut to_daemon, &frame).await.is_err() {
+            buf.clear();
+            frame.encode(&mut buf);
+            let sent = async {
+                to_daemon.write_all(&buf).await?;
+                to_daemon.flush().await
+            };
+            if sent.await.is_err() {
                 break;
             }
         }
@@ -142,24 +151,12 @@ pub async fn pump(
 
     let mut stdout = tokio::io::stdout();
     let mut stderr = tokio::io::stderr();
-    // Frames are read in their own task: read_frame is not cancel-safe, and
-    // the loop below also waits for Ctrl-C.
-    let (incoming_tx, mut incoming) = mpsc::channel(4);
-    let reader = tokio::spawn(async move {
-        loop {
-            let next = frame::read_frame(&mut from_daemon).await;
-            let end = !matches!(
-                next,
-                Ok(Some(Frame::Stdout(_) | Frame::Stderr(_) | Frame::Notice(_)))
-            );
-            if incoming_tx.send(next).await.is_err() || end {
-                break;
-            }
-        }
-    });
+    // The codec keeps a partial frame in its buffer: reading is one arm of
+    // the select below, beside Ctrl-C.
+    let mut incoming = FramedRead::new(from_daemon, FrameCodec);
     let code = loop {
         let next = tokio::select! {
-            next = incoming.recv() => next,
+            next = incoming.next() => next,
             _ = interrupt.recv() => {
                 interrupts += 1;
                 if interrupts >= 2 || raw {
@@ -177,8 +174,8 @@ pub async fn pump(
             }
         };
         let frame = match next {
-            Some(Ok(Some(frame))) => frame,
-            Some(Ok(None)) | None => break Err(daemon_gone(raw)),
+            Some(Ok(frame)) => frame,
+            None => break Err(daemon_gone(raw)),
             Some(Err(frame::FrameError::Truncated)) => break Err(daemon_gone(raw)),
             Some(Err(frame::FrameError::Io(error)))
                 if matches!(
@@ -250,7 +247,6 @@ pub async fn pump(
     };
     stdin_pump.abort();
     resizes.abort();
-    reader.abort();
     writer.abort();
     let _ = stdout.flush().await;
     drop(terminal);

@@ -38,9 +38,13 @@ fn world() -> &'static World {
             config_path: None,
         };
         let store = tetherd::store::Store::open(&options.state_dir).expect("store");
-        let audit = tetherd::audit::Audit::open(&store, &options.state_dir, &config.audit).expect("audit");
+        let audit = tetherd::audit::Audit::new(&options.state_dir, &config.audit);
         let uid = tetherd::sys::getuid();
-        let app = runtime.block_on(async { App::new(options, store, audit, uid) });
+        let app = runtime.block_on(async {
+            let app = App::new(options, store, audit, uid);
+            app.open_trail().await.expect("audit trail");
+            app
+        });
         World { runtime, app }
     })
 }

@@ -84,7 +84,8 @@ fn matching_step(totp: &TOTP, code: &str, unix: u64) -> Option<u64> {
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 fn argon2() -> Argon2<'static> {
@@ -471,9 +472,7 @@ impl Mfa {
 }
 
 fn decode_hex(text: &str) -> Vec<u8> {
-    (0..text.len() / 2)
-        .filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect()
+    hex::decode(text).unwrap_or_default()
 }
 
 fn uri_escape(text: &str) -> String {

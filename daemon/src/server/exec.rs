@@ -277,12 +277,12 @@ async fn start_stream(
         notices.push(Notice::NoTerminal);
     }
 
-    let guard = app.tasks.enter();
+    let tasks = app.tasks.clone();
     let profile = name.to_owned();
     let program = run.label.clone();
     let app = app.clone();
     let started = std::time::Instant::now();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
                 let outcome = bridge(
@@ -330,7 +330,6 @@ async fn start_stream(
             }
         }
         drop(lease);
-        drop(guard);
     });
 
     let mut response = empty(StatusCode::SWITCHING_PROTOCOLS);

@@ -25,14 +25,14 @@ mod vault;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixListener;
-use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::access::Caller;
 use crate::access::mfa::Mfa;
@@ -59,7 +59,10 @@ pub struct App {
     pub daemon_uid: u32,
     pub started: Instant,
     connections: Mutex<HashMap<u32, usize>>,
-    tasks: Tracker,
+    /// Running connections and streams, which shutdown waits for.
+    tasks: TaskTracker,
+    /// Cancelled at shutdown: connections finish their request and close.
+    stopping: CancellationToken,
 }
 
 impl App {
@@ -77,7 +80,8 @@ impl App {
             daemon_uid,
             started: Instant::now(),
             connections: Mutex::new(HashMap::new()),
-            tasks: Tracker::default(),
+            tasks: TaskTracker::new(),
+            stopping: CancellationToken::new(),
         })
     }
 
@@ -284,47 +288,9 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// Counts running connections and streams so shutdown can wait for them.
-#[derive(Default, Clone)]
-pub struct Tracker {
-    inner: Arc<(AtomicUsize, Notify)>,
-}
-
-pub struct TrackerGuard(Arc<(AtomicUsize, Notify)>);
-
-impl Tracker {
-    pub fn enter(&self) -> TrackerGuard {
-        self.inner.0.fetch_add(1, Ordering::SeqCst);
-        TrackerGuard(self.inner.clone())
-    }
-
-    pub fn running(&self) -> usize {
-        self.inner.0.load(Ordering::SeqCst)
-    }
-
-    async fn idle(&self) {
-        loop {
-            let notified = self.inner.1.notified();
-            if self.running() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-impl Drop for TrackerGuard {
-    fn drop(&mut self) {
-        if self.0.0.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.1.notify_waiters();
-        }
-    }
-}
-
 /// Accepts connections until `shutdown` resolves, then waits (bounded by
 /// `limits.drain_timeout_secs`) for running requests and commands.
 pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<Output = ()>) {
-    let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     let reaper = tokio::spawn(reap_idle(app.clone()));
     let sweeper = tokio::spawn(sweep_refusals(app.clone()));
@@ -346,12 +312,8 @@ pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<
                         tokio::spawn(turn_away(app, stream, peer));
                         continue;
                     };
-                    let guard = app.tasks.enter();
-                    let stop = stop_rx.clone();
-                    tokio::spawn(async move {
-                        serve_connection(app, stream, peer, admitted, stop).await;
-                        drop(guard);
-                    });
+                    let tasks = app.tasks.clone();
+                    tasks.spawn(serve_connection(app, stream, peer, admitted));
                 }
                 Err(error) => {
                     // EMFILE and friends: back off instead of spinning.
@@ -363,13 +325,14 @@ pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<
         }
     }
     drop(listener);
-    let _ = stop_tx.send(true);
-    let running = app.tasks.running();
+    app.stopping.cancel();
+    app.tasks.close();
+    let running = app.tasks.len();
     if running > 0 {
         tracing::info!(running, "waiting for running requests");
         let drain = app.config().limits.drain_timeout();
-        if tokio::time::timeout(drain, app.tasks.idle()).await.is_err() {
-            tracing::warn!(left = app.tasks.running(), "drain timeout; ending the rest");
+        if tokio::time::timeout(drain, app.tasks.wait()).await.is_err() {
+            tracing::warn!(left = app.tasks.len(), "drain timeout; ending the rest");
         }
     }
     reaper.abort();
@@ -423,8 +386,7 @@ pub async fn serve_one(app: Arc<App>, stream: tokio::net::UnixStream) {
         turn_away(app, stream, peer).await;
         return;
     };
-    let (_stop_tx, stop_rx) = watch::channel(false);
-    serve_connection(app, stream, peer, admitted, stop_rx).await;
+    serve_connection(app, stream, peer, admitted).await;
 }
 
 /// How long a turned-away connection may take to send what it had queued
@@ -495,8 +457,7 @@ pub async fn serve_as(app: Arc<App>, stream: tokio::net::UnixStream, peer: Peer)
     let Some(admitted) = app.admit(peer.uid) else {
         return;
     };
-    let (_stop_tx, stop_rx) = watch::channel(false);
-    serve_connection(app, stream, peer, admitted, stop_rx).await;
+    serve_connection(app, stream, peer, admitted).await;
 }
 
 async fn serve_connection(
@@ -504,8 +465,8 @@ async fn serve_connection(
     stream: tokio::net::UnixStream,
     peer: Peer,
     admitted: ConnectionGuard,
-    mut stop: watch::Receiver<bool>,
 ) {
+    let stopping = app.stopping.clone();
     let config = app.config();
     let limits = &config.limits;
     let service_app = app.clone();
@@ -526,7 +487,7 @@ async fn serve_connection(
                 tracing::debug!(uid = peer.uid, %error, "connection ended with an error");
             }
         }
-        () = async { drop(stop.wait_for(|stop| *stop).await) } => {
+        () = stopping.cancelled() => {
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }

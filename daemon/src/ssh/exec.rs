@@ -17,12 +17,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
+use futures_util::StreamExt;
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg, Pty, Sig};
 use tether_api::error::{ApiError, ErrorCode};
-use tether_api::frame::{self, ExitInfo, Frame, Notice};
+use tether_api::frame::{ExitInfo, Frame, FrameCodec, Notice};
 use tether_api::types::PtyRequest;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio_util::codec::FramedRead;
 
 use super::SshError;
 use super::pool::{Lease, Stall};
@@ -199,17 +201,18 @@ where
 {
     let (mut remote, writer) = channel.split();
     let writer = Arc::new(writer);
-    let (mut from_caller, mut to_caller) = tokio::io::split(stream);
+    let (from_caller, mut to_caller) = tokio::io::split(stream);
     let mut outcome = Outcome::default();
 
     let input_writer = writer.clone();
     let bytes_in = Arc::new(AtomicU64::new(0));
     let input_bytes = bytes_in.clone();
     let mut input = tokio::spawn(async move {
+        let mut frames = FramedRead::new(from_caller, FrameCodec);
         loop {
-            let frame = match frame::read_frame(&mut from_caller).await {
-                Ok(Some(frame)) => frame,
-                Ok(None) | Err(_) => return InputEnd::Gone,
+            let frame = match frames.next().await {
+                Some(Ok(frame)) => frame,
+                None | Some(Err(_)) => return InputEnd::Gone,
             };
             let sent = match frame {
                 Frame::Stdin(data) => {

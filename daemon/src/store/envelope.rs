@@ -72,7 +72,7 @@ impl MasterKey {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// The associated data binding a ciphertext to its place.

@@ -60,11 +60,11 @@ async fn send_file(
     }
     let handle = sftp.open_read(&path).await?;
     let (tx, body) = channel_body(4);
-    let guard = app.tasks.enter();
+    let tasks = app.tasks.clone();
     let profile = name.to_owned();
     let log_path = path.clone();
     let app = app.clone();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let mut sent: u64 = 0;
         let mut hasher = Sha256::new();
         let mut reader = sftp.reader(handle, &log_path);
@@ -101,7 +101,6 @@ async fn send_file(
         tracing::info!(%profile, path = %log_path, bytes = sent, "download finished");
         drop(sftp);
         drop(lease);
-        drop(guard);
     });
     let mut response = Resp::new(body);
     let headers = response.headers_mut();
