@@ -39,27 +39,11 @@ pub struct RemoteFile {
 }
 
 /// Feeds an upload: chunks of the file, or an error to abort it.
-pub type UploadSender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+pub type UploadSender = http_body_util::channel::Sender<Bytes, std::io::Error>;
 
 /// A request body fed through a bounded channel, so a large upload is never
-/// held in memory.
-pub struct UploadBody {
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
-}
-
-impl hyper::body::Body for UploadBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|next| next.map(|item| item.map(hyper::body::Frame::data)))
-    }
-}
+/// held in memory; aborting the sender aborts the upload.
+type UploadBody = http_body_util::channel::Channel<Bytes, std::io::Error>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -242,13 +226,13 @@ impl Client {
         ClientError,
     > {
         let mut sender = self.connect::<UploadBody>().await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let (tx, body) = UploadBody::new(4);
         let request = Request::builder()
             .method(Method::PUT)
             .uri(file.path())
             .header(header::HOST, "tetherd")
             .header(API_VERSION_HEADER, API_VERSION.to_string())
-            .body(UploadBody { rx })
+            .body(body)
             .map_err(protocol)?;
         let answer = async move {
             let response = sender.send_request(request).await.map_err(protocol)?;

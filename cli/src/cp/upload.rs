@@ -134,7 +134,7 @@ impl Copier<'_> {
                 inplace: self.inplace,
             },
         };
-        let (sender, answer) = self.client.upload(&upload).await?;
+        let (mut sender, answer) = self.client.upload(&upload).await?;
         let mut answer = tokio::spawn(answer);
         self.progress
             .start_file(file_name(target).unwrap_or(target), size);
@@ -148,7 +148,7 @@ impl Copier<'_> {
                 let n = reader.read(&mut buf).await.map_err(Some)?;
                 if n > 0 {
                     let chunk = Bytes::copy_from_slice(&buf[..n]);
-                    sender.send(Ok(chunk)).await.map_err(|_| None)?;
+                    sender.send_data(chunk).await.map_err(|_| None)?;
                 }
                 Ok::<usize, Option<std::io::Error>>(n)
             };
@@ -168,12 +168,10 @@ impl Copier<'_> {
                 },
             }
         };
-        if let Some(error) = &read_error {
-            let _ = sender
-                .send(Err(std::io::Error::new(error.kind(), error.to_string())))
-                .await;
+        match &read_error {
+            Some(error) => sender.abort(std::io::Error::new(error.kind(), error.to_string())),
+            None => drop(sender),
         }
-        drop(sender);
         let answer = match early_answer {
             Some(done) => done,
             None => answer.await,

@@ -23,32 +23,14 @@ pub fn full(bytes: Bytes) -> Body {
     Full::new(bytes).map_err(|never| match never {}).boxed()
 }
 
-/// A response body fed by a task through a bounded channel: the task waits
-/// while the caller is slow, so a download never piles up in memory.
-pub struct ChannelBody {
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
-}
-
-/// A body fed through a channel of `depth` chunks, and the sender that feeds it.
-pub type BodySender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+/// A body fed through a channel of `depth` chunks, and the sender that
+/// feeds it: the feeding task waits while the caller is slow, so a download
+/// never piles up in memory; `abort` ends the body with an error.
+pub type BodySender = http_body_util::channel::Sender<Bytes, std::io::Error>;
 
 pub fn channel_body(depth: usize) -> (BodySender, Body) {
-    let (tx, rx) = tokio::sync::mpsc::channel(depth);
-    (tx, ChannelBody { rx }.boxed())
-}
-
-impl hyper::body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|next| next.map(|item| item.map(hyper::body::Frame::data)))
-    }
+    let (tx, body) = http_body_util::channel::Channel::new(depth);
+    (tx, body.boxed())
 }
 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {

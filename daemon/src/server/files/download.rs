@@ -59,7 +59,7 @@ async fn send_file(
         .into());
     }
     let handle = sftp.open_read(&path).await?;
-    let (tx, body) = channel_body(4);
+    let (mut tx, body) = channel_body(4);
     let tasks = app.tasks.clone();
     let profile = name.to_owned();
     let log_path = path.clone();
@@ -75,12 +75,12 @@ async fn send_file(
                 Ok(Some(data)) => {
                     sent += data.len() as u64;
                     hasher.update(&data);
-                    if tx.send(Ok(data)).await.is_err() {
+                    if tx.send_data(data).await.is_err() {
                         break "caller_gone";
                     }
                 }
                 Err(error) => {
-                    let _ = tx.send(Err(std::io::Error::other(error.to_string()))).await;
+                    tx.abort(std::io::Error::other(error.to_string()));
                     break "sftp_error";
                 }
             }
