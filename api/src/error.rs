@@ -129,6 +129,33 @@ impl ApiError {
     }
 }
 
+/// The `details` of `host_key_mismatch`, which scripts read to decide
+/// whether to re-trust a server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostKeyDetails {
+    /// The profile, where the key was checked for one.
+    pub profile: Option<String>,
+    pub address: String,
+    /// The fingerprints that were trusted.
+    pub expected: Vec<String>,
+    /// The fingerprint the server showed, and its algorithm.
+    pub actual: String,
+    pub actual_algorithm: String,
+}
+
+/// The `details` of `store_corrupt` for one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordDetails {
+    pub tree: String,
+    pub record: String,
+}
+
+/// The `details` of `profile_not_found` and `profile_exists`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileDetails {
+    pub profile: String,
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.message)

@@ -6,6 +6,7 @@
 //! tether's.
 
 mod access;
+mod action;
 mod audit;
 mod complete;
 mod cp;
@@ -70,9 +71,9 @@ enum Command {
     Grant(access::GrantCommand),
     /// Named actions: argv templates that cron jobs and restricted users run
     #[command(subcommand)]
-    Action(access::ActionCommand),
+    Action(action::ActionCommand),
     /// Run a named action: tether run PROFILE ACTION [key=value ...]
-    Run(access::RunArgs),
+    Run(action::RunArgs),
     /// TOTP enrolment and status
     #[command(subcommand)]
     Mfa(mfa::MfaCommand),
@@ -245,8 +246,8 @@ async fn run(cli: Cli) -> u8 {
         Command::Cp(args) => cp::run(&client, args).await,
         Command::Files(args) => files::run(&client, args).await,
         Command::Grant(command) => access::grant(&client, command).await,
-        Command::Action(command) => access::action(&client, command).await,
-        Command::Run(args) => access::run(&client, args).await,
+        Command::Action(command) => action::action(&client, command).await,
+        Command::Run(args) => action::run(&client, args).await,
         Command::Mfa(command) => mfa::mfa(&client, command).await,
         Command::Login(flag) => mfa::login(&client, flag.json).await,
         Command::Logout => mfa::logout(&client).await,

@@ -5,8 +5,7 @@
 //! Messages never contain a secret: they are built from names, addresses and
 //! fingerprints only.
 
-use serde_json::json;
-use tether_api::error::{ApiError, ErrorCode};
+use tether_api::error::{ApiError, ErrorCode, HostKeyDetails, ProfileDetails, RecordDetails};
 
 use crate::ssh::SshError;
 use crate::ssh::sftp::{RemoteError, RemoteKind};
@@ -167,38 +166,46 @@ impl Error {
         }
     }
 
+    /// What scripts may read besides the message; its shapes are api's.
     fn details(&self) -> serde_json::Value {
-        match self {
+        let value = match self {
             Error::Ssh(SshError::HostKeyMismatch {
                 addr,
                 expected,
                 actual,
                 profile,
-            }) => json!({
-                "profile": profile,
-                "address": addr,
-                "expected": expected,
-                "actual": actual.fingerprint,
-                "actual_algorithm": actual.algorithm,
+            }) => serde_json::to_value(HostKeyDetails {
+                profile: profile.clone(),
+                address: addr.clone(),
+                expected: expected.clone(),
+                actual: actual.fingerprint.clone(),
+                actual_algorithm: actual.algorithm.clone(),
             }),
             Error::HostKeyNotAsGiven {
                 addr,
                 given,
                 actual,
-            } => json!({
-                "address": addr,
-                "expected": [given],
-                "actual": actual.fingerprint,
-                "actual_algorithm": actual.algorithm,
+            } => serde_json::to_value(HostKeyDetails {
+                profile: None,
+                address: addr.clone(),
+                expected: vec![given.clone()],
+                actual: actual.fingerprint.clone(),
+                actual_algorithm: actual.algorithm.clone(),
             }),
             Error::Store(StoreError::Corrupt { tree, record }) => {
-                json!({ "tree": tree, "record": record })
+                serde_json::to_value(RecordDetails {
+                    tree: (*tree).to_owned(),
+                    record: record.clone(),
+                })
             }
             Error::ProfileNotFound(name) | Error::Store(StoreError::Exists(name)) => {
-                json!({ "profile": name })
+                serde_json::to_value(ProfileDetails {
+                    profile: name.clone(),
+                })
             }
-            _ => serde_json::Value::Null,
-        }
+            _ => return serde_json::Value::Null,
+        };
+        value.unwrap_or_default()
     }
 
     /// Names `profile` where the message is better for it (a changed host

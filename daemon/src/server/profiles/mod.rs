@@ -32,6 +32,16 @@ use crate::ssh::pool::Target;
 use crate::ssh::{hostkey, keys};
 use crate::store::{Credential, KeyInfo, PinnedHostKey, ProfileRecord, StoreError, now};
 
+mod input;
+mod login;
+
+pub use input::check_name;
+use input::{
+    Checked, check_host, check_port, check_secs, check_user, new_credential, not_as_given,
+    trust_for,
+};
+pub(in crate::server) use login::{Verified, load, login, target, verify};
+
 pub(super) fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) -> ProfileInfo {
     let key_info = |k: KeyInfo| HostKeyInfo {
         algorithm: k.algorithm,
@@ -61,79 +71,6 @@ pub(super) fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) 
         created_at: record.created_at,
         updated_at: record.updated_at,
     }
-}
-
-pub fn check_name(name: &str) -> Result<(), Error> {
-    validate_profile_name(name).map_err(Error::BadRequest)
-}
-
-fn check_host(host: &str) -> Result<(), Error> {
-    let ok = !host.is_empty()
-        && host.len() <= 253
-        && !host.starts_with('-')
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_' | '%'))
-        // A `%` only as an IPv6 address's zone (`fe80::1%eth0`).
-        && host
-            .split_once('%')
-            .is_none_or(|(ip, zone)| ip.contains(':') && !zone.is_empty() && !zone.contains('%'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::BadRequest(format!(
-            "invalid host {host:?}: give a host name or an IP address"
-        )))
-    }
-}
-
-/// A per-profile timeout: 1 second to 1 hour.
-fn check_secs(field: &str, value: Option<u64>) -> Result<Option<u64>, Error> {
-    match value {
-        Some(secs) if !(1..=3600).contains(&secs) => Err(Error::BadRequest(format!(
-            "{field} must be 1 to 3600 seconds"
-        ))),
-        other => Ok(other),
-    }
-}
-
-fn check_user(user: &str) -> Result<(), Error> {
-    let ok = !user.is_empty()
-        && user.len() <= 256
-        && !user.chars().any(|c| c.is_control() || c.is_whitespace());
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::BadRequest(format!("invalid user name {user:?}")))
-    }
-}
-
-/// Loads a profile, turning "absent" into `profile_not_found`.
-pub fn load(app: &App, name: &str) -> Result<ProfileRecord, Error> {
-    check_name(name)?;
-    app.store
-        .profile(name)?
-        .ok_or_else(|| Error::ProfileNotFound(name.to_owned()))
-}
-
-/// Everything the pool needs to reach a profile's server.
-pub fn target(app: &App, name: &str) -> Result<Target, Error> {
-    let record = load(app, name)?;
-    let pins = app
-        .store
-        .host_keys(name)?
-        .into_iter()
-        .map(|pin| pin.fingerprint)
-        .collect();
-    Ok(Target {
-        profile: name.to_owned(),
-        settings: ConnectSettings::new(&app.config().ssh, Some(&record)),
-        host: record.host,
-        port: record.port,
-        user: record.user,
-        certificate: record.certificate,
-        pins,
-    })
 }
 
 /// The profiles the caller may see (all, for root).
@@ -219,159 +156,6 @@ async fn probed(app: &App, probe: ProbeHostKey) -> Result<Resp, Error> {
             fingerprint: key.fingerprint,
         },
     ))
-}
-
-/// A credential from a request, checked, as it is stored.
-struct Checked {
-    credential: Credential,
-    auth: AuthKind,
-    public_key: Option<KeyInfo>,
-    certificate: Option<String>,
-}
-
-/// Checks a credential from a request and turns it into what is stored.
-fn new_credential(credential: &NewCredential) -> Result<Checked, Error> {
-    let password_of = |password: &tether_api::secret::Secret| {
-        if password.is_empty() {
-            return Err(Error::BadRequest("the password is empty".into()));
-        }
-        Ok(Zeroizing::new(password.expose().to_owned()))
-    };
-    Ok(match credential {
-        NewCredential::PrivateKey {
-            key,
-            passphrase,
-            password,
-            certificate,
-        } => {
-            let parsed =
-                keys::parse_private_key(key.expose(), passphrase.as_ref().map(|p| p.expose()))?;
-            let certificate = certificate
-                .as_deref()
-                .map(|text| keys::check_certificate(text, &parsed.public))
-                .transpose()?;
-            let (credential, auth) = match password {
-                Some(password) => (
-                    Credential::KeyAndPassword {
-                        key: parsed.openssh,
-                        password: password_of(password)?,
-                    },
-                    AuthKind::KeyAndPassword,
-                ),
-                None => (Credential::PrivateKey(parsed.openssh), AuthKind::Key),
-            };
-            Checked {
-                credential,
-                auth,
-                public_key: Some(parsed.public),
-                certificate,
-            }
-        }
-        NewCredential::Password { password } => Checked {
-            credential: Credential::Password(password_of(password)?),
-            auth: AuthKind::Password,
-            public_key: None,
-            certificate: None,
-        },
-    })
-}
-
-fn trust_for(policy: &HostKeyPolicy) -> Result<Trust, Error> {
-    match policy {
-        HostKeyPolicy::Pin { fingerprint } => {
-            if !hostkey::valid_fingerprint(fingerprint) {
-                return Err(Error::BadRequest(format!(
-                    "{fingerprint:?} is not a host key fingerprint: expected SHA256: and 43 base64 characters, \
-                     as `ssh-keygen -lf` prints"
-                )));
-            }
-            Ok(Trust::Pinned(vec![fingerprint.clone()]))
-        }
-        HostKeyPolicy::AcceptNew => Ok(Trust::AcceptAny),
-    }
-}
-
-/// A mismatch against a fingerprint the request itself gave is a wrong
-/// fingerprint, not a changed key: say so.
-fn not_as_given(error: Error, policy: &HostKeyPolicy) -> Error {
-    match (error, policy) {
-        (
-            Error::Ssh(SshError::HostKeyMismatch { addr, actual, .. }),
-            HostKeyPolicy::Pin { fingerprint },
-        ) => Error::HostKeyNotAsGiven {
-            addr,
-            given: fingerprint.clone(),
-            actual,
-        },
-        (error, _) => error,
-    }
-}
-
-/// What a verifying login saw.
-pub(super) struct Verified {
-    pub host_key: KeyInfo,
-    pub banner: Option<String>,
-}
-
-/// Connects once as `record` says, accepting the host key as `trust` says,
-/// and logs in with the credential `source` names, on record as a
-/// `purpose` connection (not pooled: the caller hangs up).
-pub(super) async fn login(
-    app: &App,
-    caller: &Caller,
-    name: &str,
-    record: &ProfileRecord,
-    trust: Trust,
-    source: Source<'_>,
-    purpose: &'static str,
-) -> Result<client::Connected, Error> {
-    let settings = ConnectSettings::new(&app.config().ssh, Some(record));
-    let recorder = Recorder {
-        app,
-        caller,
-        profile: name,
-        purpose,
-        source,
-    };
-    client::login(
-        client::Account {
-            host: &record.host,
-            port: record.port,
-            user: &record.user,
-            certificate: record.certificate.as_deref(),
-        },
-        trust,
-        &settings,
-        None,
-        &recorder,
-    )
-    .await
-    .map_err(|e| e.in_profile(name))
-}
-
-/// [`login`] as a `verify` connection, then hangs up.
-pub(super) async fn verify(
-    app: &App,
-    caller: &Caller,
-    name: &str,
-    record: &ProfileRecord,
-    trust: Trust,
-    source: Source<'_>,
-) -> Result<Verified, Error> {
-    let connected = login(app, caller, name, record, trust, source, "verify").await?;
-    client::hang_up(&connected).await;
-    Ok(Verified {
-        host_key: connected.host_key.clone(),
-        banner: connected.banner(),
-    })
-}
-
-fn check_port(port: u16) -> Result<(), Error> {
-    if port == 0 {
-        Err(Error::BadRequest("port 0 is not a port".into()))
-    } else {
-        Ok(())
-    }
 }
 
 pub async fn add(app: &App, caller: &Caller, add: AddProfile) -> Result<Resp, Error> {
