@@ -73,7 +73,7 @@ pub(in crate::server) async fn login(
     .map_err(|e| e.in_profile(name))
 }
 
-/// [`login`] as a `verify` connection, then hangs up.
+/// [`login()`] as a `verify` connection, then hangs up.
 pub(in crate::server) async fn verify(
     app: &App,
     caller: &Caller,
