@@ -86,8 +86,11 @@ error_codes! {
     StoreCorrupt => "store_corrupt", 500, "a stored record, or the store as a whole, failed its integrity check (the message says which)";
     StoreError => "store_error", 500, "the credential store could not be read or written";
     Internal => "internal", 500, "an unexpected error inside the daemon";
-    ConnectFailed => "connect_failed", 502, "the SSH server could not be reached";
+    ConnectFailed => "connect_failed", 502, "the server could not be reached";
     HostKeyMismatch => "host_key_mismatch", 502, "the server's host key is not the pinned one; nothing was sent to it";
+    CertificateMismatch => "certificate_mismatch", 502, "the FTPS server's TLS certificate is not the pinned one (or not valid for the authorities trusted); nothing was sent to it";
+    TlsFailed => "tls_failed", 502, "the TLS handshake with the FTPS server failed, or the server does not offer TLS";
+    FtpError => "ftp_error", 502, "the FTP server failed the operation or closed the connection";
     AuthFailed => "auth_failed", 502, "the server refused the stored credential";
     SshError => "ssh_error", 502, "the SSH connection failed or was closed";
     SftpError => "sftp_error", 502, "the server's SFTP subsystem failed the operation (a full disk shows here)";
@@ -96,7 +99,7 @@ error_codes! {
     WrongPassphrase => "wrong_passphrase", 403, "the passphrase does not open the master key (wrong ones count toward a lockout)";
     TooManyAttempts => "too_many_attempts", 429, "too many wrong passphrases: wait the time the message says";
     AuditUnavailable => "audit_unavailable", 503, "the audit trail cannot be written, so the operation was refused";
-    Timeout => "timeout", 504, "the SSH server did not answer in time";
+    Timeout => "timeout", 504, "the server did not answer in time";
 }
 
 impl fmt::Display for ErrorCode {
@@ -141,6 +144,18 @@ pub struct HostKeyDetails {
     /// The fingerprint the server showed, and its algorithm.
     pub actual: String,
     pub actual_algorithm: String,
+}
+
+/// The `details` of `certificate_mismatch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateDetails {
+    pub profile: Option<String>,
+    pub address: String,
+    /// The pinned fingerprints (hex with colons), or none when the
+    /// certificate was checked against authorities.
+    pub expected: Vec<String>,
+    /// The fingerprint of the certificate the server showed.
+    pub actual: String,
 }
 
 /// The `details` of `store_corrupt` for one record.

@@ -92,6 +92,54 @@ pub enum SftpRequest {
     Touch { path: String, mtime: u64 },
 }
 
+impl SftpRequest {
+    /// The operation's name, as the audit trail has it: `ls`, `mv`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SftpRequest::Ls { .. } => "ls",
+            SftpRequest::Stat { .. } => "stat",
+            SftpRequest::Mkdir { .. } => "mkdir",
+            SftpRequest::Rm { .. } => "rm",
+            SftpRequest::Rmdir { .. } => "rmdir",
+            SftpRequest::Mv { .. } => "mv",
+            SftpRequest::Chmod { .. } => "chmod",
+            SftpRequest::Symlink { .. } => "symlink",
+            SftpRequest::Touch { .. } => "touch",
+        }
+    }
+
+    /// Every path the request names (a symlink's target too).
+    pub fn paths(&self) -> Vec<&str> {
+        match self {
+            SftpRequest::Mv { from, to } => vec![from, to],
+            SftpRequest::Symlink { target, link } => vec![target, link],
+            SftpRequest::Ls { path }
+            | SftpRequest::Stat { path, .. }
+            | SftpRequest::Mkdir { path, .. }
+            | SftpRequest::Rm { path, .. }
+            | SftpRequest::Rmdir { path }
+            | SftpRequest::Chmod { path, .. }
+            | SftpRequest::Touch { path, .. } => vec![path],
+        }
+    }
+
+    /// The paths the operation acts on, to be resolved and confined (a
+    /// symlink's target is text; reading through the link is what counts).
+    pub fn acted_on_mut(&mut self) -> Vec<&mut String> {
+        match self {
+            SftpRequest::Mv { from, to } => vec![from, to],
+            SftpRequest::Ls { path }
+            | SftpRequest::Stat { path, .. }
+            | SftpRequest::Mkdir { path, .. }
+            | SftpRequest::Rm { path, .. }
+            | SftpRequest::Rmdir { path }
+            | SftpRequest::Chmod { path, .. }
+            | SftpRequest::Touch { path, .. }
+            | SftpRequest::Symlink { link: path, .. } => vec![path],
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SftpResponse {
@@ -124,6 +172,10 @@ pub struct Uploaded {
     pub bytes: u64,
     /// SHA-256 of what was written, hex.
     pub sha256: String,
+    /// What could not be done as asked, though the file is complete (an FTP
+    /// server that cannot set modes or times).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Percent-encodes a query value (everything but unreserved characters).

@@ -10,6 +10,7 @@
 //! - [`types`] holds request and response bodies.
 //! - [`frame`] is the framed byte stream that `exec` upgrades to.
 //! - [`client`] talks to the daemon over its Unix socket.
+//! - [`time`] turns Unix seconds into a UTC date.
 //! - [`secret`] is the zeroizing, `Debug`-less string used for secrets in requests.
 
 pub mod access;
@@ -21,6 +22,7 @@ pub mod files;
 pub mod frame;
 pub mod paths;
 pub mod secret;
+pub mod time;
 pub mod types;
 
 /// The version of the HTTP API under `/v1`. Bump it on any incompatible change

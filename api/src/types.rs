@@ -200,6 +200,8 @@ pub struct HostKeyInfo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProfileInfo {
     pub name: String,
+    #[serde(default)]
+    pub protocol: Protocol,
     pub host: String,
     pub port: u16,
     pub user: String,
@@ -210,7 +212,13 @@ pub struct ProfileInfo {
     /// The user certificate it logs in with, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertificateInfo>,
+    /// The pinned SSH host keys, or for FTPS the pinned certificate
+    /// (algorithm [`CERTIFICATE_ALGORITHM`], fingerprint in hex with colons).
     pub host_keys: Vec<HostKeyInfo>,
+    /// FTPS checked against certificate authorities instead of a pin:
+    /// `system`, or `file` for those given when the profile was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
     /// Per-profile connection settings, where set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_timeout_secs: Option<u64>,
@@ -258,24 +266,191 @@ pub enum NewCredential {
     },
 }
 
-/// How `profile add` decides to trust the server's host key.
+/// How `profile add` decides to trust the server: its SSH host key, or
+/// the TLS certificate of an FTPS server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HostKeyPolicy {
-    /// Trust only a key with this `SHA256:` fingerprint.
+    /// Trust only a key with this fingerprint: `SHA256:` and base64 for an
+    /// SSH host key; for a certificate, its SHA-256 in hex with colons (as
+    /// `openssl x509 -noout -fingerprint -sha256` prints) or `SHA256:`.
     Pin { fingerprint: String },
     /// Trust whatever key the server shows now (trust on first use, with the
     /// caller's explicit consent).
     AcceptNew,
+    /// FTPS only: validate the certificate's chain and host name against
+    /// certificate authorities instead of pinning it: the system's, or
+    /// those in `pem`.
+    Ca {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pem: Option<String>,
+    },
+}
+
+/// What a profile speaks to its server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// SSH: commands, shells and SFTP.
+    #[default]
+    Ssh,
+    /// FTP without TLS: the password crosses the network in clear.
+    Ftp,
+    /// FTP with explicit TLS (`AUTH TLS` on the FTP port).
+    Ftps,
+    /// FTP with TLS from the first byte (port 990).
+    FtpsImplicit,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Ssh,
+        Protocol::Ftp,
+        Protocol::Ftps,
+        Protocol::FtpsImplicit,
+    ];
+
+    /// The name on the command line: `ssh`, `ftp`, `ftps`, `ftps-implicit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Ssh => "ssh",
+            Protocol::Ftp => "ftp",
+            Protocol::Ftps => "ftps",
+            Protocol::FtpsImplicit => "ftps-implicit",
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            Protocol::Ssh => 22,
+            Protocol::Ftp | Protocol::Ftps => 21,
+            Protocol::FtpsImplicit => 990,
+        }
+    }
+
+    pub fn is_ssh(&self) -> bool {
+        *self == Protocol::Ssh
+    }
+
+    pub fn is_ftp(self) -> bool {
+        !self.is_ssh()
+    }
+
+    /// Whether the connection is protected by TLS (FTPS).
+    pub fn uses_tls(self) -> bool {
+        matches!(self, Protocol::Ftps | Protocol::FtpsImplicit)
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        Protocol::ALL
+            .into_iter()
+            .find(|p| p.as_str() == name)
+            .ok_or_else(|| format!("unknown protocol {name:?}: ssh, ftp, ftps or ftps-implicit"))
+    }
+}
+
+/// The algorithm name a pinned TLS certificate carries in
+/// [`HostKeyInfo::algorithm`].
+pub const CERTIFICATE_ALGORITHM: &str = "x509";
+
+/// A certificate's SHA-256 fingerprint as `openssl x509 -noout -fingerprint
+/// -sha256` prints it (upper-case hex, colons between bytes), from that
+/// form (any case, with or without colons or openssl's `sha256
+/// Fingerprint=` before it) or OpenSSH's `SHA256:` and unpadded base64.
+pub fn certificate_fingerprint(given: &str) -> Result<String, String> {
+    let text = given.trim();
+    let text = text
+        .rsplit_once('=')
+        .filter(|(head, _)| head.to_ascii_lowercase().contains("fingerprint"))
+        .map_or(text, |(_, tail)| tail);
+    let bytes = match text.strip_prefix("SHA256:") {
+        Some(b64) => decode_base64(b64),
+        None => {
+            let hex: String = text.chars().filter(|c| *c != ':').collect();
+            let digits_only = hex.chars().all(|c| c.is_ascii_hexdigit());
+            let pairs_ok = !text.contains(':') || text.split(':').all(|pair| pair.len() == 2);
+            (digits_only && pairs_ok && hex.len() % 2 == 0)
+                .then(|| {
+                    (0..hex.len())
+                        .step_by(2)
+                        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+                        .collect::<Option<Vec<u8>>>()
+                })
+                .flatten()
+        }
+    };
+    match bytes {
+        Some(bytes) if bytes.len() == 32 => Ok(hex_with_colons(&bytes)),
+        _ => Err(format!(
+            "{given:?} is not a certificate fingerprint: expected its SHA-256 as `openssl x509 \
+             -noout -fingerprint -sha256` prints it (32 hex bytes with colons) or SHA256: and 43 \
+             base64 characters"
+        )),
+    }
+}
+
+/// Bytes as upper-case hex pairs joined by colons.
+pub fn hex_with_colons(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Standard base64, padded or not; `None` for anything else.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for &c in text.as_bytes() {
+        buffer = (buffer << 6) | value(c)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    // Leftover bits must be zero padding, fewer than a byte.
+    (buffer == 0 && bits < 8 && text.len() % 4 != 1).then_some(out)
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddProfile {
     pub name: String,
+    /// What the profile speaks [default: ssh].
+    #[serde(default, skip_serializing_if = "Protocol::is_ssh")]
+    pub protocol: Protocol,
+    /// FTP without TLS sends the password in clear: refused unless this
+    /// says the caller knows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_plaintext: bool,
     pub host: String,
-    #[serde(default = "default_port")]
-    pub port: u16,
+    /// The port [default: the protocol's: 22, 21, or 990 for implicit FTPS].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     pub user: String,
     pub credential: NewCredential,
     pub host_key: HostKeyPolicy,
@@ -340,6 +515,9 @@ pub struct ProbeHostKey {
     pub host: String,
     #[serde(default = "default_port")]
     pub port: u16,
+    /// An FTPS protocol probes the server's TLS certificate instead.
+    #[serde(default, skip_serializing_if = "Protocol::is_ssh")]
+    pub protocol: Protocol,
 }
 
 /// Run a command. With one element, it is the remote command line as is; with
@@ -464,6 +642,48 @@ mod tests {
         assert!(serde_json::from_str::<AddProfile>(json).is_err());
         let ok = json.replace(",\"extra\":1", "");
         let parsed: AddProfile = serde_json::from_str(&ok).unwrap();
-        assert_eq!(parsed.port, 22);
+        assert_eq!(parsed.port, None);
+        assert_eq!(parsed.protocol, Protocol::Ssh);
+    }
+
+    #[test]
+    fn certificate_fingerprints_in_any_common_form() {
+        let hex = "5A:2D:D1:9E:CC:B6:38:96:0F:FF:D6:22:F7:F6:D1:BF:C5:BB:7B:1B:7E:1F:13:4A:33:AD:89:F0:84:D7:14:F0";
+        for given in [
+            hex.to_owned(),
+            hex.to_lowercase(),
+            hex.replace(':', ""),
+            format!("sha256 Fingerprint={hex}"),
+            format!("SHA256 Fingerprint={hex}\n"),
+            // The same digest as OpenSSH prints fingerprints.
+            "SHA256:Wi3Rnsy2OJYP/9Yi9/bRv8W7ext+HxNKM62J8ITXFPA".to_owned(),
+        ] {
+            assert_eq!(
+                certificate_fingerprint(&given).as_deref(),
+                Ok(hex),
+                "{given}"
+            );
+        }
+        for bad in [
+            "",
+            "5A:2D",
+            &hex[..hex.len() - 3],
+            "SHA256:short",
+            "5A:2D:D1:9E:CC:B6:38:96:0F:FF:D6:22:F7:F6:D1:BF:C5:BB:7B:1B:7E:1F:13:4A:33:AD:89:F0:84:D7:14:FZ",
+            "5A2:DD1:9E:CC:B6:38:96:0F:FF:D6:22:F7:F6:D1:BF:C5:BB:7B:1B:7E:1F:13:4A:33:AD:89:F0:84:D7:14:F0",
+        ] {
+            assert!(certificate_fingerprint(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn protocols_by_name() {
+        for protocol in Protocol::ALL {
+            assert_eq!(protocol.as_str().parse::<Protocol>(), Ok(protocol));
+        }
+        assert!("sftp".parse::<Protocol>().is_err());
+        assert_eq!(Protocol::FtpsImplicit.default_port(), 990);
+        let json = serde_json::to_string(&Protocol::FtpsImplicit).unwrap_or_default();
+        assert_eq!(json, "\"ftps_implicit\"");
     }
 }

@@ -73,6 +73,15 @@ impl Progress {
         }
     }
 
+    /// A warning on stderr, above the bar; the text is escaped.
+    pub fn warn(&self, text: &str) {
+        let line = format!("tether: warning: {}", crate::output::printable(text));
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
     pub fn add(&mut self, bytes: u64) {
         self.bytes += bytes;
         if let Some(bar) = &self.bar {

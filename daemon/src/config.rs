@@ -22,6 +22,11 @@
 //! idle_timeout_secs = 600              # pooled connections with no channel close after this
 //! sftp_timeout_secs = 60               # an SFTP server's answer to one request
 //!
+//! [ftp]                                # FTP and FTPS profiles ([ssh]'s connect,
+//!                                      # keepalive and idle timeouts apply too)
+//! max_connections = 4                  # control connections per profile (>= 2)
+//! reply_timeout_secs = 60              # an FTP server's answer to one command
+//!
 //! [access]
 //! socket_group = "tether"              # system mode: the socket's group (mode 0660)
 //! mfa_session_secs = 28800             # an MFA session ends this long after `tether login`
@@ -55,6 +60,7 @@ pub struct Config {
     pub passphrase: bool,
     pub limits: Limits,
     pub ssh: SshSettings,
+    pub ftp: FtpSettings,
     pub access: AccessSettings,
     pub mfa: MfaSettings,
     pub audit: AuditSettings,
@@ -69,6 +75,7 @@ impl Default for Config {
             passphrase: false,
             limits: Limits::default(),
             ssh: SshSettings::default(),
+            ftp: FtpSettings::default(),
             access: AccessSettings::default(),
             mfa: MfaSettings::default(),
             audit: AuditSettings::default(),
@@ -138,6 +145,25 @@ impl Default for SshSettings {
 impl SshSettings {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FtpSettings {
+    /// Control connections per profile: FTP moves one transfer on each.
+    pub max_connections: usize,
+    /// How long an FTP server may take to answer one command, or to move
+    /// data on a transfer.
+    pub reply_timeout_secs: u64,
+}
+
+impl Default for FtpSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 4,
+            reply_timeout_secs: 60,
+        }
     }
 }
 
@@ -261,6 +287,7 @@ impl Config {
             ("ssh.keepalive_secs", self.ssh.keepalive_secs),
             ("ssh.idle_timeout_secs", self.ssh.idle_timeout_secs),
             ("ssh.sftp_timeout_secs", self.ssh.sftp_timeout_secs),
+            ("ftp.reply_timeout_secs", self.ftp.reply_timeout_secs),
             ("access.mfa_session_secs", self.access.mfa_session_secs),
             ("access.mfa_idle_secs", self.access.mfa_idle_secs),
             (
@@ -272,6 +299,12 @@ impl Config {
             if secs == 0 {
                 return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
             }
+        }
+        // A copy between two paths of one profile holds two connections.
+        if self.ftp.max_connections < 2 {
+            return Err(ConfigError::Invalid(
+                "ftp.max_connections must be at least 2".into(),
+            ));
         }
         if limits.max_connections_per_uid == 0 {
             return Err(ConfigError::Invalid(

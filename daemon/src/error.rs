@@ -5,10 +5,13 @@
 //! Messages never contain a secret: they are built from names, addresses and
 //! fingerprints only.
 
-use tether_api::error::{ApiError, ErrorCode, HostKeyDetails, ProfileDetails, RecordDetails};
+use tether_api::error::{
+    ApiError, CertificateDetails, ErrorCode, HostKeyDetails, ProfileDetails, RecordDetails,
+};
 
+use crate::ftp::FtpFailure;
+use crate::remote::{RemoteError, RemoteKind};
 use crate::ssh::SshError;
-use crate::ssh::sftp::{RemoteError, RemoteKind};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +84,23 @@ pub enum Error {
         actual: crate::store::KeyInfo,
     },
     #[error(transparent)]
+    Ftp(#[from] FtpFailure),
+    #[error(
+        "the server at {addr} shows the TLS certificate {actual}, not the {given} given with \
+         --cert-fingerprint; check the fingerprint (`openssl x509 -noout -fingerprint -sha256 \
+         -in CERT` on the server); nothing was sent to it"
+    )]
+    CertificateNotAsGiven {
+        addr: String,
+        given: String,
+        actual: String,
+    },
+    #[error(transparent)]
     Remote(#[from] RemoteError),
+    /// An FTP server refused an operation without saying why in a way
+    /// that maps to a file error.
+    #[error(transparent)]
+    FtpRefused(RemoteError),
     #[error("the upload of {0} ended before its last byte; the target was left as it was")]
     IncompleteUpload(String),
     #[error("the audit trail cannot be written ({0}), so this was refused; see tetherd's log")]
@@ -136,6 +155,16 @@ impl Error {
             Error::Ssh(SshError::InvalidKey(_)) => ErrorCode::InvalidKey,
             Error::Ssh(SshError::BadPassphrase(_)) => ErrorCode::BadPassphrase,
             Error::Ssh(SshError::Protocol { .. } | SshError::Closed { .. }) => ErrorCode::SshError,
+            Error::Ftp(FtpFailure::Connect { .. }) => ErrorCode::ConnectFailed,
+            Error::Ftp(FtpFailure::Timeout { .. }) => ErrorCode::Timeout,
+            Error::Ftp(
+                FtpFailure::CertificateMismatch { .. } | FtpFailure::CertificateInvalid { .. },
+            )
+            | Error::CertificateNotAsGiven { .. } => ErrorCode::CertificateMismatch,
+            Error::Ftp(FtpFailure::Tls { .. }) => ErrorCode::TlsFailed,
+            Error::Ftp(FtpFailure::AuthFailed { .. }) => ErrorCode::AuthFailed,
+            Error::Ftp(FtpFailure::Protocol { .. } | FtpFailure::Closed { .. })
+            | Error::FtpRefused(_) => ErrorCode::FtpError,
             Error::Remote(RemoteError {
                 kind: RemoteKind::NoSuchFile,
                 ..
@@ -192,6 +221,35 @@ impl Error {
                 actual: actual.fingerprint.clone(),
                 actual_algorithm: actual.algorithm.clone(),
             }),
+            Error::Ftp(FtpFailure::CertificateMismatch {
+                addr,
+                expected,
+                actual,
+                profile,
+            }) => serde_json::to_value(CertificateDetails {
+                profile: profile.clone(),
+                address: addr.clone(),
+                expected: expected.clone(),
+                actual: actual.clone(),
+            }),
+            Error::CertificateNotAsGiven {
+                addr,
+                given,
+                actual,
+            } => serde_json::to_value(CertificateDetails {
+                profile: None,
+                address: addr.clone(),
+                expected: vec![given.clone()],
+                actual: actual.clone(),
+            }),
+            Error::Ftp(FtpFailure::CertificateInvalid { addr, actual, .. }) => {
+                serde_json::to_value(CertificateDetails {
+                    profile: None,
+                    address: addr.clone(),
+                    expected: Vec::new(),
+                    actual: actual.clone(),
+                })
+            }
             Error::Store(StoreError::Corrupt { tree, record }) => {
                 serde_json::to_value(RecordDetails {
                     tree: (*tree).to_owned(),
@@ -213,6 +271,7 @@ impl Error {
     pub fn in_profile(self, profile: &str) -> Error {
         match self {
             Error::Ssh(error) => Error::Ssh(error.in_profile(profile)),
+            Error::Ftp(error) => Error::Ftp(error.in_profile(profile)),
             other => other,
         }
     }

@@ -5,7 +5,10 @@
 //! - [`server`]: accept loop, peer credentials, routing, endpoints;
 //! - [`store`]: the sealed redb store, its manifest and the master key;
 //! - [`offline`]: what tetherd does to a state directory it is not serving;
-//! - [`ssh`]: connecting, host keys, authentication, exec;
+//! - [`ssh`]: connecting, host keys, authentication, exec, SFTP;
+//! - [`ftp`]: FTP and FTPS: pinned certificates, logins, the pool, files;
+//! - [`remote`]: what SFTP and FTP share: remote errors and paths;
+//! - [`witness`]: the hand-over of a credential to a proved server;
 //! - [`sys`]: process hardening and the one audited `unsafe`.
 //!
 //! `main.rs` only parses flags, sets up logging and calls [`run`].
@@ -14,12 +17,15 @@ pub mod access;
 pub mod audit;
 pub mod config;
 pub mod error;
+pub mod ftp;
 pub mod notify;
 pub mod offline;
+pub mod remote;
 pub mod server;
 pub mod ssh;
 pub mod store;
 pub mod sys;
+pub mod witness;
 
 use config::Options;
 use server::listener::{self, ListenError};

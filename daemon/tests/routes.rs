@@ -81,6 +81,8 @@ async fn app(dir: &std::path::Path) -> Arc<App> {
         connect_timeout_secs: Some(1),
         keepalive_secs: None,
         certificate: None,
+        protocol: Default::default(),
+        tls_ca: None,
     };
     let pins = [PinnedHostKey {
         algorithm: "ssh-ed25519".into(),

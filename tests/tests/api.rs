@@ -232,6 +232,8 @@ fn a_tampered_record_is_store_corrupt_and_nothing_else_breaks() {
                 connect_timeout_secs: None,
                 keepalive_secs: None,
                 certificate: None,
+                protocol: Default::default(),
+                tls_ca: None,
             };
             let pins = [PinnedHostKey {
                 algorithm: "ssh-ed25519".into(),

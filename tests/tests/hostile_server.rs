@@ -117,6 +117,8 @@ fn daemon_with(servers: &[Server<'_>]) -> Daemon {
                 connect_timeout_secs: Some(server.connect_timeout_secs),
                 keepalive_secs: None,
                 certificate: None,
+                protocol: Default::default(),
+                tls_ca: None,
             };
             let pins = [PinnedHostKey {
                 algorithm: "ssh-ed25519".into(),

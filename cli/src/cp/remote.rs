@@ -296,6 +296,9 @@ impl Copier<'_> {
                     )
                     .await?;
                 self.progress.add(copied.bytes);
+                for warning in &copied.warnings {
+                    self.progress.warn(&format!("{}: {warning}", copied.path));
+                }
                 self.progress.end_file();
                 self.summary.files += 1;
                 self.summary.bytes += copied.bytes;

@@ -201,6 +201,9 @@ impl Copier<'_> {
                 format!("sent {sent} bytes but the server stored {}", uploaded.bytes),
             ));
         }
+        for warning in &uploaded.warnings {
+            self.progress.warn(&format!("{}: {warning}", uploaded.path));
+        }
         self.progress.end_file();
         self.summary.files += 1;
         self.summary.bytes += uploaded.bytes;

@@ -5,13 +5,14 @@ use tether_api::client::Client;
 use tether_api::endpoint as ep;
 use tether_api::secret::Secret;
 use tether_api::types::{
-    AddProfile, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo,
-    UpdateProfile, host_and_port,
+    AddProfile, HostKeyInfo, HostKeyPolicy, NewCredential, ProbeHostKey, ProfileInfo, Protocol,
+    UpdateProfile, certificate_fingerprint, host_and_port,
 };
 use zeroize::Zeroizing;
 
 use super::{
     AddArgs, CredentialArgs, SetArgs, TrustArgs, check_fingerprint, check_name, describe_host_key,
+    target_of,
 };
 use crate::failure::{Failure, Result};
 use crate::output::{banner_lines, print_json};
@@ -98,18 +99,84 @@ fn read_credential(args: &CredentialArgs, whom: &str) -> Result<Option<NewCreden
     Ok(None)
 }
 
+/// How `add` trusts the server, from its flags, checked before anything
+/// is sent; `None` when the person must be asked.
+fn trust_flags(args: &AddArgs) -> Result<Option<HostKeyPolicy>> {
+    let protocol = args.protocol;
+    if protocol.is_ssh() {
+        if args.cert_fingerprint.is_some() || args.ca.is_some() || args.allow_plaintext {
+            return Err(Failure::usage(
+                "--cert-fingerprint, --ca and --allow-plaintext are for FTP profiles \
+                 (--protocol ftps, ftps-implicit or ftp); an SSH server is trusted by its host \
+                 key (--host-key)",
+            ));
+        }
+        if let Some(fingerprint) = &args.host_key {
+            check_fingerprint(fingerprint)?;
+        }
+        return Ok(match (&args.host_key, args.accept_new) {
+            (Some(fingerprint), _) => Some(HostKeyPolicy::Pin {
+                fingerprint: fingerprint.clone(),
+            }),
+            (None, true) => Some(HostKeyPolicy::AcceptNew),
+            (None, false) => None,
+        });
+    }
+    if args.host_key.is_some() {
+        return Err(Failure::usage(
+            "an FTPS server is trusted by its TLS certificate: give --cert-fingerprint (as \
+             `openssl x509 -noout -fingerprint -sha256` prints it), not --host-key",
+        ));
+    }
+    if protocol == Protocol::Ftp {
+        if !args.allow_plaintext {
+            return Err(Failure::usage(
+                "plain FTP sends the password across the network in clear: use --protocol ftps \
+                 (or ftps-implicit), or pass --allow-plaintext if that is acceptable here",
+            ));
+        }
+        if args.cert_fingerprint.is_some() || args.ca.is_some() {
+            return Err(Failure::usage(
+                "plain FTP has no certificate to pin or check: use --protocol ftps",
+            ));
+        }
+        // Nothing proves a plain FTP server; nothing is pinned.
+        return Ok(Some(HostKeyPolicy::AcceptNew));
+    }
+    if let Some(given) = &args.cert_fingerprint {
+        let fingerprint = certificate_fingerprint(given).map_err(Failure::usage)?;
+        return Ok(Some(HostKeyPolicy::Pin { fingerprint }));
+    }
+    if let Some(ca) = &args.ca {
+        let pem = match ca.as_str() {
+            "system" => None,
+            path => Some(std::fs::read_to_string(path).map_err(|e| {
+                Failure::new(
+                    "io_error",
+                    format!("cannot read the certificate authorities in {path}: {e}"),
+                )
+            })?),
+        };
+        return Ok(Some(HostKeyPolicy::Ca { pem }));
+    }
+    Ok(args.accept_new.then_some(HostKeyPolicy::AcceptNew))
+}
+
+/// A `--cert-fingerprint` in the form it is pinned in.
+fn given_certificate(given: Option<&str>) -> Result<Option<String>> {
+    given
+        .map(certificate_fingerprint)
+        .transpose()
+        .map_err(Failure::usage)
+}
+
 pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
     check_name(&args.name)?;
-    if let Some(fingerprint) = &args.host_key {
-        check_fingerprint(fingerprint)?;
-    }
-    // Decide the host key before reading secrets: a refusal costs nothing.
-    let host_key = match (&args.host_key, args.accept_new) {
-        (Some(fingerprint), _) => HostKeyPolicy::Pin {
-            fingerprint: fingerprint.clone(),
-        },
-        (None, true) => HostKeyPolicy::AcceptNew,
-        (None, false) => ask_host_key(client, &args.host, args.port).await?,
+    let port = args.port.unwrap_or(args.protocol.default_port());
+    // Decide the trust before reading secrets: a refusal costs nothing.
+    let host_key = match trust_flags(&args)? {
+        Some(policy) => policy,
+        None => ask_host_key(client, &args.host, port, args.protocol).await?,
     };
     // clap requires one of --key-file and --password-stdin.
     let whom = format!("{}@{}", args.user, args.host);
@@ -117,6 +184,8 @@ pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
         .ok_or_else(|| Failure::usage("give --key-file PATH or --password-stdin"))?;
     let request = AddProfile {
         name: args.name,
+        protocol: args.protocol,
+        allow_plaintext: args.allow_plaintext,
         host: args.host,
         port: args.port,
         user: args.user,
@@ -137,28 +206,37 @@ pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
         if let Some(banner) = &profile.banner {
             eprint!("{}", banner_lines(banner, "\n"));
         }
+        let trust = match (&profile.ca, profile.host_keys.first()) {
+            (Some(ca), _) => format!("certificate checked against authorities ({ca})"),
+            (None, Some(key)) => describe_host_key(key),
+            (None, None) => "nothing proves the server (plain FTP)".to_owned(),
+        };
         println!(
-            "added profile {} ({}@{}), host key {}",
+            "added profile {} ({}), {trust}",
             profile.name,
-            profile.user,
-            host_and_port(&profile.host, profile.port),
-            profile
-                .host_keys
-                .first()
-                .map(describe_host_key)
-                .unwrap_or_default()
+            target_of(&profile)
         );
     }
     Ok(0)
 }
 
-/// Shows the server's host key on the terminal and asks whether to trust it.
-async fn ask_host_key(client: &Client, host: &str, port: u16) -> Result<HostKeyPolicy> {
+/// Shows the server's host key (or TLS certificate) on the terminal and
+/// asks whether to trust it.
+async fn ask_host_key(
+    client: &Client,
+    host: &str,
+    port: u16,
+    protocol: Protocol,
+) -> Result<HostKeyPolicy> {
     let no_terminal = || {
-        Failure::usage(
+        Failure::usage(if protocol.is_ssh() {
             "no terminal to confirm the server's host key: pass --host-key SHA256:... \
-             (from `ssh-keygen -lf` on the server) or --accept-new to trust the key it shows now",
-        )
+             (from `ssh-keygen -lf` on the server) or --accept-new to trust the key it shows now"
+        } else {
+            "no terminal to confirm the server's TLS certificate: pass --cert-fingerprint \
+             (from `openssl x509 -noout -fingerprint -sha256` on the server), --ca system, or \
+             --accept-new to trust the certificate it shows now"
+        })
     };
     if !prompt::can_ask() {
         return Err(no_terminal());
@@ -169,11 +247,17 @@ async fn ask_host_key(client: &Client, host: &str, port: u16) -> Result<HostKeyP
             &ProbeHostKey {
                 host: host.to_owned(),
                 port,
+                protocol,
             },
         )
         .await?;
+    let what = if protocol.is_ssh() {
+        "host key"
+    } else {
+        "TLS certificate"
+    };
     prompt::tell(&format!(
-        "The server {} presents this host key:",
+        "The server {} presents this {what}:",
         host_and_port(host, port)
     ));
     prompt::tell(&format!("  {}", describe_host_key(&key)));
@@ -194,6 +278,7 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
     if let Some(fingerprint) = &args.host_key {
         check_fingerprint(fingerprint)?;
     }
+    let given_cert = given_certificate(args.cert_fingerprint.as_deref())?;
     let profile: ProfileInfo = client
         .call(
             &ep::ShowProfile {
@@ -202,15 +287,33 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
             &(),
         )
         .await?;
+    let ssh = profile.protocol.is_ssh();
+    if profile.protocol == Protocol::Ftp {
+        return Err(Failure::usage(format!(
+            "{} is a plain FTP profile: there is no certificate to trust",
+            args.name
+        )));
+    }
+    if ssh && given_cert.is_some() || !ssh && args.host_key.is_some() {
+        return Err(Failure::usage(if ssh {
+            "an SSH profile pins a host key: give --host-key, not --cert-fingerprint"
+        } else {
+            "an FTPS profile pins a certificate: give --cert-fingerprint, not --host-key"
+        }));
+    }
+    let what = if ssh { "host key" } else { "certificate" };
     let old: Vec<String> = profile.host_keys.iter().map(describe_host_key).collect();
-    let fingerprint = match args.host_key {
+    let fingerprint = match args.host_key.or(given_cert) {
         Some(fingerprint) => fingerprint,
         None => {
             let no_terminal = || {
-                Failure::usage(
+                Failure::usage(if ssh {
                     "no terminal to confirm the new host key: pass --host-key SHA256:... \
-                     (from `ssh-keygen -lf` on the server)",
-                )
+                     (from `ssh-keygen -lf` on the server)"
+                } else {
+                    "no terminal to confirm the new certificate: pass --cert-fingerprint \
+                     (from `openssl x509 -noout -fingerprint -sha256` on the server)"
+                })
             };
             if !prompt::can_ask() {
                 return Err(no_terminal());
@@ -218,6 +321,7 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
             let probe = ProbeHostKey {
                 host: profile.host.clone(),
                 port: profile.port,
+                protocol: profile.protocol,
             };
             let new: HostKeyInfo = client.call(&ep::ProbeHost {}, &probe).await?;
             if profile
@@ -226,14 +330,14 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
                 .any(|k| k.fingerprint == new.fingerprint)
             {
                 println!(
-                    "the host key of {} is unchanged: {}",
+                    "the {what} of {} is unchanged: {}",
                     args.name,
                     describe_host_key(&new)
                 );
                 return Ok(0);
             }
             prompt::tell(&format!(
-                "The host key of {} ({}) has changed.",
+                "The {what} of {} ({}) has changed.",
                 args.name,
                 host_and_port(&profile.host, profile.port)
             ));
@@ -242,7 +346,7 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
             prompt::tell(
                 "Only accept it if you know why it changed (server reinstalled, key rotated).",
             );
-            match prompt::confirm("Pin the new key?") {
+            match prompt::confirm(&format!("Pin the new {what}?")) {
                 Some(true) => new.fingerprint,
                 Some(false) => {
                     return Err(Failure::new(
@@ -274,7 +378,7 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
     } else {
         let new: Vec<String> = updated.host_keys.iter().map(describe_host_key).collect();
         println!(
-            "{}: host key was {}, is now {}",
+            "{}: {what} was {}, is now {}",
             args.name,
             old.join(", "),
             new.join(", ")
@@ -288,7 +392,8 @@ pub(super) async fn set(client: &Client, args: SetArgs) -> Result<u8> {
     if let Some(fingerprint) = &args.host_key {
         check_fingerprint(fingerprint)?;
     }
-    let host_key = match (args.host_key, args.accept_new) {
+    let given_cert = given_certificate(args.cert_fingerprint.as_deref())?;
+    let host_key = match (args.host_key.or(given_cert), args.accept_new) {
         (Some(fingerprint), _) => Some(HostKeyPolicy::Pin { fingerprint }),
         (None, true) => Some(HostKeyPolicy::AcceptNew),
         (None, false) => None,

@@ -3,10 +3,14 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Subcommand};
 use tether_api::client::Client;
 use tether_api::endpoint as ep;
-use tether_api::types::{AuthKind, HostKeyInfo, ProfileInfo, ProfileList, validate_profile_name};
+use tether_api::types::{
+    AuthKind, CERTIFICATE_ALGORITHM, HostKeyInfo, ProfileInfo, ProfileList, Protocol,
+    validate_profile_name,
+};
 
 use crate::failure::{Failure, Result};
 use crate::output::{print_json, print_table, printable, timestamp};
@@ -19,8 +23,9 @@ mod rotate;
 
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
-    /// Add a server profile: pins its host key and checks the credential
-    /// authenticates before storing anything
+    /// Add a server profile (SSH, or FTP/FTPS with --protocol): pins its
+    /// host key or TLS certificate and checks the credential logs in before
+    /// storing anything
     Add(AddArgs),
     /// List profiles
     List(JsonFlag),
@@ -51,8 +56,9 @@ pub enum ProfileCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// Re-learn a server's changed host key, with explicit consent: shows the
-    /// old and new fingerprints and asks, or takes --host-key without a terminal
+    /// Re-learn a server's changed host key (or FTPS certificate), with
+    /// explicit consent: shows the old and new fingerprints and asks, or
+    /// takes --host-key (--cert-fingerprint) without a terminal
     Trust(TrustArgs),
     /// Change a profile's fields or rotate its secret; the result must log in
     /// before it is stored. Changing where the secret goes (host, port, user,
@@ -71,8 +77,12 @@ pub struct TrustArgs {
     #[arg(add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
     name: String,
     /// The new host key's fingerprint, as `ssh-keygen -lf` prints it on the server
-    #[arg(long, value_name = "SHA256:...")]
+    #[arg(long, value_name = "SHA256:...", conflicts_with = "cert_fingerprint")]
     host_key: Option<String>,
+    /// FTPS: the new certificate's SHA-256, as `openssl x509 -noout
+    /// -fingerprint -sha256` prints it on the server
+    #[arg(long, value_name = "AB:CD:...")]
+    cert_fingerprint: Option<String>,
     /// A new credential: a stored secret is only sent to the host key it was
     /// stored for, so a profile's owner (not root) re-trusts with a new one
     #[command(flatten)]
@@ -129,8 +139,11 @@ pub struct SetArgs {
     #[command(flatten)]
     credential: CredentialArgs,
     /// Pin this host key instead of the current one (for a moved server)
-    #[arg(long, value_name = "SHA256:...", conflicts_with = "accept_new")]
+    #[arg(long, value_name = "SHA256:...", conflicts_with_all = ["accept_new", "cert_fingerprint"])]
     host_key: Option<String>,
+    /// FTPS: pin this certificate instead of the current one
+    #[arg(long, value_name = "AB:CD:...", conflicts_with = "accept_new")]
+    cert_fingerprint: Option<String>,
     /// Pin the key the server shows now, where none is pinned for its
     /// address (with a new --host or --port); never accepts a changed key:
     /// that needs `tether profile trust`
@@ -158,21 +171,38 @@ pub struct JsonFlag {
 pub struct AddArgs {
     /// Profile name: letters, digits, '.', '_', '-'
     name: String,
+    /// What the server speaks: ssh; ftps (TLS after AUTH TLS); ftps-implicit
+    /// (TLS from the first byte); ftp (no TLS: needs --allow-plaintext)
+    #[arg(long, default_value = "ssh", value_name = "PROTOCOL",
+          value_parser = clap::builder::PossibleValuesParser::new(["ssh", "ftp", "ftps", "ftps-implicit"])
+              .map(|name| name.parse::<Protocol>().unwrap_or_default()))]
+    protocol: Protocol,
     /// Server host name or address
     #[arg(long)]
     host: String,
-    /// Server SSH port
-    #[arg(long, default_value_t = 22)]
-    port: u16,
+    /// Server port [default: 22 for ssh, 21 for ftp and ftps, 990 for ftps-implicit]
+    #[arg(long)]
+    port: Option<u16>,
     /// Remote user name
     #[arg(long)]
     user: String,
     #[command(flatten)]
     credential: CredentialArgs,
     /// Trust only the host key with this fingerprint (as `ssh-keygen -lf` prints it)
-    #[arg(long, value_name = "SHA256:...", conflicts_with = "accept_new")]
+    #[arg(long, value_name = "SHA256:...", conflicts_with_all = ["accept_new", "cert_fingerprint", "ca"])]
     host_key: Option<String>,
-    /// Trust the key the server shows now (trust on first use)
+    /// FTPS: trust only the TLS certificate with this SHA-256 fingerprint,
+    /// as `openssl x509 -noout -fingerprint -sha256` prints it (or SHA256:...)
+    #[arg(long, value_name = "AB:CD:...", conflicts_with_all = ["accept_new", "ca"])]
+    cert_fingerprint: Option<String>,
+    /// FTPS: check the certificate's chain and host name against certificate
+    /// authorities instead of pinning it: `system`, or a PEM file of them
+    #[arg(long, value_name = "system|FILE", conflicts_with = "accept_new")]
+    ca: Option<String>,
+    /// FTP without TLS: the password crosses the network in clear
+    #[arg(long)]
+    allow_plaintext: bool,
+    /// Trust the key or certificate the server shows now (trust on first use)
     #[arg(long)]
     accept_new: bool,
     /// Seconds to wait for the connection and the SSH handshake
@@ -238,7 +268,33 @@ pub fn check_name(name: &str) -> Result<()> {
 }
 
 fn describe_host_key(key: &HostKeyInfo) -> String {
+    if key.algorithm == CERTIFICATE_ALGORITHM {
+        return format!("certificate SHA-256 {}", key.fingerprint);
+    }
     format!("{} {}", key.algorithm, key.fingerprint)
+}
+
+/// Where a profile logs in: `user@host:port`, with `ftps://` and the like
+/// before it for FTP.
+fn target_of(profile: &ProfileInfo) -> String {
+    let at = format!(
+        "{}@{}",
+        profile.user,
+        tether_api::types::host_and_port(&profile.host, profile.port)
+    );
+    match profile.protocol {
+        Protocol::Ssh => at,
+        other => format!("{other}://{at}"),
+    }
+}
+
+/// A key or certificate short enough for a table column.
+fn short_key(key: &HostKeyInfo) -> String {
+    if key.algorithm == CERTIFICATE_ALGORITHM {
+        let head: String = key.fingerprint.chars().take(23).collect();
+        return format!("cert {head}…");
+    }
+    key.fingerprint.clone()
 }
 
 fn auth_name(auth: AuthKind) -> &'static str {
@@ -264,20 +320,17 @@ async fn list(client: &Client, json: bool) -> Result<u8> {
             .map(|p| {
                 vec![
                     p.name.clone(),
-                    format!(
-                        "{}@{}",
-                        p.user,
-                        tether_api::types::host_and_port(&p.host, p.port)
-                    ),
+                    target_of(p),
                     auth_name(p.auth).to_owned(),
-                    p.host_keys
-                        .first()
-                        .map(|k| k.fingerprint.clone())
-                        .unwrap_or_default(),
+                    match (&p.ca, p.host_keys.first()) {
+                        (Some(ca), _) => format!("ca {ca}"),
+                        (None, Some(key)) => short_key(key),
+                        (None, None) => "-".to_owned(),
+                    },
                 ]
             })
             .collect();
-        print_table(&["NAME", "TARGET", "AUTH", "HOST KEY"], &rows);
+        print_table(&["NAME", "TARGET", "AUTH", "TRUST"], &rows);
         for profile in &list.profiles {
             if let Some(cert) = &profile.certificate {
                 warn_expiry(&profile.name, cert);
@@ -308,6 +361,7 @@ async fn show(client: &Client, name: &str, json: bool) -> Result<u8> {
         return Ok(0);
     }
     println!("name:      {}", profile.name);
+    println!("protocol:  {}", profile.protocol);
     println!("host:      {}", profile.host);
     println!("port:      {}", profile.port);
     println!("user:      {}", profile.user);
@@ -336,6 +390,12 @@ async fn show(client: &Client, name: &str, json: bool) -> Result<u8> {
     }
     for key in &profile.host_keys {
         println!("host key:  {}", describe_host_key(key));
+    }
+    if let Some(ca) = &profile.ca {
+        println!("trust:     certificate authorities ({ca}) and the host name");
+    }
+    if profile.protocol == Protocol::Ftp {
+        println!("trust:     none (plain FTP: the password crosses the network in clear)");
     }
     if let Some(secs) = profile.connect_timeout_secs {
         println!("connect timeout: {secs}s");

@@ -1,14 +1,16 @@
-//! Where a request meets the SSH layer: resolve the profile, lease a channel
-//! from the pool, and, when a new connection must log in, put on record
-//! where the credential goes before handing it over.
+//! Where a request meets the SSH and FTP layers: resolve the profile, lease
+//! a channel (or an FTP control connection) from its pool, and, when a new
+//! connection must log in, put on record where the credential goes before
+//! handing it over.
 //!
 //! Every connection that sends a credential (pooled ones and the verify
 //! connections of `profile add` and `profile set`) goes through a
-//! [`Recorder`]: the trail has an `ssh.connect` event naming the profile,
-//! host, port, user and the host key the server proved, written before the
-//! credential leaves the daemon, and an `ssh.connect.end` with the result.
-//! An attempt that ends before that point (unreachable, host key refused)
-//! is one `ssh.connect` event with its error and `sent: false`.
+//! [`Recorder`]: the trail has an `ssh.connect` (or `ftp.connect`) event
+//! naming the profile, host, port, user and the host key (or certificate)
+//! the server proved, written before the credential leaves the daemon, and
+//! an `ssh.connect.end` (`ftp.connect.end`) with the result. An attempt
+//! that ends before that point (unreachable, key refused) is one
+//! `ssh.connect` (`ftp.connect`) event with its error and `sent: false`.
 
 use russh::Channel;
 use russh::client::Msg;
@@ -18,9 +20,11 @@ use super::profiles;
 use crate::access::Caller;
 use crate::audit::Event;
 use crate::error::Error;
-use crate::ssh::client::{Destination, LoginOutcome, Witness};
+use crate::ftp::pool::Lease as FtpLease;
 use crate::ssh::pool::Lease;
 use crate::store::Credential;
+use crate::witness::{Destination, LoginOutcome, Witness};
+use tether_api::types::Protocol;
 
 /// Which credential a login uses.
 pub enum Source<'a> {
@@ -40,7 +44,28 @@ pub struct Recorder<'a> {
     pub source: Source<'a>,
 }
 
-impl Recorder<'_> {
+/// The audit name of a login by `protocol`: `ssh.connect`, `ftp.connect`.
+fn connect_op(protocol: Protocol, end: bool) -> &'static str {
+    match (protocol.is_ssh(), end) {
+        (true, false) => "ssh.connect",
+        (true, true) => "ssh.connect.end",
+        (false, false) => "ftp.connect",
+        (false, true) => "ftp.connect.end",
+    }
+}
+
+impl<'a> Recorder<'a> {
+    /// For a pooled connection, with the profile's stored credential.
+    fn pooled(app: &'a App, caller: &'a Caller, profile: &'a str) -> Self {
+        Recorder {
+            app,
+            caller,
+            profile,
+            purpose: "pool",
+            source: Source::Stored,
+        }
+    }
+
     fn event(&self, op: &str, host: &str, port: u16) -> Event {
         Event::new(self.caller, op)
             .profile(self.profile)
@@ -55,9 +80,8 @@ impl Witness for Recorder<'_> {
 
     async fn credential_for(&self, to: &Destination) -> Result<Credential, Error> {
         let mut event = self
-            .event("ssh.connect", &to.host, to.port)
+            .event(connect_op(to.protocol, false), &to.host, to.port)
             .detail("user", to.user.as_str())
-            .detail("host_key", to.host_key.fingerprint.as_str())
             .detail(
                 "credential",
                 match self.source {
@@ -65,6 +89,12 @@ impl Witness for Recorder<'_> {
                     Source::Given(_) => "given",
                 },
             );
+        if let Some(key) = &to.host_key {
+            event = event.detail(key_field(to.protocol), key.fingerprint.as_str());
+        }
+        if to.protocol.is_ftp() {
+            event = event.detail("protocol", to.protocol.as_str());
+        }
         if let Some(id) = to.connection {
             event = event.detail("connection", id);
         }
@@ -81,22 +111,28 @@ impl Witness for Recorder<'_> {
             Ok(()) => "ok",
             Err(error) => error.code().as_str(),
         };
-        let op = if outcome.sent {
-            "ssh.connect.end"
-        } else {
-            "ssh.connect"
-        };
+        let op = connect_op(outcome.protocol, outcome.sent);
         let mut event = self
             .event(op, outcome.host, outcome.port)
             .result(result)
             .detail("sent", outcome.sent);
         if let Some(key) = outcome.host_key {
-            event = event.detail("host_key", key.fingerprint.as_str());
+            event = event.detail(key_field(outcome.protocol), key.fingerprint.as_str());
         }
         if let Some(id) = outcome.connection {
             event = event.detail("connection", id);
         }
         self.app.record_after(event).await;
+    }
+}
+
+/// What the server proved itself with, in the trail: `host_key`, or for
+/// FTPS `certificate`.
+fn key_field(protocol: Protocol) -> &'static str {
+    if protocol.is_ssh() {
+        "host_key"
+    } else {
+        "certificate"
     }
 }
 
@@ -107,15 +143,18 @@ pub async fn open(
     profile: &str,
 ) -> Result<(Channel<Msg>, Lease), Error> {
     let target = profiles::target(app, profile)?;
-    let recorder = Recorder {
-        app,
-        caller,
-        profile,
-        purpose: "pool",
-        source: Source::Stored,
-    };
     app.pool
-        .channel(&target, &recorder)
+        .channel(&target, &Recorder::pooled(app, caller, profile))
+        .await
+        .map_err(|e| e.in_profile(profile))
+}
+
+/// A logged-in FTP control connection for `profile`, leased from the pool
+/// for `caller`.
+pub async fn ftp(app: &App, caller: &Caller, profile: &str) -> Result<FtpLease, Error> {
+    let target = profiles::ftp_target(app, profile)?;
+    app.ftp
+        .lease(&target, &Recorder::pooled(app, caller, profile))
         .await
         .map_err(|e| e.in_profile(profile))
 }

@@ -1,9 +1,9 @@
-//! SFTP path prefixes: where a path really is on the server, and whether a
-//! grant allows it.
+//! Path prefixes: where a path really is on the server (SFTP's or FTP's),
+//! and whether a grant allows it.
 
 use crate::access::policy::{Allowed, within};
 use crate::error::Error;
-use crate::ssh::sftp::{self, RemoteKind, Sftp};
+use crate::remote::{MAX_DEPTH, RemoteKind, Resolve};
 
 /// Where `path` is on the server with `..` and symlinks resolved, checked
 /// against the grant's path prefixes; the path to operate on.
@@ -15,7 +15,11 @@ use crate::ssh::sftp::{self, RemoteKind, Sftp};
 /// a parent can redirect it after the check. (A symlink planted between the
 /// check and the operation by someone else with write access there is not
 /// caught; see ARCHITECTURE.md.)
-pub async fn confine(sftp: &Sftp, allowed: &Allowed, path: &str) -> Result<String, Error> {
+pub async fn confine<R: Resolve>(
+    server: &mut R,
+    allowed: &Allowed,
+    path: &str,
+) -> Result<String, Error> {
     let Some(prefixes) = &allowed.paths else {
         return Ok(path.to_owned());
     };
@@ -36,15 +40,15 @@ pub async fn confine(sftp: &Sftp, allowed: &Allowed, path: &str) -> Result<Strin
     let location = if trimmed.is_empty() && !path.is_empty() {
         "/".to_owned()
     } else if base.is_empty() || base == "." || base == ".." {
-        sftp.realpath(path).await?
+        server.realpath(path).await?
     } else {
-        let parent = resolve_existing(sftp, parent).await?;
+        let parent = resolve_existing(server, parent).await?;
         format!("{}/{base}", parent.trim_end_matches('/'))
     };
     if !within(prefixes, &location) {
         return Err(refused(&location));
     }
-    if let Ok(target) = sftp.realpath(&location).await {
+    if let Ok(target) = server.realpath(&location).await {
         if !within(prefixes, &target) {
             return Err(refused(&target));
         }
@@ -55,11 +59,11 @@ pub async fn confine(sftp: &Sftp, allowed: &Allowed, path: &str) -> Result<Strin
 /// `dir` resolved by the server; where its last components do not exist yet
 /// (`mkdir -p`), its deepest existing ancestor resolved, with the missing
 /// names appended (never `.` or `..`).
-async fn resolve_existing(sftp: &Sftp, dir: &str) -> Result<String, Error> {
+async fn resolve_existing<R: Resolve>(server: &mut R, dir: &str) -> Result<String, Error> {
     let mut head = dir.to_owned();
     let mut missing: Vec<String> = Vec::new();
     loop {
-        match sftp.realpath(&head).await {
+        match server.realpath(&head).await {
             Ok(real) => {
                 let mut out = real.trim_end_matches('/').to_owned();
                 for name in missing.iter().rev() {
@@ -78,7 +82,7 @@ async fn resolve_existing(sftp: &Sftp, dir: &str) -> Result<String, Error> {
                     || base.is_empty()
                     || base == "."
                     || base == ".."
-                    || missing.len() >= sftp::MAX_DEPTH;
+                    || missing.len() >= MAX_DEPTH;
                 if gives_up {
                     return Err(error.into());
                 }

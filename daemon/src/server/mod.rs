@@ -51,7 +51,10 @@ pub struct App {
     /// The live configuration: `options.config` at start, replaced on reload.
     config: std::sync::RwLock<Arc<crate::config::Config>>,
     pub store: Store,
+    /// SSH connections.
     pub pool: Pool,
+    /// FTP control connections.
+    pub ftp: crate::ftp::pool::Pool,
     pub mfa: Mfa,
     pub audit: Audit,
     /// Refused requests, summed up per uid (see [`crate::audit::refusals`]).
@@ -67,6 +70,8 @@ pub struct App {
 
 impl App {
     pub fn new(options: Options, store: Store, audit: Audit, daemon_uid: u32) -> Arc<App> {
+        let pool = Pool::default();
+        let ftp = crate::ftp::pool::Pool::new(pool.ids());
         Arc::new(App {
             mfa: Mfa::new(&options.config.access),
             config: std::sync::RwLock::new(Arc::new(options.config.clone())),
@@ -76,7 +81,8 @@ impl App {
             audit,
             options,
             store,
-            pool: Pool::default(),
+            pool,
+            ftp,
             daemon_uid,
             started: Instant::now(),
             connections: Mutex::new(HashMap::new()),
@@ -130,6 +136,13 @@ impl App {
         Ok(())
     }
 
+    /// Stops reuse of `profile`'s pooled connections (SSH and FTP): its
+    /// settings or secret changed, or it is gone.
+    pub async fn retire(&self, profile: &str) {
+        self.pool.retire(profile).await;
+        self.ftp.retire(profile);
+    }
+
     /// Wipes the master key and closes every SSH connection: from now on
     /// nothing uses a credential until a restart.
     pub async fn seal(&self, why: &str) {
@@ -137,6 +150,7 @@ impl App {
             .await;
         self.store.seal();
         self.pool.shutdown().await;
+        self.ftp.shutdown();
         tracing::warn!(by = why, "sealed: master key wiped, connections closed");
     }
 
@@ -340,6 +354,7 @@ pub async fn serve(app: Arc<App>, listener: UnixListener, shutdown: impl Future<
     app.sweep_refusals(true).await;
     app.audit.record_spared(&app.store, app.daemon_uid).await;
     app.pool.shutdown().await;
+    app.ftp.shutdown();
 }
 
 /// Writes refusal summaries as their intervals end.
@@ -367,6 +382,7 @@ async fn reap_idle(app: Arc<App>) {
     loop {
         ticker.tick().await;
         app.pool.reap(app.config().ssh.idle_timeout()).await;
+        app.ftp.maintain(app.config().ssh.idle_timeout()).await;
         if last_prune.elapsed() >= std::time::Duration::from_secs(3600) {
             last_prune = Instant::now();
             if let Err(error) = app.audit.prune(&app.store, app.daemon_uid).await {

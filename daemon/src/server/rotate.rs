@@ -19,7 +19,7 @@ use super::App;
 use super::channel::Source;
 use super::files::session;
 use super::http::{Resp, json};
-use super::profiles::{Verified, verify};
+use super::profiles::{Proof, Verified, verify};
 use crate::access::Caller;
 use crate::audit::Event;
 use crate::error::Error;
@@ -65,7 +65,7 @@ async fn rotated(
         .authorized_keys
         .clone()
         .unwrap_or_else(|| DEFAULT_FILE.to_owned());
-    crate::ssh::sftp::check_path(&path)?;
+    crate::remote::check_path(&path)?;
     let mut record = super::profiles::load(app, name)?;
     let old = app.store.credential(name)?;
     let (old_key, password) = match &old {
@@ -147,7 +147,7 @@ async fn rotated(
         caller,
         name,
         &record,
-        trust,
+        Proof::Ssh(trust),
         Source::Given(&new_credential),
     )
     .await;
@@ -170,7 +170,7 @@ async fn rotated(
         return Err(error.into());
     }
     drop(new_credential);
-    app.pool.retire(name).await;
+    app.retire(name).await;
 
     match &old_blob {
         Some(blob) => {
@@ -256,7 +256,7 @@ pub(super) async fn install_generated(
     path: Option<&str>,
 ) -> Result<(Credential, KeyInfo), Error> {
     let path = path.unwrap_or(DEFAULT_FILE).to_owned();
-    crate::ssh::sftp::check_path(&path)?;
+    crate::remote::check_path(&path)?;
     let (key, line) = keys::generate(&format!("tether:{name}"))?;
     let (key_type, blob) = authorized::key_of(&line)
         .ok_or_else(|| Error::Internal("a generated key without a key line".into()))?;
@@ -303,7 +303,7 @@ pub(super) async fn install_generated(
         caller,
         name,
         record,
-        trust(),
+        Proof::Ssh(trust()),
         Source::Given(&credential),
     )
     .await;
@@ -345,8 +345,8 @@ async fn existing_file(sftp: &Sftp, path: &str) -> Result<(String, u32), Error> 
                 .map_err(|_| Error::BadRequest(format!("{path} on the server is not text")))?;
             Ok((text, mode))
         }
-        Err(error) if error.kind == crate::ssh::sftp::RemoteKind::NoSuchFile => {
-            let parent = crate::ssh::sftp::parent(path);
+        Err(error) if error.kind == crate::remote::RemoteKind::NoSuchFile => {
+            let parent = crate::remote::parent(path);
             if parent != "." && parent != "/" {
                 sftp.mkdir(parent, true, Some(0o700)).await?;
             }

@@ -14,9 +14,10 @@ use crate::error::Error;
 
 /// The live connections of the profiles the caller may see.
 pub fn list(app: &App, caller: &Caller) -> Resp {
-    let sessions = app
-        .pool
-        .sessions()
+    let mut all = app.pool.sessions();
+    all.extend(app.ftp.sessions());
+    all.sort_by(|a, b| a.profile.cmp(&b.profile).then(a.id.cmp(&b.id)));
+    let sessions = all
         .into_iter()
         .filter(|s| app.authorize(caller, &s.profile, Op::View).is_ok())
         .map(|s| SessionInfo {
@@ -40,7 +41,7 @@ pub async fn close(app: &App, caller: &Caller, profile: &str) -> Result<Resp, Er
         Event::new(caller, "session.close").profile(profile),
         async {
             profiles::check_name(profile)?;
-            let closed = app.pool.close(profile).await;
+            let closed = app.pool.close(profile).await + app.ftp.retire(profile);
             if closed == 0 && app.store.profile(profile)?.is_none() {
                 return Err(Error::ProfileNotFound(profile.to_owned()));
             }

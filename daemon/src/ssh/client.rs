@@ -21,8 +21,10 @@ use tokio::net::TcpStream;
 use super::SshError;
 use super::hostkey::key_info;
 use crate::config::SshSettings;
+use crate::store::KeyInfo;
 use crate::store::ProfileRecord;
-use crate::store::{Credential, KeyInfo};
+use crate::witness::{Destination, LoginOutcome, Witness};
+use tether_api::types::Protocol;
 
 /// Which host keys to accept.
 #[derive(Debug, Clone)]
@@ -125,47 +127,6 @@ impl Connected {
     }
 }
 
-/// Where a credential is about to be sent: the address it was stored for,
-/// and the host key the server has just proved it holds.
-#[derive(Debug, Clone)]
-pub struct Destination {
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub host_key: KeyInfo,
-    /// The pool's number for the connection, when it is a pooled one.
-    pub connection: Option<u64>,
-}
-
-/// How a login attempt ended, for the record.
-pub struct LoginOutcome<'a, E> {
-    pub host: &'a str,
-    pub port: u16,
-    /// The key the server showed, when it got that far.
-    pub host_key: Option<&'a KeyInfo>,
-    pub connection: Option<u64>,
-    /// Whether the credential was offered to the server.
-    pub sent: bool,
-    pub result: Result<(), &'a E>,
-}
-
-/// Who stands between a proved server and its credential: the layer above,
-/// which records where the credential goes and hands it over.
-pub trait Witness: Sync {
-    type Error: From<SshError> + Send;
-
-    /// Called after the key exchange, before anything is sent: record that
-    /// the credential goes to `to` and return it. An error stops the login.
-    fn credential_for(
-        &self,
-        to: &Destination,
-    ) -> impl Future<Output = Result<Credential, Self::Error>> + Send;
-
-    /// Called once the attempt is over, whichever way it ended (except when
-    /// [`Witness::credential_for`] itself refused).
-    fn ended(&self, outcome: LoginOutcome<'_, Self::Error>) -> impl Future<Output = ()> + Send;
-}
-
 /// Where and as whom to log in.
 #[derive(Debug, Clone, Copy)]
 pub struct Account<'a> {
@@ -179,13 +140,17 @@ pub struct Account<'a> {
 /// Connects to the account's server trusting only what `trust` allows, then
 /// logs in with the credential `witness` hands over for the server it saw.
 /// On failure the connection is closed.
-pub async fn login<W: Witness>(
+pub async fn login<W>(
     account: Account<'_>,
     trust: Trust,
     settings: &ConnectSettings,
     connection: Option<u64>,
     witness: &W,
-) -> Result<Connected, W::Error> {
+) -> Result<Connected, W::Error>
+where
+    W: Witness,
+    W::Error: From<SshError>,
+{
     let Account {
         host, port, user, ..
     } = account;
@@ -199,6 +164,7 @@ pub async fn login<W: Witness>(
             let error = W::Error::from(error);
             witness
                 .ended(LoginOutcome {
+                    protocol: Protocol::Ssh,
                     host,
                     port,
                     host_key: shown.as_ref(),
@@ -211,10 +177,11 @@ pub async fn login<W: Witness>(
         }
     };
     let to = Destination {
+        protocol: Protocol::Ssh,
         host: host.to_owned(),
         port,
         user: user.to_owned(),
-        host_key: connected.host_key.clone(),
+        host_key: Some(connected.host_key.clone()),
         connection,
     };
     let credential = match witness.credential_for(&to).await {
@@ -236,9 +203,10 @@ pub async fn login<W: Witness>(
     let result = authenticated.map_err(W::Error::from);
     witness
         .ended(LoginOutcome {
+            protocol: Protocol::Ssh,
             host,
             port,
-            host_key: Some(&to.host_key),
+            host_key: Some(&connected.host_key),
             connection,
             sent: true,
             result: result.as_ref().map(|_| ()),

@@ -31,7 +31,9 @@ use russh::client::Msg;
 use russh::{Channel, Disconnect};
 
 use super::SshError;
-use super::client::{self, ConnectSettings, SshHandle, Trust, Witness};
+use super::client::{self, ConnectSettings, SshHandle, Trust};
+use crate::remote::SessionSnapshot;
+use crate::witness::Witness;
 
 /// Channels a connection takes before the server says otherwise (OpenSSH's
 /// default `MaxSessions`).
@@ -174,29 +176,22 @@ impl Slot {
     }
 }
 
-/// A snapshot of one connection, for `session list`.
-#[derive(Debug, Clone)]
-pub struct SessionSnapshot {
-    pub id: u64,
-    pub profile: String,
-    pub remote: String,
-    pub age: Duration,
-    pub idle: Duration,
-    pub channels: usize,
-    pub stalled: usize,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-}
-
 #[derive(Default)]
 pub struct Pool {
     slots: Mutex<HashMap<String, Arc<Slot>>>,
-    next_id: AtomicU64,
+    /// Connection numbers, shared with the FTP pool.
+    next_id: Arc<AtomicU64>,
     /// Counts SSH connections ever opened (for tests and status).
     pub opened: AtomicU64,
 }
 
 impl Pool {
+    /// The connection numbers this pool hands out, for another pool to
+    /// share.
+    pub fn ids(&self) -> Arc<AtomicU64> {
+        self.next_id.clone()
+    }
+
     fn slot(&self, profile: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.entry(profile.to_owned()).or_default().clone()
@@ -205,11 +200,15 @@ impl Pool {
     /// Opens a session channel for `target`, on a pooled connection or a new
     /// one. `witness` is asked for the credential only when a new connection
     /// must log in, after the server proved its host key.
-    pub async fn channel<W: Witness>(
+    pub async fn channel<W>(
         &self,
         target: &Target,
         witness: &W,
-    ) -> Result<(Channel<Msg>, Lease), W::Error> {
+    ) -> Result<(Channel<Msg>, Lease), W::Error>
+    where
+        W: Witness,
+        W::Error: From<SshError>,
+    {
         let slot = self.slot(&target.profile);
         let mut last_error = None;
         let mut failures = 0;
@@ -285,11 +284,11 @@ impl Pool {
             .into())
     }
 
-    async fn connect<W: Witness>(
-        &self,
-        target: &Target,
-        witness: &W,
-    ) -> Result<Arc<Connection>, W::Error> {
+    async fn connect<W>(&self, target: &Target, witness: &W) -> Result<Arc<Connection>, W::Error>
+    where
+        W: Witness,
+        W::Error: From<SshError>,
+    {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
         let connected = client::login(
             client::Account {

@@ -49,7 +49,7 @@ use std::sync::{Mutex, RwLock};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tether_api::types::AuthKind;
+use tether_api::types::{AuthKind, Protocol};
 use zeroize::Zeroizing;
 
 pub use credential::Credential;
@@ -167,6 +167,22 @@ pub struct ProfileRecord {
     /// An OpenSSH user certificate for the key (public), logged in with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
+    /// What the profile speaks; absent in records from before FTP.
+    #[serde(default, skip_serializing_if = "Protocol::is_ssh")]
+    pub protocol: Protocol,
+    /// FTPS checked against certificate authorities instead of a pin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<TlsCa>,
+}
+
+/// The certificate authorities an FTPS profile trusts instead of a pin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsCa {
+    /// The system's store (`/etc/ssl/certs`).
+    System,
+    /// Those in this PEM text, given when the profile was added.
+    Pem(String),
 }
 
 /// A profile name with its record, or the error opening it.

@@ -14,6 +14,8 @@ fn record() -> ProfileRecord {
         connect_timeout_secs: None,
         keepalive_secs: None,
         certificate: None,
+        protocol: Default::default(),
+        tls_ca: None,
     }
 }
 

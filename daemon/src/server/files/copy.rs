@@ -1,22 +1,26 @@
 //! `POST /v1/copy`: one file from one profile's server to another's (or
 //! within one), relayed by the daemon: read on the source's grant, written
-//! on the destination's, as an upload is (temporary file, rename, modes).
+//! on the destination's, as an upload is (temporary file, rename, modes),
+//! between any two protocols (SFTP and FTP).
 //! Both profiles have the copy on record, before and after.
 
 use ::http::StatusCode;
 use tether_api::files::{CopyRequest, FileKind, Uploaded};
 
+use super::ftp::FtpSource;
 use super::upload::{Source, Wanted, write_target};
-use super::{Session, session};
+use super::{Remote, Session, event_name, ftp, remote};
 use crate::access::Caller;
+use crate::access::policy::Allowed;
 use crate::access::policy::Op;
 use crate::audit::Event;
 use crate::error::Error;
+use crate::remote::{RemoteError, RemoteKind, check_path};
 use crate::server::App;
 use crate::server::confine::confine;
 use crate::server::http::{Resp, json};
 use crate::server::profiles::check_name;
-use crate::ssh::sftp::{self, RemoteError, RemoteKind, check_path};
+use crate::ssh::sftp;
 
 pub async fn copy(app: &App, caller: &Caller, copy: CopyRequest) -> Result<Resp, Error> {
     let read = app.authorize(caller, &copy.from_profile, Op::Sftp { write: false })?;
@@ -27,11 +31,11 @@ pub async fn copy(app: &App, caller: &Caller, copy: CopyRequest) -> Result<Resp,
     check_path(&copy.to_path)?;
     let from = format!("{}:{}", copy.from_profile, copy.from_path);
     let to = format!("{}:{}", copy.to_profile, copy.to_path);
-    let read_start = Event::new(caller, "sftp.copy.read")
+    let read_start = Event::new(caller, &event_name(app, &copy.from_profile, "copy.read"))
         .profile(&copy.from_profile)
         .detail("path", copy.from_path.as_str())
         .detail("to", to.as_str());
-    let write_start = Event::new(caller, "sftp.copy.write")
+    let write_start = Event::new(caller, &event_name(app, &copy.to_profile, "copy.write"))
         .profile(&copy.to_profile)
         .detail("path", copy.to_path.as_str())
         .detail("from", from.as_str());
@@ -59,44 +63,79 @@ async fn relay(
     app: &App,
     caller: &Caller,
     copy: &CopyRequest,
-    read: &crate::access::policy::Allowed,
-    write: &crate::access::policy::Allowed,
+    read: &Allowed,
+    write: &Allowed,
 ) -> Result<Uploaded, Error> {
-    let Session {
-        sftp: source,
-        lease: _source_lease,
-    } = session(app, caller, &copy.from_profile).await?;
-    let path = source.expand(&copy.from_path).await?;
-    let path = confine(&source, read, &path).await?;
-    let attrs = source.stat_attrs(&path).await?;
-    if sftp::kind_of(&attrs) == FileKind::Dir {
-        return Err(RemoteError::new(
-            RemoteKind::Failed,
-            &path,
-            "is a directory (copy trees with cp -r)",
-        )
-        .into());
-    }
-    let handle = source.open_read(&path).await?;
-    let mut reader = source.reader(handle, &path);
-    let Session {
-        sftp: target,
-        lease: _target_lease,
-    } = session(app, caller, &copy.to_profile).await?;
-    let wanted = Wanted {
-        mode: attrs.permissions.map(|m| m & 0o7777),
-        mtime: attrs.mtime.map(u64::from).filter(|_| copy.preserve),
+    let wanted = |mode: Option<u32>, mtime: Option<u64>| Wanted {
+        mode: mode.map(|m| m & 0o7777),
+        mtime: mtime.filter(|_| copy.preserve),
         preserve: copy.preserve,
         inplace: copy.inplace,
     };
-    let written = write_target(
-        &target,
-        write,
-        &copy.to_path,
-        &wanted,
-        Source::Remote(&mut reader),
-    )
-    .await;
-    let _ = source.close(reader.into_handle(), &path, false).await;
-    written
+    match remote(app, caller, &copy.from_profile).await? {
+        Remote::Sftp(Session {
+            sftp: mut source,
+            lease: _source_lease,
+        }) => {
+            let path = source.expand(&copy.from_path).await?;
+            let path = confine(&mut source, read, &path).await?;
+            let attrs = source.stat_attrs(&path).await?;
+            if sftp::kind_of(&attrs) == FileKind::Dir {
+                return Err(RemoteError::new(
+                    RemoteKind::Failed,
+                    &path,
+                    "is a directory (copy trees with cp -r)",
+                )
+                .into());
+            }
+            let handle = source.open_read(&path).await?;
+            let mut reader = source.reader(handle, &path);
+            let wanted = wanted(attrs.permissions, attrs.mtime.map(u64::from));
+            let written = write_to(
+                app,
+                caller,
+                copy,
+                write,
+                &wanted,
+                Source::Remote(&mut reader),
+            )
+            .await;
+            let _ = source.close(reader.into_handle(), &path, false).await;
+            written
+        }
+        Remote::Ftp(mut lease) => {
+            let ftp::Opened {
+                download,
+                info,
+                path,
+            } = ftp::open(lease.control(), read, &copy.from_path).await?;
+            let wanted = wanted(Some(info.mode), Some(info.mtime));
+            let source = FtpSource {
+                control: lease.control(),
+                download: Some(download),
+                path,
+            };
+            write_to(app, caller, copy, write, &wanted, Source::Ftp(source)).await
+        }
+    }
+}
+
+/// Writes the copy's destination, on whichever protocol it speaks.
+async fn write_to(
+    app: &App,
+    caller: &Caller,
+    copy: &CopyRequest,
+    write: &Allowed,
+    wanted: &Wanted,
+    source: Source<'_>,
+) -> Result<Uploaded, Error> {
+    match remote(app, caller, &copy.to_profile).await? {
+        Remote::Sftp(Session {
+            mut sftp,
+            lease: _lease,
+        }) => write_target(&mut sftp, write, &copy.to_path, wanted, source).await,
+        Remote::Ftp(mut lease) => {
+            ftp::write_target(&mut lease, write, &copy.to_path, wanted, source).await
+        }
+    }
 }

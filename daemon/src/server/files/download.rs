@@ -1,5 +1,6 @@
 //! `GET /v1/profiles/{name}/files?path=P`: a remote file streamed as the
-//! response, read ahead in chunks and hashed for the audit trail.
+//! response, read ahead in chunks and hashed for the audit trail (on an FTP
+//! profile, [`super::ftp::send_file`]).
 
 use std::sync::Arc;
 
@@ -8,16 +9,17 @@ use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use tether_api::files::{MODE_HEADER, MTIME_HEADER, SIZE_HEADER};
 
-use super::{Session, path_param, session};
+use super::{Remote, Session, event_name, ftp, path_param, remote};
 use crate::access::Caller;
 use crate::access::policy::Allowed;
 use crate::access::policy::Op;
 use crate::audit::Event;
 use crate::error::Error;
+use crate::remote::{RemoteError, RemoteKind};
 use crate::server::App;
 use crate::server::confine::confine;
 use crate::server::http::{Resp, channel_body};
-use crate::ssh::sftp::{self, RemoteError, RemoteKind};
+use crate::ssh::sftp;
 use crate::store::envelope::hex;
 
 pub async fn download(
@@ -28,7 +30,7 @@ pub async fn download(
 ) -> Result<Resp, Error> {
     let allowed = app.authorize(caller, name, Op::Sftp { write: false })?;
     let path = path_param(request.uri())?;
-    let start = Event::new(caller, "sftp.download")
+    let start = Event::new(caller, &event_name(app, name, "download"))
         .profile(name)
         .detail("path", path.as_str());
     app.streamed(start, |end| {
@@ -46,9 +48,12 @@ async fn send_file(
     path: &str,
     end: Event,
 ) -> Result<Resp, Error> {
-    let Session { sftp, lease } = session(app, caller, name).await?;
+    let Session { mut sftp, lease } = match remote(app, caller, name).await? {
+        Remote::Sftp(session) => session,
+        Remote::Ftp(lease) => return ftp::send_file(app, *lease, name, allowed, path, end).await,
+    };
     let path = sftp.expand(path).await?;
-    let path = confine(&sftp, allowed, &path).await?;
+    let path = confine(&mut sftp, allowed, &path).await?;
     let attrs = sftp.stat_attrs(&path).await?;
     if sftp::kind_of(&attrs) == tether_api::files::FileKind::Dir {
         return Err(RemoteError::new(

@@ -1,12 +1,15 @@
 //! Files: download (streamed response), upload (streamed request, written
-//! to a temporary name and renamed into place), and single SFTP operations.
+//! to a temporary name and renamed into place), and single operations, on
+//! an SFTP session or, for an FTP profile, an FTP control connection
+//! ([`Remote`]).
 //!
 //! The daemon never opens a local path; it relays bytes between the socket
-//! and SFTP. Neither direction is held whole in memory: a bounded channel or
-//! the SFTP write pipeline applies back-pressure.
+//! and the server. Neither direction is held whole in memory: a bounded
+//! channel, the SFTP write pipeline or the FTP data connection applies
+//! back-pressure.
 //!
 //! [`download()`] and [`upload()`] are the two streams; the single operations
-//! and what the three share are here.
+//! and what the three share are here; [`ftp`] is what differs for FTP.
 
 use ::http::StatusCode;
 use tether_api::files::{SftpRequest, SftpResponse, query_value};
@@ -15,21 +18,55 @@ use super::App;
 use super::channel;
 use super::confine::confine;
 use super::http::{Resp, json, query_number};
+use super::profiles;
 use crate::access::Caller;
 use crate::access::policy::{Allowed, Op};
 use crate::audit::Event;
 use crate::error::Error;
+use crate::remote::{Files, check_path};
 use crate::ssh::SshError;
 use crate::ssh::pool::Lease;
-use crate::ssh::sftp::{self, Sftp, check_path};
+use crate::ssh::sftp::{self, Sftp};
 
 mod copy;
 mod download;
+mod ftp;
 mod upload;
 
 pub use copy::copy;
 pub use download::download;
 pub use upload::upload;
+
+/// A profile's files, leased for one request: an SFTP session, or an FTP
+/// control connection.
+pub(in crate::server) enum Remote {
+    Sftp(Session),
+    Ftp(Box<crate::ftp::pool::Lease>),
+}
+
+/// `name`'s files, by the protocol it speaks.
+pub(in crate::server) async fn remote(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+) -> Result<Remote, Error> {
+    if profiles::load(app, name)?.protocol.is_ftp() {
+        return Ok(Remote::Ftp(Box::new(
+            channel::ftp(app, caller, name).await?,
+        )));
+    }
+    Ok(Remote::Sftp(session(app, caller, name).await?))
+}
+
+/// The audit trail's name for a file operation on `name`: `sftp.upload`,
+/// or `ftp.upload` on an FTP profile.
+pub(in crate::server) fn event_name(app: &App, name: &str, what: &str) -> String {
+    let family = match profiles::load(app, name) {
+        Ok(record) if record.protocol.is_ftp() => "ftp",
+        _ => "sftp",
+    };
+    format!("{family}.{what}")
+}
 
 /// An SFTP session on a pooled channel, with the lease that keeps its slot.
 pub(in crate::server) struct Session {
@@ -82,31 +119,25 @@ pub async fn operation(
 ) -> Result<Resp, Error> {
     let write = !matches!(op, SftpRequest::Ls { .. } | SftpRequest::Stat { .. });
     let allowed = app.authorize(caller, name, Op::Sftp { write })?;
-    let paths: Vec<&str> = match &op {
-        SftpRequest::Ls { path }
-        | SftpRequest::Stat { path, .. }
-        | SftpRequest::Mkdir { path, .. }
-        | SftpRequest::Rm { path, .. }
-        | SftpRequest::Rmdir { path }
-        | SftpRequest::Chmod { path, .. }
-        | SftpRequest::Touch { path, .. } => vec![path],
-        SftpRequest::Mv { from, to } => vec![from, to],
-        SftpRequest::Symlink { target, link } => vec![target, link],
-    };
-    for path in paths {
+    for path in op.paths() {
         check_path(path)?;
     }
-    let kind = serde_json::to_value(&op)
-        .ok()
-        .and_then(|v| v.get("op").and_then(|o| o.as_str()).map(str::to_owned))
-        .unwrap_or_default();
-    let start = Event::new(caller, &format!("sftp.{kind}"))
+    let start = Event::new(caller, &event_name(app, name, op.name()))
         .profile(name)
         .detail("request", serde_json::to_value(&op).unwrap_or_default());
     let end = start.end(String::new());
     app.record(start).await?;
     let mut resolved = Vec::new();
-    let result = run_operation(app, caller, name, &allowed, op, &mut resolved).await;
+    let result = match remote(app, caller, name).await {
+        Ok(Remote::Sftp(Session { mut sftp, lease })) => {
+            let done = run_on(&mut sftp, &allowed, op, &mut resolved).await;
+            drop(sftp);
+            drop(lease);
+            done
+        }
+        Ok(Remote::Ftp(mut lease)) => run_on(lease.control(), &allowed, op, &mut resolved).await,
+        Err(error) => Err(error),
+    };
     // The paths acted on, as the server resolved them.
     let end = end
         .result(match &result {
@@ -115,77 +146,48 @@ pub async fn operation(
         })
         .detail("resolved", resolved);
     app.record_after(end).await;
-    result
+    result.map(|response| json(StatusCode::OK, &response))
 }
 
-async fn run_operation(
-    app: &App,
-    caller: &Caller,
-    name: &str,
+/// One operation on `files`: every path it acts on has its `~` expanded
+/// and is confined to the grant, and `resolved` says where they were.
+async fn run_on<F: Files>(
+    files: &mut F,
     allowed: &Allowed,
     mut op: SftpRequest,
     resolved: &mut Vec<String>,
-) -> Result<Resp, Error> {
-    let allowed = allowed.clone();
-    let Session { sftp, lease } = session(app, caller, name).await?;
-    // Every path the operation touches has its `~` expanded and is confined
-    // (a symlink's target is text: reading through the link is what gets
-    // checked).
-    match &mut op {
-        SftpRequest::Ls { path }
-        | SftpRequest::Stat { path, .. }
-        | SftpRequest::Mkdir { path, .. }
-        | SftpRequest::Rm { path, .. }
-        | SftpRequest::Rmdir { path }
-        | SftpRequest::Chmod { path, .. }
-        | SftpRequest::Touch { path, .. }
-        | SftpRequest::Symlink { link: path, .. } => {
-            *path = confine(&sftp, &allowed, &sftp.expand(path).await?).await?;
-            resolved.push(path.clone());
-        }
-        SftpRequest::Mv { from, to } => {
-            *from = confine(&sftp, &allowed, &sftp.expand(from).await?).await?;
-            *to = confine(&sftp, &allowed, &sftp.expand(to).await?).await?;
-            resolved.extend([from.clone(), to.clone()]);
-        }
+) -> Result<SftpResponse, Error> {
+    for path in op.acted_on_mut() {
+        let expanded = files.expand(path).await.map_err(Into::into)?;
+        *path = confine(files, allowed, &expanded).await?;
+        resolved.push(path.clone());
     }
-    let response = match op {
-        SftpRequest::Ls { path } => SftpResponse::Entries(sftp.list(&path).await?),
-        SftpRequest::Stat { path, follow } => SftpResponse::Info(sftp.stat(&path, follow).await?),
+    let done = match op {
+        SftpRequest::Ls { path } => {
+            return files
+                .list(&path)
+                .await
+                .map(SftpResponse::Entries)
+                .map_err(Into::into);
+        }
+        SftpRequest::Stat { path, follow } => {
+            return files
+                .stat(&path, follow)
+                .await
+                .map(SftpResponse::Info)
+                .map_err(Into::into);
+        }
         SftpRequest::Mkdir {
             path,
             parents,
             mode,
-        } => {
-            sftp.mkdir(&path, parents, mode).await?;
-            SftpResponse::Done
-        }
-        SftpRequest::Rm { path, recursive } => {
-            sftp.remove(&path, recursive).await?;
-            SftpResponse::Done
-        }
-        SftpRequest::Rmdir { path } => {
-            sftp.rmdir(&path).await?;
-            SftpResponse::Done
-        }
-        SftpRequest::Mv { from, to } => {
-            sftp.rename(&from, &to).await?;
-            SftpResponse::Done
-        }
-        SftpRequest::Chmod { path, mode } => {
-            sftp.chmod(&path, mode).await?;
-            SftpResponse::Done
-        }
-        SftpRequest::Symlink { target, link } => {
-            sftp.symlink(&target, &link).await?;
-            SftpResponse::Done
-        }
-        SftpRequest::Touch { path, mtime } => {
-            sftp.touch(&path, mtime).await?;
-            SftpResponse::Done
-        }
+        } => files.mkdir(&path, parents, mode).await,
+        SftpRequest::Rm { path, recursive } => files.remove(&path, recursive).await,
+        SftpRequest::Rmdir { path } => files.rmdir(&path).await,
+        SftpRequest::Mv { from, to } => files.rename(&from, &to).await,
+        SftpRequest::Chmod { path, mode } => files.chmod(&path, mode).await,
+        SftpRequest::Symlink { target, link } => files.symlink(&target, &link).await,
+        SftpRequest::Touch { path, mtime } => files.touch(&path, mtime).await,
     };
-    drop(sftp);
-    drop(lease);
-    Ok(json(StatusCode::OK, &response))
+    done.map(|()| SftpResponse::Done).map_err(Into::into)
 }

@@ -8,21 +8,23 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use sha2::{Digest, Sha256};
 use tether_api::files::{FileKind, Uploaded, query_value};
 
-use super::{Session, number_param, path_param, session};
+use super::ftp::FtpSource;
+use super::{Remote, Session, event_name, ftp, number_param, path_param, remote};
 use crate::access::Caller;
 use crate::access::policy::{Allowed, Op};
 use crate::audit::Event;
 use crate::error::Error;
+use crate::remote::{RemoteError, RemoteKind};
 use crate::server::App;
 use crate::server::confine::confine;
 use crate::server::http::{Resp, drain_in_background, json};
 use crate::ssh::sftp::ops::private_attributes;
 use crate::ssh::sftp::transfer::Reader;
-use crate::ssh::sftp::{self, RemoteError, RemoteKind, Sftp};
+use crate::ssh::sftp::{self, Sftp};
 use crate::store::envelope::hex;
 
 /// A name beside `path` that no one else will pick.
-fn temporary_name(path: &str) -> Result<String, Error> {
+pub(super) fn temporary_name(path: &str) -> Result<String, Error> {
     let (dir, base) = match path.rsplit_once('/') {
         Some((dir, base)) => (format!("{dir}/"), base),
         None => (String::new(), path),
@@ -65,13 +67,15 @@ async fn record_and_receive(
     parts: &::http::request::Parts,
     body: &mut Option<Incoming>,
 ) -> Result<Resp, Error> {
-    let start = Event::new(caller, "sftp.upload").profile(name).detail(
-        "path",
-        query_value(parts.uri.query().unwrap_or(""), "path")
-            .ok()
-            .flatten()
-            .unwrap_or_default(),
-    );
+    let start = Event::new(caller, &event_name(app, name, "upload"))
+        .profile(name)
+        .detail(
+            "path",
+            query_value(parts.uri.query().unwrap_or(""), "path")
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        );
     let end = start.end(String::new());
     app.record(start).await?;
     let received = receive(app, caller, name, allowed, &parts.uri, body).await;
@@ -110,15 +114,26 @@ async fn receive(
         inplace: flag("inplace"),
     };
     temporary_name(&path)?;
-    let Session { sftp, lease } = session(app, caller, name).await?;
+    let remote = remote(app, caller, name).await?;
     let Some(mut body) = body.take() else {
         return Err(Error::Internal("the upload body was taken twice".into()));
     };
-    let done = write_target(&sftp, allowed, &path, &wanted, Source::Body(&mut body)).await?;
-    lease
-        .connection
-        .bytes_in
-        .fetch_add(done.bytes, std::sync::atomic::Ordering::Relaxed);
+    let source = Source::Body(&mut body);
+    let done = match remote {
+        Remote::Sftp(Session { mut sftp, lease }) => {
+            let done = write_target(&mut sftp, allowed, &path, &wanted, source).await?;
+            lease
+                .connection
+                .bytes_in
+                .fetch_add(done.bytes, std::sync::atomic::Ordering::Relaxed);
+            done
+        }
+        Remote::Ftp(mut lease) => {
+            let done = ftp::write_target(&mut lease, allowed, &path, &wanted, source).await?;
+            lease.count(done.bytes, 0);
+            done
+        }
+    };
     tracing::info!(profile = %name, path = %done.path, bytes = done.bytes, "upload finished");
     Ok(done)
 }
@@ -129,10 +144,12 @@ pub(super) enum Source<'a> {
     Body(&'a mut Incoming),
     /// Another server's file (a remote-to-remote copy).
     Remote(&'a mut Reader),
+    /// An FTP server's file (a remote-to-remote copy).
+    Ftp(FtpSource<'a>),
 }
 
 impl Source<'_> {
-    async fn next(&mut self, path: &str) -> Result<Option<bytes::Bytes>, Error> {
+    pub(super) async fn next(&mut self, path: &str) -> Result<Option<bytes::Bytes>, Error> {
         match self {
             Source::Body(body) => loop {
                 match body.frame().await {
@@ -146,6 +163,7 @@ impl Source<'_> {
                 }
             },
             Source::Remote(reader) => Ok(reader.next_chunk().await?),
+            Source::Ftp(source) => source.next_chunk().await,
         }
     }
 }
@@ -155,16 +173,16 @@ impl Source<'_> {
 /// beside it (owner-only until complete) renamed over it, or with
 /// `inplace` straight into it; the finished file's mode as scp gives it.
 pub(super) async fn write_target(
-    sftp: &Sftp,
+    sftp: &mut Sftp,
     allowed: &Allowed,
     path: &str,
     wanted: &Wanted,
     mut source: Source<'_>,
 ) -> Result<Uploaded, Error> {
     let path = sftp.expand(path).await?;
-    let path = confine(sftp, allowed, &path).await?;
+    let path = confine(&mut *sftp, allowed, &path).await?;
     let path = sftp.follow_links(&path).await?;
-    let path = confine(sftp, allowed, &path).await?;
+    let path = confine(&mut *sftp, allowed, &path).await?;
     let existing = sftp.existing(&path).await?;
     if existing
         .as_ref()
@@ -208,6 +226,7 @@ pub(super) async fn write_target(
         path,
         bytes,
         sha256,
+        warnings: Vec::new(),
     })
 }
 

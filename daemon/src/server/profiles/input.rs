@@ -2,6 +2,10 @@
 //! names, hosts, users, ports, timeouts, credentials, host-key policies.
 
 use super::*;
+use crate::ftp::FtpFailure;
+use crate::ftp::tls::Trust as FtpTrust;
+use crate::store::TlsCa;
+use tether_api::types::{Protocol, certificate_fingerprint};
 
 pub fn check_name(name: &str) -> Result<(), Error> {
     validate_profile_name(name).map_err(Error::BadRequest)
@@ -103,8 +107,80 @@ pub(in crate::server) fn new_credential(credential: &NewCredential) -> Result<Ch
     })
 }
 
+/// How a verifying login trusts the server: an SSH host-key policy, or an
+/// FTPS certificate policy (plain FTP trusts nothing and proves nothing).
+pub(in crate::server) enum Proof {
+    Ssh(Trust),
+    Ftp(FtpTrust),
+}
+
+impl Proof {
+    /// Whether it accepts a key or certificate that `pinned` does not hold.
+    pub(in crate::server) fn takes_new_key(&self, pinned: &[String]) -> bool {
+        match self {
+            Proof::Ssh(Trust::AcceptAny) | Proof::Ftp(FtpTrust::AcceptAny) => true,
+            Proof::Ssh(Trust::Pinned(keys)) | Proof::Ftp(FtpTrust::Pinned(keys)) => {
+                keys.iter().any(|k| !pinned.contains(k))
+            }
+            Proof::Ftp(FtpTrust::Authorities(_)) => false,
+        }
+    }
+}
+
+/// The trust a request's policy asks for, for a profile speaking
+/// `protocol`.
+pub(in crate::server) fn proof_for(
+    protocol: Protocol,
+    policy: &HostKeyPolicy,
+) -> Result<Proof, Error> {
+    if protocol.is_ssh() {
+        return trust_for(policy).map(Proof::Ssh);
+    }
+    Ok(Proof::Ftp(match policy {
+        HostKeyPolicy::Pin { fingerprint } => FtpTrust::Pinned(vec![
+            certificate_fingerprint(fingerprint).map_err(Error::BadRequest)?,
+        ]),
+        HostKeyPolicy::AcceptNew => FtpTrust::AcceptAny,
+        HostKeyPolicy::Ca { pem } => {
+            let ca = match pem {
+                Some(pem) => TlsCa::Pem(pem.clone()),
+                None => TlsCa::System,
+            };
+            crate::ftp::tls::check_authorities(&ca).map_err(Error::BadRequest)?;
+            FtpTrust::Authorities(ca)
+        }
+    }))
+}
+
+/// What a profile speaking `protocol` may be given: FTP has passwords
+/// only, and plain FTP only where the caller said it knows.
+pub(in crate::server) fn check_protocol(
+    protocol: Protocol,
+    allow_plaintext: bool,
+    credential: &Checked,
+) -> Result<(), Error> {
+    if protocol == Protocol::Ftp && !allow_plaintext {
+        return Err(Error::BadRequest(
+            "plain FTP sends the password across the network in clear, where anyone on the \
+             path can read it: use --protocol ftps (or ftps-implicit), or pass \
+             --allow-plaintext if that is acceptable on this network"
+                .into(),
+        ));
+    }
+    if protocol.is_ftp() && credential.auth != AuthKind::Password {
+        return Err(Error::BadRequest(
+            "an FTP profile logs in with a password: give --password-stdin, not a key".into(),
+        ));
+    }
+    Ok(())
+}
+
 pub(in crate::server) fn trust_for(policy: &HostKeyPolicy) -> Result<Trust, Error> {
     match policy {
+        HostKeyPolicy::Ca { .. } => Err(Error::BadRequest(
+            "--ca checks an FTPS server's certificate; an SSH server is trusted by its host key"
+                .into(),
+        )),
         HostKeyPolicy::Pin { fingerprint } => {
             if !hostkey::valid_fingerprint(fingerprint) {
                 return Err(Error::BadRequest(format!(
@@ -128,6 +204,14 @@ pub(in crate::server) fn not_as_given(error: Error, policy: &HostKeyPolicy) -> E
         ) => Error::HostKeyNotAsGiven {
             addr,
             given: fingerprint.clone(),
+            actual,
+        },
+        (
+            Error::Ftp(FtpFailure::CertificateMismatch { addr, actual, .. }),
+            HostKeyPolicy::Pin { fingerprint },
+        ) => Error::CertificateNotAsGiven {
+            addr,
+            given: certificate_fingerprint(fingerprint).unwrap_or_else(|_| fingerprint.clone()),
             actual,
         },
         (error, _) => error,

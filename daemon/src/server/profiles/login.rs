@@ -2,6 +2,8 @@
 //! to be stored, or to install a key; and the profile's record and target.
 
 use super::*;
+use crate::ftp::client::Timeouts;
+use crate::ftp::tls::Trust as FtpTrust;
 
 /// Loads a profile, turning "absent" into `profile_not_found`.
 pub fn load(app: &App, name: &str) -> Result<ProfileRecord, Error> {
@@ -11,15 +13,18 @@ pub fn load(app: &App, name: &str) -> Result<ProfileRecord, Error> {
         .ok_or_else(|| Error::ProfileNotFound(name.to_owned()))
 }
 
-/// Everything the pool needs to reach a profile's server.
+/// Everything the SSH pool needs to reach a profile's server; an FTP
+/// profile has no SSH to offer (`exec`, `shell`, `run`, `rotate`).
 pub fn target(app: &App, name: &str) -> Result<Target, Error> {
     let record = load(app, name)?;
-    let pins = app
-        .store
-        .host_keys(name)?
-        .into_iter()
-        .map(|pin| pin.fingerprint)
-        .collect();
+    if record.protocol.is_ftp() {
+        return Err(Error::NotSupported(format!(
+            "{name} is an {} profile: it offers files and transfers (`tether cp`, `tether \
+             files`), not commands, shells or keys",
+            record.protocol
+        )));
+    }
+    let pins = pinned(app, name)?;
     Ok(Target {
         profile: name.to_owned(),
         settings: ConnectSettings::new(&app.config().ssh, Some(&record)),
@@ -31,9 +36,58 @@ pub fn target(app: &App, name: &str) -> Result<Target, Error> {
     })
 }
 
-/// What a verifying login saw.
+/// The fingerprints pinned for `name`.
+fn pinned(app: &App, name: &str) -> Result<Vec<String>, Error> {
+    Ok(app
+        .store
+        .host_keys(name)?
+        .into_iter()
+        .map(|pin| pin.fingerprint)
+        .collect())
+}
+
+/// Everything the FTP pool needs to reach a profile's server.
+pub fn ftp_target(app: &App, name: &str) -> Result<crate::ftp::pool::Target, Error> {
+    let record = load(app, name)?;
+    if record.protocol.is_ssh() {
+        return Err(Error::Internal(format!("{name} is not an FTP profile")));
+    }
+    let pins = pinned(app, name)?;
+    let config = app.config();
+    let settings = ConnectSettings::new(&config.ssh, Some(&record));
+    Ok(crate::ftp::pool::Target {
+        profile: name.to_owned(),
+        trust: ftp_trust(&record, pins),
+        timeouts: ftp_timeouts(app, &record),
+        keepalive: settings.keepalive,
+        max_connections: config.ftp.max_connections,
+        protocol: record.protocol,
+        host: record.host,
+        port: record.port,
+        user: record.user,
+    })
+}
+
+/// How an FTP profile's server is trusted: by its CA setting, or its pins.
+pub(in crate::server) fn ftp_trust(record: &ProfileRecord, pins: Vec<String>) -> FtpTrust {
+    match &record.tls_ca {
+        Some(ca) => FtpTrust::Authorities(ca.clone()),
+        None => FtpTrust::Pinned(pins),
+    }
+}
+
+pub(in crate::server) fn ftp_timeouts(app: &App, record: &ProfileRecord) -> Timeouts {
+    let config = app.config();
+    Timeouts {
+        connect: ConnectSettings::new(&config.ssh, Some(record)).connect_timeout,
+        reply: std::time::Duration::from_secs(config.ftp.reply_timeout_secs),
+    }
+}
+
+/// What a verifying login saw: the key or certificate the server proved
+/// (none for plain FTP), and its banner or greeting.
 pub(in crate::server) struct Verified {
-    pub host_key: KeyInfo,
+    pub host_key: Option<KeyInfo>,
     pub banner: Option<String>,
 }
 
@@ -73,19 +127,54 @@ pub(in crate::server) async fn login(
     .map_err(|e| e.in_profile(name))
 }
 
-/// [`login()`] as a `verify` connection, then hangs up.
+/// Logs in once as `record` says, trusting the server as `proof` says, as
+/// a `verify` connection (SSH or FTP), then hangs up.
 pub(in crate::server) async fn verify(
     app: &App,
     caller: &Caller,
     name: &str,
     record: &ProfileRecord,
-    trust: Trust,
+    proof: Proof,
     source: Source<'_>,
 ) -> Result<Verified, Error> {
-    let connected = login(app, caller, name, record, trust, source, "verify").await?;
-    client::hang_up(&connected).await;
-    Ok(Verified {
-        host_key: connected.host_key.clone(),
-        banner: connected.banner(),
-    })
+    match proof {
+        Proof::Ssh(trust) => {
+            let connected = login(app, caller, name, record, trust, source, "verify").await?;
+            client::hang_up(&connected).await;
+            Ok(Verified {
+                host_key: Some(connected.host_key.clone()),
+                banner: connected.banner(),
+            })
+        }
+        Proof::Ftp(trust) => {
+            let recorder = Recorder {
+                app,
+                caller,
+                profile: name,
+                purpose: "verify",
+                source,
+            };
+            let account = crate::ftp::client::Account {
+                protocol: record.protocol,
+                host: &record.host,
+                port: record.port,
+                user: &record.user,
+            };
+            let control = crate::ftp::client::login(
+                account,
+                &trust,
+                ftp_timeouts(app, record),
+                None,
+                &recorder,
+            )
+            .await
+            .map_err(|e| e.in_profile(name))?;
+            let verified = Verified {
+                host_key: control.certificate.clone(),
+                banner: control.welcome.clone(),
+            };
+            control.quit().await;
+            Ok(verified)
+        }
+    }
 }

@@ -30,17 +30,18 @@ use crate::ssh::SshError;
 use crate::ssh::client::{self, ConnectSettings, Trust};
 use crate::ssh::pool::Target;
 use crate::ssh::{hostkey, keys};
-use crate::store::{Credential, KeyInfo, PinnedHostKey, ProfileRecord, StoreError, now};
+use crate::store::{Credential, KeyInfo, PinnedHostKey, ProfileRecord, StoreError, TlsCa, now};
 
 mod input;
 mod login;
 
+pub(in crate::server) use input::Proof;
 pub use input::check_name;
 use input::{
-    Checked, check_host, check_port, check_secs, check_user, new_credential, not_as_given,
-    trust_for,
+    Checked, check_host, check_port, check_protocol, check_secs, check_user, new_credential,
+    not_as_given, proof_for,
 };
-pub(in crate::server) use login::{Verified, load, login, target, verify};
+pub(in crate::server) use login::{Verified, ftp_target, load, login, target, verify};
 
 pub(super) fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) -> ProfileInfo {
     let key_info = |k: KeyInfo| HostKeyInfo {
@@ -49,6 +50,14 @@ pub(super) fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) 
     };
     ProfileInfo {
         name: name.to_owned(),
+        protocol: record.protocol,
+        ca: record.tls_ca.as_ref().map(|ca| {
+            match ca {
+                TlsCa::System => "system",
+                TlsCa::Pem(_) => "file",
+            }
+            .to_owned()
+        }),
         host: record.host,
         port: record.port,
         user: record.user,
@@ -128,7 +137,7 @@ pub async fn remove(app: &App, caller: &Caller, name: &str) -> Result<Resp, Erro
         if !app.store.remove_profile(name).await? {
             return Err(Error::ProfileNotFound(name.to_owned()));
         }
-        app.pool.retire(name).await;
+        app.retire(name).await;
         tracing::info!(profile = name, "profile removed");
         Ok(empty(StatusCode::NO_CONTENT))
     })
@@ -146,6 +155,26 @@ pub async fn probe(app: &App, caller: &Caller, probe: ProbeHostKey) -> Result<Re
 async fn probed(app: &App, probe: ProbeHostKey) -> Result<Resp, Error> {
     check_host(&probe.host)?;
     let settings = ConnectSettings::new(&app.config().ssh, None);
+    if probe.protocol.is_ftp() {
+        if !probe.protocol.uses_tls() {
+            return Err(Error::BadRequest(
+                "plain FTP has no certificate to show: nothing proves the server".into(),
+            ));
+        }
+        let timeouts = crate::ftp::client::Timeouts {
+            connect: settings.connect_timeout,
+            reply: std::time::Duration::from_secs(app.config().ftp.reply_timeout_secs),
+        };
+        let shown =
+            crate::ftp::client::probe(probe.protocol, &probe.host, probe.port, timeouts).await?;
+        return Ok(json(
+            StatusCode::OK,
+            &HostKeyInfo {
+                algorithm: shown.algorithm,
+                fingerprint: shown.fingerprint,
+            },
+        ));
+    }
     let connected = client::connect(&probe.host, probe.port, Trust::AcceptAny, &settings).await?;
     let key = connected.host_key.clone();
     client::hang_up(&connected).await;
@@ -163,24 +192,37 @@ pub async fn add(app: &App, caller: &Caller, add: AddProfile) -> Result<Resp, Er
     check_name(&add.name)?;
     check_host(&add.host)?;
     check_user(&add.user)?;
-    check_port(add.port)?;
+    let port = add.port.unwrap_or(add.protocol.default_port());
+    check_port(port)?;
     if app.store.profile(&add.name)?.is_some() {
         return Err(StoreError::Exists(add.name).into());
+    }
+    let checked = new_credential(&add.credential)?;
+    drop(add.credential);
+    check_protocol(add.protocol, add.allow_plaintext, &checked)?;
+    if add.protocol.is_ftp() && add.generate_key {
+        return Err(Error::BadRequest(
+            "--generate-key installs an SSH key; an FTP profile logs in with a password".into(),
+        ));
     }
     let Checked {
         credential,
         auth,
         public_key,
         certificate,
-    } = new_credential(&add.credential)?;
-    drop(add.credential);
+    } = checked;
     let generate = add.generate_key.then(|| add.authorized_keys.clone());
-    let trust = trust_for(&add.host_key)?;
+    let proof = proof_for(add.protocol, &add.host_key)?;
     let policy = add.host_key.clone();
     let at = now();
     let record = ProfileRecord {
+        protocol: add.protocol,
+        tls_ca: match &proof {
+            Proof::Ftp(crate::ftp::tls::Trust::Authorities(ca)) => Some(ca.clone()),
+            _ => None,
+        },
         host: add.host,
-        port: add.port,
+        port,
         user: add.user,
         auth,
         public_key,
@@ -193,6 +235,7 @@ pub async fn add(app: &App, caller: &Caller, add: AddProfile) -> Result<Resp, Er
     // On record before the credential is first used.
     let start = Event::new(caller, "profile.add")
         .profile(&add.name)
+        .detail("protocol", record.protocol.as_str())
         .detail("host", record.host.as_str())
         .detail("port", record.port)
         .detail("user", record.user.as_str())
@@ -200,7 +243,7 @@ pub async fn add(app: &App, caller: &Caller, add: AddProfile) -> Result<Resp, Er
         .detail("generate_key", generate.is_some());
     app.audited(
         start,
-        add_checked(app, caller, add.name, record, credential, trust, generate),
+        add_checked(app, caller, add.name, record, credential, proof, generate),
     )
     .await
     .map_err(|e| not_as_given(e, &policy))
@@ -212,7 +255,7 @@ async fn add_checked(
     name: String,
     mut record: ProfileRecord,
     mut credential: Credential,
-    trust: Trust,
+    proof: Proof,
     generate: Option<Option<String>>,
 ) -> Result<Resp, Error> {
     let at = record.created_at;
@@ -221,15 +264,12 @@ async fn add_checked(
         caller,
         &name,
         &record,
-        trust,
+        proof,
         Source::Given(&credential),
     )
     .await?;
-    let pins = vec![PinnedHostKey {
-        algorithm: host_key.algorithm,
-        fingerprint: host_key.fingerprint,
-        added_at: at,
-    }];
+    // A certificate checked against authorities is not pinned.
+    let pins = pins_of(host_key.filter(|_| record.tls_ca.is_none()), at);
     if let Some(path) = generate {
         // The given credential only opens the door for a key made here;
         // the profile keeps that key alone.
@@ -258,6 +298,18 @@ async fn add_checked(
         ..info(&name, record, pins)
     };
     Ok(json(StatusCode::CREATED, &info))
+}
+
+/// What a verifying login proved, as pins.
+fn pins_of(proved: Option<KeyInfo>, at: u64) -> Vec<PinnedHostKey> {
+    proved
+        .map(|key| PinnedHostKey {
+            algorithm: key.algorithm,
+            fingerprint: key.fingerprint,
+            added_at: at,
+        })
+        .into_iter()
+        .collect()
 }
 
 /// `PATCH /v1/profiles/{name}`: change fields, rotate the secret, or re-pin
@@ -323,6 +375,8 @@ async fn apply_update(
     let new_secret = match &update.credential {
         Some(credential) => {
             let checked = new_credential(credential)?;
+            // Plain FTP was allowed when the profile was added.
+            check_protocol(record.protocol, true, &checked)?;
             record.auth = checked.auth;
             record.public_key = checked.public_key;
             record.certificate = checked.certificate;
@@ -335,11 +389,24 @@ async fn apply_update(
     let moved = record.host != old.host || record.port != old.port;
     // Which keys the verify connection accepts, and whether what it sees is
     // pinned afterwards.
-    let (trust, repin) = match &update.host_key {
-        Some(policy @ HostKeyPolicy::Pin { .. }) => (trust_for(policy)?, true),
-        Some(HostKeyPolicy::AcceptNew) if moved || pinned.is_empty() => (Trust::AcceptAny, true),
+    let kept = || match (&record.tls_ca, record.protocol.is_ssh()) {
+        (_, true) => Proof::Ssh(Trust::Pinned(pinned.clone())),
+        (Some(ca), false) => Proof::Ftp(crate::ftp::tls::Trust::Authorities(ca.clone())),
+        (None, false) => Proof::Ftp(crate::ftp::tls::Trust::Pinned(pinned.clone())),
+    };
+    let (proof, repin) = match &update.host_key {
+        Some(policy @ (HostKeyPolicy::Pin { .. } | HostKeyPolicy::Ca { .. })) => {
+            (proof_for(record.protocol, policy)?, true)
+        }
+        Some(policy @ HostKeyPolicy::AcceptNew) if moved || pinned.is_empty() => {
+            (proof_for(record.protocol, policy)?, true)
+        }
         // accept-new never accepts a changed key: the pins stand.
-        Some(HostKeyPolicy::AcceptNew) | None => (Trust::Pinned(pinned.clone()), false),
+        Some(HostKeyPolicy::AcceptNew) | None => (kept(), false),
+    };
+    let new_ca = match &proof {
+        Proof::Ftp(crate::ftp::tls::Trust::Authorities(ca)) => Some(ca.clone()),
+        _ => None,
     };
     let mut rebound: Vec<&str> = Vec::new();
     if record.host != old.host {
@@ -351,13 +418,14 @@ async fn apply_update(
     if record.user != old.user {
         rebound.push("user");
     }
-    let new_pin = match &trust {
-        Trust::AcceptAny => true,
-        Trust::Pinned(keys) => repin && keys.iter().any(|k| !pinned.contains(k)),
-    };
-    if new_pin {
-        rebound.push("host key");
+    if repin && (proof.takes_new_key(&pinned) || new_ca != old.tls_ca) {
+        rebound.push(if record.protocol.is_ssh() {
+            "host key"
+        } else {
+            "certificate"
+        });
     }
+    record.tls_ca = new_ca;
     if !rebound.is_empty() && new_secret.is_none() && !caller.admin {
         return Err(Error::Forbidden(format!(
             "changing the {} of {name} changes where its stored secret is sent: give a new \
@@ -370,7 +438,7 @@ async fn apply_update(
         Some(credential) => Source::Given(credential),
         None => Source::Stored,
     };
-    let Verified { host_key, banner } = verify(app, caller, name, &record, trust, source)
+    let Verified { host_key, banner } = verify(app, caller, name, &record, proof, source)
         .await
         .map_err(|e| match &update.host_key {
             Some(policy) => not_as_given(e, policy),
@@ -380,18 +448,14 @@ async fn apply_update(
     let at = now();
     record.updated_at = at;
     let pins = if repin {
-        vec![PinnedHostKey {
-            algorithm: host_key.algorithm,
-            fingerprint: host_key.fingerprint,
-            added_at: at,
-        }]
+        pins_of(host_key.filter(|_| record.tls_ca.is_none()), at)
     } else {
         old_pins
     };
     app.store
         .update_profile(name, &record, new_secret.as_ref(), &pins)
         .await?;
-    app.pool.retire(name).await;
+    app.retire(name).await;
     tracing::info!(
         profile = %name,
         secret_rotated = new_secret.is_some(),

@@ -23,6 +23,7 @@ use russh_sftp::protocol::{FileAttributes, FileType, StatusCode};
 use tether_api::files::{FileInfo, FileKind};
 
 use super::SshError;
+use crate::remote::{RemoteError, RemoteKind};
 
 pub mod ops;
 pub mod transfer;
@@ -32,39 +33,8 @@ pub const IN_FLIGHT: usize = 64;
 /// Data per read or write request where the server does not say (OpenSSH's
 /// sftp-server takes up to 256 KiB).
 const CHUNK: u64 = 255 * 1024;
-/// How deep `rm -r` and `mkdir -p` go before refusing.
-pub const MAX_DEPTH: usize = 128;
-/// Symlinks followed in a row before giving up, as the kernel does.
-const MAX_LINKS: usize = 40;
-
-/// Why an SFTP operation failed, for the caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RemoteKind {
-    NoSuchFile,
-    PermissionDenied,
-    Exists,
-    NotEmpty,
-    DiskFull,
-    Failed,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct RemoteError {
-    pub kind: RemoteKind,
-    pub path: String,
-    pub message: String,
-}
 
 impl RemoteError {
-    pub fn new(kind: RemoteKind, path: &str, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            path: path.to_owned(),
-            message: message.into(),
-        }
-    }
-
     /// Maps an SFTP error about `path`.
     pub fn from_sftp(path: &str, error: SftpErr) -> Self {
         let (kind, message) = match &error {
@@ -281,19 +251,6 @@ fn is_symlink(attrs: &FileAttributes) -> bool {
     kind_of(attrs) == FileKind::Symlink
 }
 
-/// User and group names from an `ls -l`-style `longname`, where the server
-/// gives one (OpenSSH does): `-rw-r--r--  1 alice staff  12 Jan 1 00:00 x`.
-fn owner_and_group(longname: &str) -> (Option<String>, Option<String>) {
-    let fields: Vec<&str> = longname.split_whitespace().collect();
-    let plausible =
-        fields.len() >= 9 && fields[0].len() >= 10 && fields[1].bytes().all(|b| b.is_ascii_digit());
-    if plausible {
-        (Some(fields[2].to_owned()), Some(fields[3].to_owned()))
-    } else {
-        (None, None)
-    }
-}
-
 pub fn info(name: String, attrs: &FileAttributes, target: Option<String>) -> FileInfo {
     FileInfo {
         name,
@@ -306,35 +263,6 @@ pub fn info(name: String, attrs: &FileAttributes, target: Option<String>) -> Fil
         owner: None,
         group: None,
         target,
-    }
-}
-
-pub fn check_path(path: &str) -> Result<(), RemoteError> {
-    if path.is_empty() || path.contains('\0') || path.len() > 4096 {
-        return Err(RemoteError::new(
-            RemoteKind::Failed,
-            path,
-            "not a usable path (empty, NUL or over 4096 bytes)",
-        ));
-    }
-    Ok(())
-}
-
-/// Joins a directory and a name the way the server's paths read.
-pub fn join(dir: &str, name: &str) -> String {
-    if dir.ends_with('/') {
-        format!("{dir}{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
-}
-
-/// The directory part of a server path (`.` for a bare name).
-pub fn parent(path: &str) -> &str {
-    match path.trim_end_matches('/').rsplit_once('/') {
-        Some(("", _)) => "/",
-        Some((dir, _)) => dir,
-        None => ".",
     }
 }
 
@@ -366,23 +294,5 @@ mod tests {
         ]);
         assert_eq!(guess_symlink_order(&asyncssh), SymlinkOrder::Draft);
         assert_eq!(guess_symlink_order(&announced(&[])), SymlinkOrder::Draft);
-    }
-
-    #[test]
-    fn longnames_give_names_where_they_can() {
-        assert_eq!(
-            owner_and_group("-rw-r--r--    1 alice    staff        12 Jan  1 00:00 x y"),
-            (Some("alice".into()), Some("staff".into()))
-        );
-        assert_eq!(owner_and_group("x"), (None, None));
-        assert_eq!(owner_and_group(""), (None, None));
-    }
-
-    #[test]
-    fn parents_of_server_paths() {
-        assert_eq!(parent("/a/b"), "/a");
-        assert_eq!(parent("/a"), "/");
-        assert_eq!(parent("a"), ".");
-        assert_eq!(parent("a/b/"), "a");
     }
 }

@@ -6,10 +6,63 @@ use russh_sftp::client::error::Error as SftpErr;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 use tether_api::files::{FileInfo, FileKind};
 
-use super::{
-    MAX_DEPTH, MAX_LINKS, RemoteError, RemoteKind, Sftp, SymlinkOrder, info, is_dir, is_symlink,
-    join, owner_and_group, parent,
-};
+use super::{Sftp, SymlinkOrder, info, is_dir, is_symlink};
+use crate::remote::{MAX_DEPTH, MAX_LINKS, RemoteError, RemoteKind, join, owner_and_group, parent};
+
+impl crate::remote::Resolve for Sftp {
+    async fn realpath(&mut self, path: &str) -> Result<String, RemoteError> {
+        Sftp::realpath(self, path).await
+    }
+}
+
+impl crate::remote::Files for Sftp {
+    type Error = RemoteError;
+
+    async fn expand(&mut self, path: &str) -> Result<String, RemoteError> {
+        Sftp::expand(self, path).await
+    }
+
+    async fn list(&mut self, path: &str) -> Result<Vec<FileInfo>, RemoteError> {
+        Sftp::list(self, path).await
+    }
+
+    async fn stat(&mut self, path: &str, follow: bool) -> Result<FileInfo, RemoteError> {
+        Sftp::stat(self, path, follow).await
+    }
+
+    async fn mkdir(
+        &mut self,
+        path: &str,
+        parents: bool,
+        mode: Option<u32>,
+    ) -> Result<(), RemoteError> {
+        Sftp::mkdir(self, path, parents, mode).await
+    }
+
+    async fn remove(&mut self, path: &str, recursive: bool) -> Result<(), RemoteError> {
+        Sftp::remove(self, path, recursive).await
+    }
+
+    async fn rmdir(&mut self, path: &str) -> Result<(), RemoteError> {
+        Sftp::rmdir(self, path).await
+    }
+
+    async fn rename(&mut self, from: &str, to: &str) -> Result<(), RemoteError> {
+        Sftp::rename(self, from, to).await
+    }
+
+    async fn chmod(&mut self, path: &str, mode: u32) -> Result<(), RemoteError> {
+        Sftp::chmod(self, path, mode).await
+    }
+
+    async fn symlink(&mut self, target: &str, link: &str) -> Result<(), RemoteError> {
+        Sftp::symlink(self, target, link).await
+    }
+
+    async fn touch(&mut self, path: &str, mtime: u64) -> Result<(), RemoteError> {
+        Sftp::touch(self, path, mtime).await
+    }
+}
 
 /// Attributes for a file while it is being written: owner-only.
 pub fn private_attributes() -> FileAttributes {
@@ -577,7 +630,7 @@ impl Sftp {
         mode: u32,
     ) -> Result<(), RemoteError> {
         let name = path.rsplit('/').next().unwrap_or(path);
-        let temporary = super::join(
+        let temporary = join(
             parent(path),
             &format!(".{name}.tether-{}", std::process::id()),
         );

@@ -21,7 +21,8 @@ use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpErr;
 use russh_sftp::protocol::StatusCode;
 
-use super::{IN_FLIGHT, RemoteError, Sftp};
+use super::{IN_FLIGHT, Sftp};
+use crate::remote::RemoteError;
 
 type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
