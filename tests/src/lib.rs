@@ -22,6 +22,7 @@ pub use serde_json::Value;
 
 mod daemon;
 mod fs;
+pub mod ftp;
 pub mod servers;
 mod sshd;
 mod tmux;

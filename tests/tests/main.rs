@@ -14,6 +14,7 @@ mod crash;
 mod daemon;
 mod exec;
 mod files;
+mod ftp;
 mod generated;
 mod hostile;
 mod hostile_server;

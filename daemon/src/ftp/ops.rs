@@ -392,7 +392,13 @@ impl Control {
                 path,
                 format!("permission denied ({})", error.message),
             )),
-            Ok(Some(_)) => Failed::Refused(error),
+            // The directory is there and the server would not create the
+            // entry in it (a full disk says 452 or 552, classified above).
+            Ok(Some(_)) => Failed::Refused(RemoteError::new(
+                RemoteKind::PermissionDenied,
+                path,
+                format!("permission denied ({})", error.message),
+            )),
             Err(other) => other,
         }
     }

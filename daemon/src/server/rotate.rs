@@ -67,6 +67,7 @@ async fn rotated(
         .unwrap_or_else(|| DEFAULT_FILE.to_owned());
     crate::remote::check_path(&path)?;
     let mut record = super::profiles::load(app, name)?;
+    super::profiles::require_ssh(name, &record)?;
     let old = app.store.credential(name)?;
     let (old_key, password) = match &old {
         Credential::PrivateKey(pem) => (Some(pem.clone()), None),

@@ -196,12 +196,17 @@ pub(super) async fn write_target(
         });
     }
     let temporary = temporary_name(&path)?;
-    if mode.is_some_and(|m| m & 0o044 != 0o044) {
-        // Other users may not read what they will not be able to read.
-        make_private(control, &temporary).await?;
-    }
+    let private = mode.is_some_and(|m| m & 0o044 != 0o044);
     let finished = async {
-        let done = stream(control, &temporary, &mut source).await?;
+        if private {
+            // Other users may not read what they will not be able to read.
+            make_private(control, &temporary)
+                .await
+                .map_err(|error| unwritable_directory(error, &path, existing.is_some()))?;
+        }
+        let done = stream(control, &temporary, &mut source)
+            .await
+            .map_err(|error| unwritable_directory(error, &path, existing.is_some()))?;
         attributes(
             control,
             &temporary,
@@ -224,13 +229,39 @@ pub(super) async fn write_target(
         }),
         Err(error) => {
             // Never leave the partial file behind; the target is untouched.
-            let removed = !control.is_broken() && control.remove_file(&temporary).await.is_ok();
+            let removed = !control.is_broken()
+                && match control.remove_file(&temporary).await {
+                    Ok(()) => true,
+                    Err(Failed::Refused(gone)) => gone.kind == RemoteKind::NoSuchFile,
+                    Err(_) => false,
+                };
             Err(left_as_it_was(
                 error,
                 &path,
                 (!removed).then_some(temporary.as_str()),
             ))
         }
+    }
+}
+
+/// A temporary file that could not be made says so about the target:
+/// its directory is not writable (though the file may be).
+fn unwritable_directory(error: Error, path: &str, exists: bool) -> Error {
+    match error {
+        Error::Remote(remote) if remote.kind == RemoteKind::PermissionDenied => {
+            Error::Remote(RemoteError::new(
+                RemoteKind::PermissionDenied,
+                path,
+                if exists {
+                    "cannot create a temporary file beside it: its directory is not writable. \
+                     The file itself may be: `tether cp --inplace` writes into it directly (not \
+                     atomic: an interrupted copy leaves it partly written)"
+                } else {
+                    "permission denied: its directory is not writable"
+                },
+            ))
+        }
+        other => other,
     }
 }
 

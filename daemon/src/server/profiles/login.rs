@@ -17,13 +17,7 @@ pub fn load(app: &App, name: &str) -> Result<ProfileRecord, Error> {
 /// profile has no SSH to offer (`exec`, `shell`, `run`, `rotate`).
 pub fn target(app: &App, name: &str) -> Result<Target, Error> {
     let record = load(app, name)?;
-    if record.protocol.is_ftp() {
-        return Err(Error::NotSupported(format!(
-            "{name} is an {} profile: it offers files and transfers (`tether cp`, `tether \
-             files`), not commands, shells or keys",
-            record.protocol
-        )));
-    }
+    require_ssh(name, &record)?;
     let pins = pinned(app, name)?;
     Ok(Target {
         profile: name.to_owned(),
@@ -34,6 +28,19 @@ pub fn target(app: &App, name: &str) -> Result<Target, Error> {
         certificate: record.certificate,
         pins,
     })
+}
+
+/// Refuses what only SSH offers (commands, shells, keys) on an FTP
+/// profile.
+pub fn require_ssh(name: &str, record: &ProfileRecord) -> Result<(), Error> {
+    if record.protocol.is_ssh() {
+        return Ok(());
+    }
+    Err(Error::NotSupported(format!(
+        "{name} is an {} profile: it offers files and transfers (`tether cp`, `tether files`), \
+         not commands, shells or keys",
+        record.protocol
+    )))
 }
 
 /// The fingerprints pinned for `name`.

@@ -41,7 +41,7 @@ use input::{
     Checked, check_host, check_port, check_protocol, check_secs, check_user, new_credential,
     not_as_given, proof_for,
 };
-pub(in crate::server) use login::{Verified, ftp_target, load, login, target, verify};
+pub(in crate::server) use login::{Verified, ftp_target, load, login, require_ssh, target, verify};
 
 pub(super) fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) -> ProfileInfo {
     let key_info = |k: KeyInfo| HostKeyInfo {
@@ -111,7 +111,7 @@ pub fn show(app: &App, caller: &Caller, name: &str) -> Result<Resp, Error> {
 /// but derived from the stored private key: nothing is sent anywhere.
 pub fn public_key(app: &App, caller: &Caller, name: &str) -> Result<Resp, Error> {
     app.authorize(caller, name, Op::View)?;
-    load(app, name)?;
+    require_ssh(name, &load(app, name)?)?;
     let pem = match app.store.credential(name)? {
         Credential::PrivateKey(pem) | Credential::KeyAndPassword { key: pem, .. } => pem,
         Credential::Password(_) => {
