@@ -8,19 +8,7 @@
 SSHD=${SSHD:-/usr/sbin/sshd}
 [ -x "$SSHD" ] || { echo "bench: OpenSSH sshd not found (apt-get install openssh-server)" >&2; exit 1; }
 
-cargo build --release --quiet -p tetherd -p tether
-TETHERD=$PWD/target/release/tetherd
-TETHER=$PWD/target/release/tether
-
-work=$(mktemp -d /tmp/tether-bench.XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    [ -S "$work/ctl" ] && ssh -S "$work/ctl" -O exit x 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source bench/common.sh
 
 # Log in as a user whose shell starts fast, so the figures measure the
 # connection and not a login shell's rc files: as root, a dedicated
@@ -69,10 +57,3 @@ fp=$(ssh-keygen -lf "$work/host.pub" | awk '{print $2}')
 SSH=(ssh -F /dev/null -i "$work/id" -p "$port" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes
      -o KexAlgorithms=curve25519-sha256 -o Ciphers=aes128-gcm@openssh.com -o BatchMode=yes -o LogLevel=ERROR)
 target="$user@127.0.0.1"
-
-
-now() { date +%s%N; }
-# median of the numbers on stdin
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a/b }'; }
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status"; }

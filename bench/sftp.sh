@@ -30,20 +30,6 @@ head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$files/local/src"
 bytes=$(stat -c %s "$files/local/src")
 sum=$(sha256sum < "$files/local/src" | cut -d' ' -f1)
 
-# A transfer's median rate in MB/s over ROUNDS runs; each run's result is
-# checked against the source's SHA-256, so a fast wrong answer cannot count.
-rate() {
-    local out=$1; shift
-    for _ in $(seq "$ROUNDS"); do
-        rm -f "$out"
-        local t0; t0=$(now)
-        "$@" >/dev/null
-        local ns=$(( $(now) - t0 ))
-        [ "$(sha256sum < "$out" | cut -d' ' -f1)" = "$sum" ] || { echo "bench: $* produced a wrong file" >&2; exit 1; }
-        awk -v b="$bytes" -v ns="$ns" 'BEGIN { printf "%.0f\n", b / (ns / 1e9) / 1e6 }'
-    done | median
-}
-
 SFTP=(sftp -F /dev/null -i "$work/id" -P "$port" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes
       -o KexAlgorithms=curve25519-sha256 -o Ciphers=aes128-gcm@openssh.com -o BatchMode=yes -o LogLevel=ERROR -q)
 SCP=(scp -F /dev/null -i "$work/id" -P "$port" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes

@@ -324,6 +324,18 @@ impl FtpServer {
         }
     }
 
+    /// Kills the processes serving connections (as a crash or a lost
+    /// network would end them); the server goes on listening.
+    pub fn kill_sessions(&self) {
+        if let Some(child) = &self.child {
+            for pid in crate::descendants(child.id()) {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+
     /// A new certificate (signed by the same authority, or with
     /// `own_authority` by another), and the server restarted with it.
     pub fn replace_certificate(&mut self, own_authority: bool) {

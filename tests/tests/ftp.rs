@@ -632,12 +632,16 @@ fn commands_shells_and_keys_are_not_for_ftp_profiles() {
         .fails_with("not_supported");
 }
 
-#[test]
-fn an_interrupted_upload_leaves_no_half_target() {
-    let Some(server) = FtpServer::vsftpd(Tls::Explicit) else {
-        return;
-    };
-    let daemon = daemon_with(&server, "ftp1");
+/// An upload from stdin into `target` (which holds "the old version"),
+/// stopped once its temporary file exists beside the target.
+struct HalfUpload {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    remote: PathBuf,
+    target: PathBuf,
+}
+
+fn half_upload(server: &FtpServer, daemon: &Daemon) -> HalfUpload {
     let remote = server.user_dir("remote");
     let target = remote.join("data");
     fs::write(&target, b"the old version").unwrap();
@@ -647,7 +651,7 @@ fn an_interrupted_upload_leaves_no_half_target() {
         .args(["cp", "-", &format!("ftp1:{}", s(&target))])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
@@ -658,6 +662,26 @@ fn an_interrupted_upload_leaves_no_half_target() {
         Duration::from_secs(10),
         || fs::read_dir(&remote).unwrap().count() == 2,
     );
+    HalfUpload {
+        child,
+        stdin,
+        remote,
+        target,
+    }
+}
+
+#[test]
+fn an_interrupted_upload_leaves_no_half_target() {
+    let Some(server) = FtpServer::vsftpd(Tls::Explicit) else {
+        return;
+    };
+    let daemon = daemon_with(&server, "ftp1");
+    let HalfUpload {
+        mut child,
+        stdin,
+        remote,
+        target,
+    } = half_upload(&server, &daemon);
     child.kill().unwrap();
     child.wait().unwrap();
     drop(stdin);
@@ -669,6 +693,39 @@ fn an_interrupted_upload_leaves_no_half_target() {
     assert_eq!(fs::read(&target).unwrap(), b"the old version");
     // The next command works on the pooled connection.
     daemon.run(&["files", "ftp1", "ls", s(&remote)]).ok();
+}
+
+/// The server's side of the connection dies mid-upload: the message says
+/// the target is as it was, and the partial file is removed over a new
+/// connection.
+#[test]
+fn a_connection_lost_mid_upload_says_what_became_of_the_target() {
+    let Some(server) = FtpServer::vsftpd(Tls::Explicit) else {
+        return;
+    };
+    let daemon = daemon_with(&server, "ftp1");
+    let HalfUpload {
+        child,
+        mut stdin,
+        remote,
+        target,
+    } = half_upload(&server, &daemon);
+    server.kill_sessions();
+    // The rest of the input meets a connection that is gone.
+    let _ = stdin.write_all(&pattern(4 * 1024 * 1024, 6));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{stderr}");
+    assert!(stderr.contains("error[ftp_error]"), "{stderr}");
+    assert!(stderr.contains("was left as it was"), "{stderr}");
+    assert!(!stderr.contains("could not be removed"), "{stderr}");
+    assert_eq!(fs::read(&target).unwrap(), b"the old version");
+    assert_eq!(
+        fs::read_dir(&remote).unwrap().count(),
+        1,
+        "the partial file is gone"
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! SHA-256, as `openssl x509 -fingerprint -sha256` prints it), or checked
 //! against certificate authorities with the host name, as a browser does.
 //!
-//! The check runs inside the handshake ([`Verifier`]): a certificate that
+//! The check runs inside the handshake (`Verifier`): a certificate that
 //! is not trusted fails it, so the control connection never carries a
 //! `USER` or `PASS`. Whatever the outcome, the verifier keeps the
 //! fingerprint it saw, for the error message and for `profile add`.

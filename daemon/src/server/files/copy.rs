@@ -135,7 +135,12 @@ async fn write_to(
             lease: _lease,
         }) => write_target(&mut sftp, write, &copy.to_path, wanted, source).await,
         Remote::Ftp(mut lease) => {
-            ftp::write_target(&mut lease, write, &copy.to_path, wanted, source).await
+            let to = ftp::Destination {
+                app,
+                caller,
+                profile: &copy.to_profile,
+            };
+            ftp::write_target(to, &mut lease, write, &copy.to_path, wanted, source).await
         }
     }
 }

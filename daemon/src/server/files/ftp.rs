@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use tether_api::files::{FileInfo, FileKind, MODE_HEADER, MTIME_HEADER, SIZE_HEADER, Uploaded};
 
 use super::upload::{Source, Wanted, temporary_name};
+use crate::access::Caller;
 use crate::access::policy::Allowed;
 use crate::audit::Event;
 use crate::error::Error;
@@ -149,6 +150,7 @@ pub(super) async fn send_file(
 /// allows: a symlink at the target written through, a temporary file
 /// beside it renamed over it (or with `inplace` straight into it).
 pub(super) async fn write_target(
+    to: Destination<'_>,
     lease: &mut Lease,
     allowed: &Allowed,
     path: &str,
@@ -229,18 +231,37 @@ pub(super) async fn write_target(
         }),
         Err(error) => {
             // Never leave the partial file behind; the target is untouched.
-            let removed = !control.is_broken()
-                && match control.remove_file(&temporary).await {
-                    Ok(()) => true,
-                    Err(Failed::Refused(gone)) => gone.kind == RemoteKind::NoSuchFile,
-                    Err(_) => false,
-                };
+            // A lost connection is replaced for that.
+            let mut removed = !control.is_broken() && removed(control, &temporary).await;
+            if !removed && control.is_broken() {
+                if let Ok(mut fresh) =
+                    crate::server::channel::ftp(to.app, to.caller, to.profile).await
+                {
+                    removed = self::removed(fresh.control(), &temporary).await;
+                }
+            }
             Err(left_as_it_was(
                 error,
                 &path,
                 (!removed).then_some(temporary.as_str()),
             ))
         }
+    }
+}
+
+/// Whom a write is for, should it need a connection of its own.
+pub(super) struct Destination<'a> {
+    pub app: &'a App,
+    pub caller: &'a Caller,
+    pub profile: &'a str,
+}
+
+/// Removes `temporary`; whether it is gone (or was never made).
+async fn removed(control: &mut Control, temporary: &str) -> bool {
+    match control.remove_file(temporary).await {
+        Ok(()) => true,
+        Err(Failed::Refused(gone)) => gone.kind == RemoteKind::NoSuchFile,
+        Err(_) => false,
     }
 }
 

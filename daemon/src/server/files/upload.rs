@@ -129,7 +129,12 @@ async fn receive(
             done
         }
         Remote::Ftp(mut lease) => {
-            let done = ftp::write_target(&mut lease, allowed, &path, &wanted, source).await?;
+            let to = ftp::Destination {
+                app,
+                caller,
+                profile: name,
+            };
+            let done = ftp::write_target(to, &mut lease, allowed, &path, &wanted, source).await?;
             lease.count(done.bytes, 0);
             done
         }
