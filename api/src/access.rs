@@ -89,6 +89,10 @@ pub struct GrantRequest {
     /// For cron and services: no MFA, named actions only.
     #[serde(default)]
     pub unattended: bool,
+    /// The agent may sign for sessions forwarded through the first server
+    /// (`ssh -A`); needs `shell`.
+    #[serde(default)]
+    pub agent_forwarding: bool,
 }
 
 fn no_exec() -> ExecPolicy {
@@ -112,6 +116,8 @@ pub struct Grant {
     pub sftp: SftpAccess,
     pub paths: Vec<String>,
     pub unattended: bool,
+    #[serde(default)]
+    pub agent_forwarding: bool,
 }
 
 /// A named action: `tether run PROFILE NAME key=value ...` runs `argv` with

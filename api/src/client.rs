@@ -142,7 +142,7 @@ impl Client {
         let method = method_of::<E>()?;
         let json = serde_json::to_vec(body).map_err(protocol)?;
         let body = (json != b"null").then_some(json);
-        let response = self.send(method, &endpoint.path(), body, false).await?;
+        let response = self.send(method, &endpoint.path(), body, None).await?;
         let response = check_status(response).await?;
         let bytes = read_body(response).await?;
         let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
@@ -159,7 +159,12 @@ impl Client {
     ) -> Result<Stream, ClientError> {
         let body = serde_json::to_vec(body).map_err(protocol)?;
         let response = self
-            .send(method_of::<E>()?, &endpoint.path(), Some(body), true)
+            .send(
+                method_of::<E>()?,
+                &endpoint.path(),
+                Some(body),
+                Some(STREAM_PROTOCOL),
+            )
             .await?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             let response = check_status(response).await?;
@@ -172,6 +177,55 @@ impl Client {
         Ok(TokioIo::new(upgraded))
     }
 
+    /// Hands the listening ssh-agent socket `listener` to the daemon
+    /// ([`crate::agent`]), which serves it from then on.
+    pub async fn start_agent(
+        &self,
+        request: &crate::agent::AgentRequest,
+        listener: impl std::os::fd::AsFd,
+    ) -> Result<crate::agent::AgentServing, ClientError> {
+        use crate::agent::{AGENT_PROTOCOL, AgentReply, MAX_REPLY};
+        use tokio::io::AsyncReadExt;
+        let endpoint = endpoint::StartAgent {};
+        let body = serde_json::to_vec(request).map_err(protocol)?;
+        let response = self
+            .send(
+                method_of::<endpoint::StartAgent>()?,
+                &endpoint.path(),
+                Some(body),
+                Some(AGENT_PROTOCOL),
+            )
+            .await?;
+        let response = check_status(response).await?;
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(protocol(format!(
+                "expected 101 Switching Protocols, got {}",
+                response.status()
+            )));
+        }
+        let upgraded = hyper::upgrade::on(response).await.map_err(protocol)?;
+        let parts = upgraded
+            .downcast::<TokioIo<UnixStream>>()
+            .map_err(|_| protocol("the upgraded connection is not the daemon's socket"))?;
+        if !parts.read_buf.is_empty() {
+            return Err(protocol("the daemon spoke before it had the socket"));
+        }
+        let mut stream = parts.io.into_inner();
+        crate::agent::send_fd(&stream, listener)
+            .await
+            .map_err(protocol)?;
+        let mut reply = Vec::new();
+        (&mut stream)
+            .take(MAX_REPLY as u64)
+            .read_to_end(&mut reply)
+            .await
+            .map_err(protocol)?;
+        match serde_json::from_slice(&reply).map_err(protocol)? {
+            AgentReply::Serving(serving) => Ok(serving),
+            AgentReply::Error(error) => Err(ClientError::Api(error)),
+        }
+    }
+
     /// Calls an endpoint that answers bytes (a backup): its headers and its
     /// body to read.
     pub async fn call_binary<E: Endpoint<Answer = endpoint::Binary, Body = ()>>(
@@ -179,7 +233,7 @@ impl Client {
         endpoint: &E,
     ) -> Result<(http::HeaderMap, Incoming), ClientError> {
         let response = self
-            .send(method_of::<E>()?, &endpoint.path(), None, false)
+            .send(method_of::<E>()?, &endpoint.path(), None, None)
             .await?;
         let response = check_status(response).await?;
         let (parts, body) = response.into_parts();
@@ -192,7 +246,7 @@ impl Client {
         &self,
         file: &endpoint::DownloadFile,
     ) -> Result<(RemoteFile, Incoming), ClientError> {
-        let response = self.send(Method::GET, &file.path(), None, false).await?;
+        let response = self.send(Method::GET, &file.path(), None, None).await?;
         let response = check_status(response).await?;
         let header = |name: &str| {
             response
@@ -267,7 +321,7 @@ impl Client {
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
-        upgrade: bool,
+        upgrade: Option<&'static str>,
     ) -> Result<http::Response<Incoming>, ClientError> {
         let mut sender = self.connect::<Full<Bytes>>().await?;
 
@@ -279,10 +333,10 @@ impl Client {
         if body.is_some() {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
-        if upgrade {
+        if let Some(protocol) = upgrade {
             request = request
                 .header(header::CONNECTION, "upgrade")
-                .header(header::UPGRADE, STREAM_PROTOCOL);
+                .header(header::UPGRADE, protocol);
         }
         let request = request
             .body(Full::new(Bytes::from(body.unwrap_or_default())))

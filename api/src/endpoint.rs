@@ -14,6 +14,7 @@ use crate::access::{
     Action, ActionChange, CodeRequest, EnrollConfirmed, EnrollRequest, EnrollStarted, Grant,
     GrantChange, GrantRequest, Invite, InviteRequest, MfaStatus, ResetRequest, RunRequest, Whoami,
 };
+use crate::agent::{AgentRequest, AgentSockets};
 use crate::audit::{AuditEvent, AuditQuery, AuditVerify, HmacAnswer, HmacRequest};
 use crate::files::{CopyRequest, FileQuery, SftpRequest, SftpResponse, Uploaded};
 use crate::types::{
@@ -90,6 +91,9 @@ pub trait Endpoint {
 /// The answer is an upgraded, framed stream ([`crate::frame`]).
 #[derive(Debug, serde::Deserialize)]
 pub enum Stream {}
+/// The connection is upgraded to hand a socket over ([`crate::agent`]).
+#[derive(Debug, serde::Deserialize)]
+pub enum Handover {}
 /// The answer is a file's bytes, its size, mode and mtime in headers.
 #[derive(Debug, serde::Deserialize)]
 pub enum Download {}
@@ -327,6 +331,13 @@ endpoints! {
     MfaLogin {} = POST "/v1/mfa/login", Anyone, CodeRequest => MfaStatus;
     /// Ends the caller's MFA session.
     MfaLogout {} = POST "/v1/mfa/logout", Anyone, () => MfaStatus;
+    /// Serves an ssh-agent socket the caller bound, handed over on the
+    /// upgraded connection ([`crate::agent`]).
+    StartAgent {} = POST "/v1/agent", Anyone, AgentRequest => Handover;
+    /// The caller's ssh-agent sockets tetherd serves.
+    ListAgents {} = GET "/v1/agent", Anyone, () => AgentSockets;
+    /// Stops serving the caller's ssh-agent sockets.
+    StopAgent {} = DELETE "/v1/agent", Anyone, () => AgentSockets;
     /// The caller's MFA state.
     MfaStatusCall {} = GET "/v1/mfa/status", Anyone, () => MfaStatus;
     /// A one-time enrolment code for a user.

@@ -9,11 +9,13 @@
 //! - [`error`] holds the stable error codes and their HTTP statuses.
 //! - [`types`] holds request and response bodies.
 //! - [`frame`] is the framed byte stream that `exec` upgrades to.
+//! - [`agent`] is the hand-over of an ssh-agent socket to the daemon.
 //! - [`client`] talks to the daemon over its Unix socket.
 //! - [`time`] turns Unix seconds into a UTC date.
 //! - [`secret`] is the zeroizing, `Debug`-less string used for secrets in requests.
 
 pub mod access;
+pub mod agent;
 pub mod audit;
 pub mod client;
 pub mod endpoint;

@@ -58,6 +58,10 @@ pub struct GrantAddArgs {
     /// For cron and services: no MFA needed, but only named actions may run
     #[arg(long)]
     unattended: bool,
+    /// Let `tether agent` sign for logins made from a server reached with
+    /// `ssh -A` (needs --shell)
+    #[arg(long)]
+    agent_forwarding: bool,
     #[command(flatten)]
     json: JsonFlag,
 }
@@ -161,7 +165,12 @@ pub fn print_grants(grants: &[Grant]) {
                 g.profile.clone(),
                 subject_text(g),
                 role_text(g.role).into(),
-                if g.shell { "yes" } else { "-" }.into(),
+                match (g.shell, g.agent_forwarding) {
+                    (true, true) => "yes+fwd",
+                    (true, false) => "yes",
+                    _ => "-",
+                }
+                .into(),
                 exec_text(&g.exec),
                 sftp_text(g.sftp, &g.paths),
                 if g.unattended { "unattended" } else { "totp" }.into(),
@@ -193,6 +202,7 @@ fn grant_request(args: GrantAddArgs) -> Result<GrantRequest> {
         },
         paths: args.paths,
         unattended: args.unattended,
+        agent_forwarding: args.agent_forwarding,
     })
 }
 
@@ -211,6 +221,11 @@ fn grant_changes(before: &Grant, after: &Grant) -> Vec<String> {
         role_text(after.role).into(),
     );
     field("shell", yes(before.shell).into(), yes(after.shell).into());
+    field(
+        "agent forwarding",
+        yes(before.agent_forwarding).into(),
+        yes(after.agent_forwarding).into(),
+    );
     field("exec", exec_text(&before.exec), exec_text(&after.exec));
     field(
         "sftp",

@@ -7,6 +7,7 @@
 
 mod access;
 mod action;
+mod agent;
 mod audit;
 mod complete;
 mod cp;
@@ -66,6 +67,10 @@ enum Command {
     /// chmod, ln -s (also as `tether sftp`)
     #[command(alias = "sftp")]
     Files(files::FilesArgs),
+    /// Serve an ssh-agent socket with your profiles' keys, for ssh, git and
+    /// the rest: eval "$(tether agent)"; each key signs only logins to its
+    /// profile's pinned host
+    Agent(agent::AgentArgs),
     /// Who may use which profile, and how (root and profile owners)
     #[command(subcommand)]
     Grant(access::GrantCommand),
@@ -245,6 +250,7 @@ async fn run(cli: Cli) -> u8 {
         Command::Shell(args) => shell::run(&client, args).await,
         Command::Cp(args) => cp::run(&client, args).await,
         Command::Files(args) => files::run(&client, args).await,
+        Command::Agent(args) => agent::run(&client, args).await,
         Command::Grant(command) => access::grant(&client, command).await,
         Command::Action(command) => action::action(&client, command).await,
         Command::Run(args) => action::run(&client, args).await,

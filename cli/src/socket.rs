@@ -37,7 +37,7 @@ pub fn resolve(explicit: Option<PathBuf>) -> Result<PathBuf> {
 
 /// Refuses a `--user` socket directory that is not the caller's alone. A
 /// missing one is fine: nothing listens there, and connecting says so.
-fn check_private_dir(dir: &Path, uid: u32) -> Result<()> {
+pub(crate) fn check_private_dir(dir: &Path, uid: u32) -> Result<()> {
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

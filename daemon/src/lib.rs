@@ -2,6 +2,7 @@
 //! kernel-identified callers over a Unix socket.
 //!
 //! One folder per concern (see ARCHITECTURE.md):
+//! - [`agent`]: the ssh-agent sockets served for callers;
 //! - [`server`]: accept loop, peer credentials, routing, endpoints;
 //! - [`store`]: the sealed redb store, its manifest and the master key;
 //! - [`offline`]: what tetherd does to a state directory it is not serving;
@@ -14,6 +15,7 @@
 //! `main.rs` only parses flags, sets up logging and calls [`run`].
 
 pub mod access;
+pub mod agent;
 pub mod audit;
 pub mod config;
 pub mod error;

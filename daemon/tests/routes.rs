@@ -112,6 +112,7 @@ async fn app(dir: &std::path::Path) -> Arc<App> {
             },
             paths: Vec::new(),
             unattended: false,
+            agent_forwarding: false,
         };
         store
             .put_grant("web1", Subject::User(uid), &grant)

@@ -28,6 +28,11 @@ pub enum Op<'a> {
     Sftp {
         write: bool,
     },
+    /// A signature by the agent for a login, as a shell needs; `forwarded`
+    /// when the login is made from a server reached with `ssh -A`.
+    Agent {
+        forwarded: bool,
+    },
 }
 
 /// What the request may go on with.
@@ -82,7 +87,7 @@ fn weigh(caller: &Caller, profile: &str, op: Op<'_>, grant: &GrantRecord, mfa: b
                 who(caller)
             )))
         }
-        Op::Exec | Op::Shell | Op::Sftp { .. } if grant.unattended => {
+        Op::Exec | Op::Shell | Op::Sftp { .. } | Op::Agent { .. } if grant.unattended => {
             Verdict::Deny(Error::ActionNotAllowed(format!(
                 "{}'s grant on {profile} is unattended: it runs named actions only",
                 who(caller)
@@ -91,6 +96,15 @@ fn weigh(caller: &Caller, profile: &str, op: Op<'_>, grant: &GrantRecord, mfa: b
         Op::Exec => with_mfa(None),
         Op::Shell if !grant.shell => deny("open a shell", "the grant does not allow shells"),
         Op::Shell => with_mfa(None),
+        Op::Agent { .. } if !grant.shell => deny(
+            "sign with its key through the agent",
+            "the grant does not allow shells",
+        ),
+        Op::Agent { forwarded: true } if !grant.agent_forwarding => deny(
+            "sign for a login forwarded from another server (ssh -A)",
+            "the grant does not allow agent forwarding",
+        ),
+        Op::Agent { .. } => with_mfa(None),
         Op::Run(action) => {
             let listed = match &grant.exec {
                 ExecPolicy::Any => true,
@@ -269,6 +283,7 @@ mod tests {
             sftp: SftpAccess::None,
             paths: vec![],
             unattended: false,
+            agent_forwarding: false,
         }
     }
 
@@ -330,6 +345,28 @@ mod tests {
         );
         g.exec = ExecPolicy::Any;
         assert_eq!(verdict(Op::Exec, &g, true), "action_not_allowed");
+        assert_eq!(
+            verdict(Op::Agent { forwarded: false }, &g, true),
+            "action_not_allowed",
+            "an unattended grant never signs"
+        );
+    }
+
+    #[test]
+    fn the_agent_signs_as_a_shell_opens_and_forwarded_logins_need_their_own_flag() {
+        let mut g = grant(Role::Operator);
+        g.exec = ExecPolicy::Actions(vec!["backup".into()]);
+        let direct = Op::Agent { forwarded: false };
+        let forwarded = Op::Agent { forwarded: true };
+        assert_eq!(verdict(direct, &g, true), "forbidden", "actions only");
+        assert_eq!(verdict(direct, &grant(Role::Viewer), true), "forbidden");
+        g.shell = true;
+        assert_eq!(verdict(direct, &g, false), "mfa");
+        assert_eq!(verdict(direct, &g, true), "allow");
+        assert_eq!(verdict(forwarded, &g, true), "forbidden");
+        g.agent_forwarding = true;
+        assert_eq!(verdict(forwarded, &g, false), "mfa");
+        assert_eq!(verdict(forwarded, &g, true), "allow");
     }
 
     #[test]

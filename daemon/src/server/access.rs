@@ -38,6 +38,7 @@ fn named(profile: String, subject: Subject, record: GrantRecord) -> Grant {
         sftp: record.sftp,
         paths: record.paths,
         unattended: record.unattended,
+        agent_forwarding: record.agent_forwarding,
     }
 }
 
@@ -131,6 +132,13 @@ fn check_policy(record: &GrantRecord) -> Result<(), Error> {
             )));
         }
     }
+    if record.agent_forwarding && !record.shell {
+        return Err(Error::BadRequest(
+            "--agent-forwarding lets the agent sign for logins made from a server the grant \
+             opens a shell on: give --shell with it"
+                .into(),
+        ));
+    }
     if !record.paths.is_empty() && record.sftp == SftpAccess::None {
         return Err(Error::BadRequest(
             "path prefixes limit SFTP: give --sftp read or write with them".into(),
@@ -214,6 +222,7 @@ pub async fn put_grant(
         sftp: add.sftp,
         paths,
         unattended: add.unattended,
+        agent_forwarding: add.agent_forwarding,
     };
     check_policy(&record)?;
     let mut start = Event::new(caller, if replace { "grant.set" } else { "grant.add" })

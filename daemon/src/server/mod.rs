@@ -7,6 +7,7 @@
 //! holds its own connection.
 
 mod access;
+mod agent;
 mod audit;
 mod channel;
 mod confine;
@@ -56,6 +57,8 @@ pub struct App {
     /// FTP control connections.
     pub ftp: crate::ftp::pool::Pool,
     pub mfa: Mfa,
+    /// The ssh-agent sockets served for callers.
+    pub agents: Arc<crate::agent::Agents>,
     pub audit: Audit,
     /// Refused requests, summed up per uid (see [`crate::audit::refusals`]).
     refusals: Refusals,
@@ -74,6 +77,7 @@ impl App {
         let ftp = crate::ftp::pool::Pool::new(pool.ids());
         Arc::new(App {
             mfa: Mfa::new(&options.config.access),
+            agents: Arc::default(),
             config: std::sync::RwLock::new(Arc::new(options.config.clone())),
             refusals: Refusals::new(std::time::Duration::from_secs(
                 options.config.audit.refusal_interval_secs,
@@ -89,6 +93,16 @@ impl App {
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
         })
+    }
+
+    /// Runs `task` as part of the daemon: shutdown waits for it.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
+    }
+
+    /// Cancelled when the daemon stops.
+    pub fn stopping(&self) -> CancellationToken {
+        self.stopping.clone()
     }
 
     /// The configuration in force now.

@@ -16,7 +16,9 @@ use tether_api::endpoint::{self as ep, Endpoint, Route, RouteError};
 use super::exec::Kind;
 use super::http::{self, Resp, read_json};
 use super::peer::{self, Peer};
-use super::{App, access, audit, exec, files, mfa, profiles, rotate, sessions, status, vault};
+use super::{
+    App, access, agent, audit, exec, files, mfa, profiles, rotate, sessions, status, vault,
+};
 use crate::access::Caller;
 use crate::audit::refusals::Refusal;
 use crate::error::Error;
@@ -147,6 +149,9 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
         Route::MfaConfirm {} => mfa::confirm(app, caller, body!(ep::MfaConfirm)).await,
         Route::MfaLogin {} => mfa::login(app, caller, body!(ep::MfaLogin)).await,
         Route::MfaLogout {} => mfa::logout(app, caller).await,
+        Route::StartAgent {} => agent::start(shared, caller, request).await,
+        Route::ListAgents {} => Ok(agent::list(app, caller)),
+        Route::StopAgent {} => agent::stop(app, caller).await,
         Route::MfaStatusCall {} => mfa::status_endpoint(app, caller),
         Route::MfaInvite {} => mfa::invite(app, caller, body!(ep::MfaInvite)).await,
         Route::MfaReset {} => mfa::reset(app, caller, body!(ep::MfaReset)).await,

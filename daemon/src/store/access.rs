@@ -33,6 +33,10 @@ pub struct GrantRecord {
     pub sftp: SftpAccess,
     pub paths: Vec<String>,
     pub unattended: bool,
+    /// Lets the agent sign for sessions forwarded from the first server
+    /// (`ssh -A`); absent in records from before the agent.
+    #[serde(default)]
+    pub agent_forwarding: bool,
 }
 
 /// One backup code, Argon2id-hashed with its own salt.

@@ -328,6 +328,7 @@ async fn full_store(dir: &Path) -> Store {
         sftp: tether_api::access::SftpAccess::None,
         paths: Vec::new(),
         unattended: false,
+        agent_forwarding: false,
     };
     store
         .put_grant("web1", tether_api::access::Subject::User(1000), &grant)
