@@ -330,3 +330,104 @@ fn the_agent_is_restarted_stopped_and_refuses_what_is_not_its_own() {
     again.ok();
     agent.tool("ssh-add", &["-l"]).ok();
 }
+
+/// `program ARGS...` as `user`, with the agent socket `socket`.
+fn as_user(user: &str, socket: &Path, program: &str, args: &[String]) -> Run {
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid", user, "--regid", user, "--init-groups", program])
+        .args(args)
+        .env("SSH_AUTH_SOCK", socket)
+        .stdin(Stdio::null());
+    run_command(&mut command)
+}
+
+/// A directory of `user`'s own, 0700, and the agent socket `tether agent`
+/// bound in it as that user.
+fn agent_of(daemon: &Daemon, user: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    run_command(Command::new("chown").arg(user).arg(dir.path())).ok();
+    let socket = dir.path().join("agent.sock");
+    crate::access::as_user(
+        daemon,
+        user,
+        &["agent", "-s", "-a", socket.to_str().unwrap()],
+    )
+    .ok();
+    (dir, socket)
+}
+
+#[test]
+fn grants_decide_what_the_agent_lists_and_signs_and_other_uids_get_nothing() {
+    let Some((sshd, daemon)) = crate::access::setup() else {
+        return;
+    };
+    let alice = "tether-alice";
+    let carol = "tether-carol";
+    daemon
+        .run(&[
+            "grant", "add", "web1", "--user", alice, "--role", "operator", "--shell",
+        ])
+        .ok();
+    daemon
+        .run(&[
+            "grant", "add", "web1", "--user", carol, "--role", "operator", "--exec", "uptime",
+        ])
+        .ok();
+    let (alice_dir, alice_socket) = agent_of(&daemon, alice);
+    let (carol_dir, carol_socket) = agent_of(&daemon, carol);
+
+    let listed = as_user(alice, &alice_socket, "ssh-add", &["-l".into()]);
+    listed.ok();
+    assert!(
+        listed.stdout().contains("tether:web1"),
+        "{}",
+        listed.stdout()
+    );
+    let listed = as_user(carol, &carol_socket, "ssh-add", &["-l".into()]);
+    assert_eq!(listed.code, 1, "an actions-only grant lists no key");
+    assert!(
+        listed.stdout().contains("no identities"),
+        "{}",
+        listed.stdout()
+    );
+
+    // A shell grant needs MFA, as `tether shell` does: refused before
+    // `tether login`, signed after.
+    let mut ssh_args = ssh_options(alice_dir.path(), sshd.port);
+    ssh_args.push(format!("{}@127.0.0.1", sshd.user));
+    ssh_args.push("echo in".into());
+    let before = as_user(alice, &alice_socket, "ssh", &ssh_args);
+    assert_eq!(before.code, 255, "{}", before.stderr);
+    let events = daemon.run(&["audit", "--json", "--op", "agent.sign"]);
+    let events = events.json();
+    assert_eq!(events[0]["result"], "mfa_required", "{events}");
+    assert_eq!(events[0]["profile"], "web1");
+    let (secret, _) = crate::access::enroll(&daemon, alice);
+    crate::access::settle();
+    crate::access::login(&daemon, alice, &crate::access::totp(&secret, 1)).ok();
+    let after = as_user(alice, &alice_socket, "ssh", &ssh_args);
+    after.ok();
+    assert_eq!(after.stdout(), "in\n");
+
+    // Another uid that reaches alice's socket gets nothing: the daemon
+    // checks the peer, whatever the file's mode says.
+    fs::set_permissions(alice_dir.path(), fs::Permissions::from_mode(0o711)).unwrap();
+    fs::set_permissions(&alice_socket, fs::Permissions::from_mode(0o666)).unwrap();
+    let intruder = as_user(carol, &alice_socket, "ssh-add", &["-l".into()]);
+    assert_ne!(intruder.code, 0);
+    assert!(
+        !intruder.stdout().contains("tether:web1"),
+        "{}",
+        intruder.stdout()
+    );
+    let mut carol_ssh = ssh_options(carol_dir.path(), sshd.port);
+    carol_ssh.push(format!("{}@127.0.0.1", sshd.user));
+    carol_ssh.push("true".into());
+    assert_eq!(as_user(carol, &alice_socket, "ssh", &carol_ssh).code, 255);
+    let refused = daemon.run(&["audit", "--json", "--op", "agent.connect"]);
+    let refused = refused.json();
+    assert_eq!(refused[0]["result"], "forbidden", "{refused}");
+    let carol_uid = tether_e2e::ensure_user(carol, &[crate::access::SOCKET_GROUP]);
+    assert_eq!(refused[0]["uid"], carol_uid);
+}
