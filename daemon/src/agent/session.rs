@@ -125,6 +125,34 @@ impl Encoder<Response> for Frames {
     }
 }
 
+/// Decodes `bytes` as a connection's requests and reads what a signature
+/// and a session bind would be checked against, as [`serve`] does: for
+/// the fuzz target. Returns how many requests were read.
+#[doc(hidden)]
+pub fn read_requests(bytes: &[u8]) -> usize {
+    let mut frames = Frames::default();
+    let mut src = BytesMut::from(bytes);
+    let mut count = 0;
+    while let Ok(Some(request)) = frames.decode(&mut src) {
+        count += 1;
+        match request {
+            Ok(Request::SignRequest(request)) => {
+                let _ = login::parse_login(&request.data);
+                let _ = blob(&request.pubkey);
+                let _ = fingerprint(&request.pubkey);
+            }
+            Ok(Request::Extension(extension)) => {
+                if let Ok(Some(bind)) = extension.parse_message::<SessionBind>() {
+                    let _ = bind.verify_signature();
+                    let _ = fingerprint(&bind.host_key);
+                }
+            }
+            _ => {}
+        }
+    }
+    count
+}
+
 /// A session the client bound the connection to, its server's signature
 /// checked.
 struct Bind {
