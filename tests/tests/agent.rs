@@ -431,3 +431,37 @@ fn grants_decide_what_the_agent_lists_and_signs_and_other_uids_get_nothing() {
     let carol_uid = tether_e2e::ensure_user(carol, &[crate::access::SOCKET_GROUP]);
     assert_eq!(refused[0]["uid"], carol_uid);
 }
+
+/// `ssh -A` to the server, and from there `ssh` on to the same server:
+/// the second login is signed through the forwarded connection, which
+/// tetherd sees bound first for forwarding and then to the session it
+/// signs for. (The daemon's owner needs no grant; a grantee needs
+/// `--agent-forwarding`, see the policy's tests.)
+#[test]
+fn a_login_from_a_forwarded_session_is_signed_for_the_bound_server() {
+    let Some(agent) = Agent::start() else {
+        return;
+    };
+    let inner = format!(
+        "ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no \
+         -o UserKnownHostsFile=/dev/null -o IdentityFile=/nonexistent -p {} {}@127.0.0.1 \
+         echo inner",
+        agent.sshd.port, agent.sshd.user
+    );
+    let mut ssh = Command::new("ssh");
+    ssh.env("SSH_AUTH_SOCK", agent.socket())
+        .args(ssh_options(agent.dir.path(), agent.sshd.port))
+        .arg("-A")
+        .arg(format!("{}@127.0.0.1", agent.sshd.user))
+        .arg(&inner)
+        .stdin(Stdio::null());
+    let run = run_command(&mut ssh);
+    run.ok();
+    assert_eq!(run.stdout(), "inner\n");
+    let signed = agent.events("agent.sign");
+    let forwarded: Vec<_> = signed
+        .iter()
+        .filter(|e| e["result"] == "ok" && e["details"]["forwarded"] == true)
+        .collect();
+    assert_eq!(forwarded.len(), 1, "{signed:?}");
+}
