@@ -16,7 +16,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use crate::servers::which;
-use crate::{Daemon, Run, free_port, in_ci, skip, stop_child, wait_until};
+use crate::{Daemon, Run, free_port, missing, skip, stop_child, wait_until};
 
 /// How a server speaks TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,16 +64,6 @@ pub struct FtpServer {
     pub tls: Tls,
     options: VsftpdOptions,
     child: Option<Child>,
-}
-
-fn missing<T>(what: &str, install: &str) -> Option<T> {
-    assert!(
-        !in_ci(),
-        "{}: {what} is missing and CI=true: {install}",
-        crate::test_name()
-    );
-    skip(&format!("{what} is not installed ({install})"));
-    None
 }
 
 fn run_openssl(args: &[&str], dir: &Path) {
@@ -380,13 +370,7 @@ impl FtpServer {
 
     /// Makes the login user own `path` and everything below it.
     pub fn give(&self, path: &Path) {
-        let status = Command::new("chown")
-            .arg("-R")
-            .arg(format!("{0}:{0}", crate::TEST_USER))
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(status.success(), "chown {}", path.display());
+        crate::chown_tree(path, &format!("{0}:{0}", crate::TEST_USER));
     }
 
     /// `profile add NAME` for this server: the certificate pinned by its

@@ -45,6 +45,18 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// A server or tool a test needs is not installed: the test skips, saying
+/// how to install it; under CI, where it must be there, it fails.
+pub fn missing<T>(what: &str, install: &str) -> Option<T> {
+    assert!(
+        !in_ci(),
+        "{}: {what} is missing and CI=true: {install}",
+        test_name()
+    );
+    skip(&format!("{what} is not installed ({install})"));
+    None
+}
+
 /// `target/<profile>`, where cargo put the binaries.
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();

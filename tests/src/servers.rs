@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::{KeyPair, fingerprint, free_port, in_ci, keygen, skip, stop_child, wait_until};
+use crate::{KeyPair, fingerprint, free_port, keygen, missing, skip, stop_child, wait_until};
 
 /// Where `program` is on PATH, if anywhere.
 pub fn which(program: &str) -> Option<PathBuf> {
@@ -53,16 +53,6 @@ pub fn daemon_for(server: &impl Server, name: &str) -> crate::Daemon {
         "the pinned key is the server's"
     );
     daemon
-}
-
-fn missing<T>(what: &str, install: &str) -> Option<T> {
-    assert!(
-        !in_ci(),
-        "{}: {what} is missing and CI=true: {install}",
-        crate::test_name()
-    );
-    skip(&format!("{what} is not installed ({install})"));
-    None
 }
 
 fn listening(port: u16) -> bool {

@@ -14,16 +14,7 @@ fn sshd_path() -> Option<PathBuf> {
 pub fn sshd_or_skip() -> Option<PathBuf> {
     match sshd_path() {
         Some(path) => Some(path),
-        None if in_ci() => {
-            panic!(
-                "{}: OpenSSH sshd is missing and CI=true: install openssh-server",
-                crate::test_name()
-            )
-        }
-        None => {
-            skip("OpenSSH sshd is not installed (apt-get install openssh-server)");
-            None
-        }
+        None => crate::missing("OpenSSH sshd", "apt-get install openssh-server"),
     }
 }
 
@@ -216,13 +207,7 @@ impl Sshd {
     /// Makes the login user own `path` and everything below it.
     pub fn give(&self, path: &Path) {
         if is_root() {
-            let status = Command::new("chown")
-                .arg("-R")
-                .arg(format!("{0}:{0}", self.user))
-                .arg(path)
-                .status()
-                .unwrap();
-            assert!(status.success(), "chown {}", path.display());
+            chown_tree(path, &format!("{0}:{0}", self.user));
         }
     }
 

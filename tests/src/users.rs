@@ -106,13 +106,18 @@ pub fn authorize_in_home(user: &str, key: &KeyPair) {
     }
     std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    chown_tree(&ssh, &format!("{user}:"));
+}
+
+/// `chown -R OWNER PATH` (OWNER as chown takes it: `user:`, `user:group`).
+pub fn chown_tree(path: &std::path::Path, owner: &str) {
     let status = Command::new("chown")
         .arg("-R")
-        .arg(format!("{user}:"))
-        .arg(&ssh)
+        .arg(owner)
+        .arg(path)
         .status()
         .unwrap();
-    assert!(status.success(), "chown {}", ssh.display());
+    assert!(status.success(), "chown {}", path.display());
 }
 
 /// Creates (as root) a local user `name` with a group of its own name and

@@ -158,19 +158,9 @@ fn owned_dir(user: Option<&str>) -> tempfile::TempDir {
         .tempdir()
         .unwrap();
     if let Some(user) = user {
-        chown(dir.path(), user);
+        tether_e2e::chown_tree(dir.path(), &format!("{user}:"));
     }
     dir
-}
-
-fn chown(path: &Path, user: &str) {
-    let status = std::process::Command::new("chown")
-        .arg("-R")
-        .arg(format!("{user}:"))
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success(), "chown {}", path.display());
 }
 
 #[test]

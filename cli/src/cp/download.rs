@@ -45,21 +45,7 @@ impl Copier<'_> {
     }
 
     async fn download_path(&mut self, path: &str, target: &Path, recursive: bool) -> Result<()> {
-        let info = match self
-            .op(&SftpRequest::Stat {
-                path: path.to_owned(),
-                follow: self.follow,
-            })
-            .await?
-        {
-            SftpResponse::Info(info) => info,
-            _ => {
-                return Err(Failure::new(
-                    crate::failure::PROTOCOL_ERROR,
-                    "stat gave no file information",
-                ));
-            }
-        };
+        let info = self.stat_on(&self.profile, path, self.follow).await?;
         match info.kind {
             FileKind::Symlink => {
                 let link = info.target.unwrap_or_default();

@@ -13,8 +13,7 @@ use std::time::{Instant, SystemTime};
 use clap::Args;
 use serde::Serialize;
 use tether_api::client::Client;
-use tether_api::error::ErrorCode;
-use tether_api::files::{FileKind, SftpRequest, SftpResponse};
+use tether_api::files::{SftpRequest, SftpResponse};
 use tether_api::types::validate_profile_name;
 
 use crate::failure::{Failure, Result};
@@ -360,21 +359,6 @@ impl Copier<'_> {
 
     async fn op(&self, request: &SftpRequest) -> Result<SftpResponse> {
         self.op_on(&self.profile, request).await
-    }
-
-    async fn remote_is_dir(&self, path: &str) -> Result<bool> {
-        match self
-            .op(&SftpRequest::Stat {
-                path: path.to_owned(),
-                follow: true,
-            })
-            .await
-        {
-            Ok(SftpResponse::Info(info)) => Ok(info.kind == FileKind::Dir),
-            Err(failure) if failure.is(ErrorCode::NoSuchFile) => Ok(false),
-            Err(failure) => Err(failure),
-            Ok(_) => Ok(false),
-        }
     }
 }
 

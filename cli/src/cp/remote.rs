@@ -87,6 +87,32 @@ impl Copier<'_> {
             .await?)
     }
 
+    /// What `path` is on `profile`'s server (through a final link with
+    /// `follow`).
+    pub(super) async fn stat_on(
+        &self,
+        profile: &str,
+        path: &str,
+        follow: bool,
+    ) -> Result<FileInfo> {
+        match self
+            .op_on(
+                profile,
+                &SftpRequest::Stat {
+                    path: path.to_owned(),
+                    follow,
+                },
+            )
+            .await?
+        {
+            SftpResponse::Info(info) => Ok(info),
+            _ => Err(Failure::new(
+                crate::failure::PROTOCOL_ERROR,
+                "stat gave no file information",
+            )),
+        }
+    }
+
     async fn list_on(&self, profile: &str, dir: &str) -> Result<Vec<FileInfo>> {
         match self
             .op_on(
@@ -184,7 +210,7 @@ impl Copier<'_> {
         Ok(())
     }
 
-    async fn remote_dir_on(&self, profile: &str, path: &str) -> Result<bool> {
+    pub(super) async fn remote_dir_on(&self, profile: &str, path: &str) -> Result<bool> {
         match self
             .op_on(
                 profile,
@@ -210,24 +236,7 @@ impl Copier<'_> {
         target: &str,
         recursive: bool,
     ) -> Result<()> {
-        let info = match self
-            .op_on(
-                profile,
-                &SftpRequest::Stat {
-                    path: path.to_owned(),
-                    follow: self.follow,
-                },
-            )
-            .await?
-        {
-            SftpResponse::Info(info) => info,
-            _ => {
-                return Err(Failure::new(
-                    crate::failure::PROTOCOL_ERROR,
-                    "stat gave no information",
-                ));
-            }
-        };
+        let info = self.stat_on(profile, path, self.follow).await?;
         match info.kind {
             FileKind::Symlink => {
                 self.op_on(

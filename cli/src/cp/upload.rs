@@ -19,7 +19,7 @@ impl Copier<'_> {
         dest: &str,
         recursive: bool,
     ) -> Result<()> {
-        let is_dir = self.remote_is_dir(dest).await?;
+        let is_dir = self.remote_dir_on(&self.profile, dest).await?;
         if (sources.len() > 1 || dest.ends_with('/')) && !is_dir {
             return Err(Failure::usage(format!(
                 "{}:{dest} is not a directory (several sources, or a name ending in /, need an \

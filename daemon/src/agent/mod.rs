@@ -27,6 +27,7 @@ use crate::access::Caller;
 use crate::audit::Event;
 use crate::error::Error;
 use crate::server::App;
+use crate::server::per_uid::PerUid;
 
 /// Agent sockets one uid may have served at once.
 pub const MAX_SOCKETS_PER_UID: usize = 8;
@@ -43,7 +44,7 @@ struct Served {
 #[derive(Default)]
 pub struct Agents {
     served: Mutex<HashMap<u32, Vec<Served>>>,
-    connections: Mutex<HashMap<u32, usize>>,
+    connections: PerUid,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -113,48 +114,12 @@ impl Agents {
             .map(|mine| mine.iter().map(|s| s.path.clone()).collect())
             .unwrap_or_default()
     }
-
-    /// Counts a connection of `uid` in; `None` past the limit.
-    fn admit(self: &Arc<Self>, uid: u32) -> Option<Admitted> {
-        let mut connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
-        let count = connections.entry(uid).or_default();
-        if *count >= MAX_CONNECTIONS_PER_UID {
-            return None;
-        }
-        *count += 1;
-        Some(Admitted {
-            agents: self.clone(),
-            uid,
-        })
-    }
 }
 
 /// A served socket: which one, and its stop.
 struct Ticket {
     id: u64,
     stop: CancellationToken,
-}
-
-/// A connection counted in; counted out when dropped.
-struct Admitted {
-    agents: Arc<Agents>,
-    uid: u32,
-}
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        let mut connections = self
-            .agents
-            .connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = connections.get_mut(&self.uid) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                connections.remove(&self.uid);
-            }
-        }
-    }
 }
 
 /// The path a listening Unix stream socket is bound to; anything else is
@@ -196,7 +161,7 @@ pub async fn adopt(app: &Arc<App>, caller: &Caller, fd: OwnedFd) -> Result<Agent
         app.agents.ended(caller.uid, &ticket);
         return Err(error);
     }
-    tracing::info!(uid = caller.uid, socket = %path, "serving an agent socket");
+    tracing::info!(uid = caller.uid, socket = ?path, "serving an agent socket");
     let owner = caller.uid;
     let app_for_task = app.clone();
     app.spawn(async move {
@@ -224,7 +189,8 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, _)) => {
-                let Some(admitted) = app.agents.admit(owner) else {
+                let Some(admitted) = app.agents.connections.admit(owner, MAX_CONNECTIONS_PER_UID)
+                else {
                     tracing::warn!(uid = owner, "agent connection limit reached; turned away");
                     continue;
                 };

@@ -27,7 +27,7 @@ use crate::access::Caller;
 use crate::access::policy::{self, Op};
 use crate::audit::Event;
 use crate::server::App;
-use crate::server::peer::{self, Peer};
+use crate::server::peer::Peer;
 
 /// The largest request read (OpenSSH's agent takes 256 KiB).
 const MAX_FRAME: usize = 256 * 1024;
@@ -40,17 +40,13 @@ pub async fn serve(app: &Arc<App>, owner: u32, stream: tokio::net::UnixStream) {
         return;
     };
     let caller = Caller::resolve(&peer, app.options.mode, app.daemon_uid);
-    let refused = if peer.uid != owner {
-        Some(format!(
+    // The owner passed the daemon's peer check when it handed the socket
+    // over; anyone else is refused here.
+    if peer.uid != owner {
+        let reason = format!(
             "uid {} connected to the agent socket of uid {owner}",
             peer.uid
-        ))
-    } else {
-        peer::authorize(app.options.mode, app.daemon_uid, &peer)
-            .err()
-            .map(|e| e.to_string())
-    };
-    if let Some(reason) = refused {
+        );
         tracing::warn!(uid = peer.uid, owner, "agent connection refused: {reason}");
         let event = Event::new(&caller, "agent.connect")
             .result("forbidden")
@@ -184,6 +180,27 @@ impl Refusal {
             reason: reason.into(),
         }
     }
+
+    /// The server the signature was asked for.
+    fn toward(mut self, host_key: &str) -> Refusal {
+        self.host_key = Some(host_key.to_owned());
+        self
+    }
+
+    fn on(mut self, profile: &str) -> Refusal {
+        self.profile = Some(profile.to_owned());
+        self
+    }
+
+    fn code(mut self, code: &str) -> Refusal {
+        self.code = code.to_owned();
+        self
+    }
+}
+
+/// `items` as a list for a message: `a, b, c`.
+fn joined(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(", ")
 }
 
 /// A key's wire form, as logins carry it.
@@ -234,7 +251,7 @@ impl Connection<'_> {
     async fn refuse_request(&self, what: &str, why: &str) {
         tracing::warn!(
             uid = self.caller.uid,
-            program = self.caller.exe.as_deref().unwrap_or("?"),
+            program = ?self.caller.exe,
             "agent request refused: {what}: {why}"
         );
         let event = Event::new(&self.caller, "agent.request")
@@ -272,7 +289,10 @@ impl Connection<'_> {
             if !self.may_use(&name) {
                 continue;
             }
-            let Some(blob) = self.public_blob(&name) else {
+            let Some(blob) = self
+                .profile_key(&name)
+                .and_then(|key| login::public_blob(&key))
+            else {
                 continue;
             };
             match keys.iter_mut().find(|(b, _, _)| *b == blob) {
@@ -293,10 +313,10 @@ impl Connection<'_> {
             .collect()
     }
 
-    fn public_blob(&self, profile: &str) -> Option<Vec<u8>> {
+    /// The private key of `profile`, opened from the store.
+    fn profile_key(&self, profile: &str) -> Option<russh::keys::PrivateKey> {
         let credential = self.app.store.credential(profile).ok()?;
-        let key = russh::keys::decode_secret_key(credential.key()?, None).ok()?;
-        login::public_blob(&key)
+        russh::keys::decode_secret_key(credential.key()?, None).ok()
     }
 
     async fn extension(&mut self, extension: Extension) -> Response {
@@ -340,7 +360,7 @@ impl Connection<'_> {
             Err(refusal) => {
                 tracing::warn!(
                     uid = self.caller.uid,
-                    program = self.caller.exe.as_deref().unwrap_or("?"),
+                    program = ?self.caller.exe,
                     profile = refusal.profile.as_deref().unwrap_or("-"),
                     host_key = refusal.host_key.as_deref().unwrap_or("-"),
                     "agent signature refused: {}",
@@ -371,20 +391,16 @@ impl Connection<'_> {
             ));
         };
         let host_key = fingerprint(&bind.host_key);
-        let refusal = |reason: String| Refusal {
-            host_key: Some(host_key.clone()),
-            ..Refusal::new(reason)
-        };
+        let refusal = |reason: &str| Refusal::new(reason).toward(&host_key);
         if bind.forwarding {
             return Err(refusal(
-                "the connection is bound to a session for forwarding, not for a login".into(),
+                "the connection is bound to a session for forwarding, not for a login",
             ));
         }
         let forwarded = self.binds.iter().any(|b| b.forwarding);
-        let login = login::parse_login(&request.data).map_err(|why| refusal(why.into()))?;
-        let key_blob = blob(&request.pubkey);
-        self.check_login(&login, bind, &key_blob)
-            .map_err(|why| refusal(why.into()))?;
+        let login = login::parse_login(&request.data).map_err(refusal)?;
+        self.check_login(&login, bind, &blob(&request.pubkey))
+            .map_err(refusal)?;
         let key = fingerprint(&request.pubkey);
         let profile = self.profile_for(&key, &host_key, &login.user, forwarded)?;
         let event = Event::new(&self.caller, "agent.sign")
@@ -395,30 +411,19 @@ impl Connection<'_> {
             .detail("user", login.user.as_str())
             .detail("forwarded", forwarded);
         // On the trail before the key is used; if it cannot be, no signature.
-        self.app.record(event).await.map_err(|error| Refusal {
-            profile: Some(profile.clone()),
-            code: error.code().as_str().to_owned(),
-            ..refusal(error.to_string())
+        self.app.record(event).await.map_err(|error| {
+            refusal(&error.to_string())
+                .on(&profile)
+                .code(error.code().as_str())
         })?;
         let signed = self
-            .app
-            .store
-            .credential(&profile)
-            .ok()
-            .and_then(|credential| {
-                let text = credential.key()?;
-                russh::keys::decode_secret_key(text, None).ok()
-            })
+            .profile_key(&profile)
             .ok_or("the profile's key could not be opened")
             .and_then(|key| login::sign(&key, &request.data, request.flags))
             .and_then(|bytes| {
                 Signature::decode(&mut bytes.as_slice()).map_err(|_| "the key could not sign")
             });
-        let signature = signed.map_err(|why| Refusal {
-            profile: Some(profile.clone()),
-            code: "sign_failed".into(),
-            ..refusal(why.into())
-        })?;
+        let signature = signed.map_err(|why| refusal(why).on(&profile).code("sign_failed"))?;
         tracing::info!(
             uid = self.caller.uid,
             %profile,
@@ -456,17 +461,12 @@ impl Connection<'_> {
         user: &str,
         forwarded: bool,
     ) -> Result<String, Refusal> {
-        let refusal = |profile: Option<&str>, code: &str, reason: String| Refusal {
-            profile: profile.map(str::to_owned),
-            host_key: Some(host_key.to_owned()),
-            code: code.to_owned(),
-            reason,
-        };
+        let refusal = |reason: String| Refusal::new(reason).toward(host_key);
         let profiles = self
             .app
             .store
             .profiles()
-            .map_err(|e| refusal(None, "store_error", e.to_string()))?;
+            .map_err(|e| refusal(e.to_string()).code("store_error"))?;
         let with_key: Vec<_> = profiles
             .into_iter()
             .filter_map(|(name, record)| Some((name, record.ok()?)))
@@ -480,11 +480,10 @@ impl Connection<'_> {
             .filter(|(name, _)| self.may_see(name))
             .collect();
         if with_key.is_empty() {
-            return Err(refusal(
-                None,
-                "refused",
-                format!("no profile of uid {}'s has the key {key}", self.caller.uid),
-            ));
+            return Err(refusal(format!(
+                "no profile of uid {}'s has the key {key}",
+                self.caller.uid
+            )));
         }
         let toward: Vec<_> = with_key
             .iter()
@@ -495,67 +494,48 @@ impl Connection<'_> {
                     .is_ok_and(|pins| pins.iter().any(|pin| pin.fingerprint == host_key))
             })
             .collect();
-        let names = |list: &[&(String, crate::store::ProfileRecord)]| {
-            list.iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         if toward.is_empty() {
-            let all: Vec<_> = with_key.iter().collect();
-            return Err(refusal(
-                None,
-                "host_key_mismatch",
-                format!(
-                    "the server's host key {host_key} is pinned for none of the profiles with \
-                     this key ({})",
-                    names(&all)
-                ),
-            ));
+            return Err(refusal(format!(
+                "the server's host key {host_key} is pinned for none of the profiles with this \
+                 key ({})",
+                joined(with_key.iter().map(|(name, _)| name.clone()))
+            ))
+            .code("host_key_mismatch"));
         }
         let as_user: Vec<_> = toward
             .iter()
-            .copied()
             .filter(|(_, record)| record.user == user)
             .collect();
         if as_user.is_empty() {
-            return Err(refusal(
-                Some(&toward[0].0),
-                "refused",
-                format!(
-                    "the login is for user {user:?}, and {} log in as {}",
-                    names(&toward),
+            return Err(refusal(format!(
+                "the login is for user {user:?}, and {} log in as {}",
+                joined(toward.iter().map(|(name, _)| name.clone())),
+                joined(
                     toward
                         .iter()
-                        .map(|(_, r)| format!("{:?}", r.user))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
+                        .map(|(_, record)| format!("{:?}", record.user))
+                )
+            ))
+            .on(&toward[0].0));
         }
-        let mut first_error = None;
-        for (name, _) in &as_user {
+        // The first profile whose grant allows it; else the first refusal.
+        let mut refused = None;
+        for (name, _) in as_user {
             match self
                 .app
                 .authorize(&self.caller, name, Op::Agent { forwarded })
             {
                 Ok(_) => return Ok(name.clone()),
                 Err(error) => {
-                    first_error.get_or_insert((name.clone(), error));
+                    refused.get_or_insert_with(|| {
+                        refusal(error.to_string())
+                            .on(name)
+                            .code(error.code().as_str())
+                    });
                 }
             }
         }
-        let (name, error) = first_error.unwrap_or_else(|| {
-            (
-                as_user[0].0.clone(),
-                crate::error::Error::Forbidden("no grant".into()),
-            )
-        });
-        Err(refusal(
-            Some(&name),
-            error.code().as_str(),
-            error.to_string(),
-        ))
+        Err(refused.unwrap_or_else(|| refusal("no grant allows it".into())))
     }
 
     /// Whether the caller has any grant on `profile` (so naming it leaks

@@ -17,6 +17,7 @@ mod http;
 pub mod listener;
 mod mfa;
 pub mod peer;
+pub mod per_uid;
 mod profiles;
 mod rotate;
 mod routes;
@@ -24,9 +25,8 @@ mod sessions;
 mod status;
 mod vault;
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::service::service_fn;
@@ -45,6 +45,7 @@ use crate::error::Error;
 use crate::ssh::pool::Pool;
 use crate::store::Store;
 use peer::Peer;
+use per_uid::{PerUid, Slot};
 
 /// Shared daemon state, one per process.
 pub struct App {
@@ -64,7 +65,7 @@ pub struct App {
     refusals: Refusals,
     pub daemon_uid: u32,
     pub started: Instant,
-    connections: Mutex<HashMap<u32, usize>>,
+    connections: PerUid,
     /// Running connections and streams, which shutdown waits for.
     tasks: TaskTracker,
     /// Cancelled at shutdown: connections finish their request and close.
@@ -89,7 +90,7 @@ impl App {
             ftp,
             daemon_uid,
             started: Instant::now(),
-            connections: Mutex::new(HashMap::new()),
+            connections: PerUid::default(),
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
         })
@@ -284,35 +285,9 @@ impl App {
     }
 
     /// Counts a connection for `uid`; `None` when the uid is at its limit.
-    fn admit(self: &Arc<Self>, uid: u32) -> Option<ConnectionGuard> {
-        let mut connections = self.connections.lock().ok()?;
-        let count = connections.entry(uid).or_insert(0);
-        if *count >= self.config().limits.max_connections_per_uid {
-            return None;
-        }
-        *count += 1;
-        Some(ConnectionGuard {
-            app: self.clone(),
-            uid,
-        })
-    }
-}
-
-struct ConnectionGuard {
-    app: Arc<App>,
-    uid: u32,
-}
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        if let Ok(mut connections) = self.app.connections.lock() {
-            if let Some(count) = connections.get_mut(&self.uid) {
-                *count -= 1;
-                if *count == 0 {
-                    connections.remove(&self.uid);
-                }
-            }
-        }
+    fn admit(&self, uid: u32) -> Option<Slot> {
+        self.connections
+            .admit(uid, self.config().limits.max_connections_per_uid)
     }
 }
 
@@ -494,7 +469,7 @@ async fn serve_connection(
     app: Arc<App>,
     stream: tokio::net::UnixStream,
     peer: Peer,
-    admitted: ConnectionGuard,
+    admitted: Slot,
 ) {
     let stopping = app.stopping.clone();
     let config = app.config();
