@@ -193,12 +193,12 @@ fn default_socket() -> Result<PathBuf> {
             ));
         }
     }
-    crate::socket::check_private_dir(&dir, uid).map_err(|mut failure| {
-        failure.message = failure
-            .message
-            .replace("tetherd --user socket directory", "agent socket directory");
-        failure
-    })?;
+    crate::socket::check_private_dir(
+        &dir,
+        uid,
+        "agent socket directory",
+        "Set XDG_RUNTIME_DIR to a private directory, or give the socket's path with -a",
+    )?;
     Ok(dir.join("agent.sock"))
 }
 

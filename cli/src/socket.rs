@@ -31,13 +31,19 @@ pub fn resolve(explicit: Option<PathBuf>) -> Result<PathBuf> {
     }
     let uid = paths::current_uid();
     let dir = paths::user_runtime_dir(uid);
-    check_private_dir(&dir, uid)?;
+    check_private_dir(
+        &dir,
+        uid,
+        "tetherd --user socket directory",
+        "Set XDG_RUNTIME_DIR to a private directory (or pass --socket) for both tetherd --user \
+         and tether",
+    )?;
     Ok(dir.join("tether.sock"))
 }
 
-/// Refuses a `--user` socket directory that is not the caller's alone. A
-/// missing one is fine: nothing listens there, and connecting says so.
-pub(crate) fn check_private_dir(dir: &Path, uid: u32) -> Result<()> {
+/// Refuses a socket directory (`what`, for the message, with `remedy`) that
+/// is not the caller's alone. A missing one is fine: nothing listens there.
+pub(crate) fn check_private_dir(dir: &Path, uid: u32, what: &str, remedy: &str) -> Result<()> {
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -71,9 +77,7 @@ pub(crate) fn check_private_dir(dir: &Path, uid: u32) -> Result<()> {
         Some(why) => Err(Failure::new(
             "untrusted_socket",
             format!(
-                "refusing the tetherd --user socket directory {}: {why}. Nothing was sent. \
-                 Set XDG_RUNTIME_DIR to a private directory (or pass --socket) for both \
-                 tetherd --user and tether",
+                "refusing the {what} {}: {why}. Nothing was sent. {remedy}",
                 dir.display()
             ),
         )),

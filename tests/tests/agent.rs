@@ -465,3 +465,48 @@ fn a_login_from_a_forwarded_session_is_signed_for_the_bound_server() {
         .collect();
     assert_eq!(forwarded.len(), 1, "{signed:?}");
 }
+
+/// Without `-a` the socket goes in `$XDG_RUNTIME_DIR/tether`, which must be
+/// the caller's alone: open to others, or a symlink, it is refused and
+/// nothing is bound there.
+#[test]
+fn the_default_socket_directory_must_be_the_callers_alone() {
+    let Some(agent) = Agent::start() else {
+        return;
+    };
+    let runtime = tempfile::tempdir().unwrap();
+    let dir = runtime.path().join("tether");
+    let agent_in = |runtime: &Path| {
+        let mut command = agent.daemon.tether();
+        command
+            .env("XDG_RUNTIME_DIR", runtime)
+            .args(["agent", "-s"])
+            .stdin(Stdio::null());
+        run_command(&mut command)
+    };
+
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    agent_in(runtime.path()).fails_with("untrusted_socket");
+    assert!(!dir.join("agent.sock").exists());
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    fs::remove_dir(&dir).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), &dir).unwrap();
+    agent_in(runtime.path()).fails_with("untrusted_socket");
+    assert!(!elsewhere.path().join("agent.sock").exists());
+
+    fs::remove_file(&dir).unwrap();
+    let run = agent_in(runtime.path());
+    run.ok();
+    let socket = dir.join("agent.sock");
+    assert_eq!(
+        run.stdout(),
+        format!(
+            "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;\n",
+            socket.display()
+        )
+    );
+    let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the directory is made private");
+}

@@ -66,7 +66,7 @@ pub async fn start(
         let reply = match reply {
             Ok(serving) => AgentReply::Serving(serving),
             Err(error) => {
-                tracing::info!(uid = caller.uid, socket = %body.socket, "agent socket refused: {error}");
+                tracing::info!(uid = caller.uid, socket = ?body.socket, "agent socket refused: {error}");
                 AgentReply::Error(error.to_api())
             }
         };
