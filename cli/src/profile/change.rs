@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::{
     AddArgs, CredentialArgs, SetArgs, TrustArgs, check_fingerprint, check_name, describe_host_key,
-    target_of,
+    fetch, target_of,
 };
 use crate::failure::{Failure, Result};
 use crate::output::{banner_lines, print_json};
@@ -279,14 +279,7 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
         check_fingerprint(fingerprint)?;
     }
     let given_cert = given_certificate(args.cert_fingerprint.as_deref())?;
-    let profile: ProfileInfo = client
-        .call(
-            &ep::ShowProfile {
-                name: args.name.clone(),
-            },
-            &(),
-        )
-        .await?;
+    let profile = fetch(client, &args.name).await?;
     let ssh = profile.protocol.is_ssh();
     if profile.protocol == Protocol::Ftp {
         return Err(Failure::usage(format!(
@@ -402,14 +395,7 @@ pub(super) async fn set(client: &Client, args: SetArgs) -> Result<u8> {
         let whom = match (&args.user, &args.host) {
             (Some(user), Some(host)) => format!("{user}@{host}"),
             _ => {
-                let current: ProfileInfo = client
-                    .call(
-                        &ep::ShowProfile {
-                            name: args.name.clone(),
-                        },
-                        &(),
-                    )
-                    .await?;
+                let current = fetch(client, &args.name).await?;
                 format!(
                     "{}@{}",
                     args.user.as_deref().unwrap_or(&current.user),

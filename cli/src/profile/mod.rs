@@ -346,16 +346,21 @@ async fn list(client: &Client, json: bool) -> Result<u8> {
     Ok(0)
 }
 
-async fn show(client: &Client, name: &str, json: bool) -> Result<u8> {
-    check_name(name)?;
-    let profile: ProfileInfo = client
+/// One profile as the daemon shows it.
+pub(crate) async fn fetch(client: &Client, name: &str) -> Result<ProfileInfo> {
+    Ok(client
         .call(
             &ep::ShowProfile {
                 name: name.to_owned(),
             },
             &(),
         )
-        .await?;
+        .await?)
+}
+
+async fn show(client: &Client, name: &str, json: bool) -> Result<u8> {
+    check_name(name)?;
+    let profile = fetch(client, name).await?;
     if json {
         print_json(&profile)?;
         return Ok(0);
@@ -439,14 +444,7 @@ async fn remove(client: &Client, name: &str, yes: bool) -> Result<u8> {
                 "no terminal to confirm removing {name} and its secret: pass --yes"
             )));
         }
-        let profile: ProfileInfo = client
-            .call(
-                &ep::ShowProfile {
-                    name: name.to_owned(),
-                },
-                &(),
-            )
-            .await?;
+        let profile = fetch(client, name).await?;
         crate::prompt::tell(&format!(
             "{name}: {}@{}, {}",
             profile.user,
@@ -487,14 +485,7 @@ async fn remove(client: &Client, name: &str, yes: bool) -> Result<u8> {
 
 async fn hostkey(client: &Client, name: &str, json: bool) -> Result<u8> {
     check_name(name)?;
-    let profile: ProfileInfo = client
-        .call(
-            &ep::ShowProfile {
-                name: name.to_owned(),
-            },
-            &(),
-        )
-        .await?;
+    let profile = fetch(client, name).await?;
     if json {
         print_json(&profile.host_keys)?;
         return Ok(0);

@@ -72,6 +72,19 @@ pub fn private_attributes() -> FileAttributes {
     }
 }
 
+/// The one name a `realpath` or `readlink` answer carries.
+fn only_name(
+    name: russh_sftp::protocol::Name,
+    path: &str,
+    asked: &str,
+) -> Result<String, RemoteError> {
+    name.files
+        .into_iter()
+        .next()
+        .map(|f| f.filename)
+        .ok_or_else(|| RemoteError::new(RemoteKind::Failed, path, format!("no answer to {asked}")))
+}
+
 impl Sftp {
     fn failed(path: &str) -> impl Fn(SftpErr) -> RemoteError + '_ {
         move |e| RemoteError::from_sftp(path, e)
@@ -84,11 +97,7 @@ impl Sftp {
             .realpath(path)
             .await
             .map_err(Self::failed(path))?;
-        name.files
-            .into_iter()
-            .next()
-            .map(|f| f.filename)
-            .ok_or_else(|| RemoteError::new(RemoteKind::Failed, path, "no answer to realpath"))
+        only_name(name, path, "realpath")
     }
 
     /// `path` with a leading `~` or `~user` expanded on the server (as scp
@@ -155,11 +164,7 @@ impl Sftp {
             .readlink(path)
             .await
             .map_err(Self::failed(path))?;
-        name.files
-            .into_iter()
-            .next()
-            .map(|f| f.filename)
-            .ok_or_else(|| RemoteError::new(RemoteKind::Failed, path, "no answer to readlink"))
+        only_name(name, path, "readlink")
     }
 
     pub async fn stat(&self, path: &str, follow: bool) -> Result<FileInfo, RemoteError> {
