@@ -224,6 +224,9 @@ pub struct ProfileInfo {
     pub connect_timeout_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive_secs: Option<u64>,
+    /// The profile whose connection carries this one's (`--jump`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jump: Option<String>,
     /// Unix seconds.
     pub created_at: u64,
     pub updated_at: u64,
@@ -469,6 +472,10 @@ pub struct AddProfile {
     /// login's home [default: .ssh/authorized_keys].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorized_keys: Option<String>,
+    /// Reach the server through this SSH profile's connection (a jump
+    /// host, as OpenSSH's `ProxyJump`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jump: Option<String>,
 }
 
 /// Changes to a profile; absent fields stay as they are. A new credential
@@ -491,6 +498,9 @@ pub struct UpdateProfile {
     pub connect_timeout_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive_secs: Option<u64>,
+    /// A new jump profile; the empty string removes the jump.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jump: Option<String>,
 }
 
 /// `host:port`, with an IPv6 address in brackets (`[::1]:22`), as ssh
@@ -518,6 +528,9 @@ pub struct ProbeHostKey {
     /// An FTPS protocol probes the server's TLS certificate instead.
     #[serde(default, skip_serializing_if = "Protocol::is_ssh")]
     pub protocol: Protocol,
+    /// Reach the server through this SSH profile's connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jump: Option<String>,
 }
 
 /// Run a command. With one element, it is the remote command line as is; with

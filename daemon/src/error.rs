@@ -146,7 +146,9 @@ impl Error {
                 ErrorCode::BadRequest
             }
             Error::Store(_) => ErrorCode::StoreError,
-            Error::Ssh(SshError::Connect { .. }) => ErrorCode::ConnectFailed,
+            Error::Ssh(SshError::Connect { .. } | SshError::TcpRefused { .. }) => {
+                ErrorCode::ConnectFailed
+            }
             Error::Ssh(SshError::Timeout { .. }) => ErrorCode::Timeout,
             Error::Ssh(SshError::HostKeyMismatch { .. }) | Error::HostKeyNotAsGiven { .. } => {
                 ErrorCode::HostKeyMismatch

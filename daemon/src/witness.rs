@@ -14,6 +14,9 @@ use crate::store::{Credential, KeyInfo};
 #[derive(Debug, Clone)]
 pub struct Destination {
     pub protocol: Protocol,
+    /// The profile whose credential goes: the one asked for, or a jump
+    /// host on the way to it.
+    pub profile: String,
     pub host: String,
     pub port: u16,
     pub user: String,
@@ -26,6 +29,7 @@ pub struct Destination {
 /// How a login attempt ended, for the record.
 pub struct LoginOutcome<'a, E> {
     pub protocol: Protocol,
+    pub profile: &'a str,
     pub host: &'a str,
     pub port: u16,
     /// The key the server showed, when it got that far.

@@ -83,6 +83,7 @@ async fn app(dir: &std::path::Path) -> Arc<App> {
         certificate: None,
         protocol: Default::default(),
         tls_ca: None,
+        jump: None,
     };
     let pins = [PinnedHostKey {
         algorithm: "ssh-ed25519".into(),

@@ -23,6 +23,7 @@ pub use serde_json::Value;
 mod daemon;
 mod fs;
 pub mod ftp;
+mod netns;
 pub mod servers;
 mod sshd;
 mod tmux;
@@ -30,6 +31,8 @@ mod users;
 
 pub use daemon::*;
 pub use fs::*;
+pub use netns::*;
+pub use servers::which;
 pub use sshd::*;
 pub use tmux::*;
 pub use users::*;

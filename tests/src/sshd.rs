@@ -64,10 +64,14 @@ pub fn fingerprint(public_key: &Path) -> String {
         .to_owned()
 }
 
-/// Extra lines for sshd_config.
+/// Extra lines for sshd_config, and where it runs.
 #[derive(Debug, Default, Clone)]
 pub struct SshdOptions {
     pub extra_config: Vec<String>,
+    /// Run inside this network namespace ([`crate::Netns`]'s name).
+    pub namespace: Option<String>,
+    /// The address to listen on [default: 127.0.0.1].
+    pub listen: Option<String>,
 }
 
 /// A running OpenSSH server on 127.0.0.1 with its own config and keys.
@@ -136,12 +140,13 @@ impl Sshd {
             .map(|line| format!("{line}\n"))
             .collect();
         config += &format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n\
+            "Port {port}\nListenAddress {listen}\nHostKey {host_key}\n\
              AuthorizedKeysFile {dir}/authorized_keys/%u\nPasswordAuthentication {passwords}\n\
              KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
              UsePAM no\nStrictModes no\nPidFile none\nLogLevel VERBOSE\nMaxStartups 200:30:400\n\
              Subsystem sftp internal-sftp\n",
             port = self.port,
+            listen = self.host(),
             host_key = self.host_key.display(),
             passwords = if self.passwords { "yes" } else { "no" },
         );
@@ -154,7 +159,15 @@ impl Sshd {
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let child = Command::new(&self.binary)
+        let mut command = match &self.options.namespace {
+            Some(name) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", name]).arg(&self.binary);
+                command
+            }
+            None => Command::new(&self.binary),
+        };
+        let child = command
             .arg("-D")
             .arg("-e")
             .arg("-f")
@@ -166,6 +179,14 @@ impl Sshd {
             .unwrap();
         self.child = Some(child);
         let port = self.port;
+        if self.options.namespace.is_some() {
+            // Not reachable from here to try: its own word for it.
+            let listening = format!("Server listening on {} port {port}", self.host());
+            let started = self.log().matches(&listening).count();
+            return wait_until("sshd to listen", Duration::from_secs(10), || {
+                self.log().matches(&listening).count() > started
+            });
+        }
         wait_until(
             "sshd to accept connections",
             Duration::from_secs(10),
@@ -182,6 +203,11 @@ impl Sshd {
 
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("sshd.log")
+    }
+
+    /// The address it listens on.
+    pub fn host(&self) -> &str {
+        self.options.listen.as_deref().unwrap_or("127.0.0.1")
     }
 
     pub fn log(&self) -> String {

@@ -234,6 +234,7 @@ fn a_tampered_record_is_store_corrupt_and_nothing_else_breaks() {
                 certificate: None,
                 protocol: Default::default(),
                 tls_ca: None,
+                jump: None,
             };
             let pins = [PinnedHostKey {
                 algorithm: "ssh-ed25519".into(),

@@ -119,6 +119,7 @@ fn daemon_with(servers: &[Server<'_>]) -> Daemon {
                 certificate: None,
                 protocol: Default::default(),
                 tls_ca: None,
+                jump: None,
             };
             let pins = [PinnedHostKey {
                 algorithm: "ssh-ed25519".into(),
@@ -187,6 +188,7 @@ fn hostile_servers_end_in_typed_errors_within_the_timeout() {
 fn an_sftp_server_that_never_answers_times_out() {
     let options = tether_e2e::SshdOptions {
         extra_config: vec!["ForceCommand /bin/sleep 600".into()],
+        ..Default::default()
     };
     let Some(sshd) = tether_e2e::Sshd::start_with(options) else {
         return;

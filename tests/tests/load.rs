@@ -20,6 +20,7 @@ fn open_fds(pid: u32) -> usize {
 fn two_hundred_callers_across_ten_profiles() {
     let options = SshdOptions {
         extra_config: vec!["MaxSessions 50".into()],
+        ..Default::default()
     };
     let Some(sshd) = Sshd::start_with(options) else {
         return;

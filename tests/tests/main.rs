@@ -19,6 +19,7 @@ mod ftp;
 mod generated;
 mod hostile;
 mod hostile_server;
+mod jump;
 mod load;
 mod manage;
 mod passphrase;

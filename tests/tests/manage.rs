@@ -160,6 +160,7 @@ fn keyboard_interactive_only_servers_take_the_password() {
             "PasswordAuthentication no".into(),
             "KbdInteractiveAuthentication yes".into(),
         ],
+        ..Default::default()
     };
     let Some(sshd) = Sshd::start_with(options) else {
         return;

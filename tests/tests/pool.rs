@@ -106,6 +106,7 @@ fn a_command_on_a_dying_connection_fails_cleanly() {
 fn the_servers_session_limit_opens_another_connection() {
     let options = SshdOptions {
         extra_config: vec!["MaxSessions 2".into()],
+        ..Default::default()
     };
     let Some((sshd, daemon)) = setup_with(options, None) else {
         return;

@@ -20,6 +20,7 @@ fn sshd_with_own_keys(line: &str) -> Option<(tether_e2e::Sshd, tempfile::TempDir
             "AuthorizedKeysFile {}/%u/authorized_keys",
             keys.path().display()
         )],
+        ..Default::default()
     };
     let sshd = tether_e2e::Sshd::start_with(options)?;
     let dir = keys.path().join(&sshd.user);

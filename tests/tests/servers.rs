@@ -227,6 +227,7 @@ fn a_server_without_posix_rename_still_replaces_files_whole() {
 fn openssh_with(extra: &[&str]) -> Option<(Sshd, Daemon)> {
     let options = SshdOptions {
         extra_config: extra.iter().map(|l| l.to_string()).collect(),
+        ..Default::default()
     };
     let sshd = Sshd::start_with(options)?;
     Some((sshd, Daemon::start()))

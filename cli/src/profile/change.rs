@@ -176,7 +176,15 @@ pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
     // Decide the trust before reading secrets: a refusal costs nothing.
     let host_key = match trust_flags(&args)? {
         Some(policy) => policy,
-        None => ask_host_key(client, &args.host, port, args.protocol).await?,
+        None => {
+            let probe = ProbeHostKey {
+                host: args.host.clone(),
+                port,
+                protocol: args.protocol,
+                jump: args.jump.clone(),
+            };
+            ask_host_key(client, probe).await?
+        }
     };
     // clap requires one of --key-file and --password-stdin.
     let whom = format!("{}@{}", args.user, args.host);
@@ -195,6 +203,7 @@ pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
         keepalive_secs: args.keepalive,
         generate_key: args.generate_key,
         authorized_keys: args.authorized_keys,
+        jump: args.jump,
     };
     let profile: ProfileInfo = client.call(&ep::AddProfileCall {}, &request).await?;
     drop(request);
@@ -222,12 +231,8 @@ pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
 
 /// Shows the server's host key (or TLS certificate) on the terminal and
 /// asks whether to trust it.
-async fn ask_host_key(
-    client: &Client,
-    host: &str,
-    port: u16,
-    protocol: Protocol,
-) -> Result<HostKeyPolicy> {
+async fn ask_host_key(client: &Client, probe: ProbeHostKey) -> Result<HostKeyPolicy> {
+    let protocol = probe.protocol;
     let no_terminal = || {
         Failure::usage(if protocol.is_ssh() {
             "no terminal to confirm the server's host key: pass --host-key SHA256:... \
@@ -241,24 +246,19 @@ async fn ask_host_key(
     if !prompt::can_ask() {
         return Err(no_terminal());
     }
-    let key: HostKeyInfo = client
-        .call(
-            &ep::ProbeHost {},
-            &ProbeHostKey {
-                host: host.to_owned(),
-                port,
-                protocol,
-            },
-        )
-        .await?;
+    let key: HostKeyInfo = client.call(&ep::ProbeHost {}, &probe).await?;
     let what = if protocol.is_ssh() {
         "host key"
     } else {
         "TLS certificate"
     };
+    let through = match &probe.jump {
+        Some(jump) => format!(" (reached through {jump})"),
+        None => String::new(),
+    };
     prompt::tell(&format!(
-        "The server {} presents this {what}:",
-        host_and_port(host, port)
+        "The server {}{through} presents this {what}:",
+        host_and_port(&probe.host, probe.port)
     ));
     prompt::tell(&format!("  {}", describe_host_key(&key)));
     match prompt::confirm("Trust it and pin it for this profile?") {
@@ -315,6 +315,7 @@ pub(super) async fn trust(client: &Client, args: TrustArgs) -> Result<u8> {
                 host: profile.host.clone(),
                 port: profile.port,
                 protocol: profile.protocol,
+                jump: profile.jump.clone(),
             };
             let new: HostKeyInfo = client.call(&ep::ProbeHost {}, &probe).await?;
             if profile
@@ -415,6 +416,11 @@ pub(super) async fn set(client: &Client, args: SetArgs) -> Result<u8> {
         host_key,
         connect_timeout_secs: args.connect_timeout,
         keepalive_secs: args.keepalive,
+        jump: match (args.jump, args.no_jump) {
+            (Some(jump), _) => Some(jump),
+            (None, true) => Some(String::new()),
+            (None, false) => None,
+        },
     };
     let nothing = update.host.is_none()
         && update.port.is_none()
@@ -422,7 +428,8 @@ pub(super) async fn set(client: &Client, args: SetArgs) -> Result<u8> {
         && update.credential.is_none()
         && update.host_key.is_none()
         && update.connect_timeout_secs.is_none()
-        && update.keepalive_secs.is_none();
+        && update.keepalive_secs.is_none()
+        && update.jump.is_none();
     if nothing {
         return Err(Failure::usage(
             "nothing to change: see `tether profile set --help`",

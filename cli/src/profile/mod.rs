@@ -155,6 +155,14 @@ pub struct SetArgs {
     /// Seconds of silence before a keepalive
     #[arg(long, value_name = "SECS")]
     keepalive: Option<u64>,
+    /// Reach the server through this SSH profile's connection instead (a
+    /// jump host); needs the right to change that profile
+    #[arg(long, value_name = "PROFILE", conflicts_with = "no_jump",
+          add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
+    jump: Option<String>,
+    /// Connect to the server directly again
+    #[arg(long)]
+    no_jump: bool,
     #[command(flatten)]
     json: JsonFlag,
 }
@@ -221,6 +229,12 @@ pub struct AddArgs {
     /// to the login's home [default: .ssh/authorized_keys]
     #[arg(long, value_name = "PATH", requires = "generate_key")]
     authorized_keys: Option<String>,
+    /// Reach the server through this SSH profile's pooled connection (a
+    /// jump host, as ssh's ProxyJump); the host name is resolved there.
+    /// A jump may have its own jump
+    #[arg(long, value_name = "PROFILE",
+          add = clap_complete::ArgValueCompleter::new(crate::complete::profiles))]
+    jump: Option<String>,
     /// Print the new profile as JSON
     #[arg(long)]
     json: bool,
@@ -407,6 +421,9 @@ async fn show(client: &Client, name: &str, json: bool) -> Result<u8> {
     }
     if let Some(secs) = profile.keepalive_secs {
         println!("keepalive: {secs}s");
+    }
+    if let Some(jump) = &profile.jump {
+        println!("jump:      {jump}");
     }
     println!("created:   {}", timestamp(profile.created_at));
     println!("updated:   {}", timestamp(profile.updated_at));

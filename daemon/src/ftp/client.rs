@@ -28,6 +28,8 @@ pub type Stream = ImplAsyncFtpStream<AsyncRustlsStream>;
 #[derive(Debug, Clone, Copy)]
 pub struct Account<'a> {
     pub protocol: Protocol,
+    /// The profile whose password logs in.
+    pub profile: &'a str,
     pub host: &'a str,
     pub port: u16,
     pub user: &'a str,
@@ -352,6 +354,7 @@ where
 {
     let Account {
         protocol,
+        profile,
         host,
         port,
         user,
@@ -371,6 +374,7 @@ where
             witness
                 .ended(LoginOutcome {
                     protocol,
+                    profile,
                     host,
                     port,
                     host_key: shown.as_ref(),
@@ -390,6 +394,7 @@ where
     } = connected;
     let to = Destination {
         protocol,
+        profile: profile.to_owned(),
         host: host.to_owned(),
         port,
         user: user.to_owned(),
@@ -416,6 +421,7 @@ where
     witness
         .ended(LoginOutcome {
             protocol,
+            profile,
             host,
             port,
             host_key: to.host_key.as_ref(),

@@ -251,6 +251,7 @@ impl Pool {
         let id = self.ids.fetch_add(1, Ordering::SeqCst) + 1;
         let account = Account {
             protocol: target.protocol,
+            profile: &target.profile,
             host: &target.host,
             port: target.port,
             user: &target.user,

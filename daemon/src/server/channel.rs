@@ -11,6 +11,11 @@
 //! an `ssh.connect.end` (`ftp.connect.end`) with the result. An attempt
 //! that ends before that point (unreachable, key refused) is one
 //! `ssh.connect` (`ftp.connect`) event with its error and `sent: false`.
+//!
+//! A jump host's login on the way to a profile is recorded the same way
+//! under the jump's name, with `purpose: jump` and `for` naming the profile
+//! the caller asked for: the caller's grant is on that profile, and the
+//! jump's credential is used on its behalf, only to carry its connection.
 
 use russh::Channel;
 use russh::client::Msg;
@@ -56,7 +61,7 @@ fn connect_op(protocol: Protocol, end: bool) -> &'static str {
 
 impl<'a> Recorder<'a> {
     /// For a pooled connection, with the profile's stored credential.
-    fn pooled(app: &'a App, caller: &'a Caller, profile: &'a str) -> Self {
+    pub(in crate::server) fn pooled(app: &'a App, caller: &'a Caller, profile: &'a str) -> Self {
         Recorder {
             app,
             caller,
@@ -66,12 +71,20 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    fn event(&self, op: &str, host: &str, port: u16) -> Event {
-        Event::new(self.caller, op)
-            .profile(self.profile)
-            .detail("purpose", self.purpose)
-            .detail("host", host)
-            .detail("port", port)
+    /// An event for a login of `profile`: this recorder's, or a jump
+    /// host's on the way to it.
+    fn event(&self, op: &str, profile: &str, host: &str, port: u16) -> Event {
+        let event = Event::new(self.caller, op).profile(profile);
+        let event = if self.is_jump(profile) {
+            event.detail("purpose", "jump").detail("for", self.profile)
+        } else {
+            event.detail("purpose", self.purpose)
+        };
+        event.detail("host", host).detail("port", port)
+    }
+
+    fn is_jump(&self, profile: &str) -> bool {
+        profile != self.profile
     }
 }
 
@@ -79,12 +92,22 @@ impl Witness for Recorder<'_> {
     type Error = Error;
 
     async fn credential_for(&self, to: &Destination) -> Result<Credential, Error> {
+        // A jump host always logs in with its own stored credential.
+        let source = match self.source {
+            Source::Given(credential) if !self.is_jump(&to.profile) => Source::Given(credential),
+            _ => Source::Stored,
+        };
         let mut event = self
-            .event(connect_op(to.protocol, false), &to.host, to.port)
+            .event(
+                connect_op(to.protocol, false),
+                &to.profile,
+                &to.host,
+                to.port,
+            )
             .detail("user", to.user.as_str())
             .detail(
                 "credential",
-                match self.source {
+                match source {
                     Source::Stored => "stored",
                     Source::Given(_) => "given",
                 },
@@ -100,8 +123,8 @@ impl Witness for Recorder<'_> {
         }
         // On record first: if it cannot be, nothing is sent.
         self.app.record(event).await?;
-        match self.source {
-            Source::Stored => Ok(self.app.store.credential(self.profile)?),
+        match source {
+            Source::Stored => Ok(self.app.store.credential(&to.profile)?),
             Source::Given(credential) => Ok(credential.copy()),
         }
     }
@@ -113,7 +136,7 @@ impl Witness for Recorder<'_> {
         };
         let op = connect_op(outcome.protocol, outcome.sent);
         let mut event = self
-            .event(op, outcome.host, outcome.port)
+            .event(op, outcome.profile, outcome.host, outcome.port)
             .result(result)
             .detail("sent", outcome.sent);
         if let Some(key) = outcome.host_key {

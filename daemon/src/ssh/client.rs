@@ -118,6 +118,8 @@ pub struct Connected {
     pub host_key: KeyInfo,
     pub addr: String,
     banner: Arc<Mutex<Option<String>>>,
+    /// The jump host's channel this connection runs in, if any.
+    pub via: Option<super::pool::Lease>,
 }
 
 impl Connected {
@@ -130,6 +132,8 @@ impl Connected {
 /// Where and as whom to log in.
 #[derive(Debug, Clone, Copy)]
 pub struct Account<'a> {
+    /// The profile whose credential logs in.
+    pub profile: &'a str,
     pub host: &'a str,
     pub port: u16,
     pub user: &'a str,
@@ -137,14 +141,29 @@ pub struct Account<'a> {
     pub certificate: Option<&'a str>,
 }
 
-/// Connects to the account's server trusting only what `trust` allows, then
-/// logs in with the credential `witness` hands over for the server it saw.
-/// On failure the connection is closed.
+/// A way to the server through another SSH server (a jump host, as
+/// OpenSSH's `ProxyJump`): a `direct-tcpip` channel its connection opened
+/// to the server's address. The server's host key is checked inside the
+/// key exchange as on a direct connection: the jump host only carries
+/// bytes it cannot read.
+pub struct Tunnel {
+    pub stream: russh::ChannelStream<russh::client::Msg>,
+    /// The jump profile, for messages and the pool's listing.
+    pub jump: String,
+    /// The channel's claim on the jump's connection: held as long as the
+    /// connection through it lives.
+    pub lease: super::pool::Lease,
+}
+
+/// Connects to the account's server (directly, or through `via`) trusting
+/// only what `trust` allows, then logs in with the credential `witness`
+/// hands over for the server it saw. On failure the connection is closed.
 pub async fn login<W>(
     account: Account<'_>,
     trust: Trust,
     settings: &ConnectSettings,
     connection: Option<u64>,
+    via: Option<Tunnel>,
     witness: &W,
 ) -> Result<Connected, W::Error>
 where
@@ -152,19 +171,24 @@ where
     W::Error: From<SshError>,
 {
     let Account {
-        host, port, user, ..
+        profile,
+        host,
+        port,
+        user,
+        ..
     } = account;
-    let mut connected = match connect(host, port, trust, settings).await {
+    let mut connected = match connect(host, port, trust, settings, via).await {
         Ok(connected) => connected,
         Err(error) => {
             let shown = match &error {
                 SshError::HostKeyMismatch { actual, .. } => Some(actual.clone()),
                 _ => None,
             };
-            let error = W::Error::from(error);
+            let error = W::Error::from(error.in_profile(profile));
             witness
                 .ended(LoginOutcome {
                     protocol: Protocol::Ssh,
+                    profile,
                     host,
                     port,
                     host_key: shown.as_ref(),
@@ -178,6 +202,7 @@ where
     };
     let to = Destination {
         protocol: Protocol::Ssh,
+        profile: profile.to_owned(),
         host: host.to_owned(),
         port,
         user: user.to_owned(),
@@ -204,6 +229,7 @@ where
     witness
         .ended(LoginOutcome {
             protocol: Protocol::Ssh,
+            profile,
             host,
             port,
             host_key: Some(&connected.host_key),
@@ -317,15 +343,23 @@ fn client_config(settings: &ConnectSettings) -> Config {
     }
 }
 
-/// Connects and completes the key exchange, accepting the host key only as
-/// `trust` allows.
+/// Connects (over TCP, or through `via`) and completes the key exchange,
+/// accepting the host key only as `trust` allows.
 pub async fn connect(
     host: &str,
     port: u16,
     trust: Trust,
     settings: &ConnectSettings,
+    via: Option<Tunnel>,
 ) -> Result<Connected, SshError> {
-    let addr = format_addr(host, port);
+    let addr = match &via {
+        None => format_addr(host, port),
+        Some(tunnel) => format!("{} via {}", format_addr(host, port), tunnel.jump),
+    };
+    let (via, lease) = match via {
+        Some(Tunnel { stream, lease, .. }) => (Some(stream), Some(lease)),
+        None => (None, None),
+    };
     let expected = match &trust {
         Trust::Pinned(pins) => pins.clone(),
         Trust::AcceptAny => Vec::new(),
@@ -337,28 +371,37 @@ pub async fn connect(
         seen: seen.clone(),
         banner: banner.clone(),
     };
+    let config = Arc::new(client_config(settings));
     // Each address of the name gets the whole connect timeout, as ssh
     // gives it: a dead first address does not use up the second's time.
-    let tcp = tcp_connect(host, port, settings.connect_timeout).await?;
+    // A TCP stream, or the tunnel that stands in for one.
+    let way = match via {
+        Some(stream) => Err(stream),
+        None => Ok(tcp_connect(host, port, settings.connect_timeout).await?),
+    };
     let handshake = async {
-        tcp.set_nodelay(true).map_err(|source| SshError::Connect {
-            addr: addr.clone(),
-            source,
-        })?;
-        client::connect_stream(Arc::new(client_config(settings)), tcp, handler)
-            .await
-            .map_err(|error| match error {
-                HandlerError::HostKeyRejected => SshError::HostKeyMismatch {
-                    profile: None,
+        let connected = match way {
+            Ok(tcp) => {
+                tcp.set_nodelay(true).map_err(|source| SshError::Connect {
                     addr: addr.clone(),
-                    expected: expected.clone(),
-                    actual: seen.lock().ok().and_then(|s| s.clone()).unwrap_or(KeyInfo {
-                        algorithm: "unknown".into(),
-                        fingerprint: "unknown".into(),
-                    }),
-                },
-                HandlerError::Russh(error) => SshError::from_russh(&addr, error),
-            })
+                    source,
+                })?;
+                client::connect_stream(config, tcp, handler).await
+            }
+            Err(stream) => client::connect_stream(config, stream, handler).await,
+        };
+        connected.map_err(|error| match error {
+            HandlerError::HostKeyRejected => SshError::HostKeyMismatch {
+                profile: None,
+                addr: addr.clone(),
+                expected: expected.clone(),
+                actual: seen.lock().ok().and_then(|s| s.clone()).unwrap_or(KeyInfo {
+                    algorithm: "unknown".into(),
+                    fingerprint: "unknown".into(),
+                }),
+            },
+            HandlerError::Russh(error) => SshError::from_russh(&addr, error),
+        })
     };
     let handle = with_timeout(&addr, settings.connect_timeout, "key exchange", handshake).await?;
     let host_key = seen
@@ -374,6 +417,7 @@ pub async fn connect(
         host_key,
         addr,
         banner,
+        via: lease,
     })
 }
 

@@ -61,6 +61,31 @@ pub enum SshError {
     Protocol { addr: String, message: String },
     #[error("the SSH connection to {addr} closed: {message}")]
     Closed { addr: String, message: String },
+    #[error("{via} did not open a connection to {to}: {reason}")]
+    TcpRefused {
+        via: String,
+        to: String,
+        reason: String,
+    },
+}
+
+/// Why a server refused a channel, in words.
+pub(crate) fn open_failure(reason: &russh::ChannelOpenFailure) -> String {
+    match reason {
+        russh::ChannelOpenFailure::AdministrativelyProhibited => {
+            "the server does not allow it (AllowTcpForwarding, PermitOpen)".into()
+        }
+        russh::ChannelOpenFailure::ConnectFailed => {
+            "the connection was refused, or the address cannot be reached from there".into()
+        }
+        russh::ChannelOpenFailure::UnknownChannelType => {
+            "the server does not forward TCP connections".into()
+        }
+        russh::ChannelOpenFailure::ResourceShortage => "the server is short of resources".into(),
+        russh::ChannelOpenFailure::Other { code, .. } => {
+            format!("the server refused it (code {code})")
+        }
+    }
 }
 
 impl SshError {

@@ -21,6 +21,12 @@
 //! New connections of one profile are opened one at a time, so a burst of
 //! callers on a cold profile makes as many handshakes as it needs
 //! connections, not one per caller.
+//!
+//! A profile with a jump host (`--jump`) is reached through a `direct-tcpip`
+//! channel of the jump profile's pooled connection: its connection holds a
+//! lease on the jump's, which so stays open while it does. TCP channels
+//! (jumps, forwards) do not count against `MaxSessions`, which limits
+//! sessions only; they go on the least busy connection.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -57,6 +63,23 @@ pub struct Target {
     pub certificate: Option<String>,
     pub pins: Vec<String>,
     pub settings: ConnectSettings,
+    /// The profile whose connection carries this one's, with its own jump
+    /// in turn.
+    pub jump: Option<Box<Target>>,
+}
+
+/// Which channel a caller wants.
+#[derive(Debug, Clone, Copy)]
+pub enum Open<'a> {
+    /// A session: a command, a shell, a subsystem.
+    Session,
+    /// A TCP connection the server makes to `host:port` (`direct-tcpip`),
+    /// for a jump or a forward; `from` is the address it is made for.
+    Tcp {
+        host: &'a str,
+        port: u16,
+        from: (&'a str, u16),
+    },
 }
 
 pub struct Connection {
@@ -73,6 +96,8 @@ pub struct Connection {
     stalled: AtomicUsize,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// The channel of the jump host's connection this one runs in.
+    _via: Option<Lease>,
     /// The server's pre-login banner: shown when a shell opens.
     pub banner: Option<String>,
     /// How long the server may take to answer a channel request (a
@@ -162,13 +187,17 @@ struct Slot {
 }
 
 impl Slot {
-    /// Takes a channel slot on the least busy usable connection with room.
-    fn lease(&self) -> Option<Lease> {
+    /// Takes a channel slot on the least busy usable connection with room
+    /// for `open` (any usable one for a TCP channel).
+    fn lease(&self, open: Open<'_>) -> Option<Lease> {
         let mut connections = self.connections.lock().ok()?;
         connections.retain(|c| c.alive());
         let best = connections
             .iter()
-            .filter(|c| c.has_room())
+            .filter(|c| match open {
+                Open::Session => c.has_room(),
+                Open::Tcp { .. } => c.usable(),
+            })
             .min_by_key(|c| c.channels.load(Ordering::SeqCst))?
             .clone();
         best.channels.fetch_add(1, Ordering::SeqCst);
@@ -209,6 +238,21 @@ impl Pool {
         W: Witness,
         W::Error: From<SshError>,
     {
+        self.open(target, Open::Session, witness).await
+    }
+
+    /// Opens the channel `open` asks for on `target`'s pooled connection
+    /// (or a new one), as [`Pool::channel`] does.
+    pub async fn open<W>(
+        &self,
+        target: &Target,
+        open: Open<'_>,
+        witness: &W,
+    ) -> Result<(Channel<Msg>, Lease), W::Error>
+    where
+        W: Witness,
+        W::Error: From<SshError>,
+    {
         let slot = self.slot(&target.profile);
         let mut last_error = None;
         let mut failures = 0;
@@ -217,9 +261,37 @@ impl Pool {
         let mut lonely_refusals = 0u32;
         let mut want_new = false;
         while failures < MAX_FAILURES {
-            if let Some(lease) = slot.lease().filter(|_| !want_new) {
+            if let Some(lease) = slot.lease(open).filter(|_| !want_new) {
                 let connection = &lease.connection;
-                match connection.handle.channel_open_session().await {
+                let opened = match open {
+                    Open::Session => connection.handle.channel_open_session().await,
+                    Open::Tcp { host, port, from } => {
+                        let handle = &connection.handle;
+                        let (origin, origin_port) = from;
+                        match handle
+                            .channel_open_direct_tcpip(
+                                host,
+                                port.into(),
+                                origin,
+                                origin_port.into(),
+                            )
+                            .await
+                        {
+                            // The server could not (or may not) connect
+                            // there: no limit of ours, and no use retrying.
+                            Err(russh::Error::ChannelOpenFailure(reason)) => {
+                                return Err(SshError::TcpRefused {
+                                    via: connection.addr.clone(),
+                                    to: client::format_addr(host, port),
+                                    reason: super::open_failure(&reason),
+                                }
+                                .into());
+                            }
+                            other => other,
+                        }
+                    }
+                };
+                match opened {
                     Ok(channel) => return Ok((channel, lease)),
                     Err(russh::Error::ChannelOpenFailure(_)) => {
                         // The server's session limit: this connection is full
@@ -264,7 +336,7 @@ impl Pool {
                 }
             }
             let opening = slot.opening.lock().await;
-            if !want_new && slot.lease().is_some() {
+            if !want_new && slot.lease(open).is_some() {
                 // Someone else opened one while we waited; use it.
                 drop(opening);
                 continue;
@@ -289,9 +361,33 @@ impl Pool {
         W: Witness,
         W::Error: From<SshError>,
     {
+        // Through the jump host's pooled connection, where there is one: a
+        // jump logs in (on the record) before this profile's server is
+        // even reached.
+        let tunnel = match &target.jump {
+            Some(jump) => {
+                let (channel, lease) = Box::pin(self.open(
+                    jump,
+                    Open::Tcp {
+                        host: &target.host,
+                        port: target.port,
+                        from: ("127.0.0.1", 0),
+                    },
+                    witness,
+                ))
+                .await?;
+                Some(client::Tunnel {
+                    stream: channel.into_stream(),
+                    jump: jump.profile.clone(),
+                    lease,
+                })
+            }
+            None => None,
+        };
         let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
         let connected = client::login(
             client::Account {
+                profile: &target.profile,
                 host: &target.host,
                 port: target.port,
                 user: &target.user,
@@ -300,6 +396,7 @@ impl Pool {
             Trust::Pinned(target.pins.clone()),
             &target.settings,
             Some(id),
+            tunnel,
             witness,
         )
         .await?;
@@ -321,6 +418,7 @@ impl Pool {
             stalled: AtomicUsize::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            _via: connected.via,
         }))
     }
 

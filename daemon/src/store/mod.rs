@@ -173,6 +173,10 @@ pub struct ProfileRecord {
     /// FTPS checked against certificate authorities instead of a pin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ca: Option<TlsCa>,
+    /// The profile whose connection carries this one's (`--jump`), as
+    /// OpenSSH's `ProxyJump`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jump: Option<String>,
 }
 
 /// The certificate authorities an FTPS profile trusts instead of a pin.

@@ -16,6 +16,7 @@ fn record() -> ProfileRecord {
         certificate: None,
         protocol: Default::default(),
         tls_ca: None,
+        jump: None,
     }
 }
 

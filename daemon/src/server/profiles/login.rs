@@ -4,6 +4,7 @@
 use super::*;
 use crate::ftp::client::Timeouts;
 use crate::ftp::tls::Trust as FtpTrust;
+use crate::ssh::pool::Open;
 
 /// Loads a profile, turning "absent" into `profile_not_found`.
 pub fn load(app: &App, name: &str) -> Result<ProfileRecord, Error> {
@@ -18,7 +19,25 @@ pub fn load(app: &App, name: &str) -> Result<ProfileRecord, Error> {
 pub fn target(app: &App, name: &str) -> Result<Target, Error> {
     let record = load(app, name)?;
     require_ssh(name, &record)?;
+    target_of(app, name, record, &mut vec![name.to_owned()])
+}
+
+/// Most jump hosts on the way to one server.
+pub const MAX_JUMPS: usize = 8;
+
+/// `record`'s target, with its chain of jumps; `chain` holds the profiles
+/// already on the way (to refuse a circle).
+fn target_of(
+    app: &App,
+    name: &str,
+    record: ProfileRecord,
+    chain: &mut Vec<String>,
+) -> Result<Target, Error> {
     let pins = pinned(app, name)?;
+    let jump = match &record.jump {
+        Some(jump) => Some(Box::new(jump_target(app, jump, chain)?)),
+        None => None,
+    };
     Ok(Target {
         profile: name.to_owned(),
         settings: ConnectSettings::new(&app.config().ssh, Some(&record)),
@@ -27,6 +46,86 @@ pub fn target(app: &App, name: &str) -> Result<Target, Error> {
         user: record.user,
         certificate: record.certificate,
         pins,
+        jump,
+    })
+}
+
+/// The target of `jump`, reached after the profiles in `chain`: an SSH
+/// profile not already on the way.
+pub(in crate::server) fn jump_target(
+    app: &App,
+    jump: &str,
+    chain: &mut Vec<String>,
+) -> Result<Target, Error> {
+    let first = chain.first().cloned().unwrap_or_default();
+    if chain.iter().any(|hop| hop == jump) {
+        chain.push(jump.to_owned());
+        return Err(Error::BadRequest(format!(
+            "the jumps of {first} go round in a circle: {}",
+            chain.join(" -> ")
+        )));
+    }
+    if chain.len() > MAX_JUMPS {
+        return Err(Error::BadRequest(format!(
+            "{first} has more than {MAX_JUMPS} jump hosts on its way"
+        )));
+    }
+    chain.push(jump.to_owned());
+    check_name(jump)?;
+    let record = app.store.profile(jump)?.ok_or_else(|| {
+        Error::BadRequest(format!(
+            "{first} jumps through {jump:?}, which is not a profile; `tether profile set {first} \
+             --jump PROFILE` changes it"
+        ))
+    })?;
+    if !record.protocol.is_ssh() {
+        return Err(Error::BadRequest(format!(
+            "{jump} is an {} profile: only an SSH profile can be a jump host",
+            record.protocol
+        )));
+    }
+    target_of(app, jump, record, chain)
+}
+
+/// The way to `record`'s server for a login outside the pool: a channel of
+/// its jump host's pooled connection, or `None` to connect directly.
+async fn tunnel(
+    app: &App,
+    name: &str,
+    record: &ProfileRecord,
+    witness: &Recorder<'_>,
+) -> Result<Option<client::Tunnel>, Error> {
+    let Some(jump) = &record.jump else {
+        return Ok(None);
+    };
+    let jump = jump_target(app, jump, &mut vec![name.to_owned()])?;
+    through(app, &jump, &record.host, record.port, witness)
+        .await
+        .map(Some)
+}
+
+/// A tunnel to `host:port` through `jump`'s pooled connection.
+pub(in crate::server) async fn through(
+    app: &App,
+    jump: &Target,
+    host: &str,
+    port: u16,
+    witness: &Recorder<'_>,
+) -> Result<client::Tunnel, Error> {
+    let open = Open::Tcp {
+        host,
+        port,
+        from: ("127.0.0.1", 0),
+    };
+    let (channel, lease) = app
+        .pool
+        .open(jump, open, witness)
+        .await
+        .map_err(|e| e.in_profile(&jump.profile))?;
+    Ok(client::Tunnel {
+        stream: channel.into_stream(),
+        jump: jump.profile.clone(),
+        lease,
     })
 }
 
@@ -118,8 +217,10 @@ pub(in crate::server) async fn login(
         purpose,
         source,
     };
+    let via = tunnel(app, name, record, &recorder).await?;
     client::login(
         client::Account {
+            profile: name,
             host: &record.host,
             port: record.port,
             user: &record.user,
@@ -128,6 +229,7 @@ pub(in crate::server) async fn login(
         trust,
         &settings,
         None,
+        via,
         &recorder,
     )
     .await
@@ -163,6 +265,7 @@ pub(in crate::server) async fn verify(
             };
             let account = crate::ftp::client::Account {
                 protocol: record.protocol,
+                profile: name,
                 host: &record.host,
                 port: record.port,
                 user: &record.user,

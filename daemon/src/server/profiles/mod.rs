@@ -76,6 +76,7 @@ pub(super) fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) 
             .collect(),
         connect_timeout_secs: record.connect_timeout_secs,
         keepalive_secs: record.keepalive_secs,
+        jump: record.jump,
         banner: None,
         created_at: record.created_at,
         updated_at: record.updated_at,
@@ -134,6 +135,17 @@ pub async fn remove(app: &App, caller: &Caller, name: &str) -> Result<Resp, Erro
     app.admin_only(caller, "remove profiles")?;
     app.audited(Event::new(caller, "profile.remove").profile(name), async {
         check_name(name)?;
+        let through = jumping_through(app, name)?;
+        if !through.is_empty() {
+            return Err(Error::BadRequest(format!(
+                "{} {} through {name}: remove {} first, or give {} another jump with \
+                 `tether profile set NAME --jump PROFILE` (or --no-jump); nothing was removed",
+                through.join(", "),
+                if through.len() == 1 { "jumps" } else { "jump" },
+                if through.len() == 1 { "it" } else { "them" },
+                if through.len() == 1 { "it" } else { "them" },
+            )));
+        }
         if !app.store.remove_profile(name).await? {
             return Err(Error::ProfileNotFound(name.to_owned()));
         }
@@ -148,11 +160,14 @@ pub async fn remove(app: &App, caller: &Caller, name: &str) -> Result<Resp, Erro
 /// check before trusting it.
 pub async fn probe(app: &App, caller: &Caller, probe: ProbeHostKey) -> Result<Resp, Error> {
     app.admin_only(caller, "probe hosts")?;
-    app.audited(Event::new(caller, "hostkey.probe"), probed(app, probe))
-        .await
+    app.audited(
+        Event::new(caller, "hostkey.probe"),
+        probed(app, caller, probe),
+    )
+    .await
 }
 
-async fn probed(app: &App, probe: ProbeHostKey) -> Result<Resp, Error> {
+async fn probed(app: &App, caller: &Caller, probe: ProbeHostKey) -> Result<Resp, Error> {
     check_host(&probe.host)?;
     let settings = ConnectSettings::new(&app.config().ssh, None);
     if probe.protocol.is_ftp() {
@@ -175,7 +190,16 @@ async fn probed(app: &App, probe: ProbeHostKey) -> Result<Resp, Error> {
             },
         ));
     }
-    let connected = client::connect(&probe.host, probe.port, Trust::AcceptAny, &settings).await?;
+    let via = match &probe.jump {
+        Some(jump) => {
+            let target = login::jump_target(app, jump, &mut Vec::new())?;
+            let recorder = Recorder::pooled(app, caller, jump);
+            Some(login::through(app, &target, &probe.host, probe.port, &recorder).await?)
+        }
+        None => None,
+    };
+    let connected =
+        client::connect(&probe.host, probe.port, Trust::AcceptAny, &settings, via).await?;
     let key = connected.host_key.clone();
     client::hang_up(&connected).await;
     Ok(json(
@@ -212,6 +236,9 @@ pub async fn add(app: &App, caller: &Caller, add: AddProfile) -> Result<Resp, Er
         certificate,
     } = checked;
     let generate = add.generate_key.then(|| add.authorized_keys.clone());
+    if let Some(jump) = &add.jump {
+        check_jump(app, caller, &add.name, add.protocol, jump)?;
+    }
     let proof = proof_for(add.protocol, &add.host_key)?;
     let policy = add.host_key.clone();
     let at = now();
@@ -231,6 +258,7 @@ pub async fn add(app: &App, caller: &Caller, add: AddProfile) -> Result<Resp, Er
         connect_timeout_secs: check_secs("connect_timeout_secs", add.connect_timeout_secs)?,
         keepalive_secs: check_secs("keepalive_secs", add.keepalive_secs)?,
         certificate,
+        jump: add.jump,
     };
     // On record before the credential is first used.
     let start = Event::new(caller, "profile.add")
@@ -240,7 +268,8 @@ pub async fn add(app: &App, caller: &Caller, add: AddProfile) -> Result<Resp, Er
         .detail("port", record.port)
         .detail("user", record.user.as_str())
         .detail("auth", format!("{auth:?}").to_lowercase())
-        .detail("generate_key", generate.is_some());
+        .detail("generate_key", generate.is_some())
+        .detail("jump", record.jump.as_deref());
     app.audited(
         start,
         add_checked(app, caller, add.name, record, credential, proof, generate),
@@ -300,6 +329,49 @@ async fn add_checked(
     Ok(json(StatusCode::CREATED, &info))
 }
 
+/// Refuses a jump host for `name` that is not an SSH profile the caller
+/// may use, or whose own way leads back to `name`.
+fn check_jump(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    protocol: tether_api::types::Protocol,
+    jump: &str,
+) -> Result<(), Error> {
+    if !protocol.is_ssh() {
+        return Err(Error::BadRequest(format!(
+            "{name} is an {protocol} profile: FTP does not go through jump hosts"
+        )));
+    }
+    check_name(jump)?;
+    // Setting a jump sends the jump's credential on the profile's behalf
+    // from now on: only someone who may change the jump profile decides
+    // that.
+    app.authorize(caller, jump, Op::Manage)
+        .map_err(|error| match error {
+            Error::ProfileNotFound(_) => Error::BadRequest(format!(
+                "no profile named {jump:?} to jump through; `tether profile list` shows them"
+            )),
+            other => other,
+        })?;
+    login::jump_target(app, jump, &mut vec![name.to_owned()]).map(drop)
+}
+
+/// The profiles that reach their server through `name`.
+fn jumping_through(app: &App, name: &str) -> Result<Vec<String>, Error> {
+    Ok(app
+        .store
+        .profiles()?
+        .into_iter()
+        .filter_map(|(profile, record)| {
+            record
+                .ok()
+                .filter(|r| r.jump.as_deref() == Some(name))
+                .map(|_| profile)
+        })
+        .collect())
+}
+
 /// What a verifying login proved, as pins.
 fn pins_of(proved: Option<KeyInfo>, at: u64) -> Vec<PinnedHostKey> {
     proved
@@ -334,6 +406,7 @@ pub async fn update(
             update.connect_timeout_secs.is_some(),
         ),
         ("keepalive_secs", update.keepalive_secs.is_some()),
+        ("jump", update.jump.is_some()),
     ]
     .into_iter()
     .filter_map(|(field, set)| set.then_some(field))
@@ -371,6 +444,14 @@ async fn apply_update(
     }
     if let Some(secs) = update.keepalive_secs {
         record.keepalive_secs = check_secs("keepalive_secs", Some(secs))?;
+    }
+    match update.jump.as_deref() {
+        Some("") => record.jump = None,
+        Some(jump) => {
+            check_jump(app, caller, name, record.protocol, jump)?;
+            record.jump = Some(jump.to_owned());
+        }
+        None => {}
     }
     let new_secret = match &update.credential {
         Some(credential) => {
