@@ -93,6 +93,11 @@ pub struct GrantRequest {
     /// (`ssh -A`); needs `shell`.
     #[serde(default)]
     pub agent_forwarding: bool,
+    /// Where `tether forward` and `tether proxy` may connect through the
+    /// profile's server: `HOST:PORT`, either part `*` (only on an owner's
+    /// grant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forward: Vec<String>,
 }
 
 fn no_exec() -> ExecPolicy {
@@ -118,6 +123,8 @@ pub struct Grant {
     pub unattended: bool,
     #[serde(default)]
     pub agent_forwarding: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forward: Vec<String>,
 }
 
 /// A named action: `tether run PROFILE NAME key=value ...` runs `argv` with

@@ -186,31 +186,12 @@ impl Client {
     ) -> Result<crate::agent::AgentServing, ClientError> {
         use crate::agent::{AGENT_PROTOCOL, AgentReply, MAX_REPLY};
         use tokio::io::AsyncReadExt;
-        let endpoint = endpoint::StartAgent {};
-        let body = serde_json::to_vec(request).map_err(protocol)?;
-        let response = self
-            .send(
-                method_of::<endpoint::StartAgent>()?,
-                &endpoint.path(),
-                Some(body),
-                Some(AGENT_PROTOCOL),
-            )
+        let (mut stream, early) = self
+            .upgrade(&endpoint::StartAgent {}, request, AGENT_PROTOCOL)
             .await?;
-        let response = check_status(response).await?;
-        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-            return Err(protocol(format!(
-                "expected 101 Switching Protocols, got {}",
-                response.status()
-            )));
-        }
-        let upgraded = hyper::upgrade::on(response).await.map_err(protocol)?;
-        let parts = upgraded
-            .downcast::<TokioIo<UnixStream>>()
-            .map_err(|_| protocol("the upgraded connection is not the daemon's socket"))?;
-        if !parts.read_buf.is_empty() {
+        if !early.is_empty() {
             return Err(protocol("the daemon spoke before it had the socket"));
         }
-        let mut stream = parts.io.into_inner();
         crate::agent::send_fd(&stream, listener)
             .await
             .map_err(protocol)?;
@@ -224,6 +205,52 @@ impl Client {
             AgentReply::Serving(serving) => Ok(serving),
             AgentReply::Error(error) => Err(ClientError::Api(error)),
         }
+    }
+
+    /// Opens a tunnel through `profile`'s server ([`crate::tunnel`]): the
+    /// upgraded connection, and any bytes the daemon sent after its answer
+    /// (the forwarded connection's first, in stream mode).
+    pub async fn open_tunnel(
+        &self,
+        profile: &str,
+        request: &crate::tunnel::TunnelRequest,
+    ) -> Result<(UnixStream, bytes::Bytes), ClientError> {
+        let endpoint = endpoint::OpenTunnel {
+            name: profile.to_owned(),
+        };
+        self.upgrade(&endpoint, request, crate::tunnel::TUNNEL_PROTOCOL)
+            .await
+    }
+
+    /// Calls an endpoint that upgrades the connection to `protocol`: the
+    /// connection, and what the daemon sent after its answer.
+    async fn upgrade<E: Endpoint>(
+        &self,
+        endpoint: &E,
+        body: &E::Body,
+        protocol_name: &'static str,
+    ) -> Result<(UnixStream, bytes::Bytes), ClientError> {
+        let body = serde_json::to_vec(body).map_err(protocol)?;
+        let response = self
+            .send(
+                method_of::<E>()?,
+                &endpoint.path(),
+                Some(body),
+                Some(protocol_name),
+            )
+            .await?;
+        let response = check_status(response).await?;
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(protocol(format!(
+                "expected 101 Switching Protocols, got {}",
+                response.status()
+            )));
+        }
+        let upgraded = hyper::upgrade::on(response).await.map_err(protocol)?;
+        let parts = upgraded
+            .downcast::<TokioIo<UnixStream>>()
+            .map_err(|_| protocol("the upgraded connection is not the daemon's socket"))?;
+        Ok((parts.io.into_inner(), parts.read_buf))
     }
 
     /// Calls an endpoint that answers bytes (a backup): its headers and its

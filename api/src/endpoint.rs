@@ -17,6 +17,7 @@ use crate::access::{
 use crate::agent::{AgentRequest, AgentSockets};
 use crate::audit::{AuditEvent, AuditQuery, AuditVerify, HmacAnswer, HmacRequest};
 use crate::files::{CopyRequest, FileQuery, SftpRequest, SftpResponse, Uploaded};
+use crate::tunnel::TunnelRequest;
 use crate::types::{
     AddProfile, ExecRequest, HostKeyInfo, PassphraseChange, ProbeHostKey, ProfileInfo, ProfileList,
     PublicKey, RekeyRequest, RekeyResult, RotateRequest, RotateResult, SessionList, SessionsClosed,
@@ -46,6 +47,8 @@ pub enum Access {
     Sftp,
     /// SFTP read on one profile and write on another, named in the body.
     Copy,
+    /// A grant's `--forward` for the destination named in the body.
+    Forward,
 }
 
 impl Access {
@@ -62,6 +65,7 @@ impl Access {
             Access::SftpWrite => "sftp write",
             Access::Sftp => "sftp read or write",
             Access::Copy => "sftp read and write",
+            Access::Forward => "forward to the destination",
         }
     }
 }
@@ -291,6 +295,9 @@ endpoints! {
     UploadFile { name } ? FileQuery = PUT "/v1/profiles/{name}/files", SftpWrite, Upload => Uploaded;
     /// One file operation (ls, stat, mkdir, rm, mv, chmod, ln -s, ...).
     FileOperation { name } = POST "/v1/profiles/{name}/sftp", Sftp, SftpRequest => SftpResponse;
+    /// A TCP connection made by the profile's server, bridged to the
+    /// caller's ([`crate::tunnel`]).
+    OpenTunnel { name } = POST "/v1/profiles/{name}/tunnel", Forward, TunnelRequest => Handover;
     /// Copies a file from one profile's server to another's.
     CopyFile {} = POST "/v1/copy", Copy, CopyRequest => Uploaded;
     /// The live connections the caller may see.

@@ -25,6 +25,7 @@ pub mod frame;
 pub mod paths;
 pub mod secret;
 pub mod time;
+pub mod tunnel;
 pub mod types;
 
 /// The version of the HTTP API under `/v1`. Bump it on any incompatible change

@@ -62,6 +62,11 @@ pub struct GrantAddArgs {
     /// `ssh -A` (needs --shell)
     #[arg(long)]
     agent_forwarding: bool,
+    /// Let `tether forward` and `tether proxy` connect to HOST:PORT through
+    /// the server (repeatable; HOST as the server resolves it; `*` for
+    /// either part only on an owner's grant)
+    #[arg(long = "forward", value_name = "HOST:PORT")]
+    forward: Vec<String>,
     #[command(flatten)]
     json: JsonFlag,
 }
@@ -140,6 +145,14 @@ fn exec_text(exec: &ExecPolicy) -> String {
     }
 }
 
+fn forward_text(destinations: &[String]) -> String {
+    if destinations.is_empty() {
+        "-".into()
+    } else {
+        destinations.join(",")
+    }
+}
+
 fn sftp_text(sftp: SftpAccess, paths: &[String]) -> String {
     let access = match sftp {
         SftpAccess::None => return "-".into(),
@@ -173,12 +186,15 @@ pub fn print_grants(grants: &[Grant]) {
                 .into(),
                 exec_text(&g.exec),
                 sftp_text(g.sftp, &g.paths),
+                forward_text(&g.forward),
                 if g.unattended { "unattended" } else { "totp" }.into(),
             ]
         })
         .collect();
     print_table(
-        &["PROFILE", "FOR", "ROLE", "SHELL", "EXEC", "SFTP", "MFA"],
+        &[
+            "PROFILE", "FOR", "ROLE", "SHELL", "EXEC", "SFTP", "FORWARD", "MFA",
+        ],
         &rows,
     );
 }
@@ -203,6 +219,7 @@ fn grant_request(args: GrantAddArgs) -> Result<GrantRequest> {
         paths: args.paths,
         unattended: args.unattended,
         agent_forwarding: args.agent_forwarding,
+        forward: args.forward,
     })
 }
 
@@ -227,6 +244,11 @@ fn grant_changes(before: &Grant, after: &Grant) -> Vec<String> {
         yes(after.agent_forwarding).into(),
     );
     field("exec", exec_text(&before.exec), exec_text(&after.exec));
+    field(
+        "forward",
+        forward_text(&before.forward),
+        forward_text(&after.forward),
+    );
     field(
         "sftp",
         sftp_text(before.sftp, &before.paths),

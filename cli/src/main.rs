@@ -15,6 +15,7 @@ mod escape;
 mod exec;
 mod failure;
 mod files;
+mod forward;
 mod manual;
 mod mfa;
 mod output;
@@ -67,6 +68,13 @@ enum Command {
     /// chmod, ln -s (also as `tether sftp`)
     #[command(alias = "sftp")]
     Files(files::FilesArgs),
+    /// Forward local ports through a server, as ssh -L and -D: each
+    /// connection is made by the server and carried by tetherd; until
+    /// Ctrl-C
+    Forward(forward::ForwardArgs),
+    /// Connect stdin and stdout to HOST PORT through a server, as ssh -W:
+    /// for ProxyCommand (`ProxyCommand tether proxy bastion %h %p`)
+    Proxy(forward::ProxyArgs),
     /// Serve an ssh-agent socket with your profiles' keys, for ssh, git and
     /// the rest: eval "$(tether agent)"; each key signs only logins to its
     /// profile's pinned host
@@ -251,6 +259,8 @@ async fn run(cli: Cli) -> u8 {
         Command::Cp(args) => cp::run(&client, args).await,
         Command::Files(args) => files::run(&client, args).await,
         Command::Agent(args) => agent::run(&client, args).await,
+        Command::Forward(args) => forward::forward(&client, args).await,
+        Command::Proxy(args) => forward::proxy(&client, args).await,
         Command::Grant(command) => access::grant(&client, command).await,
         Command::Action(command) => action::action(&client, command).await,
         Command::Run(args) => action::run(&client, args).await,

@@ -10,6 +10,15 @@ use serde::Serialize;
 
 use crate::failure::{Failure, Result};
 
+/// One JSON value on one line: for output a script reads line by line as
+/// it comes.
+pub fn print_json_line<T: Serialize>(value: &T) -> Result<()> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| Failure::new("internal", format!("cannot encode JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Failure::new("internal", format!("cannot encode JSON: {e}")))?;

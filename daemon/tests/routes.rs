@@ -59,7 +59,8 @@ impl Who {
                         | Access::SftpRead
                         | Access::SftpWrite
                         | Access::Sftp
-                        | Access::Copy,
+                        | Access::Copy
+                        | Access::Forward,
                 )
         )
     }
@@ -114,6 +115,10 @@ async fn app(dir: &std::path::Path) -> Arc<App> {
             paths: Vec::new(),
             unattended: false,
             agent_forwarding: false,
+            forward: match role {
+                Role::Operator => vec!["127.0.0.1:1".into()],
+                _ => Vec::new(),
+            },
         };
         store
             .put_grant("web1", Subject::User(uid), &grant)
@@ -150,6 +155,7 @@ fn sample_body(info: &EndpointInfo) -> &'static str {
         "CopyFile" => {
             r#"{"from_profile":"web1","from_path":"/a","to_profile":"web1","to_path":"/b"}"#
         }
+        "OpenTunnel" => r#"{"host":"127.0.0.1","port":1,"kind":"local"}"#,
         "ProbeHost" => r#"{"host":"127.0.0.1","port":1}"#,
         "AddGrant" | "SetGrant" => r#"{"profile":"web1","user":"50003","role":"viewer"}"#,
         "Unseal" | "Rekey" => "{}",

@@ -15,6 +15,7 @@ mod crash;
 mod daemon;
 mod exec;
 mod files;
+mod forward;
 mod ftp;
 mod generated;
 mod hostile;

@@ -33,6 +33,12 @@ pub enum Op<'a> {
     Agent {
         forwarded: bool,
     },
+    /// A TCP connection made by the profile's server to `host:port`
+    /// (`tether forward`, `tether proxy`).
+    Forward {
+        host: &'a str,
+        port: u16,
+    },
 }
 
 /// What the request may go on with.
@@ -87,7 +93,9 @@ fn weigh(caller: &Caller, profile: &str, op: Op<'_>, grant: &GrantRecord, mfa: b
                 who(caller)
             )))
         }
-        Op::Exec | Op::Shell | Op::Sftp { .. } | Op::Agent { .. } if grant.unattended => {
+        Op::Exec | Op::Shell | Op::Sftp { .. } | Op::Agent { .. } | Op::Forward { .. }
+            if grant.unattended =>
+        {
             Verdict::Deny(Error::ActionNotAllowed(format!(
                 "{}'s grant on {profile} is unattended: it runs named actions only",
                 who(caller)
@@ -105,6 +113,20 @@ fn weigh(caller: &Caller, profile: &str, op: Op<'_>, grant: &GrantRecord, mfa: b
             "the grant does not allow agent forwarding",
         ),
         Op::Agent { .. } => with_mfa(None),
+        Op::Forward { host, port } => {
+            if grant
+                .forward
+                .iter()
+                .any(|d| destination_allows(d, host, port))
+            {
+                with_mfa(None)
+            } else {
+                deny(
+                    &format!("connect to {host}:{port} through it"),
+                    "the grant's --forward does not list it",
+                )
+            }
+        }
         Op::Run(action) => {
             let listed = match &grant.exec {
                 ExecPolicy::Any => true,
@@ -249,6 +271,51 @@ pub fn normalize_prefix(prefix: &str) -> Result<String, String> {
     Ok(format!("/{}", parts.join("/")))
 }
 
+/// A grant's `--forward` destination in the form it is stored: `HOST:PORT`
+/// (an IPv6 address in brackets), the host in lower case, either part `*`.
+pub fn normalize_destination(text: &str) -> Result<String, String> {
+    let bad = || format!("--forward {text:?} is not HOST:PORT (either part may be `*`)");
+    if text == "*" {
+        return Ok("*:*".into());
+    }
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let port_ok = port == "*" || port.parse::<u16>().is_ok_and(|p| p != 0);
+    let host_ok = host == "*"
+        || (!host.is_empty()
+            && host.len() <= 253
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._:%".contains(c)));
+    if !port_ok || !host_ok {
+        return Err(bad());
+    }
+    let host = host.to_ascii_lowercase();
+    Ok(if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+/// Whether a stored `--forward` destination allows `host:port`. Names are
+/// compared as written (the server resolves them): a grant for
+/// `db.internal:5432` does not allow `10.0.0.5:5432`.
+pub fn destination_allows(destination: &str, host: &str, port: u16) -> bool {
+    let Some((allowed_host, allowed_port)) = destination.rsplit_once(':') else {
+        return false;
+    };
+    let allowed_host = allowed_host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(allowed_host);
+    (allowed_port == "*" || allowed_port.parse::<u16>() == Ok(port))
+        && (allowed_host == "*" || allowed_host.eq_ignore_ascii_case(host))
+}
+
 /// Whether an absolute, resolved path lies under one of `prefixes`.
 pub fn within(prefixes: &[String], path: &str) -> bool {
     prefixes.iter().any(|prefix| {
@@ -284,6 +351,7 @@ mod tests {
             paths: vec![],
             unattended: false,
             agent_forwarding: false,
+            forward: vec![],
         }
     }
 
@@ -404,5 +472,86 @@ mod tests {
         assert!(!within(&p, "/srv/www2"));
         assert!(!within(&p, "/srv"));
         assert!(within(&["/".to_owned()], "/etc/shadow"));
+    }
+
+    #[test]
+    fn forward_destinations_allow_what_they_name() {
+        assert_eq!(
+            normalize_destination("DB.internal:5432").unwrap(),
+            "db.internal:5432"
+        );
+        assert_eq!(normalize_destination("[::1]:22").unwrap(), "[::1]:22");
+        assert_eq!(normalize_destination("*").unwrap(), "*:*");
+        assert_eq!(normalize_destination("*:443").unwrap(), "*:443");
+        for bad in [
+            "db", "db:0", "db:x", ":22", "a b:22", "db:65536", "db;rm:22",
+        ] {
+            assert!(normalize_destination(bad).is_err(), "{bad}");
+        }
+        assert!(destination_allows("db.internal:5432", "DB.internal", 5432));
+        assert!(!destination_allows("db.internal:5432", "db.internal", 5433));
+        assert!(!destination_allows("db.internal:5432", "10.0.0.5", 5432));
+        assert!(destination_allows("*:443", "anything", 443));
+        assert!(destination_allows("[::1]:22", "::1", 22));
+        assert!(destination_allows("*:*", "x", 1));
+
+        let mut g = grant(Role::Operator);
+        assert_eq!(
+            verdict(
+                Op::Forward {
+                    host: "db",
+                    port: 5432
+                },
+                &g,
+                true
+            ),
+            "forbidden"
+        );
+        g.forward = vec!["db:5432".into()];
+        assert_eq!(
+            verdict(
+                Op::Forward {
+                    host: "db",
+                    port: 5432
+                },
+                &g,
+                false
+            ),
+            "mfa"
+        );
+        assert_eq!(
+            verdict(
+                Op::Forward {
+                    host: "db",
+                    port: 5432
+                },
+                &g,
+                true
+            ),
+            "allow"
+        );
+        assert_eq!(
+            verdict(
+                Op::Forward {
+                    host: "db",
+                    port: 22
+                },
+                &g,
+                true
+            ),
+            "forbidden"
+        );
+        g.unattended = true;
+        assert_eq!(
+            verdict(
+                Op::Forward {
+                    host: "db",
+                    port: 5432
+                },
+                &g,
+                true
+            ),
+            "action_not_allowed"
+        );
     }
 }

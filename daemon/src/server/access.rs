@@ -39,6 +39,7 @@ fn named(profile: String, subject: Subject, record: GrantRecord) -> Grant {
         paths: record.paths,
         unattended: record.unattended,
         agent_forwarding: record.agent_forwarding,
+        forward: record.forward,
     }
 }
 
@@ -107,6 +108,7 @@ fn check_policy(record: &GrantRecord) -> Result<(), Error> {
         (record.exec != ExecPolicy::None, "--exec"),
         (record.sftp != SftpAccess::None, "--sftp"),
         (record.unattended, "--unattended"),
+        (!record.forward.is_empty(), "--forward"),
     ];
     if record.role == Role::Viewer {
         if let Some((_, flag)) = viewer_may_not.iter().find(|(set, _)| *set) {
@@ -138,6 +140,21 @@ fn check_policy(record: &GrantRecord) -> Result<(), Error> {
              opens a shell on: give --shell with it"
                 .into(),
         ));
+    }
+    if record.unattended && !record.forward.is_empty() {
+        return Err(Error::BadRequest(
+            "an --unattended grant runs named actions only, without MFA: --forward cannot go \
+             with it"
+                .into(),
+        ));
+    }
+    if record.role != Role::Owner {
+        if let Some(wide) = record.forward.iter().find(|d| d.contains('*')) {
+            return Err(Error::BadRequest(format!(
+                "--forward {wide} reaches anything the server can: only an owner's grant may \
+                 have `*`; name the host and port, or give --role owner"
+            )));
+        }
     }
     if !record.paths.is_empty() && record.sftp == SftpAccess::None {
         return Err(Error::BadRequest(
@@ -223,6 +240,12 @@ pub async fn put_grant(
         paths,
         unattended: add.unattended,
         agent_forwarding: add.agent_forwarding,
+        forward: add
+            .forward
+            .iter()
+            .map(|d| crate::access::policy::normalize_destination(d))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Error::BadRequest)?,
     };
     check_policy(&record)?;
     let mut start = Event::new(caller, if replace { "grant.set" } else { "grant.add" })

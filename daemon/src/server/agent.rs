@@ -4,15 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::http::header::{CONNECTION, UPGRADE};
-use ::http::{HeaderValue, Request, StatusCode};
+use ::http::{Request, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tether_api::agent::{AGENT_PROTOCOL, AgentReply, AgentRequest, AgentSockets};
 use tokio::io::AsyncWriteExt;
 
 use super::App;
-use super::http::{Resp, empty, json, read_json};
+use super::http::{Resp, json, read_json, switching, wants_upgrade};
 use crate::access::Caller;
 use crate::audit::Event;
 use crate::error::Error;
@@ -28,11 +27,7 @@ pub async fn start(
 ) -> Result<Resp, Error> {
     // Anyone: the socket serves the caller's own uid, and every signature
     // is checked against their grants.
-    let wanted = request
-        .headers()
-        .get(UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case(AGENT_PROTOCOL));
+    let wanted = wants_upgrade(&request, AGENT_PROTOCOL);
     let on_upgrade = hyper::upgrade::on(&mut request);
     let limits = app.config().limits.clone();
     let body: AgentRequest = read_json(request, &limits).await?;
@@ -74,11 +69,7 @@ pub async fn start(
         let _ = stream.write_all(&bytes).await;
         let _ = stream.shutdown().await;
     });
-    let mut response = empty(StatusCode::SWITCHING_PROTOCOLS);
-    let headers = response.headers_mut();
-    headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    headers.insert(UPGRADE, HeaderValue::from_static(AGENT_PROTOCOL));
-    Ok(response)
+    Ok(switching(AGENT_PROTOCOL))
 }
 
 /// The agent sockets served for the caller.

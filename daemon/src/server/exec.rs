@@ -10,8 +10,7 @@
 
 use std::time::Duration;
 
-use ::http::header::{CONNECTION, UPGRADE};
-use ::http::{HeaderValue, Request, StatusCode};
+use ::http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tether_api::STREAM_PROTOCOL;
@@ -21,7 +20,7 @@ use tether_api::types::{ExecRequest, PtyRequest, ShellRequest};
 
 use super::App;
 use super::channel;
-use super::http::{Resp, empty, parse_json, read_body};
+use super::http::{Resp, parse_json, read_body, switching, wants_upgrade};
 use std::sync::Arc;
 
 use crate::access::Caller;
@@ -62,11 +61,7 @@ struct Run {
 }
 
 fn wants_stream(request: &Request<Incoming>) -> bool {
-    request
-        .headers()
-        .get(UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case(STREAM_PROTOCOL))
+    wants_upgrade(request, STREAM_PROTOCOL)
 }
 
 fn check_argv(argv: &[String], required: bool) -> Result<(), Error> {
@@ -332,9 +327,5 @@ async fn start_stream(
         drop(lease);
     });
 
-    let mut response = empty(StatusCode::SWITCHING_PROTOCOLS);
-    let headers = response.headers_mut();
-    headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    headers.insert(UPGRADE, HeaderValue::from_static(STREAM_PROTOCOL));
-    Ok(response)
+    Ok(switching(STREAM_PROTOCOL))
 }

@@ -44,6 +44,26 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
     response
 }
 
+/// Whether the request asks to upgrade to `protocol`.
+pub fn wants_upgrade(request: &::http::Request<hyper::body::Incoming>, protocol: &str) -> bool {
+    request
+        .headers()
+        .get(::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case(protocol))
+}
+
+/// `101 Switching Protocols` to `protocol`.
+pub fn switching(protocol: &'static str) -> Resp {
+    use ::http::HeaderValue;
+    use ::http::header::{CONNECTION, UPGRADE};
+    let mut response = empty(StatusCode::SWITCHING_PROTOCOLS);
+    let headers = response.headers_mut();
+    headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(UPGRADE, HeaderValue::from_static(protocol));
+    response
+}
+
 pub fn empty(status: StatusCode) -> Resp {
     let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = status;

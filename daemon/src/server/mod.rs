@@ -23,6 +23,7 @@ mod rotate;
 mod routes;
 mod sessions;
 mod status;
+mod tunnel;
 mod vault;
 
 use std::convert::Infallible;

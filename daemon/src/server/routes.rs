@@ -17,7 +17,7 @@ use super::exec::Kind;
 use super::http::{self, Resp, read_json};
 use super::peer::{self, Peer};
 use super::{
-    App, access, agent, audit, exec, files, mfa, profiles, rotate, sessions, status, vault,
+    App, access, agent, audit, exec, files, mfa, profiles, rotate, sessions, status, tunnel, vault,
 };
 use crate::access::Caller;
 use crate::audit::refusals::Refusal;
@@ -127,6 +127,7 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
         Route::FileOperation { name } => {
             files::operation(app, caller, &name, body!(ep::FileOperation)).await
         }
+        Route::OpenTunnel { name } => tunnel::open(shared, caller, &name, request).await,
         Route::CopyFile {} => files::copy(app, caller, body!(ep::CopyFile)).await,
         Route::ListSessions {} => Ok(sessions::list(app, caller)),
         Route::CloseSessions { name } => sessions::close(app, caller, &name).await,

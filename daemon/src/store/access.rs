@@ -37,6 +37,11 @@ pub struct GrantRecord {
     /// (`ssh -A`); absent in records from before the agent.
     #[serde(default)]
     pub agent_forwarding: bool,
+    /// Where forwards may connect through the profile's server
+    /// (`HOST:PORT`, `*` for either part); absent in records from before
+    /// forwarding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forward: Vec<String>,
 }
 
 /// One backup code, Argon2id-hashed with its own salt.

@@ -330,6 +330,7 @@ async fn full_store(dir: &Path) -> Store {
         paths: Vec::new(),
         unattended: false,
         agent_forwarding: false,
+        forward: vec![],
     };
     store
         .put_grant("web1", tether_api::access::Subject::User(1000), &grant)

@@ -35,12 +35,12 @@ use crate::store::{Credential, KeyInfo, PinnedHostKey, ProfileRecord, StoreError
 mod input;
 mod login;
 
-pub(in crate::server) use input::Proof;
 pub use input::check_name;
 use input::{
-    Checked, check_host, check_port, check_protocol, check_secs, check_user, new_credential,
-    not_as_given, proof_for,
+    Checked, check_port, check_protocol, check_secs, check_user, new_credential, not_as_given,
+    proof_for,
 };
+pub(in crate::server) use input::{Proof, check_host};
 pub(in crate::server) use login::{Verified, ftp_target, load, login, require_ssh, target, verify};
 
 pub(super) fn info(name: &str, record: ProfileRecord, pins: Vec<PinnedHostKey>) -> ProfileInfo {
