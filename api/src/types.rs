@@ -411,8 +411,25 @@ pub fn hex_with_colons(bytes: &[u8]) -> String {
         .join(":")
 }
 
+/// Standard base64 without padding, as OpenSSH's `SHA256:` fingerprints
+/// write it.
+pub fn encode_base64_unpadded(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    out
+}
+
 /// Standard base64, padded or not; `None` for anything else.
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
+pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let text = text.trim_end_matches('=');
     let value = |c: u8| -> Option<u32> {
         Some(match c {
@@ -698,5 +715,16 @@ mod tests {
         assert_eq!(Protocol::FtpsImplicit.default_port(), 990);
         let json = serde_json::to_string(&Protocol::FtpsImplicit).unwrap_or_default();
         assert_eq!(json, "\"ftps_implicit\"");
+    }
+
+    #[test]
+    fn base64_round_trips_without_padding() {
+        for n in 0..40usize {
+            let bytes: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
+            let text = encode_base64_unpadded(&bytes);
+            assert!(!text.ends_with('='));
+            assert_eq!(decode_base64(&text).unwrap(), bytes, "{n}");
+        }
+        assert_eq!(encode_base64_unpadded(b"foob"), "Zm9vYg");
     }
 }

@@ -3,6 +3,8 @@
 //! namespace's own loopback, which the daemon cannot reach, so a command
 //! that works went through the bastion.
 
+use std::process::Command;
+
 use tether_e2e::{
     Daemon, KeyPair, Netns, Sshd, SshdOptions, Tmux, key_profile_args_for, keygen, tether_bin,
 };
@@ -295,4 +297,133 @@ fn a_grant_on_the_target_alone_goes_through_the_jump_and_jumps_are_set_by_their_
         .filter(|e| e["profile"] == "bastion" && e["details"]["for"] == "db1")
         .count();
     assert!(by_alice >= 1, "{events}");
+}
+
+#[test]
+fn an_ssh_config_with_a_bastion_and_hashed_known_hosts_is_imported() {
+    let Some(behind) = Behind::start() else {
+        return;
+    };
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let known_hosts = dir.path().join("known_hosts");
+    let host_line = |server: &Sshd| {
+        let public = std::fs::read_to_string(server.host_key.with_extension("pub")).unwrap();
+        let mut fields = public.split_whitespace();
+        format!(
+            "[{}]:{} {} {}\n",
+            server.host(),
+            server.port,
+            fields.next().unwrap(),
+            fields.next().unwrap()
+        )
+    };
+    std::fs::write(
+        &known_hosts,
+        host_line(&behind.bastion) + &host_line(&behind.db),
+    )
+    .unwrap();
+    tether_e2e::run_command(
+        Command::new("ssh-keygen")
+            .arg("-H")
+            .arg("-f")
+            .arg(&known_hosts),
+    )
+    .ok();
+    let hashed = std::fs::read_to_string(&known_hosts).unwrap();
+    assert!(
+        hashed.starts_with("|1|") && !hashed.contains("127.0.0.1"),
+        "{hashed}"
+    );
+    std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+    std::fs::write(
+        dir.path().join("conf.d/tools"),
+        "Host viacommand\n    ProxyCommand nc %h %p\n",
+    )
+    .unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Include {dir}/conf.d/*\n\
+             Host bastion\n    HostName {bastion_host}\n    Port {bastion_port}\n\
+             Host db1\n    HostName 127.0.0.1\n    Port {db_port}\n    ProxyJump bastion\n    ConnectTimeout 7\n\
+             Host unknown\n    HostName 127.0.0.1\n    Port {inner_port}\n    ProxyJump bastion\n\
+             Host *\n    User {user}\n    IdentityFile {key}\n    UserKnownHostsFile {known}\n    ServerAliveInterval 13\n",
+            dir = dir.path().display(),
+            bastion_host = behind.bastion.host(),
+            bastion_port = behind.bastion.port,
+            db_port = behind.db.port,
+            inner_port = behind.inner.port,
+            user = behind.db.user,
+            key = behind.key.private.display(),
+            known = known_hosts.display(),
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+
+    // A dry run says what would happen and changes nothing.
+    let run = daemon.run(&[
+        "profile",
+        "import",
+        "--ssh-config",
+        config,
+        "--dry-run",
+        "db1",
+    ]);
+    run.ok();
+    assert!(run.stdout().contains("would import"), "{}", run.stdout());
+    let listed = daemon.run(&["profile", "list", "--json"]).json();
+    assert_eq!(listed["profiles"].as_array().unwrap().len(), 0, "{listed}");
+
+    let run = daemon.run(&["profile", "import", "--ssh-config", config, "--json"]);
+    assert_eq!(run.code, 1, "some hosts are skipped: {}", run.stderr);
+    let summary = run.json();
+    let result = |host: &str| {
+        summary["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["host"] == host)
+            .map(|h| {
+                (
+                    h["result"].as_str().unwrap().to_owned(),
+                    h["detail"].as_str().unwrap().to_owned(),
+                )
+            })
+            .unwrap_or_else(|| panic!("{host} is not in {summary}"))
+    };
+    assert_eq!(result("bastion").0, "imported", "{summary}");
+    assert_eq!(result("db1").0, "imported", "{summary}");
+    let (unknown, why) = result("unknown");
+    assert_eq!(unknown, "skipped");
+    assert!(why.contains("--accept-new"), "{why}");
+    let (proxied, why) = result("viacommand");
+    assert_eq!(proxied, "skipped");
+    assert!(why.contains("ProxyCommand"), "{why}");
+
+    let run = daemon.run(&["exec", "db1", "--", "echo imported"]);
+    run.ok();
+    assert_eq!(run.stdout(), "imported\n");
+    let shown = daemon.run(&["profile", "show", "db1", "--json"]).json();
+    assert_eq!(shown["jump"], "bastion");
+    assert_eq!(shown["connect_timeout_secs"], 7);
+    assert_eq!(shown["keepalive_secs"], 13);
+    assert_eq!(
+        shown["host_keys"][0]["fingerprint"],
+        behind.db.host_fingerprint()
+    );
+
+    // With consent to trust on first use, the rest comes along.
+    let run = daemon.run(&[
+        "profile",
+        "import",
+        "--ssh-config",
+        config,
+        "--accept-new",
+        "unknown",
+    ]);
+    run.ok();
+    daemon.run(&["exec", "unknown", "--", "true"]).ok();
 }

@@ -46,7 +46,7 @@ fn check_key_file(path: &std::path::Path, insecure: bool) -> Result<()> {
 /// Reads the credential the flags name: a key file (read with the caller's
 /// own permissions) and maybe its passphrase, or a password from stdin (or
 /// the terminal, asked as `password for WHOM`).
-fn read_credential(args: &CredentialArgs, whom: &str) -> Result<Option<NewCredential>> {
+pub(super) fn read_credential(args: &CredentialArgs, whom: &str) -> Result<Option<NewCredential>> {
     if let Some(path) = args.key_file.as_deref() {
         check_key_file(path, args.insecure_key_file)?;
         let key = std::fs::read_to_string(path)
@@ -231,7 +231,7 @@ pub(super) async fn add(client: &Client, args: AddArgs) -> Result<u8> {
 
 /// Shows the server's host key (or TLS certificate) on the terminal and
 /// asks whether to trust it.
-async fn ask_host_key(client: &Client, probe: ProbeHostKey) -> Result<HostKeyPolicy> {
+pub(super) async fn ask_host_key(client: &Client, probe: ProbeHostKey) -> Result<HostKeyPolicy> {
     let protocol = probe.protocol;
     let no_terminal = || {
         Failure::usage(if protocol.is_ssh() {

@@ -16,6 +16,9 @@ use crate::failure::{Failure, Result};
 use crate::output::{print_json, print_table, printable, timestamp};
 
 mod change;
+mod import;
+mod known_hosts;
+mod ssh_config;
 
 use change::{add, set, trust};
 
@@ -69,6 +72,11 @@ pub enum ProfileCommand {
     /// one, stored; then the old key's line is removed. Any failure before
     /// that leaves the old key working and the profile as it was
     Rotate(rotate::RotateArgs),
+    /// Add profiles from an OpenSSH client configuration (~/.ssh/config):
+    /// HostName, Port, User, IdentityFile, ProxyJump, ConnectTimeout,
+    /// ServerAliveInterval; host keys from known_hosts (hashed names too);
+    /// key files read with your permissions. Says what it skipped and why
+    Import(import::ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +263,7 @@ pub async fn run(client: &Client, command: ProfileCommand) -> Result<u8> {
         ProfileCommand::Trust(args) => trust(client, args).await,
         ProfileCommand::Set(args) => set(client, args).await,
         ProfileCommand::Rotate(args) => rotate::rotate(client, args).await,
+        ProfileCommand::Import(args) => import::import(client, args).await,
     }
 }
 
