@@ -31,6 +31,10 @@ use crate::audit::Event;
 use crate::error::Error;
 use crate::ssh::pool::{Lease, Open};
 
+/// Each direction's buffer: several SSH packets (32 KiB) per system call
+/// (tokio's default, 8 KiB, takes four calls for one packet).
+const BUFFER: usize = 256 * 1024;
+
 /// How long the caller has to hand the connection over once upgraded.
 const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -104,9 +108,14 @@ async fn bridge(
         .await
         .map_err(|e| Error::BadRequest(format!("the connection was not upgraded: {e}")))?;
     if !socket {
-        tokio::io::copy_bidirectional(&mut TokioIo::new(upgraded), remote)
-            .await
-            .map_err(gone)?;
+        tokio::io::copy_bidirectional_with_sizes(
+            &mut TokioIo::new(upgraded),
+            remote,
+            BUFFER,
+            BUFFER,
+        )
+        .await
+        .map_err(gone)?;
         return Ok(());
     }
     let parts = upgraded
@@ -125,7 +134,9 @@ async fn bridge(
     let mut local = adopt(fd)?;
     let mut byte = [0u8; 1];
     tokio::select! {
-        copied = tokio::io::copy_bidirectional(&mut local, remote) => copied.map(drop).map_err(gone),
+        copied = tokio::io::copy_bidirectional_with_sizes(&mut local, remote, BUFFER, BUFFER) => {
+            copied.map(drop).map_err(gone)
+        }
         // The CLI ended (Ctrl-C): its forwards end with it.
         _ = control.read(&mut byte) => Ok(()),
     }
