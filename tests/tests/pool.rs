@@ -281,3 +281,40 @@ fn a_silent_server_is_detected_by_keepalives() {
     // The next command gets a new connection.
     daemon.run(&["exec", "web1", "--", "true"]).ok();
 }
+
+#[test]
+fn file_requests_reuse_one_sftp_session_and_leave_room_for_commands() {
+    let options = SshdOptions {
+        extra_config: vec!["MaxSessions 2".into()],
+        ..Default::default()
+    };
+    let Some((sshd, daemon)) = setup_with(options, None) else {
+        return;
+    };
+    let starts = || sshd.log().matches("subsystem 'sftp'").count();
+    let remote = sshd.user_dir("files");
+    let target = format!("web1:{}/f", remote.display());
+    for i in 0..5 {
+        daemon
+            .run_with_stdin(&["cp", "-", &target], format!("{i}\n").as_bytes())
+            .ok();
+        let stat = format!("{}/f", remote.display());
+        daemon.run(&["files", "web1", "stat", &stat]).ok();
+        let back = daemon.run(&["cp", &target, "-"]);
+        back.ok();
+        assert_eq!(back.stdout(), format!("{i}\n"));
+    }
+    // Fifteen requests, one or two sessions (a download's session is kept
+    // just after its last byte, which the next request may beat).
+    let started = starts();
+    assert!((1..=2).contains(&started), "{started}: {}", sshd.log());
+    // The kept session leaves a slot for a command: no second connection.
+    let before = sshd.connections_accepted();
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+    assert_eq!(sshd.connections_accepted(), before);
+    // A kept session ends with its connection.
+    daemon.run(&["session", "close", "web1"]).ok();
+    let stat = format!("{}/f", remote.display());
+    daemon.run(&["files", "web1", "stat", &stat]).ok();
+    assert_eq!(starts(), started + 1, "{}", sshd.log());
+}

@@ -17,6 +17,12 @@
 //! - Connections idle (no channel) longer than the idle timeout are closed.
 //! - Changing or removing a profile retires its connections: they take no
 //!   new channels and close when their last channel ends.
+//! - An SFTP session whose request ended well is kept (at most
+//!   [`MAX_PARKED`] per profile, for [`PARKED_FOR`]) for the next file
+//!   request: starting one costs a channel, a subsystem start, the version
+//!   exchange and the limits, and on OpenSSH a process. It is kept only
+//!   where its connection has a free slot besides it, so a kept session
+//!   never makes a command wait.
 //!
 //! New connections of one profile are opened one at a time, so a burst of
 //! callers on a cold profile makes as many handshakes as it needs
@@ -38,6 +44,7 @@ use russh::{Channel, Disconnect};
 
 use super::SshError;
 use super::client::{self, ConnectSettings, SshHandle, Trust};
+use super::sftp::Sftp;
 use crate::remote::SessionSnapshot;
 use crate::witness::Witness;
 
@@ -179,11 +186,24 @@ impl Drop for Lease {
     }
 }
 
+/// SFTP sessions kept per profile, at most.
+pub const MAX_PARKED: usize = 2;
+/// How long a kept SFTP session waits for its next request.
+pub const PARKED_FOR: Duration = Duration::from_secs(10);
+
+/// An SFTP session between requests.
+struct Parked {
+    sftp: Sftp,
+    lease: Lease,
+    since: Instant,
+}
+
 /// One profile's connections.
 #[derive(Default)]
 struct Slot {
     connections: Mutex<Vec<Arc<Connection>>>,
     opening: tokio::sync::Mutex<()>,
+    parked: Mutex<Vec<Parked>>,
 }
 
 impl Slot {
@@ -464,9 +484,62 @@ impl Pool {
         out
     }
 
+    /// Keeps `sftp` for `profile`'s next file request, where its connection
+    /// has room to spare; otherwise it ends here.
+    pub fn park(&self, profile: &str, sftp: Sftp, lease: Lease) {
+        let connection = &lease.connection;
+        let spare = connection.has_room()
+            && connection.channels.load(Ordering::SeqCst)
+                < connection.max_channels.load(Ordering::SeqCst);
+        if !spare {
+            return;
+        }
+        let slot = self.slot(profile);
+        if let Ok(mut parked) = slot.parked.lock() {
+            if parked.len() < MAX_PARKED {
+                parked.push(Parked {
+                    sftp,
+                    lease,
+                    since: Instant::now(),
+                });
+            }
+        }
+    }
+
+    /// A kept SFTP session of `profile`'s, on a connection still usable.
+    pub fn unpark(&self, profile: &str) -> Option<(Sftp, Lease)> {
+        let slot = self.slot(profile);
+        let mut parked = slot.parked.lock().ok()?;
+        while let Some(kept) = parked.pop() {
+            if kept.lease.connection.usable() && kept.since.elapsed() < PARKED_FOR {
+                return Some((kept.sftp, kept.lease));
+            }
+        }
+        None
+    }
+
+    /// Ends the kept SFTP sessions of `slot` (all, or those kept too long).
+    fn unpark_all(slot: &Slot, expired_only: bool) {
+        let ended: Vec<Parked> = match slot.parked.lock() {
+            Ok(mut parked) if expired_only => {
+                let (old, kept) = std::mem::take(&mut *parked)
+                    .into_iter()
+                    .partition(|p| p.since.elapsed() >= PARKED_FOR || !p.lease.connection.usable());
+                *parked = kept;
+                old
+            }
+            Ok(mut parked) => std::mem::take(&mut *parked),
+            Err(_) => Vec::new(),
+        };
+        drop(ended);
+    }
+
     /// Removes all of `profile`'s connections from the pool.
     fn take(&self, profile: &str) -> Vec<Arc<Connection>> {
         let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = slots.get(profile) {
+            Self::unpark_all(slot, false);
+        }
         slots
             .get(profile)
             .and_then(|slot| {
@@ -511,6 +584,7 @@ impl Pool {
             .map(|s| s.values().cloned().collect())
             .unwrap_or_default();
         for slot in slots {
+            Self::unpark_all(&slot, true);
             if let Ok(mut connections) = slot.connections.lock() {
                 connections.retain(|c| {
                     let idle_out = c.channels.load(Ordering::SeqCst) == 0 && c.idle_for() >= idle;
@@ -530,6 +604,14 @@ impl Pool {
 
     /// Closes everything, for shutdown.
     pub async fn shutdown(&self) {
+        let slots: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default();
+        for slot in slots {
+            Self::unpark_all(&slot, false);
+        }
         for connection in self.all() {
             connection.retired.store(true, Ordering::SeqCst);
             connection.hang_up().await;

@@ -18,11 +18,18 @@ use super::{META, RECORD_TABLES, Store, StoreError, create_private_dir};
 pub const FORMAT_VERSION: &[u8] = b"2";
 pub(super) const KEY_CHECK: &[u8] = b"tether master key check v1";
 
+/// The memory redb may keep pages of the file in. Its default (1 GiB) lets
+/// the cache grow with the audit trail for as long as the daemon runs;
+/// profiles, grants and the trail's recent end fit in this many times
+/// over, and a query of old events reads the file instead.
+pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Opens the database file, checking the checksum of every page: a file
 /// altered outside redb fails here rather than being trusted.
 fn open_file(state_dir: &Path) -> Result<redb::Database, StoreError> {
     let path = state_dir.join(db::FILE);
     redb::Database::builder()
+        .set_cache_size(CACHE_BYTES)
         .set_check_integrity_on_open(true)
         .create(&path)
         .map_err(|error| match error {

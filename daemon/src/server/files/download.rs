@@ -104,8 +104,9 @@ async fn send_file(
             .bytes_out
             .fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(%profile, path = %log_path, bytes = sent, "download finished");
-        drop(sftp);
-        drop(lease);
+        if outcome == "ok" {
+            app.pool.park(&profile, sftp, lease);
+        }
     });
     let mut response = Resp::new(body);
     let headers = response.headers_mut();

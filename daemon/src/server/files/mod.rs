@@ -74,6 +74,18 @@ pub(in crate::server) struct Session {
     lease: Lease,
 }
 
+impl Session {
+    /// The request went well: the session is kept for the profile's next
+    /// one (see [`crate::ssh::pool`]).
+    pub(in crate::server) fn done(self, app: &App, name: &str) {
+        app.pool.park(name, self.sftp, self.lease);
+    }
+
+    pub(in crate::server) fn lease(&self) -> &Lease {
+        &self.lease
+    }
+}
+
 /// An SFTP session on `name`'s pooled connection. A subsystem start that
 /// the server refuses or leaves unanswered (Dropbear, now and then) is tried
 /// once more on a fresh channel; both attempts fit in the connect timeout.
@@ -82,6 +94,9 @@ pub(in crate::server) async fn session(
     caller: &Caller,
     name: &str,
 ) -> Result<Session, Error> {
+    if let Some((sftp, lease)) = app.pool.unpark(name) {
+        return Ok(Session { sftp, lease });
+    }
     let timeout = std::time::Duration::from_secs(app.config().ssh.sftp_timeout_secs);
     let mut attempt = 0;
     loop {
@@ -129,10 +144,11 @@ pub async fn operation(
     app.record(start).await?;
     let mut resolved = Vec::new();
     let result = match remote(app, caller, name).await {
-        Ok(Remote::Sftp(Session { mut sftp, lease })) => {
-            let done = run_on(&mut sftp, &allowed, op, &mut resolved).await;
-            drop(sftp);
-            drop(lease);
+        Ok(Remote::Sftp(mut session)) => {
+            let done = run_on(&mut session.sftp, &allowed, op, &mut resolved).await;
+            if done.is_ok() {
+                session.done(app, name);
+            }
             done
         }
         Ok(Remote::Ftp(mut lease)) => run_on(lease.control(), &allowed, op, &mut resolved).await,

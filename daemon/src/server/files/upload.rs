@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use tether_api::files::{FileKind, Uploaded, query_value};
 
 use super::ftp::FtpSource;
-use super::{Remote, Session, event_name, ftp, number_param, path_param, remote};
+use super::{Remote, event_name, ftp, number_param, path_param, remote};
 use crate::access::Caller;
 use crate::access::policy::{Allowed, Op};
 use crate::audit::Event;
@@ -120,12 +120,14 @@ async fn receive(
     };
     let source = Source::Body(&mut body);
     let done = match remote {
-        Remote::Sftp(Session { mut sftp, lease }) => {
-            let done = write_target(&mut sftp, allowed, &path, &wanted, source).await?;
-            lease
+        Remote::Sftp(mut session) => {
+            let done = write_target(&mut session.sftp, allowed, &path, &wanted, source).await?;
+            session
+                .lease()
                 .connection
                 .bytes_in
                 .fetch_add(done.bytes, std::sync::atomic::Ordering::Relaxed);
+            session.done(app, name);
             done
         }
         Remote::Ftp(mut lease) => {
