@@ -5,6 +5,7 @@
 //! message) and, unless `-q`, leaves a one-line summary as scp does. Nothing
 //! is drawn when stderr is not a terminal.
 
+use std::cell::{Cell, RefCell};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -12,12 +13,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::output::printable;
 
+/// One copy's display. Its methods take `&self`: the files of a tree go
+/// several at a time, on one thread.
 pub struct Progress {
-    bar: Option<ProgressBar>,
+    bar: RefCell<Option<ProgressBar>>,
     /// Files in the whole copy, where known in advance.
     total_files: Option<u64>,
-    files: u64,
-    bytes: u64,
+    files: Cell<u64>,
+    bytes: Cell<u64>,
     started: Instant,
     summary: bool,
 }
@@ -43,10 +46,10 @@ impl Progress {
             bar
         });
         Self {
-            bar,
+            bar: RefCell::new(bar),
             total_files,
-            files: 0,
-            bytes: 0,
+            files: Cell::new(0),
+            bytes: Cell::new(0),
             started: Instant::now(),
             summary: shown,
         }
@@ -54,14 +57,16 @@ impl Progress {
 
     /// A file starts: its name (made printable) is the line's message. For a
     /// copy of one file of unknown size, `size` sets the total.
-    pub fn start_file(&mut self, name: &str, size: Option<u64>) {
-        let Some(bar) = &self.bar else {
+    pub fn start_file(&self, name: &str, size: Option<u64>) {
+        let bar = self.bar.borrow();
+        let Some(bar) = bar.as_ref() else {
             return;
         };
         let name = printable(name);
+        let files = self.files.get();
         let message = match self.total_files {
-            Some(total) if total > 1 => format!("[{}/{total}] {name}", self.files + 1),
-            _ if self.files > 0 => format!("[{}] {name}", self.files + 1),
+            Some(total) if total > 1 => format!("[{}/{total}] {name}", files + 1),
+            _ if files > 0 => format!("[{}] {name}", files + 1),
             _ => name.into_owned(),
         };
         bar.set_message(message);
@@ -76,43 +81,44 @@ impl Progress {
     /// A warning on stderr, above the bar; the text is escaped.
     pub fn warn(&self, text: &str) {
         let line = format!("tether: warning: {}", crate::output::printable(text));
-        match &self.bar {
+        match self.bar.borrow().as_ref() {
             Some(bar) => bar.suspend(|| eprintln!("{line}")),
             None => eprintln!("{line}"),
         }
     }
 
-    pub fn add(&mut self, bytes: u64) {
-        self.bytes += bytes;
-        if let Some(bar) = &self.bar {
+    pub fn add(&self, bytes: u64) {
+        self.bytes.set(self.bytes.get() + bytes);
+        if let Some(bar) = self.bar.borrow().as_ref() {
             bar.inc(bytes);
         }
     }
 
-    pub fn end_file(&mut self) {
-        self.files += 1;
+    pub fn end_file(&self) {
+        self.files.set(self.files.get() + 1);
     }
 
     /// Removes the line, so that a message can follow on a clean line.
-    pub fn clear(&mut self) {
-        if let Some(bar) = self.bar.take() {
+    pub fn clear(&self) {
+        if let Some(bar) = self.bar.borrow_mut().take() {
             bar.finish_and_clear();
         }
     }
 
     /// Clears the line and prints the one-line summary (on a terminal, not
     /// with `-q`).
-    pub fn done(&mut self) {
+    pub fn done(&self) {
         self.clear();
-        if self.summary && self.files > 0 {
+        let (files, bytes) = (self.files.get(), self.bytes.get());
+        if self.summary && files > 0 {
             let secs = self.started.elapsed().as_secs_f64().max(0.001);
             eprintln!(
                 "{} {}, {} in {:.1} s ({}/s)",
-                self.files,
-                if self.files == 1 { "file" } else { "files" },
-                human(self.bytes),
+                files,
+                if files == 1 { "file" } else { "files" },
+                human(bytes),
                 secs,
-                human((self.bytes as f64 / secs) as u64)
+                human((bytes as f64 / secs) as u64)
             );
         }
     }

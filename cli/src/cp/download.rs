@@ -6,17 +6,18 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use tether_api::endpoint as ep;
 use tether_api::files::{FileKind, FileQuery, SftpRequest, SftpResponse};
 use tokio::io::AsyncWriteExt;
 
-use super::{Copier, Place, file_name, io_error, join, set_partial, unreachable_usage};
+use super::{Copier, Place, bump, file_name, io_error, join, set_partial, unreachable_usage};
 use crate::failure::{Failure, Result};
 
 impl Copier<'_> {
     pub(super) async fn download_all(
-        &mut self,
+        &self,
         sources: &[Place],
         dest: &Path,
         recursive: bool,
@@ -44,7 +45,7 @@ impl Copier<'_> {
         Ok(())
     }
 
-    async fn download_path(&mut self, path: &str, target: &Path, recursive: bool) -> Result<()> {
+    async fn download_path(&self, path: &str, target: &Path, recursive: bool) -> Result<()> {
         let info = self.stat_on(&self.profile, path, self.follow).await?;
         match info.kind {
             FileKind::Symlink => {
@@ -56,7 +57,7 @@ impl Copier<'_> {
                     let _ = std::fs::remove_file(&temporary);
                     io_error(target, "replace", e)
                 })?;
-                self.summary.symlinks += 1;
+                bump(&self.summary.symlinks, 1);
                 Ok(())
             }
             FileKind::Dir => {
@@ -70,7 +71,7 @@ impl Copier<'_> {
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && target.is_dir() => {}
                     Err(e) => return Err(io_error(target, "create", e)),
                 }
-                self.summary.dirs += 1;
+                bump(&self.summary.dirs, 1);
                 let entries = match self
                     .op(&SftpRequest::Ls {
                         path: path.to_owned(),
@@ -80,13 +81,24 @@ impl Copier<'_> {
                     SftpResponse::Entries(entries) => entries,
                     _ => Vec::new(),
                 };
-                for entry in entries {
-                    Box::pin(self.download_path(
-                        &join(path, &entry.name),
-                        &target.join(&entry.name),
-                        true,
-                    ))
-                    .await?;
+                // Several entries at a time (see the upload's tree); a plain
+                // file listed as one needs no stat of its own.
+                let mut downloads = futures_util::stream::iter(entries)
+                    .map(|entry| {
+                        let from = join(path, &entry.name);
+                        let to = target.join(&entry.name);
+                        let plain = entry.kind == FileKind::File && !self.follow;
+                        async move {
+                            if plain {
+                                self.download_file(&from, &to).await
+                            } else {
+                                Box::pin(self.download_path(&from, &to, true)).await
+                            }
+                        }
+                    })
+                    .buffer_unordered(super::FILES_IN_FLIGHT);
+                while let Some(downloaded) = downloads.next().await {
+                    downloaded?;
                 }
                 if self.preserve {
                     set_local_attributes(target, info.mode, info.mtime)?;
@@ -97,7 +109,8 @@ impl Copier<'_> {
         }
     }
 
-    async fn download_file(&mut self, path: &str, target: &Path) -> Result<()> {
+    async fn download_file(&self, path: &str, target: &Path) -> Result<()> {
+        let _turn = self.turns.acquire().await;
         // A symlink at the target is written through, as scp does: the file
         // it points to is replaced, in its own directory.
         let target = follow_links(target)?;
@@ -147,7 +160,7 @@ impl Copier<'_> {
                     ),
                     _ => io_error(&temporary, "create", e),
                 })?;
-            set_partial(Some(&temporary));
+            set_partial(&temporary, true);
             (temporary, file)
         };
         // The size is what stat said before the copy: for progress only; the
@@ -202,7 +215,7 @@ impl Copier<'_> {
             }
             std::fs::rename(&written_to, target).map_err(|e| io_error(target, "replace", e))
         });
-        set_partial(None);
+        set_partial(&written_to, false);
         if let Err(failure) = result {
             if !self.inplace {
                 let _ = std::fs::remove_file(&written_to);
@@ -210,8 +223,8 @@ impl Copier<'_> {
             return Err(failure);
         }
         self.progress.end_file();
-        self.summary.files += 1;
-        self.summary.bytes += received;
+        bump(&self.summary.files, 1);
+        bump(&self.summary.bytes, received);
         Ok(())
     }
 
@@ -225,7 +238,7 @@ impl Copier<'_> {
         }
     }
 
-    pub(super) async fn download_to_stdout(&mut self, path: &str) -> Result<()> {
+    pub(super) async fn download_to_stdout(&self, path: &str) -> Result<()> {
         // Read to the end: the size stat gave is for progress only.
         let (_, mut body) = self.client.download(&self.download_of(path)).await?;
         let mut stdout = tokio::io::stdout();
@@ -245,8 +258,8 @@ impl Copier<'_> {
             .flush()
             .await
             .map_err(|e| Failure::new("io_error", format!("cannot write to stdout: {e}")))?;
-        self.summary.files += 1;
-        self.summary.bytes += received;
+        bump(&self.summary.files, 1);
+        bump(&self.summary.bytes, received);
         let _ = std::io::stderr().flush();
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! interrupted copy never leaves a half file under the target's name.
 //! Symlinks are copied as symlinks, never followed.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
@@ -88,17 +89,30 @@ fn parse_place(arg: &str) -> Place {
     Place::Local(PathBuf::from(arg))
 }
 
+/// What a copy did; counted through `&self`, as the files of a tree go
+/// several at a time.
 #[derive(Debug, Default, Serialize)]
 struct Summary {
-    files: u64,
-    dirs: u64,
-    symlinks: u64,
-    bytes: u64,
-    seconds: f64,
+    files: Cell<u64>,
+    dirs: Cell<u64>,
+    symlinks: Cell<u64>,
+    bytes: Cell<u64>,
+    seconds: Cell<f64>,
 }
+
+/// Adds `n` to a count.
+fn bump(count: &Cell<u64>, n: u64) {
+    count.set(count.get() + n);
+}
+
+/// Files of a tree copied at a time (each one request to tetherd, on its
+/// own SFTP channel of the pooled connection).
+const FILES_IN_FLIGHT: usize = 8;
 
 struct Copier<'a> {
     client: &'a Client,
+    /// One per file in flight, whatever the depth of the tree.
+    turns: tokio::sync::Semaphore,
     profile: String,
     preserve: bool,
     inplace: bool,
@@ -107,12 +121,17 @@ struct Copier<'a> {
     summary: Summary,
 }
 
-/// The local temporary file being written, removed if Ctrl-C ends the copy.
-static PARTIAL: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+/// The local temporary files being written (several, in a tree), removed
+/// if Ctrl-C ends the copy.
+static PARTIAL: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
-fn set_partial(path: Option<&Path>) {
+/// Marks `path` as being written (`true`) or done with (`false`).
+fn set_partial(path: &Path, writing: bool) {
     if let Ok(mut partial) = PARTIAL.lock() {
-        *partial = path.map(Path::to_owned);
+        partial.retain(|p| p != path);
+        if writing {
+            partial.push(path.to_owned());
+        }
     }
 }
 
@@ -131,14 +150,14 @@ pub async fn run(client: &Client, args: CpArgs) -> Result<u8> {
         _ = terminate.recv() => "terminated",
     };
     if let Ok(mut partial) = PARTIAL.lock() {
-        if let Some(path) = partial.take() {
+        for path in partial.drain(..) {
             let _ = std::fs::remove_file(path);
         }
     }
     Err(Failure::new(
         "interrupted",
         format!(
-            "{stopped}: files copied so far are complete; the one in progress was not written under its name"
+            "{stopped}: files copied so far are complete; those in progress were not written under their names"
         ),
     ))
 }
@@ -161,7 +180,8 @@ async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
     } = &dest
     {
         if !sources.is_empty() && remote_sources.len() == sources.len() {
-            let mut copier = Copier {
+            let copier = Copier {
+                turns: tokio::sync::Semaphore::new(FILES_IN_FLIGHT),
                 client,
                 profile: dest_profile.clone(),
                 preserve: args.preserve,
@@ -215,7 +235,8 @@ async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
     } else {
         (None, None)
     };
-    let mut copier = Copier {
+    let copier = Copier {
+        turns: tokio::sync::Semaphore::new(FILES_IN_FLIGHT),
         client,
         profile,
         preserve: args.preserve,
@@ -338,9 +359,9 @@ fn mtime_of(meta: &std::fs::Metadata) -> Option<u64> {
 
 impl Copier<'_> {
     /// Ends the copy: the summary line, or the JSON summary.
-    fn done(mut self, started: Instant, json: bool) -> Result<u8> {
+    fn done(self, started: Instant, json: bool) -> Result<u8> {
         self.progress.done();
-        self.summary.seconds = started.elapsed().as_secs_f64();
+        self.summary.seconds.set(started.elapsed().as_secs_f64());
         if json {
             print_json(&self.summary)?;
         }

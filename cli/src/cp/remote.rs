@@ -6,7 +6,7 @@ use tether_api::endpoint as ep;
 use tether_api::error::ErrorCode;
 use tether_api::files::{CopyRequest, FileInfo, FileKind, SftpRequest, SftpResponse, Uploaded};
 
-use super::{Copier, file_name, join};
+use super::{Copier, bump, file_name, join};
 use crate::failure::{Failure, Result};
 
 /// Whether a path has glob characters to expand.
@@ -185,7 +185,7 @@ impl Copier<'_> {
     /// Copies remote `sources` (profile, path) to `dest` on `dest_profile`,
     /// the daemon relaying each file.
     pub(super) async fn relay_all(
-        &mut self,
+        &self,
         sources: &[(String, String)],
         dest_profile: &str,
         dest: &str,
@@ -229,7 +229,7 @@ impl Copier<'_> {
     }
 
     async fn relay_path(
-        &mut self,
+        &self,
         profile: &str,
         path: &str,
         dest_profile: &str,
@@ -247,7 +247,7 @@ impl Copier<'_> {
                     },
                 )
                 .await?;
-                self.summary.symlinks += 1;
+                bump(&self.summary.symlinks, 1);
                 Ok(())
             }
             FileKind::Dir => {
@@ -265,7 +265,7 @@ impl Copier<'_> {
                     },
                 )
                 .await?;
-                self.summary.dirs += 1;
+                bump(&self.summary.dirs, 1);
                 for entry in self.list_on(profile, path).await? {
                     Box::pin(self.relay_path(
                         profile,
@@ -309,8 +309,8 @@ impl Copier<'_> {
                     self.progress.warn(&format!("{}: {warning}", copied.path));
                 }
                 self.progress.end_file();
-                self.summary.files += 1;
-                self.summary.bytes += copied.bytes;
+                bump(&self.summary.files, 1);
+                bump(&self.summary.bytes, copied.bytes);
                 Ok(())
             }
         }

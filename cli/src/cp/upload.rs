@@ -5,16 +5,17 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use tether_api::endpoint as ep;
 use tether_api::files::{FileQuery, SftpRequest};
 use tokio::io::AsyncReadExt;
 
-use super::{Copier, Place, file_name, io_error, join, mtime_of, unreachable_usage};
+use super::{Copier, Place, bump, file_name, io_error, join, mtime_of, unreachable_usage};
 use crate::failure::{Failure, Result};
 
 impl Copier<'_> {
     pub(super) async fn upload_all(
-        &mut self,
+        &self,
         sources: &[Place],
         dest: &str,
         recursive: bool,
@@ -55,7 +56,7 @@ impl Copier<'_> {
         Ok(())
     }
 
-    async fn upload_path(&mut self, path: &Path, target: &str, recursive: bool) -> Result<()> {
+    async fn upload_path(&self, path: &Path, target: &str, recursive: bool) -> Result<()> {
         let meta = if self.follow {
             std::fs::metadata(path)
         } else {
@@ -69,7 +70,7 @@ impl Copier<'_> {
                 link: target.to_owned(),
             })
             .await?;
-            self.summary.symlinks += 1;
+            bump(&self.summary.symlinks, 1);
             return Ok(());
         }
         if meta.is_dir() {
@@ -86,15 +87,23 @@ impl Copier<'_> {
                 mode,
             })
             .await?;
-            self.summary.dirs += 1;
+            bump(&self.summary.dirs, 1);
             let mut entries: Vec<_> = std::fs::read_dir(path)
                 .map_err(|e| io_error(path, "list", e))?
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| io_error(path, "list", e))?;
             entries.sort_by_key(|e| e.file_name());
-            for entry in entries {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                Box::pin(self.upload_path(&entry.path(), &join(target, &name), true)).await?;
+            // Several entries at a time: a tree of small files is round
+            // trips, not bytes (each file still replaced whole or not at all).
+            let mut uploads = futures_util::stream::iter(entries)
+                .map(|entry| {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let target = join(target, &name);
+                    async move { Box::pin(self.upload_path(&entry.path(), &target, true)).await }
+                })
+                .buffer_unordered(super::FILES_IN_FLIGHT);
+            while let Some(uploaded) = uploads.next().await {
+                uploaded?;
             }
             if self.preserve {
                 if let Some(mtime) = mtime_of(&meta) {
@@ -117,7 +126,7 @@ impl Copier<'_> {
     }
 
     async fn upload_stream(
-        &mut self,
+        &self,
         mut reader: Source,
         size: Option<u64>,
         target: &str,
@@ -134,6 +143,7 @@ impl Copier<'_> {
                 inplace: self.inplace,
             },
         };
+        let _turn = self.turns.acquire().await;
         let (mut sender, answer) = self.client.upload(&upload).await?;
         let mut answer = tokio::spawn(answer);
         self.progress
@@ -205,8 +215,8 @@ impl Copier<'_> {
             self.progress.warn(&format!("{}: {warning}", uploaded.path));
         }
         self.progress.end_file();
-        self.summary.files += 1;
-        self.summary.bytes += uploaded.bytes;
+        bump(&self.summary.files, 1);
+        bump(&self.summary.bytes, uploaded.bytes);
         Ok(())
     }
 }

@@ -50,12 +50,32 @@ pub struct Audit {
     /// The trail's keys, once the store has been unlocked.
     keys: std::sync::OnceLock<TrailKeys>,
     head: tokio::sync::Mutex<AuditHead>,
+    /// Events waiting for the next commit: whoever takes the head next
+    /// writes them all in one transaction (a group commit), and each waiter
+    /// learns its own event's fate.
+    waiting: std::sync::Mutex<Vec<Waiting>>,
     settings: AuditSettings,
+}
+
+/// An event waiting for its commit.
+struct Waiting {
+    event: AuditEvent,
+    written: tokio::sync::oneshot::Sender<Result<u64, Error>>,
 }
 
 struct TrailKeys {
     chain: Zeroizing<[u8; 32]>,
     values: Zeroizing<[u8; 32]>,
+}
+
+/// What a caller hears when its event could not be written: a damaged
+/// store refuses for that reason, not the trail's.
+fn write_failure(error: &StoreError, op: &str) -> Error {
+    if let StoreError::Damaged(summary) = error {
+        return Error::Store(StoreError::Damaged(summary.clone()));
+    }
+    tracing::error!(%error, op, "audit event could not be written; refusing");
+    Error::AuditUnavailable(error.to_string())
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -185,6 +205,7 @@ impl Audit {
             spared: std::sync::atomic::AtomicU64::new(0),
             keys: std::sync::OnceLock::new(),
             head: tokio::sync::Mutex::new(AuditHead::default()),
+            waiting: std::sync::Mutex::new(Vec::new()),
             settings: settings.clone(),
         }
     }
@@ -251,17 +272,97 @@ impl Audit {
     }
 
     /// Appends `event`, durably; an error means it is not on record.
+    /// Events recorded at the same time are committed together: one
+    /// transaction and one flush to disk for all of them, each still on
+    /// disk before its caller goes on.
     pub async fn record(&self, store: &Store, event: Event) -> Result<u64, Error> {
-        self.append(store, event, None).await
+        let keys = self.keys.get().ok_or(Error::Store(StoreError::Sealed))?;
+        let (written, mut fate) = tokio::sync::oneshot::channel();
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Waiting {
+                event: event.0,
+                written,
+            });
+        let mut head = self.head.lock().await;
+        if let Ok(done) = fate.try_recv() {
+            // The writer before us took ours along.
+            return done;
+        }
+        let batch = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
+        self.commit_batch(store, keys, &mut head, batch).await;
+        drop(head);
+        fate.await
+            .unwrap_or_else(|_| Err(Error::Internal("an audit write was lost".into())))
     }
 
-    /// Appends `event` and, with `prune_through`, removes the events up to
-    /// that one in the same transaction.
-    async fn append(
+    /// Chains and writes `batch` in one transaction, and tells each waiter.
+    async fn commit_batch(
+        &self,
+        store: &Store,
+        keys: &TrailKeys,
+        head: &mut AuditHead,
+        batch: Vec<Waiting>,
+    ) {
+        let mut next = head.clone();
+        let mut events = Vec::with_capacity(batch.len());
+        let mut rows = Vec::with_capacity(batch.len());
+        let mut waiters = Vec::with_capacity(batch.len());
+        for Waiting { mut event, written } in batch {
+            event.seq = next.next_seq;
+            event.time_ms = now_ms();
+            event.prev = next.last_mac.clone();
+            event.mac = mac_of(&keys.chain, &event);
+            match serde_json::to_vec(&event) {
+                Ok(bytes) => {
+                    next.next_seq = event.seq + 1;
+                    next.last_mac = event.mac.clone();
+                    rows.push((event.seq, bytes));
+                    waiters.push((event.seq, written));
+                    events.push(event);
+                }
+                Err(error) => {
+                    let _ = written.send(Err(Error::Internal(error.to_string())));
+                }
+            }
+        }
+        if rows.is_empty() {
+            return;
+        }
+        next.mac = head_mac(&keys.chain, &next);
+        let head_bytes = match serde_json::to_vec(&next) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                for (_, written) in waiters {
+                    let _ = written.send(Err(Error::Internal(error.to_string())));
+                }
+                return;
+            }
+        };
+        match store.append_audit_events(&rows, &head_bytes).await {
+            Ok(()) => {
+                *head = next;
+                for ((seq, written), (_, bytes)) in waiters.into_iter().zip(&rows) {
+                    tracing::info!(target: "audit", "{}", String::from_utf8_lossy(bytes));
+                    let _ = written.send(Ok(seq));
+                }
+            }
+            Err(error) => {
+                for (event, (_, written)) in events.iter().zip(waiters) {
+                    let _ = written.send(Err(write_failure(&error, &event.op)));
+                }
+            }
+        }
+    }
+
+    /// Appends `event` (a prune's own record) and removes the events up to
+    /// `prune_through` in the same transaction.
+    async fn append_pruning(
         &self,
         store: &Store,
         event: Event,
-        prune_through: Option<u64>,
+        prune_through: u64,
     ) -> Result<u64, Error> {
         let mut event = event.0;
         // Not open yet: the store is locked, and says so.
@@ -279,24 +380,11 @@ impl Audit {
         };
         next.mac = head_mac(&keys.chain, &next);
         let head_bytes = serde_json::to_vec(&next).map_err(|e| Error::Internal(e.to_string()))?;
-        let written = match prune_through {
-            None => store
-                .append_audit_event(event.seq, &bytes, &head_bytes)
-                .await
-                .map(drop),
-            Some(through) => store
-                .prune_audit(event.seq, &bytes, &head_bytes, through)
-                .await
-                .map(drop),
-        };
+        let written = store
+            .prune_audit(event.seq, &bytes, &head_bytes, prune_through)
+            .await;
         if let Err(error) = written {
-            if let StoreError::Damaged(_) = error {
-                // Nothing is written to a damaged store; the request is
-                // refused for that reason, not for the trail's.
-                return Err(Error::Store(error));
-            }
-            tracing::error!(%error, op = %event.op, "audit event could not be written; refusing");
-            return Err(Error::AuditUnavailable(error.to_string()));
+            return Err(write_failure(&error, &event.op));
         }
         *head = next;
         drop(head);
@@ -466,8 +554,49 @@ impl Audit {
                 serde_json::to_value(&history).unwrap_or_default(),
             );
         // The prune's own event and the removal in one transaction.
-        self.append(store, event, Some(through_seq)).await?;
+        self.append_pruning(store, event, through_seq).await?;
         tracing::info!(removed, through_seq, "audit events pruned");
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_recorded_together_are_committed_together_and_chained() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+        let audit = std::sync::Arc::new(Audit::new(dir.path(), &AuditSettings::default()));
+        audit.unlock(&store).await.unwrap();
+        let before = store.generation();
+        let tasks: Vec<_> = (0..64)
+            .map(|n| {
+                let (store, audit) = (store.clone(), audit.clone());
+                tokio::spawn(async move {
+                    let event = Event::daemon(0, "test.event").detail("n", n);
+                    audit.record(&store, event).await.unwrap()
+                })
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for task in tasks {
+            seqs.push(task.await.unwrap());
+        }
+        seqs.sort_unstable();
+        let first = seqs[0];
+        assert_eq!(
+            seqs,
+            (first..first + 64).collect::<Vec<_>>(),
+            "one number each, none lost"
+        );
+        let commits = store.generation() - before;
+        assert!(
+            commits < 64,
+            "{commits} commits for 64 events recorded at once"
+        );
+        let verified = audit.verify(&store).await.unwrap();
+        assert!(verified.ok, "{verified:?}");
     }
 }

@@ -442,12 +442,15 @@ impl Pool {
         }))
     }
 
-    fn all(&self) -> Vec<Arc<Connection>> {
-        let slots: Vec<Arc<Slot>> = self
-            .slots
+    fn all_slots(&self) -> Vec<Arc<Slot>> {
+        self.slots
             .lock()
             .map(|s| s.values().cloned().collect())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    fn all(&self) -> Vec<Arc<Connection>> {
+        let slots = self.all_slots();
         slots
             .iter()
             .flat_map(|slot| {
@@ -578,11 +581,7 @@ impl Pool {
     /// Closes connections idle longer than `idle`, and forgets dead ones.
     pub async fn reap(&self, idle: Duration) {
         let mut expired = Vec::new();
-        let slots: Vec<Arc<Slot>> = self
-            .slots
-            .lock()
-            .map(|s| s.values().cloned().collect())
-            .unwrap_or_default();
+        let slots = self.all_slots();
         for slot in slots {
             Self::unpark_all(&slot, true);
             if let Ok(mut connections) = slot.connections.lock() {
@@ -604,11 +603,7 @@ impl Pool {
 
     /// Closes everything, for shutdown.
     pub async fn shutdown(&self) {
-        let slots: Vec<Arc<Slot>> = self
-            .slots
-            .lock()
-            .map(|s| s.values().cloned().collect())
-            .unwrap_or_default();
+        let slots = self.all_slots();
         for slot in slots {
             Self::unpark_all(&slot, false);
         }

@@ -25,14 +25,15 @@ impl Store {
 
     /// Appends an audit event and moves the head past it, in one
     /// transaction (a crash between the two would look like tampering).
-    pub async fn append_audit_event(
+    pub async fn append_audit_events(
         &self,
-        seq: u64,
-        event: &[u8],
+        events: &[(u64, Vec<u8>)],
         head: &[u8],
     ) -> Result<(), StoreError> {
         self.write(|tx, _| {
-            tx.append_audit(seq, event)?;
+            for (seq, event) in events {
+                tx.append_audit(*seq, event)?;
+            }
             tx.put_meta("audit_head", head)
         })
     }

@@ -176,7 +176,7 @@ async fn closed_store(dir: &Path, n: usize) -> Vec<String> {
     let store = store_with(dir, &refs).await;
     for seq in 0..5u64 {
         store
-            .append_audit_event(seq, format!("{{\"seq\":{seq}}}").as_bytes(), b"{}")
+            .append_audit_events(&[(seq, format!("{{\"seq\":{seq}}}").into_bytes())], b"{}")
             .await
             .unwrap();
     }
@@ -434,7 +434,7 @@ async fn a_backup_restores_into_an_empty_directory_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let store = full_store(dir.path()).await;
     store
-        .append_audit_event(0, b"{\"seq\":0}", b"{}")
+        .append_audit_events(&[(0, b"{\"seq\":0}".to_vec())], b"{}")
         .await
         .unwrap();
     let (header, bytes) = store.backup().unwrap();
