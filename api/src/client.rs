@@ -222,6 +222,44 @@ impl Client {
             .await
     }
 
+    /// Hands the open local `file` to the daemon for `upload`
+    /// ([`crate::files::HANDOVER_PROTOCOL`]); the connection its answer
+    /// comes on ([`Client::upload_reply`]).
+    pub async fn hand_over_upload(
+        &self,
+        upload: &endpoint::UploadHandover,
+        file: impl std::os::fd::AsFd,
+    ) -> Result<UnixStream, ClientError> {
+        let (stream, early) = self
+            .upgrade(upload, &(), crate::files::HANDOVER_PROTOCOL)
+            .await?;
+        if !early.is_empty() {
+            return Err(protocol("the daemon spoke before it had the file"));
+        }
+        crate::agent::send_fd(&stream, file)
+            .await
+            .map_err(protocol)?;
+        Ok(stream)
+    }
+
+    /// The answer to a hand-over upload, once the daemon has written the
+    /// file (or refused).
+    pub async fn upload_reply(
+        mut stream: UnixStream,
+    ) -> Result<crate::files::Uploaded, ClientError> {
+        use tokio::io::AsyncReadExt;
+        let mut reply = Vec::new();
+        (&mut stream)
+            .take(crate::agent::MAX_REPLY as u64)
+            .read_to_end(&mut reply)
+            .await
+            .map_err(protocol)?;
+        match serde_json::from_slice(&reply).map_err(protocol)? {
+            crate::files::UploadReply::Done(done) => Ok(done),
+            crate::files::UploadReply::Error(error) => Err(ClientError::Api(error)),
+        }
+    }
+
     /// Calls an endpoint that upgrades the connection to `protocol`: the
     /// connection, and what the daemon sent after its answer.
     async fn upgrade<E: Endpoint>(

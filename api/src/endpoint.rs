@@ -293,6 +293,9 @@ endpoints! {
     DownloadFile { name } ? FileQuery = GET "/v1/profiles/{name}/files", SftpRead, () => Download;
     /// Writes a remote file whole from the body.
     UploadFile { name } ? FileQuery = PUT "/v1/profiles/{name}/files", SftpWrite, Upload => Uploaded;
+    /// Writes a remote file whole from a local file the caller hands over
+    /// on the upgraded connection ([`crate::files::HANDOVER_PROTOCOL`]).
+    UploadHandover { name } ? FileQuery = POST "/v1/profiles/{name}/files/handover", SftpWrite, () => Handover;
     /// One file operation (ls, stat, mkdir, rm, mv, chmod, ln -s, ...).
     FileOperation { name } = POST "/v1/profiles/{name}/sftp", Sftp, SftpRequest => SftpResponse;
     /// A TCP connection made by the profile's server, bridged to the

@@ -178,6 +178,23 @@ pub struct Uploaded {
     pub warnings: Vec<String>,
 }
 
+/// `Upgrade:` token of an upload whose local file the CLI hands over
+/// (`POST /v1/profiles/{name}/files/handover`): after the upgrade, one byte
+/// carrying the open file's descriptor (`SCM_RIGHTS`, as
+/// [`crate::agent::send_fd`]); tetherd reads it from where it stands to its
+/// end (the CLI watches the descriptor's offset for progress), writes the
+/// target as an upload does, answers one JSON [`UploadReply`] and closes.
+/// The CLI closing its side first ends the upload, the target untouched.
+pub const HANDOVER_PROTOCOL: &str = "tether-file/1";
+
+/// What tetherd answers on a hand-over's upgraded connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadReply {
+    Done(Uploaded),
+    Error(crate::error::ApiError),
+}
+
 /// Percent-encodes a query value (everything but unreserved characters).
 pub fn encode_query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());

@@ -273,3 +273,59 @@ fn a_large_upload_refused_at_the_door_still_gets_its_answer() {
     sender.join().unwrap();
     daemon.run(&["status"]).ok();
 }
+
+/// An upload hand-over takes only a regular file open for reading: a pipe
+/// (which could stall it) or a file opened for writing only is refused,
+/// and nothing is written.
+#[test]
+fn a_handed_over_upload_takes_only_a_readable_regular_file() {
+    let Some((sshd, daemon)) = tether_e2e::with_web1() else {
+        return;
+    };
+    let remote = sshd.user_dir("handover");
+    let target = remote.join("t");
+    let local = tempfile::tempdir().unwrap();
+    let write_only = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(local.path().join("w"))
+        .unwrap();
+    let (pipe_read, _pipe_write) = std::io::pipe().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = tether_api::client::Client::new(&daemon.socket);
+    let upload = tether_api::endpoint::UploadHandover {
+        name: "web1".into(),
+        query: tether_api::files::FileQuery {
+            path: target.display().to_string(),
+            mode: None,
+            mtime: None,
+            preserve: false,
+            inplace: false,
+        },
+    };
+    for fd in [
+        std::os::fd::AsFd::as_fd(&write_only),
+        std::os::fd::AsFd::as_fd(&pipe_read),
+    ] {
+        let refused = runtime.block_on(async {
+            let stream = client.hand_over_upload(&upload, fd).await.unwrap();
+            tether_api::client::Client::upload_reply(stream).await
+        });
+        match refused {
+            Err(tether_api::client::ClientError::Api(error)) => {
+                assert_eq!(error.code.as_str(), "bad_request", "{error:?}")
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+    assert!(!target.exists());
+    assert_eq!(
+        std::fs::read_dir(&remote).unwrap().count(),
+        0,
+        "no temporary left"
+    );
+}

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use tether_api::client::Client;
 use tether_api::endpoint as ep;
 use tether_api::files::{FileQuery, SftpRequest};
 use tokio::io::AsyncReadExt;
@@ -121,8 +122,72 @@ impl Copier<'_> {
         // time with -p.
         let mode = Some(meta.permissions().mode() & 0o7777);
         let mtime = if self.preserve { mtime_of(&meta) } else { None };
+        if meta.is_file() {
+            return self
+                .upload_handed_over(file, meta.len(), target, mode, mtime)
+                .await;
+        }
         self.upload_stream(Source::File(file), Some(meta.len()), target, mode, mtime)
             .await
+    }
+
+    /// Uploads a regular file by handing it, open, to tetherd, which reads
+    /// it itself; progress follows the descriptor's offset.
+    async fn upload_handed_over(
+        &self,
+        file: std::fs::File,
+        size: u64,
+        target: &str,
+        mode: Option<u32>,
+        mtime: Option<u64>,
+    ) -> Result<()> {
+        let _turn = self.turns.acquire().await;
+        let upload = ep::UploadHandover {
+            name: self.profile.clone(),
+            query: self.file_query(target, mode, mtime),
+        };
+        self.progress
+            .start_file(file_name(target).unwrap_or(target), Some(size));
+        let stream = self.client.hand_over_upload(&upload, &file).await?;
+        let reply = Client::upload_reply(stream);
+        tokio::pin!(reply);
+        let mut shown = 0u64;
+        let answer = loop {
+            tokio::select! {
+                answer = &mut reply => break answer,
+                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                    let at = rustix::fs::seek(&file, rustix::fs::SeekFrom::Current(0)).unwrap_or(shown);
+                    if at > shown {
+                        self.progress.add(at - shown);
+                        shown = at;
+                    }
+                }
+            }
+        };
+        let uploaded = answer.map_err(Failure::from)?;
+        self.progress.add(uploaded.bytes.saturating_sub(shown));
+        self.finished(&uploaded);
+        Ok(())
+    }
+
+    /// Counts a finished upload and shows its warnings.
+    fn finished(&self, uploaded: &tether_api::files::Uploaded) {
+        for warning in &uploaded.warnings {
+            self.progress.warn(&format!("{}: {warning}", uploaded.path));
+        }
+        self.progress.end_file();
+        bump(&self.summary.files, 1);
+        bump(&self.summary.bytes, uploaded.bytes);
+    }
+
+    fn file_query(&self, target: &str, mode: Option<u32>, mtime: Option<u64>) -> FileQuery {
+        FileQuery {
+            path: target.to_owned(),
+            mode,
+            mtime,
+            preserve: self.preserve,
+            inplace: self.inplace,
+        }
     }
 
     async fn upload_stream(
@@ -135,13 +200,7 @@ impl Copier<'_> {
     ) -> Result<()> {
         let upload = ep::UploadFile {
             name: self.profile.clone(),
-            query: FileQuery {
-                path: target.to_owned(),
-                mode,
-                mtime,
-                preserve: self.preserve,
-                inplace: self.inplace,
-            },
+            query: self.file_query(target, mode, mtime),
         };
         let _turn = self.turns.acquire().await;
         let (mut sender, answer) = self.client.upload(&upload).await?;
@@ -211,12 +270,7 @@ impl Copier<'_> {
                 format!("sent {sent} bytes but the server stored {}", uploaded.bytes),
             ));
         }
-        for warning in &uploaded.warnings {
-            self.progress.warn(&format!("{}: {warning}", uploaded.path));
-        }
-        self.progress.end_file();
-        bump(&self.summary.files, 1);
-        bump(&self.summary.bytes, uploaded.bytes);
+        self.finished(&uploaded);
         Ok(())
     }
 }

@@ -2,22 +2,17 @@
 //! (see [`crate::agent`] and [`tether_api::agent`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ::http::{Request, StatusCode};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use tether_api::agent::{AGENT_PROTOCOL, AgentReply, AgentRequest, AgentSockets};
 use tokio::io::AsyncWriteExt;
 
 use super::App;
-use super::http::{Resp, json, read_json, switching, wants_upgrade};
+use super::http::{Resp, json, read_json, received_fd, switching, upgraded_socket, wants_upgrade};
 use crate::access::Caller;
 use crate::audit::Event;
 use crate::error::Error;
-
-/// How long the caller has to send the socket once the upgrade is done.
-const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Takes the socket the caller bound and serves it.
 pub async fn start(
@@ -40,23 +35,13 @@ pub async fn start(
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
-        let Ok(parts) = upgraded.downcast::<TokioIo<tokio::net::UnixStream>>() else {
+        let Some((mut stream, early)) = upgraded_socket(upgraded) else {
             tracing::warn!("agent hand-over on a connection that is not a Unix socket");
             return;
         };
-        let mut stream = parts.io.into_inner();
-        let reply = if !parts.read_buf.is_empty() {
-            Err(Error::BadRequest(
-                "data came before the agent socket".into(),
-            ))
-        } else {
-            match tokio::time::timeout(HANDOVER_TIMEOUT, tether_api::agent::recv_fd(&stream)).await {
-                Ok(Ok(fd)) => crate::agent::adopt(&app, &caller, fd).await,
-                Ok(Err(error)) => Err(Error::BadRequest(format!(
-                    "no agent socket came: {error}"
-                ))),
-                Err(_) => Err(Error::RequestTimeout(HANDOVER_TIMEOUT.as_secs())),
-            }
+        let reply = match received_fd(&stream, &early, "the agent socket").await {
+            Ok(fd) => crate::agent::adopt(&app, &caller, fd).await,
+            Err(error) => Err(error),
         };
         let reply = match reply {
             Ok(serving) => AgentReply::Serving(serving),

@@ -44,6 +44,36 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Resp {
     response
 }
 
+/// How long a client has to hand a descriptor over once upgraded.
+pub const HANDOVER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The Unix socket under an upgraded connection, and what the client sent
+/// past its request; `None` for any other transport.
+pub fn upgraded_socket(
+    upgraded: hyper::upgrade::Upgraded,
+) -> Option<(tokio::net::UnixStream, Bytes)> {
+    let parts = upgraded
+        .downcast::<hyper_util::rt::TokioIo<tokio::net::UnixStream>>()
+        .ok()?;
+    Some((parts.io.into_inner(), parts.read_buf))
+}
+
+/// The descriptor a client hands over first on an upgraded connection
+/// (`what` names it in errors), within [`HANDOVER_TIMEOUT`].
+pub async fn received_fd(
+    stream: &tokio::net::UnixStream,
+    early: &[u8],
+    what: &str,
+) -> Result<std::os::fd::OwnedFd, Error> {
+    if !early.is_empty() {
+        return Err(Error::BadRequest(format!("data came before {what}")));
+    }
+    tokio::time::timeout(HANDOVER_TIMEOUT, tether_api::agent::recv_fd(stream))
+        .await
+        .map_err(|_| Error::RequestTimeout(HANDOVER_TIMEOUT.as_secs()))?
+        .map_err(|e| Error::BadRequest(format!("no {what} came: {e}")))
+}
+
 /// Whether the request asks to upgrade to `protocol`.
 pub fn wants_upgrade(request: &::http::Request<hyper::body::Incoming>, protocol: &str) -> bool {
     request

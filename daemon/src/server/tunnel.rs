@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ::http::Request;
 use hyper::body::Incoming;
@@ -23,7 +23,7 @@ use tether_api::tunnel::{TUNNEL_PROTOCOL, TunnelRequest};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 use super::channel::Recorder;
-use super::http::{Resp, read_json, switching, wants_upgrade};
+use super::http::{Resp, read_json, received_fd, switching, upgraded_socket, wants_upgrade};
 use super::{App, profiles};
 use crate::access::Caller;
 use crate::access::policy::Op;
@@ -34,9 +34,6 @@ use crate::ssh::pool::{Lease, Open};
 /// Each direction's buffer: several SSH packets (32 KiB) per system call
 /// (tokio's default, 8 KiB, takes four calls for one packet).
 const BUFFER: usize = 256 * 1024;
-
-/// How long the caller has to hand the connection over once upgraded.
-const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn open(
     app: &Arc<App>,
@@ -118,19 +115,9 @@ async fn bridge(
         .map_err(gone)?;
         return Ok(());
     }
-    let parts = upgraded
-        .downcast::<TokioIo<tokio::net::UnixStream>>()
-        .map_err(|_| Error::BadRequest("a tunnel's socket comes over the Unix socket".into()))?;
-    if !parts.read_buf.is_empty() {
-        return Err(Error::BadRequest(
-            "data came before the forwarded connection".into(),
-        ));
-    }
-    let mut control = parts.io.into_inner();
-    let fd = tokio::time::timeout(HANDOVER_TIMEOUT, tether_api::agent::recv_fd(&control))
-        .await
-        .map_err(|_| Error::RequestTimeout(HANDOVER_TIMEOUT.as_secs()))?
-        .map_err(|e| Error::BadRequest(format!("no forwarded connection came: {e}")))?;
+    let (mut control, early) = upgraded_socket(upgraded)
+        .ok_or_else(|| Error::BadRequest("a tunnel's socket comes over the Unix socket".into()))?;
+    let fd = received_fd(&control, &early, "the forwarded connection").await?;
     let mut local = adopt(fd)?;
     let mut byte = [0u8; 1];
     tokio::select! {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use ::http::{HeaderValue, Request};
 use hyper::body::Incoming;
-use sha2::{Digest, Sha256};
 use tether_api::files::{MODE_HEADER, MTIME_HEADER, SIZE_HEADER};
 
+use super::digest::Digest;
 use super::{Remote, Session, event_name, ftp, path_param, remote};
 use crate::access::Caller;
 use crate::access::policy::Allowed;
@@ -20,7 +20,6 @@ use crate::server::App;
 use crate::server::confine::confine;
 use crate::server::http::{Resp, channel_body};
 use crate::ssh::sftp;
-use crate::store::envelope::hex;
 
 pub async fn download(
     app: &Arc<App>,
@@ -71,7 +70,7 @@ async fn send_file(
     let app = app.clone();
     tasks.spawn(async move {
         let mut sent: u64 = 0;
-        let mut hasher = Sha256::new();
+        let digest = Digest::start();
         let mut reader = sftp.reader(handle, &log_path);
         // Read to the end, whatever the size said (see `transfer`).
         let outcome = loop {
@@ -79,7 +78,7 @@ async fn send_file(
                 Ok(None) => break "ok",
                 Ok(Some(data)) => {
                     sent += data.len() as u64;
-                    hasher.update(&data);
+                    digest.update(&data).await;
                     if tx.send_data(data).await.is_err() {
                         break "caller_gone";
                     }
@@ -96,7 +95,9 @@ async fn send_file(
             .detail("resolved", log_path.as_str())
             .detail("bytes", sent);
         if outcome == "ok" {
-            end = end.detail("sha256", hex(&hasher.finalize()));
+            if let Ok(sha256) = digest.finish().await {
+                end = end.detail("sha256", sha256);
+            }
         }
         app.record_after(end).await;
         lease

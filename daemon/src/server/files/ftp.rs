@@ -12,9 +12,9 @@
 use std::sync::Arc;
 
 use ::http::HeaderValue;
-use sha2::{Digest, Sha256};
 use tether_api::files::{FileInfo, FileKind, MODE_HEADER, MTIME_HEADER, SIZE_HEADER, Uploaded};
 
+use super::digest::Digest;
 use super::upload::{Source, Wanted, temporary_name};
 use crate::access::Caller;
 use crate::access::policy::Allowed;
@@ -28,7 +28,6 @@ use crate::remote::{RemoteError, RemoteKind};
 use crate::server::App;
 use crate::server::confine::confine;
 use crate::server::http::{Resp, channel_body};
-use crate::store::envelope::hex;
 
 /// Where a path is, `~` expanded and confined to the grant.
 async fn confined(control: &mut Control, allowed: &Allowed, path: &str) -> Result<String, Error> {
@@ -89,13 +88,13 @@ pub(super) async fn send_file(
     let task_app = app.clone();
     app.tasks.spawn(async move {
         let mut sent: u64 = 0;
-        let mut hasher = Sha256::new();
+        let digest = Digest::start();
         let ended = loop {
             match download.next_chunk().await {
                 Ok(None) => break None,
                 Ok(Some(data)) => {
                     sent += data.len() as u64;
-                    hasher.update(&data);
+                    digest.update(&data).await;
                     if tx.send_data(data).await.is_err() {
                         break Some(Err("caller_gone"));
                     }
@@ -130,7 +129,9 @@ pub(super) async fn send_file(
             .detail("resolved", path.as_str())
             .detail("bytes", sent);
         if outcome == "ok" {
-            end = end.detail("sha256", hex(&hasher.finalize()));
+            if let Ok(sha256) = digest.finish().await {
+                end = end.detail("sha256", sha256);
+            }
         }
         task_app.record_after(end).await;
         lease.count(0, sent);
@@ -309,14 +310,14 @@ async fn stream(
 ) -> Result<(u64, String), Error> {
     let transfer = control.open_write(path).await?;
     let mut upload = Upload::new(transfer, &control.addr, control.reply_timeout());
-    let mut hasher = Sha256::new();
+    let digest = Digest::start();
     while let Some(data) = source.next(path).await? {
-        hasher.update(&data);
+        digest.update(&data).await;
         upload.write(&data).await?;
     }
     let (transfer, bytes) = upload.flush().await?;
     control.finish(transfer, path).await?;
-    Ok((bytes, hex(&hasher.finalize())))
+    Ok((bytes, digest.finish().await?))
 }
 
 /// The finished file's mode and time, where the server can set them.

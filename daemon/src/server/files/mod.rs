@@ -29,12 +29,15 @@ use crate::ssh::pool::Lease;
 use crate::ssh::sftp::{self, Sftp};
 
 mod copy;
+mod digest;
 mod download;
 mod ftp;
+mod handover;
 mod upload;
 
 pub use copy::copy;
 pub use download::download;
+pub use handover::upload as hand_over;
 pub use upload::upload;
 
 /// A profile's files, leased for one request: an SFTP session, or an FTP

@@ -5,9 +5,9 @@ use ::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
-use sha2::{Digest, Sha256};
 use tether_api::files::{FileKind, Uploaded, query_value};
 
+use super::digest::Digest;
 use super::ftp::FtpSource;
 use super::{Remote, event_name, ftp, number_param, path_param, remote};
 use crate::access::Caller;
@@ -67,18 +67,49 @@ async fn record_and_receive(
     parts: &::http::request::Parts,
     body: &mut Option<Incoming>,
 ) -> Result<Resp, Error> {
+    let received = recorded(app, caller, name, &parts.uri, async {
+        let (path, wanted) = wanted_of(&parts.uri)?;
+        let remote = remote(app, caller, name).await?;
+        let Some(mut body) = body.take() else {
+            return Err(Error::Internal("the upload body was taken twice".into()));
+        };
+        write_from(
+            app,
+            caller,
+            name,
+            allowed,
+            remote,
+            &path,
+            &wanted,
+            Source::Body(&mut body),
+        )
+        .await
+    })
+    .await;
+    received.map(|done| json(StatusCode::OK, &done))
+}
+
+/// Runs `upload` between its start and end events on the trail (with the
+/// resolved path, bytes and SHA-256 at the end).
+pub(super) async fn recorded(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    uri: &::http::Uri,
+    upload: impl Future<Output = Result<Uploaded, Error>>,
+) -> Result<Uploaded, Error> {
     let start = Event::new(caller, &event_name(app, name, "upload"))
         .profile(name)
         .detail(
             "path",
-            query_value(parts.uri.query().unwrap_or(""), "path")
+            query_value(uri.query().unwrap_or(""), "path")
                 .ok()
                 .flatten()
                 .unwrap_or_default(),
         );
     let end = start.end(String::new());
     app.record(start).await?;
-    let received = receive(app, caller, name, allowed, &parts.uri, body).await;
+    let received = upload.await;
     let end = match &received {
         Ok(done) => end
             .result("ok")
@@ -88,17 +119,11 @@ async fn record_and_receive(
         Err(error) => end.result(error.code().as_str()),
     };
     app.record_after(end).await;
-    received.map(|done| json(StatusCode::OK, &done))
+    received
 }
 
-async fn receive(
-    app: &App,
-    caller: &Caller,
-    name: &str,
-    allowed: &Allowed,
-    uri: &::http::Uri,
-    body: &mut Option<Incoming>,
-) -> Result<Uploaded, Error> {
+/// The target and what it should get, from an upload's query.
+pub(super) fn wanted_of(uri: &::http::Uri) -> Result<(String, Wanted), Error> {
     let path = path_param(uri)?;
     let query = uri.query().unwrap_or("");
     let flag = |key: &str| {
@@ -114,14 +139,24 @@ async fn receive(
         inplace: flag("inplace"),
     };
     temporary_name(&path)?;
-    let remote = remote(app, caller, name).await?;
-    let Some(mut body) = body.take() else {
-        return Err(Error::Internal("the upload body was taken twice".into()));
-    };
-    let source = Source::Body(&mut body);
+    Ok((path, wanted))
+}
+
+/// Writes `source` to `path` on `remote`, either protocol.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn write_from(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    allowed: &Allowed,
+    remote: Remote,
+    path: &str,
+    wanted: &Wanted,
+    source: Source<'_>,
+) -> Result<Uploaded, Error> {
     let done = match remote {
         Remote::Sftp(mut session) => {
-            let done = write_target(&mut session.sftp, allowed, &path, &wanted, source).await?;
+            let done = write_target(&mut session.sftp, allowed, path, wanted, source).await?;
             session
                 .lease()
                 .connection
@@ -136,7 +171,7 @@ async fn receive(
                 caller,
                 profile: name,
             };
-            let done = ftp::write_target(to, &mut lease, allowed, &path, &wanted, source).await?;
+            let done = ftp::write_target(to, &mut lease, allowed, path, wanted, source).await?;
             lease.count(done.bytes, 0);
             done
         }
@@ -153,6 +188,8 @@ pub(super) enum Source<'a> {
     Remote(&'a mut Reader),
     /// An FTP server's file (a remote-to-remote copy).
     Ftp(FtpSource<'a>),
+    /// A local file the caller handed over (see `handover`).
+    File(&'a mut super::handover::HandedOver),
 }
 
 impl Source<'_> {
@@ -171,6 +208,7 @@ impl Source<'_> {
             },
             Source::Remote(reader) => Ok(reader.next_chunk().await?),
             Source::Ftp(source) => source.next_chunk().await,
+            Source::File(file) => file.next_chunk(path).await,
         }
     }
 }
@@ -280,11 +318,11 @@ async fn stream_into(
     source: &mut Source<'_>,
     path: &str,
 ) -> Result<(u64, String), Error> {
-    let mut hasher = Sha256::new();
+    let digest = Digest::start();
     let mut writer = sftp.writer(handle, path);
     let streamed: Result<(), Error> = async {
         while let Some(data) = source.next(path).await? {
-            hasher.update(&data);
+            digest.update(&data).await;
             writer.write(&data).await?;
         }
         Ok(())
@@ -302,7 +340,7 @@ async fn stream_into(
         }
     };
     sftp.close(handle, path, true).await?;
-    Ok((written, hex(&hasher.finalize())))
+    Ok((written, digest.finish().await?))
 }
 
 /// `--inplace`: writes straight into the target, as scp does, for a file
