@@ -22,7 +22,7 @@ pub(super) const KEY_CHECK: &[u8] = b"tether master key check v1";
 /// the cache grow with the audit trail for as long as the daemon runs;
 /// profiles, grants and the trail's recent end fit in this many times
 /// over, and a query of old events reads the file instead.
-pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
+pub const CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Opens the database file, checking the checksum of every page: a file
 /// altered outside redb fails here rather than being trusted.

@@ -70,7 +70,7 @@ async fn send_file(
     let app = app.clone();
     tasks.spawn(async move {
         let mut sent: u64 = 0;
-        let digest = Digest::start();
+        let mut digest = Digest::start();
         let mut reader = sftp.reader(handle, &log_path);
         // Read to the end, whatever the size said (see `transfer`).
         let outcome = loop {

@@ -88,7 +88,7 @@ pub(super) async fn send_file(
     let task_app = app.clone();
     app.tasks.spawn(async move {
         let mut sent: u64 = 0;
-        let digest = Digest::start();
+        let mut digest = Digest::start();
         let ended = loop {
             match download.next_chunk().await {
                 Ok(None) => break None,
@@ -310,7 +310,7 @@ async fn stream(
 ) -> Result<(u64, String), Error> {
     let transfer = control.open_write(path).await?;
     let mut upload = Upload::new(transfer, &control.addr, control.reply_timeout());
-    let digest = Digest::start();
+    let mut digest = Digest::start();
     while let Some(data) = source.next(path).await? {
         digest.update(&data).await;
         upload.write(&data).await?;

@@ -318,7 +318,7 @@ async fn stream_into(
     source: &mut Source<'_>,
     path: &str,
 ) -> Result<(u64, String), Error> {
-    let digest = Digest::start();
+    let mut digest = Digest::start();
     let mut writer = sftp.writer(handle, path);
     let streamed: Result<(), Error> = async {
         while let Some(data) = source.next(path).await? {
