@@ -230,8 +230,18 @@ impl Client {
         upload: &endpoint::UploadHandover,
         file: impl std::os::fd::AsFd,
     ) -> Result<UnixStream, ClientError> {
+        self.hand_over(upload, file).await
+    }
+
+    /// Calls a hand-over endpoint and sends `file` on the upgraded
+    /// connection.
+    async fn hand_over<E: Endpoint<Body = ()>>(
+        &self,
+        endpoint: &E,
+        file: impl std::os::fd::AsFd,
+    ) -> Result<UnixStream, ClientError> {
         let (stream, early) = self
-            .upgrade(upload, &(), crate::files::HANDOVER_PROTOCOL)
+            .upgrade(endpoint, &(), crate::files::HANDOVER_PROTOCOL)
             .await?;
         if !early.is_empty() {
             return Err(protocol("the daemon spoke before it had the file"));
@@ -240,6 +250,37 @@ impl Client {
             .await
             .map_err(protocol)?;
         Ok(stream)
+    }
+
+    /// Hands the open local `file` to the daemon to write `download` into;
+    /// the connection its events come on ([`crate::files::FetchEvent`]).
+    pub async fn hand_over_download(
+        &self,
+        download: &endpoint::DownloadHandover,
+        file: impl std::os::fd::AsFd,
+    ) -> Result<tokio::io::BufReader<UnixStream>, ClientError> {
+        let stream = self.hand_over(download, file).await?;
+        Ok(tokio::io::BufReader::new(stream))
+    }
+
+    /// The next event of a fetch; an error when the daemon refused or the
+    /// connection ended before `Done`.
+    pub async fn fetch_event(
+        events: &mut tokio::io::BufReader<UnixStream>,
+    ) -> Result<crate::files::FetchEvent, ClientError> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+        let mut line = Vec::new();
+        let read = AsyncReadExt::take(&mut *events, crate::agent::MAX_REPLY as u64)
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(protocol)?;
+        if read == 0 {
+            return Err(protocol("the daemon ended the download without a word"));
+        }
+        match serde_json::from_slice(&line).map_err(protocol)? {
+            crate::files::FetchEvent::Error(error) => Err(ClientError::Api(error)),
+            event => Ok(event),
+        }
     }
 
     /// The answer to a hand-over upload, once the daemon has written the

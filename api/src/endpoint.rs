@@ -296,6 +296,9 @@ endpoints! {
     /// Writes a remote file whole from a local file the caller hands over
     /// on the upgraded connection ([`crate::files::HANDOVER_PROTOCOL`]).
     UploadHandover { name } ? FileQuery = POST "/v1/profiles/{name}/files/handover", SftpWrite, () => Handover;
+    /// Writes a remote file into a local file the caller created and hands
+    /// over ([`crate::files::FetchEvent`]).
+    DownloadHandover { name } ? FileQuery = POST "/v1/profiles/{name}/files/fetch", SftpRead, () => Handover;
     /// One file operation (ls, stat, mkdir, rm, mv, chmod, ln -s, ...).
     FileOperation { name } = POST "/v1/profiles/{name}/sftp", Sftp, SftpRequest => SftpResponse;
     /// A TCP connection made by the profile's server, bridged to the

@@ -187,6 +187,36 @@ pub struct Uploaded {
 /// The CLI closing its side first ends the upload, the target untouched.
 pub const HANDOVER_PROTOCOL: &str = "tether-file/1";
 
+/// A download into a local file the CLI created and hands over, open for
+/// writing (`POST /v1/profiles/{name}/files/fetch`, upgraded to
+/// [`HANDOVER_PROTOCOL`]): tetherd answers with JSON lines, a
+/// [`FetchEvent::Started`] once the remote file is open, then `Done` or
+/// `Error`. The CLI then gives the file its attributes and renames it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchEvent {
+    Started(FetchStarted),
+    Done(Downloaded),
+    Error(crate::error::ApiError),
+}
+
+/// The remote file being fetched, as stat saw it when it was opened.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FetchStarted {
+    pub size: u64,
+    pub mode: u32,
+    pub mtime: u64,
+}
+
+/// A finished fetch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Downloaded {
+    /// The remote path as the server resolved it.
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
 /// What tetherd answers on a hand-over's upgraded connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

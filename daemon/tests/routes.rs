@@ -170,7 +170,7 @@ fn sample_body(info: &EndpointInfo) -> &'static str {
 
 fn sample_query(info: &EndpointInfo) -> &'static str {
     match info.name {
-        "DownloadFile" | "UploadFile" | "UploadHandover" => "?path=/tmp/x",
+        "DownloadFile" | "UploadFile" | "UploadHandover" | "DownloadHandover" => "?path=/tmp/x",
         "RemoveGrant" => "?user=50003",
         _ => "",
     }

@@ -274,9 +274,9 @@ fn a_large_upload_refused_at_the_door_still_gets_its_answer() {
     daemon.run(&["status"]).ok();
 }
 
-/// An upload hand-over takes only a regular file open for reading: a pipe
-/// (which could stall it) or a file opened for writing only is refused,
-/// and nothing is written.
+/// An upload hand-over takes only a regular file open for reading (a pipe,
+/// which could stall it, or a file opened for writing only is refused, and
+/// nothing is written); a download only one open for writing.
 #[test]
 fn a_handed_over_upload_takes_only_a_readable_regular_file() {
     let Some((sshd, daemon)) = tether_e2e::with_web1() else {
@@ -328,4 +328,26 @@ fn a_handed_over_upload_takes_only_a_readable_regular_file() {
         0,
         "no temporary left"
     );
+
+    // A download is written only into a regular file open for writing.
+    std::fs::write(remote.join("source"), b"remote bytes").unwrap();
+    let read_only = std::fs::File::open(local.path().join("w")).unwrap();
+    let fetch = tether_api::endpoint::DownloadHandover {
+        name: "web1".into(),
+        query: tether_api::files::FileQuery {
+            path: remote.join("source").display().to_string(),
+            ..Default::default()
+        },
+    };
+    let refused = runtime.block_on(async {
+        let mut events = client.hand_over_download(&fetch, &read_only).await.unwrap();
+        tether_api::client::Client::fetch_event(&mut events).await
+    });
+    match refused {
+        Err(tether_api::client::ClientError::Api(error)) => {
+            assert_eq!(error.code.as_str(), "bad_request", "{error:?}")
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(std::fs::read(local.path().join("w")).unwrap(), b"");
 }

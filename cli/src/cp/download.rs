@@ -8,8 +8,10 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
+use tether_api::client::Client;
 use tether_api::endpoint as ep;
-use tether_api::files::{FileKind, FileQuery, SftpRequest, SftpResponse};
+use tether_api::error::ErrorCode;
+use tether_api::files::{FetchEvent, FileKind, FileQuery, SftpRequest, SftpResponse};
 use tokio::io::AsyncWriteExt;
 
 use super::{Copier, Place, bump, file_name, io_error, join, set_partial, unreachable_usage};
@@ -125,13 +127,109 @@ impl Copier<'_> {
             Ok(meta) => Some(meta),
             Err(_) => None,
         };
-        let (meta, mut body) = self.client.download(&self.download_of(path)).await?;
         let base = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if self.inplace {
+            // Nothing may touch the target before the server's file is open.
+            return self.download_streamed(path, target, existing, &base).await;
+        }
+        // A temporary file of ours beside the target, handed to tetherd to
+        // write into: the bytes do not cross the socket and this process.
+        let (written_to, file) = self.open_local(target, existing.as_ref())?;
+        let fetched = self.fetch_into(path, &file, &base).await;
+        if fetched
+            .as_ref()
+            .is_err_and(|f| f.is(ErrorCode::NotSupported))
+        {
+            drop(file);
+            let _ = std::fs::remove_file(&written_to);
+            set_partial(&written_to, false);
+            return self.download_streamed(path, target, existing, &base).await;
+        }
+        let result = fetched.and_then(|(bytes, mode, mtime)| {
+            file.sync_all()
+                .map_err(|e| io_error(&written_to, "write", e))?;
+            final_attributes(
+                &file,
+                &written_to,
+                self.preserve,
+                existing.as_ref(),
+                mode,
+                mtime,
+            )?;
+            Ok(bytes)
+        });
+        drop(file);
+        let result = result.and_then(|bytes| {
+            std::fs::rename(&written_to, target)
+                .map_err(|e| io_error(target, "replace", e))
+                .map(|()| bytes)
+        });
+        set_partial(&written_to, false);
+        match result {
+            Ok(bytes) => {
+                self.progress.end_file();
+                bump(&self.summary.files, 1);
+                bump(&self.summary.bytes, bytes);
+                Ok(())
+            }
+            Err(mut failure) => {
+                let _ = std::fs::remove_file(&written_to);
+                failure.message = format!(
+                    "{}; {} was left as it was",
+                    failure.message,
+                    target.display()
+                );
+                Err(failure)
+            }
+        }
+    }
+
+    /// Hands `file` to tetherd to write `path` into; the bytes, mode and
+    /// time of the remote file. Progress follows the descriptor's offset.
+    async fn fetch_into(
+        &self,
+        path: &str,
+        file: &std::fs::File,
+        base: &str,
+    ) -> Result<(u64, u32, u64)> {
+        let fetch = ep::DownloadHandover {
+            name: self.profile.clone(),
+            query: FileQuery {
+                path: path.to_owned(),
+                ..FileQuery::default()
+            },
+        };
+        let mut events = self.client.hand_over_download(&fetch, file).await?;
+        let started = match Client::fetch_event(&mut events).await? {
+            FetchEvent::Started(started) => started,
+            _ => return Err(Failure::new("protocol_error", "the download did not start")),
+        };
+        self.progress.start_file(base, Some(started.size));
+        let (answer, shown) = self.following(file, Client::fetch_event(&mut events)).await;
+        match answer? {
+            FetchEvent::Done(done) => {
+                self.progress.add(done.bytes.saturating_sub(shown));
+                Ok((done.bytes, started.mode, started.mtime))
+            }
+            _ => Err(Failure::new(
+                "protocol_error",
+                "the download ended without its end",
+            )),
+        }
+    }
+
+    /// The file a download is written into: a 0600 temporary beside the
+    /// target, or with `--inplace` the target itself.
+    fn open_local(
+        &self,
+        target: &Path,
+        existing: Option<&std::fs::Metadata>,
+    ) -> Result<(PathBuf, std::fs::File)> {
         // Owner-only while it is written; its final mode only when complete.
-        let (written_to, mut file) = if self.inplace {
+        Ok(if self.inplace {
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .create(true)
@@ -147,7 +245,7 @@ impl Copier<'_> {
                 .create_new(true)
                 .mode(0o600)
                 .open(&temporary)
-                .map_err(|e| match (e.kind(), &existing) {
+                .map_err(|e| match (e.kind(), existing) {
                     (std::io::ErrorKind::PermissionDenied, Some(_)) => Failure::new(
                         "permission_denied",
                         format!(
@@ -162,10 +260,23 @@ impl Copier<'_> {
                 })?;
             set_partial(&temporary, true);
             (temporary, file)
-        };
+        })
+    }
+
+    /// A download streamed through the socket and written here: for
+    /// `--inplace`, and for servers tetherd cannot fetch for (FTP).
+    async fn download_streamed(
+        &self,
+        path: &str,
+        target: &Path,
+        existing: Option<std::fs::Metadata>,
+        base: &str,
+    ) -> Result<()> {
+        let (meta, mut body) = self.client.download(&self.download_of(path)).await?;
+        let (written_to, mut file) = self.open_local(target, existing.as_ref())?;
         // The size is what stat said before the copy: for progress only; the
         // file is read to its end (a growing log, /proc files).
-        self.progress.start_file(&base, Some(meta.size));
+        self.progress.start_file(base, Some(meta.size));
         let mut received: u64 = 0;
         let result: Result<()> = async {
             while let Some(frame) = body.frame().await {

@@ -358,6 +358,26 @@ fn mtime_of(meta: &std::fs::Metadata) -> Option<u64> {
 }
 
 impl Copier<'_> {
+    /// Waits for `done` while tetherd reads or writes the handed-over
+    /// `file`, showing progress from the descriptor's offset (shared with
+    /// tetherd); what `done` gave, and the bytes shown.
+    async fn following<T>(&self, file: &std::fs::File, done: impl Future<Output = T>) -> (T, u64) {
+        tokio::pin!(done);
+        let mut shown = 0u64;
+        loop {
+            tokio::select! {
+                answer = &mut done => return (answer, shown),
+                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                    let at = rustix::fs::seek(file, rustix::fs::SeekFrom::Current(0)).unwrap_or(shown);
+                    if at > shown {
+                        self.progress.add(at - shown);
+                        shown = at;
+                    }
+                }
+            }
+        }
+    }
+
     /// Ends the copy: the summary line, or the JSON summary.
     fn done(self, started: Instant, json: bool) -> Result<u8> {
         self.progress.done();

@@ -149,21 +149,7 @@ impl Copier<'_> {
         self.progress
             .start_file(file_name(target).unwrap_or(target), Some(size));
         let stream = self.client.hand_over_upload(&upload, &file).await?;
-        let reply = Client::upload_reply(stream);
-        tokio::pin!(reply);
-        let mut shown = 0u64;
-        let answer = loop {
-            tokio::select! {
-                answer = &mut reply => break answer,
-                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
-                    let at = rustix::fs::seek(&file, rustix::fs::SeekFrom::Current(0)).unwrap_or(shown);
-                    if at > shown {
-                        self.progress.add(at - shown);
-                        shown = at;
-                    }
-                }
-            }
-        };
+        let (answer, shown) = self.following(&file, Client::upload_reply(stream)).await;
         let uploaded = answer.map_err(Failure::from)?;
         self.progress.add(uploaded.bytes.saturating_sub(shown));
         self.finished(&uploaded);

@@ -125,6 +125,7 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
         Route::DownloadFile { name } => files::download(shared, caller, &name, request).await,
         Route::UploadFile { name } => files::upload(app, caller, &name, request).await,
         Route::UploadHandover { name } => files::hand_over(shared, caller, &name, request).await,
+        Route::DownloadHandover { name } => files::fetch(shared, caller, &name, request).await,
         Route::FileOperation { name } => {
             files::operation(app, caller, &name, body!(ep::FileOperation)).await
         }

@@ -38,6 +38,40 @@ pub async fn download(
     .await
 }
 
+/// A remote file open for a download.
+pub(super) struct Opened {
+    /// As the server resolved it.
+    pub path: String,
+    pub attrs: russh_sftp::protocol::FileAttributes,
+    pub handle: String,
+}
+
+/// Opens `path` to read as the grant allows (`~` expanded, confined); a
+/// directory is refused.
+pub(super) async fn open_to_read(
+    sftp: &mut sftp::Sftp,
+    allowed: &Allowed,
+    path: &str,
+) -> Result<Opened, Error> {
+    let path = sftp.expand(path).await?;
+    let path = confine(&mut *sftp, allowed, &path).await?;
+    let attrs = sftp.stat_attrs(&path).await?;
+    if sftp::kind_of(&attrs) == tether_api::files::FileKind::Dir {
+        return Err(RemoteError::new(
+            RemoteKind::Failed,
+            &path,
+            "is a directory (copy trees with cp -r)",
+        )
+        .into());
+    }
+    let handle = sftp.open_read(&path).await?;
+    Ok(Opened {
+        path,
+        attrs,
+        handle,
+    })
+}
+
 /// The download itself; `end` is recorded when the last byte went out.
 async fn send_file(
     app: &Arc<App>,
@@ -51,18 +85,11 @@ async fn send_file(
         Remote::Sftp(session) => session,
         Remote::Ftp(lease) => return ftp::send_file(app, *lease, name, allowed, path, end).await,
     };
-    let path = sftp.expand(path).await?;
-    let path = confine(&mut sftp, allowed, &path).await?;
-    let attrs = sftp.stat_attrs(&path).await?;
-    if sftp::kind_of(&attrs) == tether_api::files::FileKind::Dir {
-        return Err(RemoteError::new(
-            RemoteKind::Failed,
-            &path,
-            "is a directory (copy trees with cp -r)",
-        )
-        .into());
-    }
-    let handle = sftp.open_read(&path).await?;
+    let Opened {
+        path,
+        attrs,
+        handle,
+    } = open_to_read(&mut sftp, allowed, path).await?;
     let (mut tx, body) = channel_body(4);
     let tasks = app.tasks.clone();
     let profile = name.to_owned();

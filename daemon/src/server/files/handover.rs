@@ -14,12 +14,14 @@ use std::sync::Arc;
 use ::http::Request;
 use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
-use tether_api::files::{HANDOVER_PROTOCOL, UploadReply};
+use tether_api::files::{Downloaded, FetchEvent, FetchStarted, HANDOVER_PROTOCOL, UploadReply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-use super::remote;
-use super::upload::{Source, recorded, wanted_of, write_from};
+use super::digest::Digest;
+use super::download::{Opened, open_to_read};
+use super::upload::{Source, named_path, recorded, wanted_of, write_from};
+use super::{Remote, path_param, remote};
 use crate::access::Caller;
 use crate::access::policy::Op;
 use crate::error::Error;
@@ -47,29 +49,21 @@ pub async fn upload(
     let uri = request.uri().clone();
     let (app, caller, name) = (app.clone(), caller.clone(), name.to_owned());
     app.clone().spawn(async move {
-        let Ok(upgraded) = on_upgrade.await else {
+        let Some(Accepted {
+            fd,
+            mut writing,
+            gone,
+            watch,
+        }) = accepted(on_upgrade).await
+        else {
             return;
         };
-        let Some((stream, early)) = upgraded_socket(upgraded) else {
-            tracing::warn!("an upload hand-over on a connection that is not a Unix socket");
-            return;
-        };
-        let fd = received_fd(&stream, &early, "the file").await;
-        let (mut reading, mut writing) = stream.into_split();
-        // The CLI going away (Ctrl-C) ends the upload.
-        let gone = CancellationToken::new();
-        let watcher = gone.clone();
-        let watch = tokio::spawn(async move {
-            let mut byte = [0u8; 1];
-            let _ = reading.read(&mut byte).await;
-            watcher.cancel();
-        });
         let result = match fd {
             Err(error) => Err(error),
             Ok(fd) => match HandedOver::take(fd, gone) {
                 Err(error) => Err(error),
                 Ok(mut file) => {
-                    recorded(&app, &caller, &name, &uri, async {
+                    recorded(&app, &caller, &name, "upload", &named_path(&uri), async {
                         let remote = remote(&app, &caller, &name).await?;
                         let source = Source::File(&mut file);
                         write_from(
@@ -91,6 +85,39 @@ pub async fn upload(
         let _ = writing.shutdown().await;
     });
     Ok(switching(HANDOVER_PROTOCOL))
+}
+
+/// A hand-over under way: the descriptor that came (or why none did), the
+/// half of the connection the answer goes on, and a token cancelled when
+/// the CLI goes away (Ctrl-C), by the task that watches for it.
+struct Accepted {
+    fd: Result<OwnedFd, Error>,
+    writing: tokio::net::unix::OwnedWriteHalf,
+    gone: CancellationToken,
+    watch: tokio::task::JoinHandle<()>,
+}
+
+async fn accepted(on_upgrade: hyper::upgrade::OnUpgrade) -> Option<Accepted> {
+    let upgraded = on_upgrade.await.ok()?;
+    let Some((stream, early)) = upgraded_socket(upgraded) else {
+        tracing::warn!("a file hand-over on a connection that is not a Unix socket");
+        return None;
+    };
+    let fd = received_fd(&stream, &early, "the file").await;
+    let (mut reading, writing) = stream.into_split();
+    let gone = CancellationToken::new();
+    let watcher = gone.clone();
+    let watch = tokio::spawn(async move {
+        let mut byte = [0u8; 1];
+        let _ = reading.read(&mut byte).await;
+        watcher.cancel();
+    });
+    Some(Accepted {
+        fd,
+        writing,
+        gone,
+        watch,
+    })
 }
 
 /// A handed-over file, read from where its offset stands to its end.
@@ -138,4 +165,158 @@ impl HandedOver {
             },
         }
     }
+}
+
+/// `POST .../files/fetch`: a remote file written into a local file the
+/// CLI created (owner-only, beside its target) and hands over open for
+/// writing; tetherd answers with [`FetchEvent`] lines. SFTP profiles only:
+/// an FTP profile answers `not_supported` and the CLI streams instead.
+pub async fn download(
+    app: &Arc<App>,
+    caller: &Caller,
+    name: &str,
+    mut request: Request<Incoming>,
+) -> Result<Resp, Error> {
+    let allowed = app.authorize(caller, name, Op::Sftp { write: false })?;
+    let path = path_param(request.uri())?;
+    if !wants_upgrade(&request, HANDOVER_PROTOCOL) {
+        return Err(Error::UpgradeRequired(
+            "a hand-over download".into(),
+            HANDOVER_PROTOCOL,
+        ));
+    }
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let (app, caller, name) = (app.clone(), caller.clone(), name.to_owned());
+    app.clone().spawn(async move {
+        let Some(Accepted {
+            fd,
+            mut writing,
+            gone,
+            watch,
+        }) = accepted(on_upgrade).await
+        else {
+            return;
+        };
+        let result = match fd.and_then(writable) {
+            Err(error) => Err(error),
+            Ok(mut file) => {
+                let fetch = fetch_into(
+                    &app,
+                    &caller,
+                    &name,
+                    &allowed,
+                    &path,
+                    &mut file,
+                    &mut writing,
+                    &gone,
+                );
+                recorded(&app, &caller, &name, "download", &path, fetch).await
+            }
+        };
+        watch.abort();
+        let event = match result {
+            Ok(done) => FetchEvent::Done(done),
+            Err(error) => FetchEvent::Error(error.to_api()),
+        };
+        let _ = send_event(&mut writing, &event).await;
+        let _ = writing.shutdown().await;
+    });
+    Ok(switching(HANDOVER_PROTOCOL))
+}
+
+/// A handed-over descriptor to download into: a regular file open for
+/// writing.
+fn writable(fd: OwnedFd) -> Result<tokio::fs::File, Error> {
+    use rustix::fs::{FileType, OFlags};
+    let regular = rustix::fs::fstat(&fd)
+        .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile);
+    let open_for_writing = rustix::fs::fcntl_getfl(&fd).is_ok_and(|flags| {
+        let mode = flags & OFlags::RWMODE;
+        mode == OFlags::WRONLY || mode == OFlags::RDWR
+    });
+    if !regular || !open_for_writing {
+        return Err(Error::BadRequest(
+            "what came is not a regular file open for writing".into(),
+        ));
+    }
+    Ok(tokio::fs::File::from_std(std::fs::File::from(fd)))
+}
+
+async fn send_event(
+    writing: &mut tokio::net::unix::OwnedWriteHalf,
+    event: &FetchEvent,
+) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(event).unwrap_or_default();
+    line.push(b'\n');
+    writing.write_all(&line).await
+}
+
+/// Reads the remote file into `file`, hashing it beside.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_into(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    allowed: &crate::access::policy::Allowed,
+    path: &str,
+    file: &mut tokio::fs::File,
+    writing: &mut tokio::net::unix::OwnedWriteHalf,
+    gone: &CancellationToken,
+) -> Result<Downloaded, Error> {
+    let Remote::Sftp(mut session) = remote(app, caller, name).await? else {
+        return Err(Error::NotSupported(
+            "an FTP profile's downloads stream through the CLI".into(),
+        ));
+    };
+    let sftp = &mut session.sftp;
+    let Opened {
+        path,
+        attrs,
+        handle,
+    } = open_to_read(sftp, allowed, path).await?;
+    let started = FetchEvent::Started(FetchStarted {
+        size: attrs.size.unwrap_or(0),
+        mode: attrs.permissions.unwrap_or(0o644) & 0o7777,
+        mtime: u64::from(attrs.mtime.unwrap_or(0)),
+    });
+    let _ = send_event(writing, &started).await;
+    let mut reader = sftp.reader(handle, &path);
+    let mut digest = Digest::start();
+    let mut bytes = 0u64;
+    let copied: Result<(), Error> = loop {
+        let chunk = tokio::select! {
+            biased;
+            () = gone.cancelled() => break Err(Error::BadRequest("the caller went away".into())),
+            chunk = reader.next_chunk() => chunk,
+        };
+        match chunk {
+            Ok(None) => break Ok(()),
+            Ok(Some(data)) => {
+                digest.update(&data).await;
+                if let Err(error) = file.write_all(&data).await {
+                    break Err(Error::BadRequest(format!(
+                        "writing the handed-over file failed: {error}"
+                    )));
+                }
+                bytes += data.len() as u64;
+            }
+            Err(error) => break Err(error.into()),
+        }
+    };
+    let _ = sftp.close(reader.into_handle(), &path, false).await;
+    copied?;
+    file.flush()
+        .await
+        .map_err(|e| Error::BadRequest(format!("writing the handed-over file failed: {e}")))?;
+    session
+        .lease()
+        .connection
+        .bytes_out
+        .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    session.done(app, name);
+    Ok(Downloaded {
+        path,
+        bytes,
+        sha256: digest.finish().await?,
+    })
 }

@@ -37,7 +37,7 @@ mod upload;
 
 pub use copy::copy;
 pub use download::download;
-pub use handover::upload as hand_over;
+pub use handover::{download as fetch, upload as hand_over};
 pub use upload::upload;
 
 /// A profile's files, leased for one request: an SFTP session, or an FTP

@@ -67,59 +67,102 @@ async fn record_and_receive(
     parts: &::http::request::Parts,
     body: &mut Option<Incoming>,
 ) -> Result<Resp, Error> {
-    let received = recorded(app, caller, name, &parts.uri, async {
-        let (path, wanted) = wanted_of(&parts.uri)?;
-        let remote = remote(app, caller, name).await?;
-        let Some(mut body) = body.take() else {
-            return Err(Error::Internal("the upload body was taken twice".into()));
-        };
-        write_from(
-            app,
-            caller,
-            name,
-            allowed,
-            remote,
-            &path,
-            &wanted,
-            Source::Body(&mut body),
-        )
-        .await
-    })
+    let received = recorded(
+        app,
+        caller,
+        name,
+        "upload",
+        &named_path(&parts.uri),
+        async {
+            let (path, wanted) = wanted_of(&parts.uri)?;
+            let remote = remote(app, caller, name).await?;
+            let Some(mut body) = body.take() else {
+                return Err(Error::Internal("the upload body was taken twice".into()));
+            };
+            write_from(
+                app,
+                caller,
+                name,
+                allowed,
+                remote,
+                &path,
+                &wanted,
+                Source::Body(&mut body),
+            )
+            .await
+        },
+    )
     .await;
     received.map(|done| json(StatusCode::OK, &done))
 }
 
-/// Runs `upload` between its start and end events on the trail (with the
-/// resolved path, bytes and SHA-256 at the end).
-pub(super) async fn recorded(
+/// What a finished transfer puts in its end event.
+pub(super) trait Transferred {
+    /// The remote path as the server resolved it.
+    fn resolved(&self) -> &str;
+    fn bytes(&self) -> u64;
+    fn sha256(&self) -> &str;
+}
+
+impl Transferred for Uploaded {
+    fn resolved(&self) -> &str {
+        &self.path
+    }
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+    fn sha256(&self) -> &str {
+        &self.sha256
+    }
+}
+
+impl Transferred for tether_api::files::Downloaded {
+    fn resolved(&self) -> &str {
+        &self.path
+    }
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+    fn sha256(&self) -> &str {
+        &self.sha256
+    }
+}
+
+/// Runs `transfer` (an `upload` or a `download` of `path`) between its
+/// start and end events on the trail (with the resolved path, bytes and
+/// SHA-256 at the end).
+pub(super) async fn recorded<T: Transferred>(
     app: &App,
     caller: &Caller,
     name: &str,
-    uri: &::http::Uri,
-    upload: impl Future<Output = Result<Uploaded, Error>>,
-) -> Result<Uploaded, Error> {
-    let start = Event::new(caller, &event_name(app, name, "upload"))
+    what: &str,
+    path: &str,
+    transfer: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let start = Event::new(caller, &event_name(app, name, what))
         .profile(name)
-        .detail(
-            "path",
-            query_value(uri.query().unwrap_or(""), "path")
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-        );
+        .detail("path", path);
     let end = start.end(String::new());
     app.record(start).await?;
-    let received = upload.await;
-    let end = match &received {
+    let done = transfer.await;
+    let end = match &done {
         Ok(done) => end
             .result("ok")
-            .detail("resolved", done.path.as_str())
-            .detail("bytes", done.bytes)
-            .detail("sha256", done.sha256.as_str()),
+            .detail("resolved", done.resolved())
+            .detail("bytes", done.bytes())
+            .detail("sha256", done.sha256()),
         Err(error) => end.result(error.code().as_str()),
     };
     app.record_after(end).await;
-    received
+    done
+}
+
+/// The path an upload's query names, for its start event.
+pub(super) fn named_path(uri: &::http::Uri) -> String {
+    query_value(uri.query().unwrap_or(""), "path")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 /// The target and what it should get, from an upload's query.
