@@ -2,6 +2,8 @@
 #
 # Starts its own sshd on a free 127.0.0.1 port and a `tetherd --user` on a
 # temporary socket, both ended by PID on exit, and adds the profile `bench`.
+# With BENCH_NETNS and BENCH_HOST (bench/latency.sh sets them), sshd runs in
+# that network namespace and listens on that address instead.
 # Sets: TETHER, work, user, port, fp, daemon, target, SSH (an ssh command
 # line with the same algorithms tether uses: curve25519-sha256, aes128-gcm,
 # an ed25519 key).
@@ -21,6 +23,7 @@ if [ "$(id -u)" = 0 ]; then
 else
     user=$(id -un)
 fi
+host=${BENCH_HOST:-127.0.0.1}
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 22022)
 ssh-keygen -q -t ed25519 -N '' -f "$work/host" -C host
 ssh-keygen -q -t ed25519 -N '' -f "$work/id" -C bench
@@ -28,7 +31,7 @@ mkdir -p "$work/keys" && cp "$work/id.pub" "$work/keys/$user" && chmod 644 "$wor
 [ "$(id -u)" = 0 ] && mkdir -p /run/sshd
 cat > "$work/sshd_config" <<CONF
 Port $port
-ListenAddress 127.0.0.1
+ListenAddress $host
 HostKey $work/host
 AuthorizedKeysFile $work/keys/%u
 PasswordAuthentication no
@@ -41,19 +44,19 @@ MaxStartups 200:30:400
 MaxSessions 20
 Subsystem sftp internal-sftp
 CONF
-"$SSHD" -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
+${BENCH_NETNS:+ip netns exec "$BENCH_NETNS"} "$SSHD" -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
 pids+=($!)
-echo "[127.0.0.1]:$port $(cat "$work/host.pub")" > "$work/known_hosts"
+echo "[$host]:$port $(cat "$work/host.pub")" > "$work/known_hosts"
 
 export TETHER_SOCKET=$work/tether.sock
 "$TETHERD" --user --socket "$TETHER_SOCKET" --state-dir "$work/state" 2>"$work/tetherd.log" &
 daemon=$!
 pids+=($daemon)
 for _ in $(seq 100); do [ -S "$TETHER_SOCKET" ] && break; sleep 0.05; done
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 100); do (exec 3<>/dev/tcp/$host/$port) 2>/dev/null && break; sleep 0.05; done
 fp=$(ssh-keygen -lf "$work/host.pub" | awk '{print $2}')
-"$TETHER" profile add bench --host 127.0.0.1 --port "$port" --user "$user" --key-file "$work/id" --host-key "$fp" >/dev/null
+"$TETHER" profile add bench --host "$host" --port "$port" --user "$user" --key-file "$work/id" --host-key "$fp" >/dev/null
 
 SSH=(ssh -F /dev/null -i "$work/id" -p "$port" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes
      -o KexAlgorithms=curve25519-sha256 -o Ciphers=aes128-gcm@openssh.com -o BatchMode=yes -o LogLevel=ERROR)
-target="$user@127.0.0.1"
+target="$user@$host"
