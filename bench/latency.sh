@@ -20,9 +20,9 @@ NET=${NET:-../shared/tools/latency/net.sh}
 [ -f "$NET" ] || { echo "bench: $NET not found (set NET=path/to/net.sh)" >&2; exit 1; }
 # shellcheck source=/dev/null
 source "$NET"
-net_down 2>/dev/null || true  # what an interrupted run left
+(set +e; net_down) 2>/dev/null || true  # what an interrupted run left
 net_up
-trap 'net_down 2>/dev/null; true' EXIT
+trap 'set +e; net_down 2>/dev/null; true' EXIT
 export BENCH_NETNS=$NET_NS BENCH_HOST=$NET_THERE
 for rtt in $RTTS; do
     set_delay "$rtt"
