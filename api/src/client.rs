@@ -157,23 +157,7 @@ impl Client {
         endpoint: &E,
         body: &E::Body,
     ) -> Result<Stream, ClientError> {
-        let body = serde_json::to_vec(body).map_err(protocol)?;
-        let response = self
-            .send(
-                method_of::<E>()?,
-                &endpoint.path(),
-                Some(body),
-                Some(STREAM_PROTOCOL),
-            )
-            .await?;
-        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-            let response = check_status(response).await?;
-            return Err(protocol(format!(
-                "expected 101 Switching Protocols, got {}",
-                response.status()
-            )));
-        }
-        let upgraded = hyper::upgrade::on(response).await.map_err(protocol)?;
+        let upgraded = self.switch(endpoint, body, STREAM_PROTOCOL).await?;
         Ok(TokioIo::new(upgraded))
     }
 
@@ -184,23 +168,11 @@ impl Client {
         request: &crate::agent::AgentRequest,
         listener: impl std::os::fd::AsFd,
     ) -> Result<crate::agent::AgentServing, ClientError> {
-        use crate::agent::{AGENT_PROTOCOL, AgentReply, MAX_REPLY};
-        use tokio::io::AsyncReadExt;
-        let (mut stream, early) = self
-            .upgrade(&endpoint::StartAgent {}, request, AGENT_PROTOCOL)
+        use crate::agent::{AGENT_PROTOCOL, AgentReply};
+        let stream = self
+            .hand_over(&endpoint::StartAgent {}, request, AGENT_PROTOCOL, listener)
             .await?;
-        if !early.is_empty() {
-            return Err(protocol("the daemon spoke before it had the socket"));
-        }
-        crate::agent::send_fd(&stream, listener)
-            .await
-            .map_err(protocol)?;
-        let mut reply = Vec::new();
-        (&mut stream)
-            .take(MAX_REPLY as u64)
-            .read_to_end(&mut reply)
-            .await
-            .map_err(protocol)?;
+        let reply = whole_reply(stream).await?;
         match serde_json::from_slice(&reply).map_err(protocol)? {
             AgentReply::Serving(serving) => Ok(serving),
             AgentReply::Error(error) => Err(ClientError::Api(error)),
@@ -230,23 +202,24 @@ impl Client {
         upload: &endpoint::UploadHandover,
         file: impl std::os::fd::AsFd,
     ) -> Result<UnixStream, ClientError> {
-        self.hand_over(upload, file).await
+        self.hand_over(upload, &(), crate::files::HANDOVER_PROTOCOL, file)
+            .await
     }
 
-    /// Calls a hand-over endpoint and sends `file` on the upgraded
-    /// connection.
-    async fn hand_over<E: Endpoint<Body = ()>>(
+    /// Calls a hand-over endpoint (upgrading to `protocol_name`) and sends
+    /// `descriptor` on the upgraded connection, before anything else.
+    async fn hand_over<E: Endpoint>(
         &self,
         endpoint: &E,
-        file: impl std::os::fd::AsFd,
+        body: &E::Body,
+        protocol_name: &'static str,
+        descriptor: impl std::os::fd::AsFd,
     ) -> Result<UnixStream, ClientError> {
-        let (stream, early) = self
-            .upgrade(endpoint, &(), crate::files::HANDOVER_PROTOCOL)
-            .await?;
+        let (stream, early) = self.upgrade(endpoint, body, protocol_name).await?;
         if !early.is_empty() {
-            return Err(protocol("the daemon spoke before it had the file"));
+            return Err(protocol("the daemon spoke before it had the descriptor"));
         }
-        crate::agent::send_fd(&stream, file)
+        crate::agent::send_fd(&stream, descriptor)
             .await
             .map_err(protocol)?;
         Ok(stream)
@@ -259,7 +232,9 @@ impl Client {
         download: &endpoint::DownloadHandover,
         file: impl std::os::fd::AsFd,
     ) -> Result<tokio::io::BufReader<UnixStream>, ClientError> {
-        let stream = self.hand_over(download, file).await?;
+        let stream = self
+            .hand_over(download, &(), crate::files::HANDOVER_PROTOCOL, file)
+            .await?;
         Ok(tokio::io::BufReader::new(stream))
     }
 
@@ -285,30 +260,23 @@ impl Client {
 
     /// The answer to a hand-over upload, once the daemon has written the
     /// file (or refused).
-    pub async fn upload_reply(
-        mut stream: UnixStream,
-    ) -> Result<crate::files::Uploaded, ClientError> {
-        use tokio::io::AsyncReadExt;
-        let mut reply = Vec::new();
-        (&mut stream)
-            .take(crate::agent::MAX_REPLY as u64)
-            .read_to_end(&mut reply)
-            .await
-            .map_err(protocol)?;
+    pub async fn upload_reply(stream: UnixStream) -> Result<crate::files::Uploaded, ClientError> {
+        let reply = whole_reply(stream).await?;
         match serde_json::from_slice(&reply).map_err(protocol)? {
             crate::files::UploadReply::Done(done) => Ok(done),
             crate::files::UploadReply::Error(error) => Err(ClientError::Api(error)),
         }
     }
 
-    /// Calls an endpoint that upgrades the connection to `protocol`: the
-    /// connection, and what the daemon sent after its answer.
-    async fn upgrade<E: Endpoint>(
+    /// Calls an endpoint that switches the connection to `protocol_name`:
+    /// the connection once the daemon answered 101 (any other answer is its
+    /// error, or a protocol error).
+    async fn switch<E: Endpoint>(
         &self,
         endpoint: &E,
         body: &E::Body,
         protocol_name: &'static str,
-    ) -> Result<(UnixStream, bytes::Bytes), ClientError> {
+    ) -> Result<hyper::upgrade::Upgraded, ClientError> {
         let body = serde_json::to_vec(body).map_err(protocol)?;
         let response = self
             .send(
@@ -325,7 +293,18 @@ impl Client {
                 response.status()
             )));
         }
-        let upgraded = hyper::upgrade::on(response).await.map_err(protocol)?;
+        hyper::upgrade::on(response).await.map_err(protocol)
+    }
+
+    /// Calls an endpoint that upgrades the connection to `protocol`: the
+    /// connection, and what the daemon sent after its answer.
+    async fn upgrade<E: Endpoint>(
+        &self,
+        endpoint: &E,
+        body: &E::Body,
+        protocol_name: &'static str,
+    ) -> Result<(UnixStream, bytes::Bytes), ClientError> {
+        let upgraded = self.switch(endpoint, body, protocol_name).await?;
         let parts = upgraded
             .downcast::<TokioIo<UnixStream>>()
             .map_err(|_| protocol("the upgraded connection is not the daemon's socket"))?;
@@ -476,6 +455,19 @@ async fn check_status(
         Ok(body) => Err(ClientError::Api(body.error)),
         Err(_) => Err(protocol(format!("HTTP {status} without an error body"))),
     }
+}
+
+/// What the daemon writes on an upgraded connection before it closes it
+/// (a hand-over's answer), up to [`crate::agent::MAX_REPLY`] bytes.
+async fn whole_reply(mut stream: UnixStream) -> Result<Vec<u8>, ClientError> {
+    use tokio::io::AsyncReadExt;
+    let mut reply = Vec::new();
+    (&mut stream)
+        .take(crate::agent::MAX_REPLY as u64)
+        .read_to_end(&mut reply)
+        .await
+        .map_err(protocol)?;
+    Ok(reply)
 }
 
 async fn read_json<T: DeserializeOwned>(

@@ -316,8 +316,8 @@ fn forwards_need_the_grant_for_their_destination() {
     proxied.fails_with("forbidden");
 
     // `*` is an owner's; a named destination is an operator's.
-    daemon
-        .run(&[
+    let operator_forwarding = |destination: &str| {
+        daemon.run(&[
             "grant",
             "set",
             "web1",
@@ -328,24 +328,11 @@ fn forwards_need_the_grant_for_their_destination() {
             "--exec",
             "any",
             "--forward",
-            "*:*",
+            destination,
         ])
-        .fails_with("bad_request");
-    daemon
-        .run(&[
-            "grant",
-            "set",
-            "web1",
-            "--user",
-            alice,
-            "--role",
-            "operator",
-            "--exec",
-            "any",
-            "--forward",
-            &destination,
-        ])
-        .ok();
+    };
+    operator_forwarding("*:*").fails_with("bad_request");
+    operator_forwarding(&destination).ok();
     let (child, bound) = forward_as(&daemon, Some(alice), &["web1", "-L", &to]);
     assert_eq!(round_trip(&bound[0], b"hello"), b"hello");
     // Another port of the same host is not the granted one.

@@ -495,63 +495,21 @@ mod tests {
         assert!(destination_allows("[::1]:22", "::1", 22));
         assert!(destination_allows("*:*", "x", 1));
 
+        let db = Op::Forward {
+            host: "db",
+            port: 5432,
+        };
+        let other_port = Op::Forward {
+            host: "db",
+            port: 22,
+        };
         let mut g = grant(Role::Operator);
-        assert_eq!(
-            verdict(
-                Op::Forward {
-                    host: "db",
-                    port: 5432
-                },
-                &g,
-                true
-            ),
-            "forbidden"
-        );
+        assert_eq!(verdict(db, &g, true), "forbidden");
         g.forward = vec!["db:5432".into()];
-        assert_eq!(
-            verdict(
-                Op::Forward {
-                    host: "db",
-                    port: 5432
-                },
-                &g,
-                false
-            ),
-            "mfa"
-        );
-        assert_eq!(
-            verdict(
-                Op::Forward {
-                    host: "db",
-                    port: 5432
-                },
-                &g,
-                true
-            ),
-            "allow"
-        );
-        assert_eq!(
-            verdict(
-                Op::Forward {
-                    host: "db",
-                    port: 22
-                },
-                &g,
-                true
-            ),
-            "forbidden"
-        );
+        assert_eq!(verdict(db, &g, false), "mfa");
+        assert_eq!(verdict(db, &g, true), "allow");
+        assert_eq!(verdict(other_port, &g, true), "forbidden");
         g.unattended = true;
-        assert_eq!(
-            verdict(
-                Op::Forward {
-                    host: "db",
-                    port: 5432
-                },
-                &g,
-                true
-            ),
-            "action_not_allowed"
-        );
+        assert_eq!(verdict(db, &g, true), "action_not_allowed");
     }
 }

@@ -306,8 +306,8 @@ impl Audit {
         batch: Vec<Waiting>,
     ) {
         let mut next = head.clone();
-        let mut events = Vec::with_capacity(batch.len());
         let mut rows = Vec::with_capacity(batch.len());
+        // Each event's number and op, and who waits for it.
         let mut waiters = Vec::with_capacity(batch.len());
         for Waiting { mut event, written } in batch {
             event.seq = next.next_seq;
@@ -319,8 +319,7 @@ impl Audit {
                     next.next_seq = event.seq + 1;
                     next.last_mac = event.mac.clone();
                     rows.push((event.seq, bytes));
-                    waiters.push((event.seq, written));
-                    events.push(event);
+                    waiters.push((event.seq, event.op, written));
                 }
                 Err(error) => {
                     let _ = written.send(Err(Error::Internal(error.to_string())));
@@ -334,7 +333,7 @@ impl Audit {
         let head_bytes = match serde_json::to_vec(&next) {
             Ok(bytes) => bytes,
             Err(error) => {
-                for (_, written) in waiters {
+                for (_, _, written) in waiters {
                     let _ = written.send(Err(Error::Internal(error.to_string())));
                 }
                 return;
@@ -343,14 +342,14 @@ impl Audit {
         match store.append_audit_events(&rows, &head_bytes).await {
             Ok(()) => {
                 *head = next;
-                for ((seq, written), (_, bytes)) in waiters.into_iter().zip(&rows) {
+                for ((seq, _, written), (_, bytes)) in waiters.into_iter().zip(&rows) {
                     tracing::info!(target: "audit", "{}", String::from_utf8_lossy(bytes));
                     let _ = written.send(Ok(seq));
                 }
             }
             Err(error) => {
-                for (event, (_, written)) in events.iter().zip(waiters) {
-                    let _ = written.send(Err(write_failure(&error, &event.op)));
+                for (_, op, written) in waiters {
+                    let _ = written.send(Err(write_failure(&error, &op)));
                 }
             }
         }

@@ -490,11 +490,8 @@ impl Pool {
     /// Keeps `sftp` for `profile`'s next file request, where its connection
     /// has room to spare; otherwise it ends here.
     pub fn park(&self, profile: &str, sftp: Sftp, lease: Lease) {
-        let connection = &lease.connection;
-        let spare = connection.has_room()
-            && connection.channels.load(Ordering::SeqCst)
-                < connection.max_channels.load(Ordering::SeqCst);
-        if !spare {
+        // Its own channel is counted: room left means a slot besides it.
+        if !lease.connection.has_room() {
             return;
         }
         let slot = self.slot(profile);

@@ -16,6 +16,7 @@ use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
 use tether_api::files::{Downloaded, FetchEvent, FetchStarted, HANDOVER_PROTOCOL, UploadReply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::OwnedWriteHalf;
 use tokio_util::sync::CancellationToken;
 
 use super::digest::Digest;
@@ -39,28 +40,15 @@ pub async fn upload(
 ) -> Result<Resp, Error> {
     let allowed = app.authorize(caller, name, Op::Sftp { write: true })?;
     let (path, wanted) = wanted_of(request.uri())?;
-    if !wants_upgrade(&request, HANDOVER_PROTOCOL) {
-        return Err(Error::UpgradeRequired(
-            "a hand-over upload".into(),
-            HANDOVER_PROTOCOL,
-        ));
-    }
-    let on_upgrade = hyper::upgrade::on(&mut request);
     let uri = request.uri().clone();
-    let (app, caller, name) = (app.clone(), caller.clone(), name.to_owned());
-    app.clone().spawn(async move {
-        let Some(Accepted {
-            fd,
-            mut writing,
-            gone,
-            watch,
-        }) = accepted(on_upgrade).await
-        else {
-            return;
-        };
-        let result = match fd {
-            Err(error) => Err(error),
-            Ok(fd) => match HandedOver::take(fd, gone) {
+    let (task_app, caller, name) = (app.clone(), caller.clone(), name.to_owned());
+    serve(
+        app,
+        &mut request,
+        "a hand-over upload",
+        move |fd, writing, gone| async move {
+            let app = task_app;
+            let result = match fd.and_then(|fd| HandedOver::take(fd, gone)) {
                 Err(error) => Err(error),
                 Ok(mut file) => {
                     recorded(&app, &caller, &name, "upload", &named_path(&uri), async {
@@ -73,26 +61,58 @@ pub async fn upload(
                     })
                     .await
                 }
-            },
+            };
+            let reply = match result {
+                Ok(done) => UploadReply::Done(done),
+                Err(error) => UploadReply::Error(error.to_api()),
+            };
+            (writing, serde_json::to_vec(&reply).unwrap_or_default())
+        },
+    )
+}
+
+/// Upgrades `request` to a hand-over and answers `101`; in a task of the
+/// daemon's, `work` gets the descriptor that came (or why none did), the
+/// half of the connection its answer goes on, and a token cancelled when
+/// the CLI goes away (Ctrl-C). The last bytes `work` gives back are
+/// written before the connection is closed.
+fn serve<F, Fut>(
+    app: &Arc<App>,
+    request: &mut Request<Incoming>,
+    what: &str,
+    work: F,
+) -> Result<Resp, Error>
+where
+    F: FnOnce(Result<OwnedFd, Error>, OwnedWriteHalf, CancellationToken) -> Fut + Send + 'static,
+    Fut: Future<Output = (OwnedWriteHalf, Vec<u8>)> + Send,
+{
+    if !wants_upgrade(request, HANDOVER_PROTOCOL) {
+        return Err(Error::UpgradeRequired(what.into(), HANDOVER_PROTOCOL));
+    }
+    let on_upgrade = hyper::upgrade::on(request);
+    app.spawn(async move {
+        let Some(Accepted {
+            fd,
+            writing,
+            gone,
+            watch,
+        }) = accepted(on_upgrade).await
+        else {
+            return;
         };
+        let (mut writing, last) = work(fd, writing, gone).await;
         watch.abort();
-        let reply = match result {
-            Ok(done) => UploadReply::Done(done),
-            Err(error) => UploadReply::Error(error.to_api()),
-        };
-        let bytes = serde_json::to_vec(&reply).unwrap_or_default();
-        let _ = writing.write_all(&bytes).await;
+        let _ = writing.write_all(&last).await;
         let _ = writing.shutdown().await;
     });
     Ok(switching(HANDOVER_PROTOCOL))
 }
 
-/// A hand-over under way: the descriptor that came (or why none did), the
-/// half of the connection the answer goes on, and a token cancelled when
-/// the CLI goes away (Ctrl-C), by the task that watches for it.
+/// A hand-over under way (see [`serve`]), with the task that watches for
+/// the CLI going away.
 struct Accepted {
     fd: Result<OwnedFd, Error>,
-    writing: tokio::net::unix::OwnedWriteHalf,
+    writing: OwnedWriteHalf,
     gone: CancellationToken,
     watch: tokio::task::JoinHandle<()>,
 }
@@ -179,49 +199,36 @@ pub async fn download(
 ) -> Result<Resp, Error> {
     let allowed = app.authorize(caller, name, Op::Sftp { write: false })?;
     let path = path_param(request.uri())?;
-    if !wants_upgrade(&request, HANDOVER_PROTOCOL) {
-        return Err(Error::UpgradeRequired(
-            "a hand-over download".into(),
-            HANDOVER_PROTOCOL,
-        ));
-    }
-    let on_upgrade = hyper::upgrade::on(&mut request);
-    let (app, caller, name) = (app.clone(), caller.clone(), name.to_owned());
-    app.clone().spawn(async move {
-        let Some(Accepted {
-            fd,
-            mut writing,
-            gone,
-            watch,
-        }) = accepted(on_upgrade).await
-        else {
-            return;
-        };
-        let result = match fd.and_then(writable) {
-            Err(error) => Err(error),
-            Ok(mut file) => {
-                let fetch = fetch_into(
-                    &app,
-                    &caller,
-                    &name,
-                    &allowed,
-                    &path,
-                    &mut file,
-                    &mut writing,
-                    &gone,
-                );
-                recorded(&app, &caller, &name, "download", &path, fetch).await
-            }
-        };
-        watch.abort();
-        let event = match result {
-            Ok(done) => FetchEvent::Done(done),
-            Err(error) => FetchEvent::Error(error.to_api()),
-        };
-        let _ = send_event(&mut writing, &event).await;
-        let _ = writing.shutdown().await;
-    });
-    Ok(switching(HANDOVER_PROTOCOL))
+    let (task_app, caller, name) = (app.clone(), caller.clone(), name.to_owned());
+    serve(
+        app,
+        &mut request,
+        "a hand-over download",
+        move |fd, mut writing, gone| async move {
+            let app = task_app;
+            let result = match fd.and_then(writable) {
+                Err(error) => Err(error),
+                Ok(mut file) => {
+                    let fetch = fetch_into(
+                        &app,
+                        &caller,
+                        &name,
+                        &allowed,
+                        &path,
+                        &mut file,
+                        &mut writing,
+                        &gone,
+                    );
+                    recorded(&app, &caller, &name, "download", &path, fetch).await
+                }
+            };
+            let event = match result {
+                Ok(done) => FetchEvent::Done(done),
+                Err(error) => FetchEvent::Error(error.to_api()),
+            };
+            (writing, event_line(&event))
+        },
+    )
 }
 
 /// A handed-over descriptor to download into: a regular file open for
@@ -242,13 +249,11 @@ fn writable(fd: OwnedFd) -> Result<tokio::fs::File, Error> {
     Ok(tokio::fs::File::from_std(std::fs::File::from(fd)))
 }
 
-async fn send_event(
-    writing: &mut tokio::net::unix::OwnedWriteHalf,
-    event: &FetchEvent,
-) -> std::io::Result<()> {
+/// An event as the line it is sent as.
+fn event_line(event: &FetchEvent) -> Vec<u8> {
     let mut line = serde_json::to_vec(event).unwrap_or_default();
     line.push(b'\n');
-    writing.write_all(&line).await
+    line
 }
 
 /// Reads the remote file into `file`, hashing it beside.
@@ -260,7 +265,7 @@ async fn fetch_into(
     allowed: &crate::access::policy::Allowed,
     path: &str,
     file: &mut tokio::fs::File,
-    writing: &mut tokio::net::unix::OwnedWriteHalf,
+    writing: &mut OwnedWriteHalf,
     gone: &CancellationToken,
 ) -> Result<Downloaded, Error> {
     let Remote::Sftp(mut session) = remote(app, caller, name).await? else {
@@ -279,7 +284,7 @@ async fn fetch_into(
         mode: attrs.permissions.unwrap_or(0o644) & 0o7777,
         mtime: u64::from(attrs.mtime.unwrap_or(0)),
     });
-    let _ = send_event(writing, &started).await;
+    let _ = writing.write_all(&event_line(&started)).await;
     let mut reader = sftp.reader(handle, &path);
     let mut digest = Digest::start();
     let mut bytes = 0u64;
