@@ -156,7 +156,11 @@ impl Error {
             Error::Ssh(SshError::AuthFailed { .. }) => ErrorCode::AuthFailed,
             Error::Ssh(SshError::InvalidKey(_)) => ErrorCode::InvalidKey,
             Error::Ssh(SshError::BadPassphrase(_)) => ErrorCode::BadPassphrase,
-            Error::Ssh(SshError::Protocol { .. } | SshError::Closed { .. }) => ErrorCode::SshError,
+            Error::Ssh(
+                SshError::Protocol { .. }
+                | SshError::Closed { .. }
+                | SshError::ClosedUnanswered { .. },
+            ) => ErrorCode::SshError,
             Error::Ftp(FtpFailure::Connect { .. }) => ErrorCode::ConnectFailed,
             Error::Ftp(FtpFailure::Timeout { .. }) => ErrorCode::Timeout,
             Error::Ftp(

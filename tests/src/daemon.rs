@@ -100,8 +100,7 @@ impl Daemon {
     pub fn shared_cli(&self) -> PathBuf {
         let cli = self.dir.path().join("tether");
         if !cli.exists() {
-            std::fs::copy(tether_bin(), &cli).unwrap();
-            std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).unwrap();
+            crate::copy_executable(&tether_bin(), &cli);
         }
         cli
     }

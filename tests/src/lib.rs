@@ -113,12 +113,37 @@ pub fn tether_bin() -> PathBuf {
     bin_dir().join("tether")
 }
 
+/// A copy of the executable `from` at `to`, mode 0755, made by another
+/// process: a descriptor open for writing in this one would be inherited by
+/// every child a parallel test forks meanwhile, and running the copy would
+/// fail with "Text file busy".
+pub fn copy_executable(from: &Path, to: &Path) {
+    let copied = Command::new("install")
+        .args(["-m", "0755"])
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(copied.success(), "install {}", to.display());
+}
+
+/// A loopback port free now and never handed out before in this process:
+/// between this call and a server's bind another test may ask, and a server
+/// in a network namespace of its own is not seen here at all.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {

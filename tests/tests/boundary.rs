@@ -430,8 +430,7 @@ fn a_squatted_socket_gets_nothing() {
     std::fs::set_permissions(&tmp, Permissions::from_mode(0o1777)).unwrap();
     let cli = daemon.shared_cli();
     let tetherd = daemon.dir.path().join("tetherd");
-    std::fs::copy(tether_e2e::tetherd_bin(), &tetherd).unwrap();
-    std::fs::set_permissions(&tetherd, Permissions::from_mode(0o755)).unwrap();
+    tether_e2e::copy_executable(&tether_e2e::tetherd_bin(), &tetherd);
 
     // Mallory makes the victim's fallback directory first, open to all,
     // with a listener of her own in it.

@@ -167,8 +167,7 @@ fn other_uids_are_forbidden_even_through_a_world_writable_socket() {
     .unwrap();
     std::fs::set_permissions(&daemon.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     let cli = daemon.dir.path().join("tether");
-    std::fs::copy(tether_bin(), &cli).unwrap();
-    std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).unwrap();
+    tether_e2e::copy_executable(&tether_bin(), &cli);
 
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])

@@ -164,8 +164,15 @@ fn a_local_forward_carries_fifty_parallel_connections_and_a_hundred_mebibytes() 
     assert_eq!(received, sent.finalize());
 
     // Each connection on the trail at its end: where to, bytes, duration;
-    // one SSH connection carried them all.
-    let events = daemon.run(&["audit", "--json", "--op", "forward"]).json();
+    // one SSH connection carried them all. The last is recorded as its
+    // connection ends, which the client need not wait for.
+    let recorded = || daemon.run(&["audit", "--json", "--op", "forward"]).json();
+    tether_e2e::wait_until("51 records", std::time::Duration::from_secs(10), || {
+        recorded()
+            .as_array()
+            .is_some_and(|events| events.len() >= 51)
+    });
+    let events = recorded();
     let events = events.as_array().unwrap();
     assert_eq!(events.len(), 51, "{events:?}");
     let big = events

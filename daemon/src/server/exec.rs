@@ -13,6 +13,8 @@ use std::time::Duration;
 use ::http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use russh::Channel;
+use russh::client::Msg;
 use tether_api::STREAM_PROTOCOL;
 use tether_api::access::RunRequest;
 use tether_api::frame::Notice;
@@ -28,8 +30,11 @@ use crate::access::actions::{Template, valid_action_name};
 use crate::access::policy::Op;
 use crate::audit::Event;
 use crate::error::Error;
-use crate::ssh::exec::{Terminal, bridge, command_line, start};
+use crate::ssh::SshError;
+use crate::ssh::exec::{Started, Terminal, bridge, command_line, start};
+use crate::ssh::pool::Lease;
 use crate::ssh::quote::quote_all;
+use crate::ssh::reply::worth_retrying;
 
 /// Longest `timeout_secs` accepted (a week).
 const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
@@ -241,6 +246,32 @@ pub async fn stream(
     .await
 }
 
+/// A channel on `name`'s pooled connection with `command` (or a shell)
+/// started on it; a channel the server closed before answering is
+/// replaced by a fresh one ([`crate::ssh::reply`]).
+async fn started(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    run: &Run,
+    command: Option<&str>,
+) -> Result<(Channel<Msg>, Lease, Started), Error> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (mut channel, lease) = channel::open(app, caller, name).await?;
+        let connection = &lease.connection;
+        let (addr, reply_wait) = (&connection.addr, connection.reply_wait);
+        match start(&mut channel, addr, command, run.pty.as_ref(), reply_wait).await {
+            Ok(started) => return Ok((channel, lease, started)),
+            Err(error @ SshError::ClosedUnanswered { .. }) if worth_retrying(&error, attempt) => {
+                tracing::info!(profile = %name, %error, "trying a fresh channel");
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
 /// Opens the channel, starts the command and hands the stream to a task
 /// that records `end` when the command is over.
 async fn start_stream(
@@ -252,23 +283,16 @@ async fn start_stream(
     on_upgrade: hyper::upgrade::OnUpgrade,
     end: Event,
 ) -> Result<Resp, Error> {
-    let (mut channel, lease) = channel::open(app, caller, name).await?;
+    let (channel, lease, command_started) =
+        started(app, caller, name, &run, command.as_deref()).await?;
     let connection = &lease.connection;
-    let terminal = start(
-        &mut channel,
-        &connection.addr,
-        command.as_deref(),
-        run.pty.as_ref(),
-        connection.reply_wait,
-    )
-    .await?;
     // A shell shows the server's banner first, as ssh does; a command's
     // output is never mixed with it.
     let mut notices = Vec::new();
     if let (true, Some(text)) = (run.banner, &connection.banner) {
         notices.push(Notice::Banner { text: text.clone() });
     }
-    if terminal == Terminal::Refused {
+    if command_started.terminal == Terminal::Refused {
         notices.push(Notice::NoTerminal);
     }
 
@@ -282,6 +306,7 @@ async fn start_stream(
             Ok(upgraded) => {
                 let outcome = bridge(
                     channel,
+                    command_started.early,
                     TokioIo::new(upgraded),
                     notices,
                     run.timeout,

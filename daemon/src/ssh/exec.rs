@@ -29,6 +29,7 @@ use tokio_util::codec::FramedRead;
 use super::SshError;
 use super::pool::{Lease, Stall};
 use super::quote::{Unquotable, quote_all};
+use super::reply::{Answer, answer};
 
 /// Framed output held for a caller before the bridge stops reading the
 /// channel: enough to ride out a caller's pauses without holding up the
@@ -46,6 +47,9 @@ pub fn command_line(argv: &[String]) -> Result<String, Unquotable> {
     }
 }
 
+/// The least time a server is given to answer a command's request.
+const COMMAND_REPLY_WAIT: Duration = Duration::from_secs(10);
+
 /// Most terminal modes a request may carry (RFC 4254 defines fewer).
 const MAX_MODES: usize = 64;
 
@@ -59,18 +63,28 @@ pub enum Terminal {
     Refused,
 }
 
+/// A command started on a channel: whether it has a terminal, and what the
+/// server sent before its answer (for [`bridge`], first).
+pub struct Started {
+    pub terminal: Terminal,
+    pub early: Vec<ChannelMsg>,
+}
+
 /// Starts `command` (or, without one, the user's login shell) on an open
 /// session channel, on a pseudo-terminal if `pty` is given and the server
-/// grants one. A server that does not answer the terminal request within
-/// `reply_wait` is an error.
+/// grants one, and waits (up to `reply_wait` each) for the server's answers:
+/// a refused command is an error here, and a channel the server closed
+/// before answering is [`SshError::ClosedUnanswered`], safe to try again on
+/// a fresh channel ([`super::reply`]).
 pub async fn start(
     channel: &mut Channel<Msg>,
     addr: &str,
     command: Option<&str>,
     pty: Option<&PtyRequest>,
     reply_wait: Duration,
-) -> Result<Terminal, SshError> {
+) -> Result<Started, SshError> {
     let russh = |e| SshError::from_russh(addr, e);
+    let mut early = Vec::new();
     let mut terminal = Terminal::NotAsked;
     if let Some(pty) = pty {
         let modes: Vec<(Pty, u32)> = pty
@@ -84,47 +98,41 @@ pub async fn start(
             .request_pty(true, &pty.term, pty.cols, pty.rows, 0, 0, &modes)
             .await
             .map_err(russh)?;
-        terminal = terminal_reply(channel, addr, reply_wait).await?;
+        terminal = match answer(
+            channel,
+            addr,
+            reply_wait,
+            "the terminal request",
+            &mut early,
+        )
+        .await?
+        {
+            Answer::Granted => Terminal::Granted,
+            Answer::Refused => Terminal::Refused,
+        };
     }
-    match command {
-        Some(command) => channel.exec(true, command).await.map_err(russh)?,
-        None => channel.request_shell(true).await.map_err(russh)?,
-    }
-    Ok(terminal)
-}
-
-/// Waits for the server's answer to a terminal request; nothing else comes
-/// on a channel before it runs anything but window adjustments.
-async fn terminal_reply(
-    channel: &mut Channel<Msg>,
-    addr: &str,
-    reply_wait: Duration,
-) -> Result<Terminal, SshError> {
-    let closed = || SshError::Protocol {
-        addr: addr.to_owned(),
-        message: "the server closed the channel when asked for a terminal".into(),
-    };
-    let answer = async {
-        loop {
-            match channel.wait().await {
-                Some(ChannelMsg::Success) => return Ok(Terminal::Granted),
-                Some(ChannelMsg::Failure) => return Ok(Terminal::Refused),
-                Some(ChannelMsg::Close | ChannelMsg::Eof) | None => return Err(closed()),
-                Some(_) => {}
-            }
+    let asked = match command {
+        Some(command) => {
+            channel.exec(true, command).await.map_err(russh)?;
+            "the command's request"
+        }
+        None => {
+            channel.request_shell(true).await.map_err(russh)?;
+            "the shell's request"
         }
     };
-    tokio::time::timeout(reply_wait, answer)
-        .await
-        .unwrap_or_else(|_| {
-            Err(SshError::Protocol {
-                addr: addr.to_owned(),
-                message: format!(
-                    "the server did not answer a terminal request within {}s",
-                    reply_wait.as_secs()
-                ),
-            })
-        })
+    // A busy server forks and opens its PAM session before it answers.
+    let command_wait = reply_wait.max(COMMAND_REPLY_WAIT);
+    match answer(channel, addr, command_wait, asked, &mut early).await? {
+        Answer::Granted => Ok(Started { terminal, early }),
+        Answer::Refused => Err(SshError::Protocol {
+            addr: addr.to_owned(),
+            message: match command {
+                Some(_) => "the server refused to run the command".into(),
+                None => "the server refused to start a shell".into(),
+            },
+        }),
+    }
 }
 
 /// What the caller saw of a command, for the log and the audit trail.
@@ -187,10 +195,44 @@ enum InputEnd {
 /// channel is closed.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 
+/// Takes one message from the command's channel into `outcome`, `output`
+/// and `exit`; false when the channel has closed.
+fn take(
+    message: Option<ChannelMsg>,
+    outcome: &mut Outcome,
+    output: &mut Output,
+    exit: &mut ExitInfo,
+) -> bool {
+    match message {
+        Some(ChannelMsg::Data { data }) => {
+            outcome.bytes_out += data.len() as u64;
+            output.push(&data, false);
+        }
+        Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+            outcome.bytes_out += data.len() as u64;
+            output.push(&data, true);
+        }
+        Some(ChannelMsg::ExitStatus { exit_status }) => exit.status = Some(exit_status),
+        Some(ChannelMsg::ExitSignal {
+            signal_name: sig,
+            core_dumped,
+            ..
+        }) => {
+            exit.signal = Some(signal_name(&sig));
+            exit.core_dumped = core_dumped;
+        }
+        Some(ChannelMsg::Close) | None => return false,
+        Some(_) => {}
+    }
+    true
+}
+
 /// Runs the stream until the command ends or the caller goes away;
-/// `notices` go to the caller before any output.
+/// `notices` go to the caller before any output, then what [`start`] saw
+/// before the server's answer.
 pub async fn bridge<S>(
     channel: Channel<Msg>,
+    early: Vec<ChannelMsg>,
     stream: S,
     notices: Vec<Notice>,
     timeout: Option<Duration>,
@@ -242,7 +284,9 @@ where
         timed_out: false,
     };
     let mut input_done = false;
-    let mut channel_refused = false;
+    for message in early {
+        take(Some(message), &mut outcome, &mut output, &mut exit);
+    }
     // The time limit: first SIGTERM, then, after a grace period, the channel
     // is closed (a server may refuse signals; OpenSSH does for root logins).
     let timer = tokio::time::sleep(timeout.unwrap_or(Duration::ZERO));
@@ -276,25 +320,8 @@ where
                 }
             }
             message = remote.wait(), if !output.full() || output.discard => {
-                match message {
-                    Some(ChannelMsg::Data { data }) => {
-                        outcome.bytes_out += data.len() as u64;
-                        output.push(&data, false);
-                    }
-                    Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                        outcome.bytes_out += data.len() as u64;
-                        output.push(&data, true);
-                    }
-                    Some(ChannelMsg::ExitStatus { exit_status }) => {
-                        exit.status = Some(exit_status);
-                    }
-                    Some(ChannelMsg::ExitSignal { signal_name: sig, core_dumped, .. }) => {
-                        exit.signal = Some(signal_name(&sig));
-                        exit.core_dumped = core_dumped;
-                    }
-                    Some(ChannelMsg::Failure) => channel_refused = true,
-                    Some(ChannelMsg::Close) | None => break,
-                    Some(_) => {}
+                if !take(message, &mut outcome, &mut output, &mut exit) {
+                    break;
                 }
             }
             joined = &mut input, if !input_done => {
@@ -318,11 +345,6 @@ where
         let last = if exit.status.is_some() || exit.signal.is_some() || exit.timed_out {
             outcome.exit = Some(exit.clone());
             Frame::Exit(exit)
-        } else if channel_refused {
-            Frame::Error(ApiError::new(
-                ErrorCode::SshError,
-                "the server refused to run the command",
-            ))
         } else {
             Frame::Error(ApiError::new(
                 ErrorCode::SshError,

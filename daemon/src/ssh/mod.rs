@@ -16,6 +16,7 @@ pub mod hostkey;
 pub mod keys;
 pub mod pool;
 pub mod quote;
+pub mod reply;
 pub mod sftp;
 
 use crate::store::KeyInfo;
@@ -61,6 +62,10 @@ pub enum SshError {
     Protocol { addr: String, message: String },
     #[error("the SSH connection to {addr} closed: {message}")]
     Closed { addr: String, message: String },
+    /// A new channel closed before the server answered its first request
+    /// (see [`reply`]).
+    #[error("{addr} closed a new channel instead of answering {asked}")]
+    ClosedUnanswered { addr: String, asked: &'static str },
     #[error("{via} did not open a connection to {to}: {reason}")]
     TcpRefused {
         via: String,

@@ -15,14 +15,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use russh::Channel;
 use russh::client::Msg;
-use russh::{Channel, ChannelMsg};
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpErr;
 use russh_sftp::protocol::{FileAttributes, FileType, StatusCode};
 use tether_api::files::{FileInfo, FileKind};
 
 use super::SshError;
+use super::reply::{Answer, answer};
 use crate::remote::{RemoteError, RemoteKind};
 
 pub mod ops;
@@ -112,31 +113,12 @@ pub async fn open(
         .map_err(|e| SshError::from_russh(addr, e))?;
     // The server's answer to the request: a refusal (or none) is an error
     // here, not a silent hang in the first SFTP request.
-    let answered = tokio::time::timeout(reply_wait, async {
-        loop {
-            match channel.wait().await {
-                Some(ChannelMsg::Success) => return Ok(()),
-                Some(ChannelMsg::Failure) => {
-                    return Err("the server refused to start its SFTP subsystem".to_owned());
-                }
-                Some(ChannelMsg::Close | ChannelMsg::Eof) | None => {
-                    return Err("the server closed the channel instead of starting SFTP".to_owned());
-                }
-                Some(_) => continue,
-            }
-        }
-    })
-    .await;
-    match answered {
-        Ok(Ok(())) => {}
-        Ok(Err(message)) => return Err(failed(message)),
-        Err(_) => {
-            return Err(SshError::Timeout {
-                addr: addr.to_owned(),
-                secs: reply_wait.as_secs().max(1),
-                stage: "the SFTP subsystem's start",
-            });
-        }
+    let mut early = Vec::new();
+    let asked = "the SFTP subsystem's start";
+    if answer(&mut channel, addr, reply_wait, asked, &mut early).await? == Answer::Refused {
+        return Err(failed(
+            "the server refused to start its SFTP subsystem".to_owned(),
+        ));
     }
     let config = russh_sftp::client::Config {
         max_packet_len: 512 * 1024,
