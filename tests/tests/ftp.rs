@@ -695,6 +695,42 @@ fn an_interrupted_upload_leaves_no_half_target() {
     daemon.run(&["files", "ftp1", "ls", s(&remote)]).ok();
 }
 
+/// A download whose reader goes away mid-file: the server's reply to the
+/// cut-off transfer must not answer the next command on a pooled
+/// connection.
+#[test]
+fn an_abandoned_download_leaves_no_reply_behind() {
+    let Some(server) = FtpServer::vsftpd(Tls::Explicit) else {
+        return;
+    };
+    let daemon = daemon_with(&server, "ftp1");
+    let remote = server.user_dir("remote");
+    let big = remote.join("big");
+    fs::write(&big, pattern(64 * 1024 * 1024, 3)).unwrap();
+    server.give(&big);
+    let small = remote.join("small");
+    fs::write(&small, b"small and whole").unwrap();
+    server.give(&small);
+    for _round in 0..3 {
+        // Its output is never read: the transfer stalls, then is cut off.
+        let mut child = daemon
+            .tether()
+            .args(["cp", &format!("ftp1:{}", s(&big)), "-"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        daemon.run(&["files", "ftp1", "ls", s(&remote)]).ok();
+        let run = daemon.run(&["cp", &format!("ftp1:{}", s(&small)), "-"]);
+        run.ok();
+        assert_eq!(run.stdout(), "small and whole");
+    }
+}
+
 /// The server's side of the connection dies mid-upload: the message says
 /// the target is as it was, and the partial file is removed over a new
 /// connection.

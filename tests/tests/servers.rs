@@ -173,8 +173,9 @@ fn dropbear_passes_the_battery() {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         battery(&daemon, "db", remote.path());
         // Dropbear before 2024.86 closes a new channel whose request has
-        // not arrived when another command's process exits: side by side,
-        // some channels close at birth and are asked for again.
+        // not arrived when another command's process exits, then ends the
+        // connection: side by side, each command needs a connection of its
+        // own.
         for _round in 0..3 {
             let children: Vec<_> = (0..12)
                 .map(|i| daemon.spawn(&["exec", "db", &format!("echo {i}")]))

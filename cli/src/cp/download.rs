@@ -10,7 +10,6 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use tether_api::client::Client;
 use tether_api::endpoint as ep;
-use tether_api::error::ErrorCode;
 use tether_api::files::{FetchEvent, FileKind, FileQuery, SftpRequest, SftpResponse};
 use tokio::io::AsyncWriteExt;
 
@@ -139,15 +138,6 @@ impl Copier<'_> {
         // write into: the bytes do not cross the socket and this process.
         let (written_to, file) = self.open_local(target, existing.as_ref())?;
         let fetched = self.fetch_into(path, &file, &base).await;
-        if fetched
-            .as_ref()
-            .is_err_and(|f| f.is(ErrorCode::NotSupported))
-        {
-            drop(file);
-            let _ = std::fs::remove_file(&written_to);
-            set_partial(&written_to, false);
-            return self.download_streamed(path, target, existing, &base).await;
-        }
         let result = fetched.and_then(|(bytes, mode, mtime)| {
             file.sync_all()
                 .map_err(|e| io_error(&written_to, "write", e))?;

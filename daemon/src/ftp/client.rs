@@ -85,6 +85,13 @@ impl Control {
         self.broken
     }
 
+    /// A transfer was left unfinished: the server's reply to it would
+    /// answer the next command, so this connection takes no more (the pool
+    /// closes it rather than keep it).
+    pub fn abandon(&mut self) {
+        self.broken = true;
+    }
+
     /// Says goodbye, within a second; the connection closes either way.
     pub async fn quit(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.quit()).await;

@@ -92,6 +92,12 @@ impl Upload {
         }
     }
 
+    /// The data connection without what is still buffered: a transfer cut
+    /// short, for [`super::client::Control::finish`] to read its reply.
+    pub fn abandon(self) -> Transfer {
+        self.writer.into_inner()
+    }
+
     /// Sends what is buffered; the data connection, for
     /// [`super::client::Control::finish`], and the bytes written.
     pub async fn flush(mut self) -> Result<(Transfer, u64), Failed> {

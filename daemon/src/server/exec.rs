@@ -34,7 +34,6 @@ use crate::ssh::SshError;
 use crate::ssh::exec::{Started, Terminal, bridge, command_line, start};
 use crate::ssh::pool::Lease;
 use crate::ssh::quote::quote_all;
-use crate::ssh::reply::worth_retrying;
 
 /// Longest `timeout_secs` accepted (a week).
 const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
@@ -247,8 +246,9 @@ pub async fn stream(
 }
 
 /// A channel on `name`'s pooled connection with `command` (or a shell)
-/// started on it; a channel the server closed before answering is
-/// replaced by a fresh one ([`crate::ssh::reply`]).
+/// started on it. A channel the server closed before answering is not
+/// asked again (the server may have run the command), and its connection
+/// takes no more ([`crate::ssh::reply`]).
 async fn started(
     app: &App,
     caller: &Caller,
@@ -256,18 +256,16 @@ async fn started(
     run: &Run,
     command: Option<&str>,
 ) -> Result<(Channel<Msg>, Lease, Started), Error> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let (mut channel, lease) = channel::open(app, caller, name).await?;
-        let connection = &lease.connection;
-        let (addr, reply_wait) = (&connection.addr, connection.reply_wait);
-        match start(&mut channel, addr, command, run.pty.as_ref(), reply_wait).await {
-            Ok(started) => return Ok((channel, lease, started)),
-            Err(error @ SshError::ClosedUnanswered { .. }) if worth_retrying(&error, attempt) => {
-                tracing::info!(profile = %name, %error, "trying a fresh channel");
+    let (mut channel, lease) = channel::open(app, caller, name).await?;
+    let connection = &lease.connection;
+    let (addr, reply_wait) = (&connection.addr, connection.reply_wait);
+    match start(&mut channel, addr, command, run.pty.as_ref(), reply_wait).await {
+        Ok(started) => Ok((channel, lease, started)),
+        Err(error) => {
+            if matches!(error, SshError::ClosedUnanswered { .. }) {
+                connection.retire();
             }
-            Err(error) => return Err(error.into()),
+            Err(error.into())
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct ClientHandler {
     trust: Trust,
     seen: Arc<Mutex<Option<KeyInfo>>>,
     banner: Arc<Mutex<Option<String>>>,
+    /// The server's identification string (`SSH-2.0-...`), once known.
+    server_id: Arc<Mutex<String>>,
 }
 
 /// The most of a server's banner that is kept: a legal notice fits many
@@ -109,6 +111,18 @@ impl Handler for ClientHandler {
             Err(HandlerError::HostKeyRejected)
         }
     }
+
+    async fn kex_done(
+        &mut self,
+        _shared_secret: Option<&[u8]>,
+        _names: &russh::Names,
+        session: &mut client::Session,
+    ) -> Result<(), HandlerError> {
+        if let Ok(mut id) = self.server_id.lock() {
+            *id = String::from_utf8_lossy(session.remote_sshid()).into_owned();
+        }
+        Ok(())
+    }
 }
 
 pub type SshHandle = Handle<ClientHandler>;
@@ -118,6 +132,7 @@ pub struct Connected {
     pub host_key: KeyInfo,
     pub addr: String,
     banner: Arc<Mutex<Option<String>>>,
+    server_id: Arc<Mutex<String>>,
     /// The jump host's channel this connection runs in, if any.
     pub via: Option<super::pool::Lease>,
 }
@@ -126,6 +141,14 @@ impl Connected {
     /// The banner the server sent before login (RFC 4252, 5.4), if any.
     pub fn banner(&self) -> Option<String> {
         self.banner.lock().ok().and_then(|b| b.clone())
+    }
+
+    /// The server's identification string, `SSH-2.0-OpenSSH_9.2p1 ...`.
+    pub fn server_id(&self) -> String {
+        self.server_id
+            .lock()
+            .map(|id| id.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -366,10 +389,12 @@ pub async fn connect(
     };
     let seen = Arc::new(Mutex::new(None));
     let banner = Arc::new(Mutex::new(None));
+    let server_id = Arc::new(Mutex::new(String::new()));
     let handler = ClientHandler {
         trust,
         seen: seen.clone(),
         banner: banner.clone(),
+        server_id: server_id.clone(),
     };
     let config = Arc::new(client_config(settings));
     // Each address of the name gets the whole connect timeout, as ssh
@@ -417,6 +442,7 @@ pub async fn connect(
         host_key,
         addr,
         banner,
+        server_id,
         via: lease,
     })
 }

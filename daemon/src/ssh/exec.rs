@@ -336,6 +336,9 @@ where
     // The channel is done with: whatever the caller still has to read no
     // longer holds up the connection.
     output.stall = None;
+    if exit.status.is_some() || exit.signal.is_some() {
+        lease.process_ended();
+    }
 
     outcome.bytes_in = bytes_in.load(Ordering::Relaxed);
     if outcome.caller_gone {

@@ -5,7 +5,10 @@
 //!   second command makes no new TCP connection or handshake.
 //! - A profile gets a second connection only when the first is at the
 //!   server's session limit (OpenSSH `MaxSessions`, 10 by default): a refused
-//!   channel lowers that connection's limit to what it has.
+//!   channel lowers that connection's limit to what it has. A Dropbear
+//!   before 2024.86 gets one session channel per connection, and the
+//!   connection is retired after a channel whose process may still run
+//!   ([`super::reply::closes_new_channels`]).
 //! - A dead connection (closed by the server, or silent past its keepalives)
 //!   is dropped and replaced on the next command; commands running on it end
 //!   with an error, not a hang.
@@ -99,6 +102,10 @@ pub struct Connection {
     channels: AtomicUsize,
     max_channels: AtomicUsize,
     retired: AtomicBool,
+    /// One session channel at a time, opened only when no process of the
+    /// last can still be running (a server whose process exits close new
+    /// channels: [`super::reply::closes_new_channels`]).
+    exclusive: bool,
     /// Streams whose caller has stopped reading (see [`Lease::stall`]).
     stalled: AtomicUsize,
     pub bytes_in: AtomicU64,
@@ -130,6 +137,11 @@ impl Connection {
             && self.channels.load(Ordering::SeqCst) < self.max_channels.load(Ordering::SeqCst)
     }
 
+    /// Takes no new channels; hangs up when its last one is released.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+    }
+
     fn idle_for(&self) -> Duration {
         self.last_used
             .lock()
@@ -148,9 +160,18 @@ impl Connection {
 /// A channel's claim on its connection; releasing it (drop) frees the slot.
 pub struct Lease {
     pub connection: Arc<Connection>,
+    /// The channel had no process on the server, or its process is known
+    /// to have ended (its exit reported before the channel closed).
+    ended: AtomicBool,
 }
 
 impl Lease {
+    /// The channel's process has ended: on a connection of one channel at
+    /// a time, the next may be opened ([`super::reply::closes_new_channels`]).
+    pub fn process_ended(&self) {
+        self.ended.store(true, Ordering::SeqCst);
+    }
+
     /// Marks the connection as held up by this channel's caller until the
     /// guard drops: it takes no new channels meanwhile.
     pub fn stall(&self) -> Stall {
@@ -177,6 +198,11 @@ impl Drop for Lease {
         let connection = &self.connection;
         if let Ok(mut last) = connection.last_used.lock() {
             *last = Instant::now();
+        }
+        if connection.exclusive && !self.ended.load(Ordering::SeqCst) {
+            // Its process may still be running: when it exits, a channel
+            // being opened here would be closed at birth.
+            connection.retire();
         }
         let left = connection.channels.fetch_sub(1, Ordering::SeqCst) - 1;
         if left == 0 && connection.retired.load(Ordering::SeqCst) {
@@ -221,7 +247,10 @@ impl Slot {
             .min_by_key(|c| c.channels.load(Ordering::SeqCst))?
             .clone();
         best.channels.fetch_add(1, Ordering::SeqCst);
-        Some(Lease { connection: best })
+        Some(Lease {
+            connection: best,
+            ended: AtomicBool::new(matches!(open, Open::Tcp { .. })),
+        })
     }
 }
 
@@ -423,7 +452,12 @@ impl Pool {
         self.opened.fetch_add(1, Ordering::SeqCst);
         tracing::info!(profile = %target.profile, id, remote = %connected.addr, "SSH connection opened");
         let banner = connected.banner();
+        let exclusive = super::reply::closes_new_channels(&connected.server_id());
+        if exclusive {
+            tracing::info!(profile = %target.profile, id, "one session channel at a time: this Dropbear closes new channels when a process exits");
+        }
         Ok(Arc::new(Connection {
+            exclusive,
             banner,
             reply_wait: (target.settings.connect_timeout / 2).max(Duration::from_secs(1)),
             id,
@@ -433,7 +467,7 @@ impl Pool {
             opened: Instant::now(),
             last_used: Mutex::new(Instant::now()),
             channels: AtomicUsize::new(0),
-            max_channels: AtomicUsize::new(DEFAULT_MAX_CHANNELS),
+            max_channels: AtomicUsize::new(if exclusive { 1 } else { DEFAULT_MAX_CHANNELS }),
             retired: AtomicBool::new(false),
             stalled: AtomicUsize::new(0),
             bytes_in: AtomicU64::new(0),
@@ -491,7 +525,13 @@ impl Pool {
     /// has room to spare; otherwise it ends here.
     pub fn park(&self, profile: &str, sftp: Sftp, lease: Lease) {
         // Its own channel is counted: room left means a slot besides it.
-        if !lease.connection.has_room() {
+        // A connection of one channel at a time is the session's own.
+        let connection = &lease.connection;
+        let room = match connection.exclusive {
+            true => connection.usable(),
+            false => connection.has_room(),
+        };
+        if !room {
             return;
         }
         let slot = self.slot(profile);

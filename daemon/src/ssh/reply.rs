@@ -3,12 +3,16 @@
 //! done with the channel, so that a refusal or a closed channel is an error
 //! the caller can act on rather than a silent end.
 //!
-//! A channel closed before its answer was never acted on: a server answers
-//! a request before it closes the channel, and messages keep their order.
-//! Asking again on a fresh channel is then safe, and needed: Dropbear before
-//! 2024.86 (Debian 12, Ubuntu 24.04) closes every new session channel whose
-//! first request has not arrived yet whenever any child process of the
-//! connection exits, so under concurrent use some channels close at birth.
+//! A server may close a new channel before it answers (Dropbear before
+//! 2024.86, in Debian 12 and Ubuntu 24.04, closes every new session channel
+//! whose first request has not arrived yet whenever a process of the
+//! connection exits), and may still act on the request that was on its way:
+//! that Dropbear runs the command on the closed channel and then ends the
+//! whole connection on a failed assertion. So such a connection is retired,
+//! a subsystem start (which has no effect of its own) is asked for again on
+//! a fresh channel, and a command is not (it may have run). The pool keeps
+//! the race from happening on those Dropbear versions
+//! ([`closes_new_channels`]).
 
 use std::time::Duration;
 
@@ -62,14 +66,51 @@ pub async fn answer(
         })
 }
 
-/// Whether `error`, on attempt number `attempt` (from 1) of opening a
-/// channel and making its first request, is worth another attempt on a
-/// fresh channel: a channel closed unanswered, a few times; a server that
-/// did not answer or said something unexpected, once.
-pub fn worth_retrying(error: &SshError, attempt: u32) -> bool {
-    match error {
-        SshError::ClosedUnanswered { .. } => attempt < 4,
-        SshError::Timeout { .. } | SshError::Protocol { .. } => attempt < 2,
-        _ => false,
+/// Whether a server with this identification string closes new session
+/// channels when one of the connection's processes exits: Dropbear before
+/// 2024.86. The pool gives such a connection one session channel at a time,
+/// and opens the next only when no process of the last can still be
+/// running, so that no exit can meet a channel being opened.
+pub fn closes_new_channels(server_id: &str) -> bool {
+    let Some(rest) = server_id.strip_prefix("SSH-2.0-dropbear") else {
+        return false;
+    };
+    let version = match rest.strip_prefix('_') {
+        Some(version) => version.split_whitespace().next().unwrap_or_default(),
+        None if rest.is_empty() || rest.starts_with(' ') => "",
+        None => return false,
+    };
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(year), Some(release)) => (year, release) < (2024, 86),
+        // Dropbear, but a version this cannot read (0.53, say): old.
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closes_new_channels;
+
+    #[test]
+    fn dropbear_before_2024_86_is_known_by_its_identification() {
+        for old in [
+            "SSH-2.0-dropbear_2022.83",
+            "SSH-2.0-dropbear_2020.81",
+            "SSH-2.0-dropbear_2024.85",
+            "SSH-2.0-dropbear_0.53",
+            "SSH-2.0-dropbear",
+        ] {
+            assert!(closes_new_channels(old), "{old}");
+        }
+        for fixed in [
+            "SSH-2.0-dropbear_2024.86",
+            "SSH-2.0-dropbear_2025.88",
+            "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
+            "SSH-2.0-AsyncSSH_2.14.2",
+            "SSH-2.0-dropbearish_2020.1",
+        ] {
+            assert!(!closes_new_channels(fixed), "{fixed}");
+        }
     }
 }

@@ -113,7 +113,11 @@ pub(super) async fn send_file(
                 Ok(()) => None,
                 Err(failed) => Some(Ok(failed)),
             },
-            other => other,
+            other => {
+                // Not finished: the server's last reply is still to come.
+                lease.control().abandon();
+                other
+            }
         };
         let outcome = match ended {
             None => "ok",
@@ -302,7 +306,9 @@ async fn make_private(control: &mut Control, temporary: &str) -> Result<(), Erro
 }
 
 /// Sends `source` as `path` (`STOR`) and waits for the server to confirm
-/// it; the bytes and their SHA-256.
+/// it; the bytes and their SHA-256. A transfer cut short still has its
+/// reply read (or the connection is given up), so that the next command on
+/// this control connection gets its own answer.
 async fn stream(
     control: &mut Control,
     path: &str,
@@ -311,11 +317,27 @@ async fn stream(
     let transfer = control.open_write(path).await?;
     let mut upload = Upload::new(transfer, &control.addr, control.reply_timeout());
     let mut digest = Digest::start();
-    while let Some(data) = source.next(path).await? {
-        digest.update(&data).await;
-        upload.write(&data).await?;
+    let sent = async {
+        while let Some(data) = source.next(path).await? {
+            digest.update(&data).await;
+            upload.write(&data).await?;
+        }
+        Ok::<_, Error>(())
     }
-    let (transfer, bytes) = upload.flush().await?;
+    .await;
+    if let Err(error) = sent {
+        if control.finish(upload.abandon(), path).await.is_err() {
+            control.abandon();
+        }
+        return Err(error);
+    }
+    let (transfer, bytes) = match upload.flush().await {
+        Ok(flushed) => flushed,
+        Err(failed) => {
+            control.abandon();
+            return Err(failed.into());
+        }
+    };
     control.finish(transfer, path).await?;
     Ok((bytes, digest.finish().await?))
 }
@@ -390,6 +412,15 @@ pub(in crate::server) struct FtpSource<'a> {
     pub control: &'a mut Control,
     pub download: Option<Download>,
     pub path: String,
+}
+
+impl Drop for FtpSource<'_> {
+    /// Not read to its end: the server's reply to it is still to come.
+    fn drop(&mut self) {
+        if self.download.is_some() {
+            self.control.abandon();
+        }
+    }
 }
 
 impl FtpSource<'_> {

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::digest::Digest;
 use super::download::{Opened, open_to_read};
 use super::upload::{Source, named_path, recorded, wanted_of, write_from};
-use super::{Remote, path_param, remote};
+use super::{Remote, ftp, path_param, remote};
 use crate::access::Caller;
 use crate::access::policy::Op;
 use crate::error::Error;
@@ -189,8 +189,7 @@ impl HandedOver {
 
 /// `POST .../files/fetch`: a remote file written into a local file the
 /// CLI created (owner-only, beside its target) and hands over open for
-/// writing; tetherd answers with [`FetchEvent`] lines. SFTP profiles only:
-/// an FTP profile answers `not_supported` and the CLI streams instead.
+/// writing; tetherd answers with [`FetchEvent`] lines.
 pub async fn download(
     app: &Arc<App>,
     caller: &Caller,
@@ -256,7 +255,27 @@ fn event_line(event: &FetchEvent) -> Vec<u8> {
     line
 }
 
-/// Reads the remote file into `file`, hashing it beside.
+/// Where a download's pieces come from: an SFTP reader or an FTP data
+/// connection.
+trait Pieces {
+    /// The next piece, or `None` at the end of the file.
+    async fn next_piece(&mut self) -> Result<Option<Bytes>, Error>;
+}
+
+impl Pieces for crate::ssh::sftp::transfer::Reader {
+    async fn next_piece(&mut self) -> Result<Option<Bytes>, Error> {
+        Ok(self.next_chunk().await?)
+    }
+}
+
+impl Pieces for crate::ftp::transfer::Download {
+    async fn next_piece(&mut self) -> Result<Option<Bytes>, Error> {
+        Ok(self.next_chunk().await?)
+    }
+}
+
+/// Reads the remote file into `file` (after telling the CLI what it is),
+/// hashing it beside; the CLI going away ends it.
 #[allow(clippy::too_many_arguments)]
 async fn fetch_into(
     app: &App,
@@ -268,60 +287,100 @@ async fn fetch_into(
     writing: &mut OwnedWriteHalf,
     gone: &CancellationToken,
 ) -> Result<Downloaded, Error> {
-    let Remote::Sftp(mut session) = remote(app, caller, name).await? else {
-        return Err(Error::NotSupported(
-            "an FTP profile's downloads stream through the CLI".into(),
-        ));
-    };
-    let sftp = &mut session.sftp;
-    let Opened {
-        path,
-        attrs,
-        handle,
-    } = open_to_read(sftp, allowed, path).await?;
-    let started = FetchEvent::Started(FetchStarted {
-        size: attrs.size.unwrap_or(0),
-        mode: attrs.permissions.unwrap_or(0o644) & 0o7777,
-        mtime: u64::from(attrs.mtime.unwrap_or(0)),
-    });
-    let _ = writing.write_all(&event_line(&started)).await;
-    let mut reader = sftp.reader(handle, &path);
+    match remote(app, caller, name).await? {
+        Remote::Sftp(mut session) => {
+            let sftp = &mut session.sftp;
+            let Opened {
+                path,
+                attrs,
+                handle,
+            } = open_to_read(sftp, allowed, path).await?;
+            let started = FetchStarted {
+                size: attrs.size.unwrap_or(0),
+                mode: attrs.permissions.unwrap_or(0o644) & 0o7777,
+                mtime: u64::from(attrs.mtime.unwrap_or(0)),
+            };
+            let _ = writing
+                .write_all(&event_line(&FetchEvent::Started(started)))
+                .await;
+            let mut reader = sftp.reader(handle, &path);
+            let copied = copy_into(&mut reader, file, gone).await;
+            let _ = sftp.close(reader.into_handle(), &path, false).await;
+            let (bytes, sha256) = copied?;
+            session
+                .lease()
+                .connection
+                .bytes_out
+                .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+            session.done(app, name);
+            Ok(Downloaded {
+                path,
+                bytes,
+                sha256,
+            })
+        }
+        Remote::Ftp(mut lease) => {
+            let ftp::Opened {
+                mut download,
+                info,
+                path,
+            } = ftp::open(lease.control(), allowed, path).await?;
+            let started = FetchStarted {
+                size: info.size,
+                mode: info.mode & 0o7777,
+                mtime: info.mtime,
+            };
+            let _ = writing
+                .write_all(&event_line(&FetchEvent::Started(started)))
+                .await;
+            let copied = copy_into(&mut download, file, gone).await;
+            let (bytes, sha256) = match copied {
+                // The server's verdict: a data connection that ended early
+                // is not the end of the file.
+                Ok(done) => {
+                    let control = lease.control();
+                    control.finish(download.into_transfer(), &path).await?;
+                    done
+                }
+                Err(error) => {
+                    lease.control().abandon();
+                    return Err(error);
+                }
+            };
+            lease.count(0, bytes);
+            Ok(Downloaded {
+                path,
+                bytes,
+                sha256,
+            })
+        }
+    }
+}
+
+/// Copies every piece into `file`, hashing beside; the bytes and their
+/// SHA-256 once `file` has them all.
+async fn copy_into(
+    pieces: &mut impl Pieces,
+    file: &mut tokio::fs::File,
+    gone: &CancellationToken,
+) -> Result<(u64, String), Error> {
+    let failed =
+        |e: std::io::Error| Error::BadRequest(format!("writing the handed-over file failed: {e}"));
     let mut digest = Digest::start();
     let mut bytes = 0u64;
-    let copied: Result<(), Error> = loop {
-        let chunk = tokio::select! {
+    loop {
+        let piece = tokio::select! {
             biased;
-            () = gone.cancelled() => break Err(Error::BadRequest("the caller went away".into())),
-            chunk = reader.next_chunk() => chunk,
-        };
-        match chunk {
-            Ok(None) => break Ok(()),
-            Ok(Some(data)) => {
-                digest.update(&data).await;
-                if let Err(error) = file.write_all(&data).await {
-                    break Err(Error::BadRequest(format!(
-                        "writing the handed-over file failed: {error}"
-                    )));
-                }
-                bytes += data.len() as u64;
+            () = gone.cancelled() => {
+                return Err(Error::BadRequest("the caller went away".into()));
             }
-            Err(error) => break Err(error.into()),
-        }
-    };
-    let _ = sftp.close(reader.into_handle(), &path, false).await;
-    copied?;
-    file.flush()
-        .await
-        .map_err(|e| Error::BadRequest(format!("writing the handed-over file failed: {e}")))?;
-    session
-        .lease()
-        .connection
-        .bytes_out
-        .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
-    session.done(app, name);
-    Ok(Downloaded {
-        path,
-        bytes,
-        sha256: digest.finish().await?,
-    })
+            piece = pieces.next_piece() => piece?,
+        };
+        let Some(data) = piece else { break };
+        digest.update(&data).await;
+        file.write_all(&data).await.map_err(failed)?;
+        bytes += data.len() as u64;
+    }
+    file.flush().await.map_err(failed)?;
+    Ok((bytes, digest.finish().await?))
 }

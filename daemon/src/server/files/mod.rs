@@ -24,8 +24,8 @@ use crate::access::policy::{Allowed, Op};
 use crate::audit::Event;
 use crate::error::Error;
 use crate::remote::{Files, check_path};
+use crate::ssh::SshError;
 use crate::ssh::pool::Lease;
-use crate::ssh::reply::worth_retrying;
 use crate::ssh::sftp::{self, Sftp};
 
 mod copy;
@@ -89,9 +89,10 @@ impl Session {
     }
 }
 
-/// An SFTP session on `name`'s pooled connection. A subsystem start on a
-/// channel the server closed unanswered, or left unanswered, is tried again
-/// on a fresh channel ([`crate::ssh::reply`]).
+/// An SFTP session on `name`'s pooled connection. A subsystem start the
+/// server left unanswered or said something odd to is tried once more on a
+/// fresh channel; one on a channel the server closed unanswered is tried
+/// on another connection (that one is retired: [`crate::ssh::reply`]).
 pub(in crate::server) async fn session(
     app: &App,
     caller: &Caller,
@@ -108,8 +109,16 @@ pub(in crate::server) async fn session(
         let (addr, reply_wait) = (&lease.connection.addr, lease.connection.reply_wait);
         match sftp::open(channel, addr, reply_wait, timeout).await {
             Ok(sftp) => return Ok(Session { sftp, lease }),
-            Err(error) if worth_retrying(&error, attempt) => {
-                tracing::info!(profile = %name, %error, "SFTP did not start; trying a fresh channel");
+            Err(error) if attempt < 2 => {
+                let closed = matches!(error, SshError::ClosedUnanswered { .. });
+                if closed {
+                    lease.connection.retire();
+                }
+                if closed || matches!(error, SshError::Timeout { .. } | SshError::Protocol { .. }) {
+                    tracing::info!(profile = %name, %error, "SFTP did not start; trying a fresh channel");
+                    continue;
+                }
+                return Err(error.into());
             }
             Err(error) => return Err(error.into()),
         }
