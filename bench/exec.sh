@@ -36,6 +36,8 @@ t0=$(now); for _ in $(seq 50); do "${SSH[@]}" "$target" true; done; seq_s=$(( $(
 conc() { local t0; t0=$(now); for _ in $(seq 20); do "$@" >/dev/null & done; wait; echo $(( $(now) - t0 )); }
 conc_t=$(for _ in $(seq 5); do conc "$TETHER" exec bench -- true; done | median)
 conc_s=$(for _ in $(seq 5); do conc "${SSH[@]}" "$target" true; done | median)
+# (e) the same on a cold pool: the connections they need are opened at once.
+cold_conc_t=$(for _ in $(seq 5); do "$TETHER" session close bench >/dev/null; conc "$TETHER" exec bench -- true; done | median)
 
 # Memory with 20 live connections: 20 profiles, one connection each.
 for i in $(seq 20); do
@@ -54,6 +56,7 @@ tether exec vs OpenSSH $(ssh -V 2>&1 | cut -d, -f1), $ROUNDS rounds, medians, cu
 | (b) cold: new connection vs fresh ssh | $(ms "$cold_t") | $(ms "$cold_s") | $(ratio "$cold_t" "$cold_s") |
 | (c) 50 sequential commands (total) | $(ms "$seq_t") | $(ms "$seq_s") | $(ratio "$seq_t" "$seq_s") |
 | (d) 20 concurrent commands (wall) | $(ms "$conc_t") | $(ms "$conc_s") | $(ratio "$conc_t" "$conc_s") |
+| (e) 20 concurrent on a cold pool vs 20 fresh ssh | $(ms "$cold_conc_t") | $(ms "$conc_s") | $(ratio "$cold_conc_t" "$conc_s") |
 
 tetherd RSS: $((rss_idle / 1024)) MiB idle, $((rss_live / 1024)) MiB with $live live connections
 REPORT

@@ -7,9 +7,10 @@
 # This kernel has no netem: the delay comes from ../shared/tools/latency/net.sh
 # (a network namespace joined by a veth pair, every packet held for half the
 # round-trip time each way by an NFQUEUE delayer). For each RTT it runs
-# bench/sftp.sh (MiB up and down) and bench/tree.sh (FILES small files up and
-# down, scp -r alongside) with their sshd inside the namespace and tether and
-# OpenSSH's clients outside it. Root only; it removes the namespace on exit.
+# bench/sftp.sh (MiB up and down), bench/tree.sh (FILES small files up and
+# down, scp -r alongside) and the cold and concurrent cases of bench/exec.sh
+# with their sshd inside the namespace and tether and OpenSSH's clients
+# outside it. Root only; it removes the namespace on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${1:-200}
@@ -31,5 +32,7 @@ for rtt in $RTTS; do
     bash bench/sftp.sh "$MIB" 1 | grep -v '^$'
     echo
     bash bench/tree.sh "$FILES" 1 | grep -v '^$'
+    echo
+    bash bench/exec.sh 5 | grep -E '^\| (case|---|\(b\)|\(d\)|\(e\))'
     echo
 done

@@ -267,6 +267,19 @@ impl Daemon {
     }
 
     /// Adds a key profile for `sshd`'s test user, trusting its host key.
+    /// `count` commands on `profile` side by side, the i-th running
+    /// `{before}echo i`: each must succeed and print its own number.
+    pub fn side_by_side(&self, profile: &str, count: usize, before: &str) {
+        let children: Vec<_> = (0..count)
+            .map(|i| self.spawn(&["exec", profile, "--", &format!("{before}echo {i}")]))
+            .collect();
+        for (i, child) in children.into_iter().enumerate() {
+            let run = Run::from(child.wait_with_output().unwrap());
+            run.ok();
+            assert_eq!(run.stdout(), format!("{i}\n"), "command {i}");
+        }
+    }
+
     pub fn add_key_profile(&self, name: &str, sshd: &Sshd, key: &KeyPair) -> Run {
         sshd.authorize(key);
         let args = key_profile_args(name, sshd, key);

@@ -112,14 +112,7 @@ fn the_servers_session_limit_opens_another_connection() {
         return;
     };
     let before = sshd.connections_accepted();
-    let children: Vec<_> = (0..5)
-        .map(|i| daemon.spawn(&["exec", "web1", "--", &format!("sleep 1; echo {i}")]))
-        .collect();
-    for (i, child) in children.into_iter().enumerate() {
-        let run = tether_e2e::Run::from(child.wait_with_output().unwrap());
-        run.ok();
-        assert_eq!(run.stdout(), format!("{i}\n"));
-    }
+    daemon.side_by_side("web1", 5, "sleep 1; ");
     let opened = sshd.connections_accepted() - before;
     assert!(
         (3..=5).contains(&opened),
@@ -317,4 +310,107 @@ fn file_requests_reuse_one_sftp_session_and_leave_room_for_commands() {
     let stat = format!("{}/f", remote.display());
     daemon.run(&["files", "web1", "stat", &stat]).ok();
     assert_eq!(starts(), started + 1, "{}", sshd.log());
+}
+
+/// A TCP relay to `to` that, once armed, holds the connections it accepts
+/// (nothing passes) until `hold` of them are waiting or five seconds have
+/// passed, and says how many it held at once.
+struct HoldingRelay {
+    port: u16,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    most_held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HoldingRelay {
+    fn start(to: u16, hold: usize) -> HoldingRelay {
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let most_held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let held: Arc<Mutex<(Vec<TcpStream>, Option<Instant>)>> = Arc::default();
+        let relay = move |client: TcpStream| {
+            let server = TcpStream::connect(("127.0.0.1", to)).unwrap();
+            for (mut from, mut into) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut into);
+                    let _ = into.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        };
+        // Lets the held ones go when enough wait, or when waited too long.
+        let release = {
+            let (held, armed, most_held) = (held.clone(), armed.clone(), most_held.clone());
+            move |force: bool| {
+                let mut held = held.lock().unwrap();
+                let waited = held.1.is_some_and(|t| t.elapsed() > Duration::from_secs(5));
+                if held.0.len() >= hold || (force && waited) {
+                    most_held.fetch_max(held.0.len(), Ordering::SeqCst);
+                    armed.store(false, Ordering::SeqCst);
+                    for client in held.0.drain(..) {
+                        relay(client);
+                    }
+                }
+            }
+        };
+        let timer = release.clone();
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(50));
+                timer(true);
+            }
+        });
+        let (accept_armed, accept_held) = (armed.clone(), held.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if accept_armed.load(Ordering::SeqCst) {
+                    let mut held = accept_held.lock().unwrap();
+                    held.1.get_or_insert_with(Instant::now);
+                    held.0.push(client);
+                    drop(held);
+                    release(false);
+                } else {
+                    relay(client);
+                }
+            }
+        });
+        HoldingRelay {
+            port,
+            armed,
+            most_held,
+        }
+    }
+}
+
+#[test]
+fn a_burst_on_a_cold_profile_opens_its_connections_at_once() {
+    let Some(sshd) = Sshd::start() else {
+        return;
+    };
+    let daemon = Daemon::start();
+    let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
+    sshd.authorize(&key);
+    let relay = HoldingRelay::start(sshd.port, 2);
+    let args = tether_e2e::key_profile_args_for("web1", "127.0.0.1", relay.port, &sshd.user, &key);
+    daemon
+        .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .ok();
+    daemon.run(&["session", "close", "web1"]).ok();
+
+    // Twelve commands need two connections (ten channels each): both are
+    // opened before either has logged in.
+    relay.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    daemon.side_by_side("web1", 12, "sleep 1; ");
+    assert_eq!(
+        relay.most_held.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "connections opened one after another"
+    );
+    assert_eq!(sessions(&daemon).len(), 2, "{:?}", sessions(&daemon));
 }

@@ -177,14 +177,7 @@ fn dropbear_passes_the_battery() {
         // connection: side by side, each command needs a connection of its
         // own.
         for _round in 0..3 {
-            let children: Vec<_> = (0..12)
-                .map(|i| daemon.spawn(&["exec", "db", &format!("echo {i}")]))
-                .collect();
-            for (i, child) in children.into_iter().enumerate() {
-                let run = tether_e2e::Run::from(child.wait_with_output().unwrap());
-                run.ok();
-                assert_eq!(run.stdout(), format!("{i}\n"));
-            }
+            daemon.side_by_side("db", 12, "");
         }
     }));
     if let Err(panic) = outcome {
@@ -269,14 +262,7 @@ fn openssh_with_max_sessions_1_passes_the_battery() {
     let remote = sshd.user_dir("remote");
     battery(&daemon, "one", &remote);
     // Side by side: each command gets a connection of its own.
-    let children: Vec<_> = (0..6)
-        .map(|i| daemon.spawn(&["exec", "one", &format!("sleep 0.5; echo {i}")]))
-        .collect();
-    for (i, child) in children.into_iter().enumerate() {
-        let run = tether_e2e::Run::from(child.wait_with_output().unwrap());
-        run.ok();
-        assert_eq!(run.stdout(), format!("{i}\n"));
-    }
+    daemon.side_by_side("one", 6, "sleep 0.5; ");
 }
 
 #[test]

@@ -27,9 +27,11 @@
 //!   where its connection has a free slot besides it, so a kept session
 //!   never makes a command wait.
 //!
-//! New connections of one profile are opened one at a time, so a burst of
-//! callers on a cold profile makes as many handshakes as it needs
-//! connections, not one per caller.
+//! A burst of callers on a cold profile makes as many handshakes as it
+//! needs connections, not one per caller, and makes them at once (up to
+//! four per profile): the callers that find no room are counted,
+//! and one of them opens another connection only when those being opened
+//! will not have room for them all.
 //!
 //! A profile with a jump host (`--jump`) is reached through a `direct-tcpip`
 //! channel of the jump profile's pooled connection: its connection holds a
@@ -224,26 +226,117 @@ struct Parked {
     since: Instant,
 }
 
+/// New connections of one profile being opened at once, at most: below
+/// the unauthenticated connections a server lets one address have
+/// (Dropbear 5, OpenSSH's `MaxStartups` starts refusing at 10).
+const MAX_OPENING: usize = 4;
+
+/// Who waits for a connection of one profile, and how many are being
+/// opened for them.
+#[derive(Default)]
+struct Demand {
+    /// Callers that found no room and have not been served yet.
+    waiting: usize,
+    /// Connections being opened.
+    opening: usize,
+}
+
 /// One profile's connections.
 #[derive(Default)]
 struct Slot {
     connections: Mutex<Vec<Arc<Connection>>>,
-    opening: tokio::sync::Mutex<()>,
+    demand: Mutex<Demand>,
+    /// Woken when a connection has been opened (or failed to be).
+    opened: tokio::sync::Notify,
     parked: Mutex<Vec<Parked>>,
 }
 
+/// A caller that found no room, counted in its slot's [`Demand`] until
+/// this drops (served, failed or cancelled alike).
+struct Turn<'a> {
+    slot: &'a Slot,
+    /// It opens a connection (the ones being opened will not be enough);
+    /// otherwise it waits for one of them, then looks again.
+    opens: bool,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut demand = self.slot.demand.lock().unwrap_or_else(|e| e.into_inner());
+        demand.waiting = demand.waiting.saturating_sub(1);
+        if self.opens {
+            demand.opening = demand.opening.saturating_sub(1);
+            drop(demand);
+            self.slot.opened.notify_waiters();
+        }
+    }
+}
+
 impl Slot {
-    /// Takes a channel slot on the least busy usable connection with room
-    /// for `open` (any usable one for a TCP channel).
+    /// Channels a new connection is expected to take: what the server has
+    /// let the live ones take, or the default.
+    fn room_per_connection(&self, open: Open<'_>) -> usize {
+        if let Open::Tcp { .. } = open {
+            return usize::MAX;
+        }
+        let Ok(connections) = self.connections.lock() else {
+            return 1;
+        };
+        connections
+            .iter()
+            .filter(|c| c.alive())
+            .map(|c| c.max_channels.load(Ordering::SeqCst))
+            .min()
+            .unwrap_or(DEFAULT_MAX_CHANNELS)
+            .max(1)
+    }
+
+    /// Counts a caller that found no room, and says whether it opens a
+    /// connection: as many are opened at once as the waiting callers need
+    /// (up to [`MAX_OPENING`]), so a burst on a cold profile logs in in
+    /// parallel rather than one connection after another.
+    fn turn(&self, open: Open<'_>) -> Turn<'_> {
+        let room = self.room_per_connection(open);
+        let mut demand = self.demand.lock().unwrap_or_else(|e| e.into_inner());
+        demand.waiting += 1;
+        let opens =
+            demand.opening < MAX_OPENING && demand.opening.saturating_mul(room) < demand.waiting;
+        if opens {
+            demand.opening += 1;
+        }
+        Turn { slot: self, opens }
+    }
+
+    /// Whether a connection has room for `open` (any usable one for a TCP
+    /// channel, which counts against no session limit).
+    fn fits(connection: &Connection, open: Open<'_>) -> bool {
+        match open {
+            Open::Session => connection.has_room(),
+            Open::Tcp { .. } => connection.usable(),
+        }
+    }
+
+    /// Whether some connection has room for `open`, without taking it.
+    fn available(&self, open: Open<'_>) -> bool {
+        self.connections
+            .lock()
+            .is_ok_and(|connections| connections.iter().any(|c| Self::fits(c, open)))
+    }
+
+    fn add(&self, connection: Arc<Connection>) {
+        if let Ok(mut connections) = self.connections.lock() {
+            connections.push(connection);
+        }
+    }
+
+    /// Takes a channel slot on the least busy connection with room for
+    /// `open`.
     fn lease(&self, open: Open<'_>) -> Option<Lease> {
         let mut connections = self.connections.lock().ok()?;
         connections.retain(|c| c.alive());
         let best = connections
             .iter()
-            .filter(|c| match open {
-                Open::Session => c.has_room(),
-                Open::Tcp { .. } => c.usable(),
-            })
+            .filter(|c| Self::fits(c, open))
             .min_by_key(|c| c.channels.load(Ordering::SeqCst))?
             .clone();
         best.channels.fetch_add(1, Ordering::SeqCst);
@@ -340,6 +433,10 @@ impl Pool {
                         }
                     }
                 };
+                if opened.is_err() {
+                    // No channel, so no process: nothing to wait for.
+                    lease.process_ended();
+                }
                 match opened {
                     Ok(channel) => return Ok((channel, lease)),
                     Err(russh::Error::ChannelOpenFailure(_)) => {
@@ -384,18 +481,32 @@ impl Pool {
                     }
                 }
             }
-            let opening = slot.opening.lock().await;
-            if !want_new && slot.lease(open).is_some() {
-                // Someone else opened one while we waited; use it.
-                drop(opening);
+            if want_new {
+                // A connection of its own, whatever the others are doing.
+                want_new = false;
+                let connection = self.connect(target, witness).await?;
+                slot.add(connection);
                 continue;
             }
-            want_new = false;
-            let connection = self.connect(target, witness).await?;
-            if let Ok(mut connections) = slot.connections.lock() {
-                connections.push(connection);
+            // Registered before the count is read, so no wake-up is missed.
+            let woken = slot.opened.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if slot.available(open) {
+                // Room appeared meanwhile; take it.
+                continue;
             }
-            drop(opening);
+            let turn = slot.turn(open);
+            if turn.opens {
+                let connected = self.connect(target, witness).await;
+                if let Ok(connection) = &connected {
+                    slot.add(connection.clone());
+                }
+                drop(turn);
+                connected?;
+            } else {
+                woken.await;
+            }
         }
         Err(last_error
             .unwrap_or_else(|| SshError::Protocol {
