@@ -12,7 +12,7 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use ::http::Request;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use hyper::body::Incoming;
 use tether_api::files::{Downloaded, FetchEvent, FetchStarted, HANDOVER_PROTOCOL, UploadReply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -140,11 +140,18 @@ async fn accepted(on_upgrade: hyper::upgrade::OnUpgrade) -> Option<Accepted> {
     })
 }
 
-/// A handed-over file, read from where its offset stands to its end.
+/// A handed-over file, read from where its offset stands to its end by a
+/// thread of the blocking pool that keeps up to [`READ_AHEAD`] pieces
+/// ready: the connection it is sent on never waits for the disk (an FTP
+/// data connection is one stream, with nothing else in flight to cover a
+/// wait).
 pub(in crate::server) struct HandedOver {
-    file: tokio::fs::File,
+    pieces: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
     gone: CancellationToken,
 }
+
+/// Pieces read ahead of the transfer, at most.
+const READ_AHEAD: usize = 8;
 
 impl HandedOver {
     /// Takes `fd` if it is a regular file opened for reading.
@@ -161,10 +168,29 @@ impl HandedOver {
                 "what came is not a regular file open for reading".into(),
             ));
         }
-        Ok(Self {
-            file: tokio::fs::File::from_std(std::fs::File::from(fd)),
-            gone,
-        })
+        let (ready, pieces) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let file = std::fs::File::from(fd);
+        // Ends at the end of the file, at an error, or when the transfer
+        // drops its end of the queue.
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            loop {
+                let mut piece = Vec::with_capacity(CHUNK);
+                match (&file).take(CHUNK as u64).read_to_end(&mut piece) {
+                    Ok(0) => return,
+                    Ok(_) => {
+                        if ready.blocking_send(Ok(Bytes::from(piece))).is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        let _ = ready.blocking_send(Err(error));
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Self { pieces, gone })
     }
 
     /// The next piece; `None` at the end; an error once the CLI is gone.
@@ -172,14 +198,13 @@ impl HandedOver {
         &mut self,
         path: &str,
     ) -> Result<Option<Bytes>, Error> {
-        let mut buf = BytesMut::with_capacity(CHUNK);
         tokio::select! {
             biased;
             () = self.gone.cancelled() => Err(Error::IncompleteUpload(path.to_owned())),
-            read = self.file.read_buf(&mut buf) => match read {
-                Ok(0) => Ok(None),
-                Ok(_) => Ok(Some(buf.freeze())),
-                Err(error) => Err(Error::BadRequest(format!(
+            piece = self.pieces.recv() => match piece {
+                None => Ok(None),
+                Some(Ok(piece)) => Ok(Some(piece)),
+                Some(Err(error)) => Err(Error::BadRequest(format!(
                     "reading the handed-over file failed: {error}"
                 ))),
             },
@@ -207,14 +232,14 @@ pub async fn download(
             let app = task_app;
             let result = match fd.and_then(writable) {
                 Err(error) => Err(error),
-                Ok(mut file) => {
+                Ok(file) => {
                     let fetch = fetch_into(
                         &app,
                         &caller,
                         &name,
                         &allowed,
                         &path,
-                        &mut file,
+                        file,
                         &mut writing,
                         &gone,
                     );
@@ -232,7 +257,7 @@ pub async fn download(
 
 /// A handed-over descriptor to download into: a regular file open for
 /// writing.
-fn writable(fd: OwnedFd) -> Result<tokio::fs::File, Error> {
+fn writable(fd: OwnedFd) -> Result<std::fs::File, Error> {
     use rustix::fs::{FileType, OFlags};
     let regular = rustix::fs::fstat(&fd)
         .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile);
@@ -245,7 +270,7 @@ fn writable(fd: OwnedFd) -> Result<tokio::fs::File, Error> {
             "what came is not a regular file open for writing".into(),
         ));
     }
-    Ok(tokio::fs::File::from_std(std::fs::File::from(fd)))
+    Ok(std::fs::File::from(fd))
 }
 
 /// An event as the line it is sent as.
@@ -283,7 +308,7 @@ async fn fetch_into(
     name: &str,
     allowed: &crate::access::policy::Allowed,
     path: &str,
-    file: &mut tokio::fs::File,
+    file: std::fs::File,
     writing: &mut OwnedWriteHalf,
     gone: &CancellationToken,
 ) -> Result<Downloaded, Error> {
@@ -358,29 +383,47 @@ async fn fetch_into(
 }
 
 /// Copies every piece into `file`, hashing beside; the bytes and their
-/// SHA-256 once `file` has them all.
+/// SHA-256 once `file` has them all. A thread of the blocking pool writes,
+/// up to [`READ_AHEAD`] pieces behind, so the connection is read on while
+/// the disk works.
 async fn copy_into(
     pieces: &mut impl Pieces,
-    file: &mut tokio::fs::File,
+    file: std::fs::File,
     gone: &CancellationToken,
 ) -> Result<(u64, String), Error> {
-    let failed =
-        |e: std::io::Error| Error::BadRequest(format!("writing the handed-over file failed: {e}"));
+    let (queue, mut queued) = tokio::sync::mpsc::channel::<Bytes>(READ_AHEAD);
+    let writer = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        while let Some(piece) = queued.blocking_recv() {
+            (&file).write_all(&piece)?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
     let mut digest = Digest::start();
     let mut bytes = 0u64;
-    loop {
+    let copied = loop {
         let piece = tokio::select! {
             biased;
-            () = gone.cancelled() => {
-                return Err(Error::BadRequest("the caller went away".into()));
-            }
-            piece = pieces.next_piece() => piece?,
+            () = gone.cancelled() => break Err(Error::BadRequest("the caller went away".into())),
+            piece = pieces.next_piece() => piece,
         };
-        let Some(data) = piece else { break };
+        let data = match piece {
+            Ok(Some(data)) => data,
+            Ok(None) => break Ok(()),
+            Err(error) => break Err(error),
+        };
         digest.update(&data).await;
-        file.write_all(&data).await.map_err(failed)?;
         bytes += data.len() as u64;
-    }
-    file.flush().await.map_err(failed)?;
+        if queue.send(data).await.is_err() {
+            // The writer stopped at an error, which its end says.
+            break Ok(());
+        }
+    };
+    drop(queue);
+    let written = writer
+        .await
+        .map_err(|e| Error::Internal(format!("the file's writer failed: {e}")))?;
+    copied?;
+    written.map_err(|e| Error::BadRequest(format!("writing the handed-over file failed: {e}")))?;
     Ok((bytes, digest.finish().await?))
 }
