@@ -414,3 +414,28 @@ fn a_burst_on_a_cold_profile_opens_its_connections_at_once() {
     );
     assert_eq!(sessions(&daemon).len(), 2, "{:?}", sessions(&daemon));
 }
+
+/// russh keeps a little state for every channel the client closes first
+/// until its connection ends, so a connection is replaced after 512
+/// channels (`ssh::pool::CHANNELS_PER_CONNECTION`): a long-lived daemon's
+/// memory stays bounded.
+#[test]
+fn a_connection_is_replaced_after_its_five_hundred_and_twelfth_channel() {
+    let Some((sshd, daemon)) = setup() else {
+        return;
+    };
+    daemon.run(&["exec", "web1", "--", "true"]).ok();
+    let first = sessions(&daemon)[0]["id"].clone();
+    let before = sshd.connections_accepted();
+    // Five at a time: they all fit on the first connection.
+    for _batch in 0..104 {
+        daemon.side_by_side("web1", 5, "");
+    }
+    // Retired, it hangs up once its last channel has ended.
+    wait_until(
+        "the first connection to go",
+        Duration::from_secs(10),
+        || sessions(&daemon).iter().all(|s| s["id"] != first),
+    );
+    assert!(sshd.connections_accepted() > before);
+}

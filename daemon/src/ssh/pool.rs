@@ -17,7 +17,9 @@
 //!   window as soon as data arrives, not as the caller reads it, so the only
 //!   brake on such a stream is to stop reading the whole connection. New
 //!   callers get another connection; channels already on it wait with it.
-//! - Connections idle (no channel) longer than the idle timeout are closed.
+//! - Connections idle (no channel) longer than the idle timeout are closed,
+//!   and a connection is replaced after [`CHANNELS_PER_CONNECTION`]
+//!   channels (russh keeps a little state per channel tether closed first).
 //! - Changing or removing a profile retires its connections: they take no
 //!   new channels and close when their last channel ends.
 //! - An SFTP session whose request ended well is kept (at most
@@ -103,6 +105,8 @@ pub struct Connection {
     last_used: Mutex<Instant>,
     channels: AtomicUsize,
     max_channels: AtomicUsize,
+    /// Channels ever opened here (see [`CHANNELS_PER_CONNECTION`]).
+    opened_channels: AtomicUsize,
     retired: AtomicBool,
     /// One session channel at a time, opened only when no process of the
     /// last can still be running (a server whose process exits close new
@@ -225,6 +229,13 @@ struct Parked {
     lease: Lease,
     since: Instant,
 }
+
+/// Channels a connection opens before it is retired (and replaced by a new
+/// one): russh 0.65 keeps a little state (about 1.4 KiB) for every channel
+/// that tether closes before the server does, until the connection ends,
+/// so a connection that lives through thousands of file requests would
+/// hold it all; retiring bounds it at under a megabyte per connection.
+pub const CHANNELS_PER_CONNECTION: usize = 512;
 
 /// New connections of one profile being opened at once, at most: below
 /// the unauthenticated connections a server lets one address have
@@ -438,7 +449,14 @@ impl Pool {
                     lease.process_ended();
                 }
                 match opened {
-                    Ok(channel) => return Ok((channel, lease)),
+                    Ok(channel) => {
+                        let count = connection.opened_channels.fetch_add(1, Ordering::SeqCst) + 1;
+                        if count >= CHANNELS_PER_CONNECTION {
+                            tracing::debug!(profile = %target.profile, id = connection.id, "retiring a connection after {count} channels");
+                            connection.retire();
+                        }
+                        return Ok((channel, lease));
+                    }
                     Err(russh::Error::ChannelOpenFailure(_)) => {
                         // The server's session limit: this connection is full
                         // at what it has (not counting the refused one).
@@ -579,6 +597,7 @@ impl Pool {
             last_used: Mutex::new(Instant::now()),
             channels: AtomicUsize::new(0),
             max_channels: AtomicUsize::new(if exclusive { 1 } else { DEFAULT_MAX_CHANNELS }),
+            opened_channels: AtomicUsize::new(0),
             retired: AtomicBool::new(false),
             stalled: AtomicUsize::new(0),
             bytes_in: AtomicU64::new(0),

@@ -168,6 +168,10 @@ impl HandedOver {
                 "what came is not a regular file open for reading".into(),
             ));
         }
+        // A small file gets a small buffer: eight files in flight should
+        // not each hold a piece's worth.
+        let size = rustix::fs::fstat(&fd).map_or(0, |stat| stat.st_size.max(0) as usize);
+        let piece_len = CHUNK.min(size + 1);
         let (ready, pieces) = tokio::sync::mpsc::channel(READ_AHEAD);
         let file = std::fs::File::from(fd);
         // Ends at the end of the file, at an error, or when the transfer
@@ -175,8 +179,8 @@ impl HandedOver {
         tokio::task::spawn_blocking(move || {
             use std::io::Read;
             loop {
-                let mut piece = Vec::with_capacity(CHUNK);
-                match (&file).take(CHUNK as u64).read_to_end(&mut piece) {
+                let mut piece = Vec::with_capacity(piece_len);
+                match (&file).take(piece_len as u64).read_to_end(&mut piece) {
                     Ok(0) => return,
                     Ok(_) => {
                         if ready.blocking_send(Ok(Bytes::from(piece))).is_err() {
