@@ -41,7 +41,7 @@ cold_conc_t=$(for _ in $(seq 5); do "$TETHER" session close bench >/dev/null; co
 
 # Memory with 20 live connections: 20 profiles, one connection each.
 for i in $(seq 20); do
-    "$TETHER" profile add "b$i" --host 127.0.0.1 --port "$port" --user "$user" --key-file "$work/id" --host-key "$fp" >/dev/null
+    "$TETHER" profile add "b$i" --host "$host" --port "$port" --user "$user" --key-file "$work/id" --host-key "$fp" >/dev/null
     "$TETHER" exec "b$i" -- true
 done
 live=$("$TETHER" session list --json | grep -c '"profile"')

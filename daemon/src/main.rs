@@ -283,6 +283,7 @@ fn start(args: Args) -> anyhow::Result<()> {
 
     tetherd::sys::harden_process()
         .map_err(|e| anyhow::anyhow!("cannot harden the process: {e}"))?;
+    tetherd::sys::limit_malloc_arenas();
     let mut options = Options::resolve(mode, args.socket, args.state_dir, config, uid)?;
     options.config_path = config_path;
     let runtime = tokio::runtime::Builder::new_multi_thread()
