@@ -156,24 +156,11 @@ const READ_AHEAD: usize = 8;
 impl HandedOver {
     /// Takes `fd` if it is a regular file opened for reading.
     fn take(fd: OwnedFd, gone: CancellationToken) -> Result<Self, Error> {
-        use rustix::fs::{FileType, OFlags};
-        let regular = rustix::fs::fstat(&fd)
-            .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile);
-        let readable = rustix::fs::fcntl_getfl(&fd).is_ok_and(|flags| {
-            let mode = flags & OFlags::RWMODE;
-            mode == OFlags::RDONLY || mode == OFlags::RDWR
-        });
-        if !regular || !readable {
-            return Err(Error::BadRequest(
-                "what came is not a regular file open for reading".into(),
-            ));
-        }
+        let (file, size) = regular_file(fd, Access::Reading)?;
         // A small file gets a small buffer: eight files in flight should
         // not each hold a piece's worth.
-        let size = rustix::fs::fstat(&fd).map_or(0, |stat| stat.st_size.max(0) as usize);
-        let piece_len = CHUNK.min(size + 1);
+        let piece_len = CHUNK.min(size.saturating_add(1));
         let (ready, pieces) = tokio::sync::mpsc::channel(READ_AHEAD);
-        let file = std::fs::File::from(fd);
         // Ends at the end of the file, at an error, or when the transfer
         // drops its end of the queue.
         tokio::task::spawn_blocking(move || {
@@ -234,9 +221,9 @@ pub async fn download(
         "a hand-over download",
         move |fd, mut writing, gone| async move {
             let app = task_app;
-            let result = match fd.and_then(writable) {
+            let result = match fd.and_then(|fd| regular_file(fd, Access::Writing)) {
                 Err(error) => Err(error),
-                Ok(file) => {
+                Ok((file, _)) => {
                     let fetch = fetch_into(
                         &app,
                         &caller,
@@ -259,22 +246,36 @@ pub async fn download(
     )
 }
 
-/// A handed-over descriptor to download into: a regular file open for
-/// writing.
-fn writable(fd: OwnedFd) -> Result<std::fs::File, Error> {
+/// What a handed-over descriptor must be open for.
+#[derive(Clone, Copy)]
+enum Access {
+    Reading,
+    Writing,
+}
+
+/// `fd` as a file, with its size, if it is a regular file open for
+/// `access`: a hand-over takes nothing else (no pipe, socket or device,
+/// nothing the CLI could not itself read or write).
+fn regular_file(fd: OwnedFd, access: Access) -> Result<(std::fs::File, usize), Error> {
     use rustix::fs::{FileType, OFlags};
-    let regular = rustix::fs::fstat(&fd)
-        .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile);
-    let open_for_writing = rustix::fs::fcntl_getfl(&fd).is_ok_and(|flags| {
+    let size = rustix::fs::fstat(&fd)
+        .ok()
+        .filter(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile)
+        .map(|stat| usize::try_from(stat.st_size).unwrap_or(0));
+    let (wanted, what) = match access {
+        Access::Reading => (OFlags::RDONLY, "reading"),
+        Access::Writing => (OFlags::WRONLY, "writing"),
+    };
+    let open_for = rustix::fs::fcntl_getfl(&fd).is_ok_and(|flags| {
         let mode = flags & OFlags::RWMODE;
-        mode == OFlags::WRONLY || mode == OFlags::RDWR
+        mode == wanted || mode == OFlags::RDWR
     });
-    if !regular || !open_for_writing {
-        return Err(Error::BadRequest(
-            "what came is not a regular file open for writing".into(),
-        ));
+    match size {
+        Some(size) if open_for => Ok((std::fs::File::from(fd), size)),
+        _ => Err(Error::BadRequest(format!(
+            "what came is not a regular file open for {what}"
+        ))),
     }
-    Ok(std::fs::File::from(fd))
 }
 
 /// An event as the line it is sent as.
