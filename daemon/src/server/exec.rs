@@ -261,18 +261,20 @@ async fn started(
     let (addr, reply_wait) = (&connection.addr, connection.reply_wait);
     match start(&mut channel, addr, command, run.pty.as_ref(), reply_wait).await {
         Ok(started) => Ok((channel, lease, started)),
-        Err(SshError::ClosedUnanswered { addr, asked }) => {
-            connection.retire();
-            Err(SshError::Protocol {
-                addr,
-                message: format!(
-                    "the server closed the channel instead of answering {asked}; the command \
-                     may or may not have run, so it was not sent again"
-                ),
+        Err(error) => {
+            lease.failed(&error);
+            Err(match error {
+                SshError::ClosedUnanswered { addr, asked } => SshError::Protocol {
+                    addr,
+                    message: format!(
+                        "the server closed the channel instead of answering {asked}; the \
+                         command may or may not have run, so it was not sent again"
+                    ),
+                },
+                other => other,
             }
             .into())
         }
-        Err(error) => Err(error.into()),
     }
 }
 

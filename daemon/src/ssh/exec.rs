@@ -74,8 +74,8 @@ pub struct Started {
 /// session channel, on a pseudo-terminal if `pty` is given and the server
 /// grants one, and waits (up to `reply_wait` each) for the server's answers:
 /// a refused command is an error here, and a channel the server closed
-/// before answering is [`SshError::ClosedUnanswered`], safe to try again on
-/// a fresh channel ([`super::reply`]).
+/// before answering is [`SshError::ClosedUnanswered`] (the server may still
+/// have run the command: [`super::reply`]).
 pub async fn start(
     channel: &mut Channel<Msg>,
     addr: &str,

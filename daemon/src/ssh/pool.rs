@@ -178,6 +178,15 @@ impl Lease {
         self.ended.store(true, Ordering::SeqCst);
     }
 
+    /// The channel's first request failed with `error`: a channel the
+    /// server closed unanswered retires the connection, whose server may
+    /// yet act on the request and end it ([`super::reply`]).
+    pub fn failed(&self, error: &SshError) {
+        if let SshError::ClosedUnanswered { .. } = error {
+            self.connection.retire();
+        }
+    }
+
     /// Marks the connection as held up by this channel's caller until the
     /// guard drops: it takes no new channels meanwhile.
     pub fn stall(&self) -> Stall {

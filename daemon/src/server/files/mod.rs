@@ -109,18 +109,19 @@ pub(in crate::server) async fn session(
         let (addr, reply_wait) = (&lease.connection.addr, lease.connection.reply_wait);
         match sftp::open(channel, addr, reply_wait, timeout).await {
             Ok(sftp) => return Ok(Session { sftp, lease }),
-            Err(error) if attempt < 2 => {
-                let closed = matches!(error, SshError::ClosedUnanswered { .. });
-                if closed {
-                    lease.connection.retire();
+            Err(error) => {
+                lease.failed(&error);
+                let retried = matches!(
+                    error,
+                    SshError::ClosedUnanswered { .. }
+                        | SshError::Timeout { .. }
+                        | SshError::Protocol { .. }
+                );
+                if !retried || attempt >= 2 {
+                    return Err(error.into());
                 }
-                if closed || matches!(error, SshError::Timeout { .. } | SshError::Protocol { .. }) {
-                    tracing::info!(profile = %name, %error, "SFTP did not start; trying a fresh channel");
-                    continue;
-                }
-                return Err(error.into());
+                tracing::info!(profile = %name, %error, "SFTP did not start; trying a fresh channel");
             }
-            Err(error) => return Err(error.into()),
         }
     }
 }
