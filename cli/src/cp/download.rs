@@ -132,11 +132,11 @@ impl Copier<'_> {
             .unwrap_or_default();
         if self.inplace {
             // Nothing may touch the target before the server's file is open.
-            return self.download_streamed(path, target, existing, &base).await;
+            return self.download_in_place(path, target, existing, &base).await;
         }
         // A temporary file of ours beside the target, handed to tetherd to
         // write into: the bytes do not cross the socket and this process.
-        let (written_to, file) = self.open_local(target, existing.as_ref())?;
+        let (written_to, file) = open_temporary(target, existing.as_ref())?;
         let fetched = self.fetch_into(path, &file, &base).await;
         let result = fetched.and_then(|(bytes, mode, mtime)| {
             file.sync_all()
@@ -211,51 +211,9 @@ impl Copier<'_> {
         }
     }
 
-    /// The file a download is written into: a 0600 temporary beside the
-    /// target, or with `--inplace` the target itself.
-    fn open_local(
-        &self,
-        target: &Path,
-        existing: Option<&std::fs::Metadata>,
-    ) -> Result<(PathBuf, std::fs::File)> {
-        // Owner-only while it is written; its final mode only when complete.
-        Ok(if self.inplace {
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(target)
-                .map_err(|e| io_error(target, "open", e))?;
-            (target.to_owned(), file)
-        } else {
-            let temporary = temporary_beside(target);
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&temporary)
-                .map_err(|e| match (e.kind(), existing) {
-                    (std::io::ErrorKind::PermissionDenied, Some(_)) => Failure::new(
-                        "permission_denied",
-                        format!(
-                            "cannot create a temporary file beside {}: its directory is not \
-                             writable. The file itself may be: `tether cp --inplace` writes into \
-                             it directly (not atomic: an interrupted copy leaves it partly \
-                             written, as scp does)",
-                            target.display()
-                        ),
-                    ),
-                    _ => io_error(&temporary, "create", e),
-                })?;
-            set_partial(&temporary, true);
-            (temporary, file)
-        })
-    }
-
-    /// A download streamed through the socket and written here: for
-    /// `--inplace`, and for servers tetherd cannot fetch for (FTP).
-    async fn download_streamed(
+    /// `--inplace`: the download streamed through the socket and written
+    /// straight into the target (not atomic, as scp).
+    async fn download_in_place(
         &self,
         path: &str,
         target: &Path,
@@ -263,66 +221,45 @@ impl Copier<'_> {
         base: &str,
     ) -> Result<()> {
         let (meta, mut body) = self.client.download(&self.download_of(path)).await?;
-        let (written_to, mut file) = self.open_local(target, existing.as_ref())?;
+        // Owner-only while it is written; its final mode only when complete.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(target)
+            .map_err(|e| io_error(target, "open", e))?;
         // The size is what stat said before the copy: for progress only; the
         // file is read to its end (a growing log, /proc files).
         self.progress.start_file(base, Some(meta.size));
         let mut received: u64 = 0;
-        let result: Result<()> = async {
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|_| {
-                    Failure::new(
-                        "ssh_error",
-                        if self.inplace {
-                            format!(
-                                "the connection was lost during the download; {} was written in \
-                                 place and is now incomplete",
-                                target.display()
-                            )
-                        } else {
-                            format!(
-                                "the connection was lost during the download; {} was left as it was",
-                                target.display()
-                            )
-                        },
-                    )
-                })?;
-                if let Ok(data) = frame.into_data() {
-                    received += data.len() as u64;
-                    self.progress.add(data.len() as u64);
-                    file.write_all(&data)
-                        .map_err(|e| io_error(&written_to, "write", e))?;
-                }
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| {
+                Failure::new(
+                    "ssh_error",
+                    format!(
+                        "the connection was lost during the download; {} was written in place \
+                         and is now incomplete",
+                        target.display()
+                    ),
+                )
+            })?;
+            if let Ok(data) = frame.into_data() {
+                received += data.len() as u64;
+                self.progress.add(data.len() as u64);
+                file.write_all(&data)
+                    .map_err(|e| io_error(target, "write", e))?;
             }
-            file.sync_all()
-                .map_err(|e| io_error(&written_to, "write", e))?;
-            Ok(())
         }
-        .await;
-        let result = result.and_then(|()| {
-            final_attributes(
-                &file,
-                &written_to,
-                self.preserve,
-                existing.as_ref(),
-                meta.mode,
-                meta.mtime,
-            )
-        });
-        drop(file);
-        let result = result.and_then(|()| {
-            if self.inplace {
-                return Ok(());
-            }
-            std::fs::rename(&written_to, target).map_err(|e| io_error(target, "replace", e))
-        });
-        set_partial(&written_to, false);
-        if let Err(failure) = result {
-            if !self.inplace {
-                let _ = std::fs::remove_file(&written_to);
-            }
-            return Err(failure);
-        }
+        file.sync_all().map_err(|e| io_error(target, "write", e))?;
+        final_attributes(
+            &file,
+            target,
+            self.preserve,
+            existing.as_ref(),
+            meta.mode,
+            meta.mtime,
+        )?;
         self.progress.end_file();
         bump(&self.summary.files, 1);
         bump(&self.summary.bytes, received);
@@ -400,6 +337,36 @@ fn follow_links(target: &Path) -> Result<PathBuf> {
         "io_error",
         format!("{}: too many levels of symbolic links", target.display()),
     ))
+}
+
+/// The 0600 temporary beside `target` a download is written into, renamed
+/// over the target once complete.
+fn open_temporary(
+    target: &Path,
+    existing: Option<&std::fs::Metadata>,
+) -> Result<(PathBuf, std::fs::File)> {
+    // Owner-only while it is written; its final mode only when complete.
+    let temporary = temporary_beside(target);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .map_err(|e| match (e.kind(), existing) {
+            (std::io::ErrorKind::PermissionDenied, Some(_)) => Failure::new(
+                "permission_denied",
+                format!(
+                    "cannot create a temporary file beside {}: its directory is not \
+                     writable. The file itself may be: `tether cp --inplace` writes into \
+                     it directly (not atomic: an interrupted copy leaves it partly \
+                     written, as scp does)",
+                    target.display()
+                ),
+            ),
+            _ => io_error(&temporary, "create", e),
+        })?;
+    set_partial(&temporary, true);
+    Ok((temporary, file))
 }
 
 /// Gives a complete download its final attributes, as scp does: with `-p`
