@@ -493,6 +493,31 @@ fn a_printing_login_breaks_sftp_with_what_openssh_says() {
     );
 }
 
+/// Printed bytes that read as a packet's length, with the packet never
+/// coming, leave the SFTP start waiting: its timeout carries the same hint.
+#[test]
+fn a_printing_login_that_stalls_sftp_gets_the_same_hint() {
+    let options = SshdOptions {
+        extra_config: vec![r"ForceCommand printf '\0\0\0\20'; exec sleep 30".to_owned()],
+        ..Default::default()
+    };
+    let Some(sshd) = Sshd::start_with(options) else {
+        return;
+    };
+    let daemon = Daemon::start_with_config("[ssh]\nsftp_timeout_secs = 2\n");
+    let key = keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
+    daemon.add_key_profile("stalls", &sshd, &key).ok();
+    let run = daemon.run(&["files", "stalls", "ls", "/"]);
+    assert_eq!(run.code, 255, "{}", run.stderr);
+    assert!(run.stderr.contains("did not answer"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no output for non-interactive sessions"),
+        "{}",
+        run.stderr
+    );
+}
+
 /// A tmux pane running `tether shell NAME`, then holding the pane open.
 fn shell_pane(daemon: &Daemon, name: &str) -> Option<Tmux> {
     let command = format!(

@@ -131,16 +131,18 @@ pub async fn open(
         request_timeout_secs: timeout.as_secs().max(1),
     };
     let mut raw = RawSftpSession::new_with_config(channel.into_stream(), config);
+    // Bytes that are not SFTP (most often a login script that prints) end
+    // in a parse error or, when they read as a long packet's length, in a
+    // timeout: both get the hint.
     let version = raw.init().await.map_err(|e| {
-        failed(match e {
+        let what = match e {
             SftpErr::Timeout => "the SFTP subsystem did not answer its first request".to_owned(),
-            // Most often bytes that are not SFTP: a login script that prints.
-            other => format!(
-                "the SFTP subsystem did not start ({other}). If a login script (.bashrc, a \
-                 ForceCommand) prints something, SFTP breaks: the remote shell must produce no \
-                 output for non-interactive sessions"
-            ),
-        })
+            other => format!("the SFTP subsystem did not start ({other})"),
+        };
+        failed(format!(
+            "{what}. If a login script (.bashrc, a ForceCommand) prints something, SFTP \
+             breaks: the remote shell must produce no output for non-interactive sessions"
+        ))
     })?;
     let offered = |name: &str| version.extensions.contains_key(name);
     let extensions = Extensions {
