@@ -16,6 +16,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Files of a tree `tether cp -r` copies at a time, each one request to
+/// tetherd on an SFTP session of its own; tetherd keeps as many sessions
+/// between requests.
+pub const FILES_IN_FLIGHT: usize = 8;
+
 pub const SIZE_HEADER: &str = "tether-size";
 pub const MODE_HEADER: &str = "tether-mode";
 pub const MTIME_HEADER: &str = "tether-mtime";

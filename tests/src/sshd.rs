@@ -72,6 +72,8 @@ pub struct SshdOptions {
     pub namespace: Option<String>,
     /// The address to listen on [default: 127.0.0.1].
     pub listen: Option<String>,
+    /// The SFTP subsystem's command [default: internal-sftp].
+    pub sftp: Option<String>,
 }
 
 /// A running OpenSSH server on 127.0.0.1 with its own config and keys.
@@ -144,7 +146,8 @@ impl Sshd {
              AuthorizedKeysFile {dir}/authorized_keys/%u\nPasswordAuthentication {passwords}\n\
              KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
              UsePAM no\nStrictModes no\nPidFile none\nLogLevel VERBOSE\nMaxStartups 200:30:400\n\
-             Subsystem sftp internal-sftp\n",
+             Subsystem sftp {sftp}\n",
+            sftp = self.options.sftp.as_deref().unwrap_or("internal-sftp"),
             port = self.port,
             listen = self.host(),
             host_key = self.host_key.display(),

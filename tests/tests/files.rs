@@ -487,3 +487,81 @@ fn sftp_operations() {
         .run(&["sftp", "nosuch", "ls"])
         .fails_with("profile_not_found");
 }
+
+/// Requests named `what` in an sftp-server log.
+fn logged_requests(log: &Path, what: &str) -> usize {
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| {
+            let request = line.split_once(": request ").map_or(*line, |(_, r)| r);
+            let request = request.split_once(": ").map_or(request, |(_, r)| r);
+            request.starts_with(&format!("{what} "))
+        })
+        .count()
+}
+
+/// A small file is a round trip, not a storm of requests: a download asks
+/// for its size and one read beyond it (which finds the end); an upload's
+/// attributes and fsync follow its write without waiting, and nothing is
+/// stat'ed twice.
+#[test]
+fn a_small_file_takes_few_requests() {
+    let server = Path::new("/usr/lib/openssh/sftp-server");
+    if !server.exists() {
+        eprintln!("skipped: no {}", server.display());
+        return;
+    }
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("sftp.log");
+    fs::write(&log, "").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(logs.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&log, fs::Permissions::from_mode(0o666)).unwrap();
+    let options = tether_e2e::SshdOptions {
+        sftp: Some(format!(
+            "{} -e -l DEBUG1 2>>{}",
+            server.display(),
+            log.display()
+        )),
+        ..Default::default()
+    };
+    let Some(sshd) = Sshd::start_with(options) else {
+        return;
+    };
+    let daemon = Daemon::start();
+    let key = tether_e2e::keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
+    daemon.add_key_profile("web1", &sshd, &key).ok();
+    let remote = sshd.user_dir("remote");
+    fs::write(remote.join("small"), pattern(3000, 1)).unwrap();
+    sshd.give(&remote);
+    let local = tempfile::tempdir().unwrap();
+    let copy = local.path().join("small");
+    let reads = logged_requests(&log, "read");
+    daemon
+        .run(&["cp", &format!("web1:{}/small", s(&remote)), s(&copy)])
+        .ok();
+    assert_eq!(fs::read(&copy).unwrap(), pattern(3000, 1));
+    assert_eq!(
+        logged_requests(&log, "read") - reads,
+        2,
+        "{}",
+        fs::read_to_string(&log).unwrap()
+    );
+
+    // The CLI asks once whether the destination is a directory (a stat);
+    // the daemon looks at the target once (an lstat) and renames over it
+    // without looking again.
+    let asked = ["lstat", "stat", "fsetstat", "fsync"].map(|what| logged_requests(&log, what));
+    daemon
+        .run(&["cp", s(&copy), &format!("web1:{}/up", s(&remote))])
+        .ok();
+    assert_eq!(fs::read(remote.join("up")).unwrap(), pattern(3000, 1));
+    let now = ["lstat", "stat", "fsetstat", "fsync"].map(|what| logged_requests(&log, what));
+    let log_text = fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        [0, 1, 2, 3].map(|i| now[i] - asked[i]),
+        [1, 1, 1, 1],
+        "{log_text}"
+    );
+}

@@ -312,6 +312,45 @@ fn file_requests_reuse_one_sftp_session_and_leave_room_for_commands() {
     assert_eq!(starts(), started + 1, "{}", sshd.log());
 }
 
+/// A tree copy reuses its SFTP sessions: one per file in flight, not one
+/// per file (on OpenSSH each is a process).
+#[test]
+fn a_tree_copy_starts_a_session_per_file_in_flight_not_per_file() {
+    let Some((sshd, daemon)) = setup_with(SshdOptions::default(), None) else {
+        return;
+    };
+    let starts = || sshd.log().matches("subsystem 'sftp'").count();
+    let local = tempfile::tempdir().unwrap();
+    let tree = local.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    for i in 0..64 {
+        std::fs::write(tree.join(format!("f{i:02}")), format!("{i}\n")).unwrap();
+    }
+    let remote = sshd.user_dir("files");
+    let before = starts();
+    daemon
+        .run(&[
+            "cp",
+            "-r",
+            &tree.display().to_string(),
+            &format!("web1:{}/t", remote.display()),
+        ])
+        .ok();
+    let back = local.path().join("back");
+    daemon
+        .run(&[
+            "cp",
+            "-r",
+            &format!("web1:{}/t", remote.display()),
+            &back.display().to_string(),
+        ])
+        .ok();
+    assert_eq!(std::fs::read_to_string(back.join("f63")).unwrap(), "63\n");
+    let started = starts() - before;
+    let in_flight = tether_api::files::FILES_IN_FLIGHT;
+    assert!(started <= in_flight + 2, "{started} sessions for 128 files");
+}
+
 /// A TCP relay to `to` that, once armed, holds the connections it accepts
 /// (nothing passes) until `hold` of them are waiting or five seconds have
 /// passed, and says how many it held at once.

@@ -14,6 +14,7 @@ use std::time::{Instant, SystemTime};
 use clap::Args;
 use serde::Serialize;
 use tether_api::client::Client;
+use tether_api::files::FILES_IN_FLIGHT;
 use tether_api::files::{SftpRequest, SftpResponse};
 use tether_api::types::validate_profile_name;
 
@@ -104,10 +105,6 @@ struct Summary {
 fn bump(count: &Cell<u64>, n: u64) {
     count.set(count.get() + n);
 }
-
-/// Files of a tree copied at a time (each one request to tetherd, on its
-/// own SFTP channel of the pooled connection).
-const FILES_IN_FLIGHT: usize = 8;
 
 struct Copier<'a> {
     client: &'a Client,

@@ -227,8 +227,10 @@ impl Drop for Lease {
     }
 }
 
-/// SFTP sessions kept per profile, at most.
-pub const MAX_PARKED: usize = 2;
+/// SFTP sessions kept per profile, at most: one per file a tree copy has
+/// in flight, so that its files reuse sessions rather than start new ones
+/// (on OpenSSH a process each).
+pub const MAX_PARKED: usize = tether_api::files::FILES_IN_FLIGHT;
 /// How long a kept SFTP session waits for its next request.
 pub const PARKED_FOR: Duration = Duration::from_secs(10);
 

@@ -5,8 +5,9 @@
 //! Both profiles have the copy on record, before and after.
 
 use ::http::StatusCode;
-use tether_api::files::{CopyRequest, FileKind, Uploaded};
+use tether_api::files::{CopyRequest, Uploaded};
 
+use super::download::{Opened, open_to_read};
 use super::ftp::FtpSource;
 use super::upload::{Source, Wanted, write_target};
 use super::{Remote, Session, event_name, ftp, remote};
@@ -15,12 +16,10 @@ use crate::access::policy::Allowed;
 use crate::access::policy::Op;
 use crate::audit::Event;
 use crate::error::Error;
-use crate::remote::{RemoteError, RemoteKind, check_path};
+use crate::remote::check_path;
 use crate::server::App;
-use crate::server::confine::confine;
 use crate::server::http::{Resp, json};
 use crate::server::profiles::check_name;
-use crate::ssh::sftp;
 
 pub async fn copy(app: &App, caller: &Caller, copy: CopyRequest) -> Result<Resp, Error> {
     let read = app.authorize(caller, &copy.from_profile, Op::Sftp { write: false })?;
@@ -77,19 +76,12 @@ async fn relay(
             sftp: mut source,
             lease: _source_lease,
         }) => {
-            let path = source.expand(&copy.from_path).await?;
-            let path = confine(&mut source, read, &path).await?;
-            let attrs = source.stat_attrs(&path).await?;
-            if sftp::kind_of(&attrs) == FileKind::Dir {
-                return Err(RemoteError::new(
-                    RemoteKind::Failed,
-                    &path,
-                    "is a directory (copy trees with cp -r)",
-                )
-                .into());
-            }
-            let handle = source.open_read(&path).await?;
-            let mut reader = source.reader(handle, &path);
+            let Opened {
+                path,
+                attrs,
+                handle,
+            } = open_to_read(&mut source, read, &copy.from_path).await?;
+            let mut reader = source.reader(handle, &path, attrs.size);
             let wanted = wanted(attrs.permissions, attrs.mtime.map(u64::from));
             let written = write_to(
                 app,
@@ -100,7 +92,7 @@ async fn relay(
                 Source::Remote(&mut reader),
             )
             .await;
-            let _ = source.close(reader.into_handle(), &path, false).await;
+            source.close_unwaited(reader.into_handle());
             written
         }
         Remote::Ftp(mut lease) => {

@@ -55,16 +55,27 @@ pub(super) async fn open_to_read(
 ) -> Result<Opened, Error> {
     let path = sftp.expand(path).await?;
     let path = confine(&mut *sftp, allowed, &path).await?;
-    let attrs = sftp.stat_attrs(&path).await?;
-    if sftp::kind_of(&attrs) == tether_api::files::FileKind::Dir {
-        return Err(RemoteError::new(
-            RemoteKind::Failed,
-            &path,
-            "is a directory (copy trees with cp -r)",
-        )
-        .into());
-    }
-    let handle = sftp.open_read(&path).await?;
+    // Both at once: one round trip, not two. (A directory opens for reading
+    // on most servers; its handle is closed again.)
+    let (attrs, handle) = tokio::join!(sftp.stat_attrs(&path), sftp.open_read(&path));
+    let attrs = match attrs {
+        Ok(attrs) if sftp::kind_of(&attrs) != tether_api::files::FileKind::Dir => attrs,
+        refused => {
+            if let Ok(handle) = handle {
+                sftp.close_unwaited(handle);
+            }
+            return Err(match refused {
+                Err(error) => error.into(),
+                Ok(_) => RemoteError::new(
+                    RemoteKind::Failed,
+                    &path,
+                    "is a directory (copy trees with cp -r)",
+                )
+                .into(),
+            });
+        }
+    };
+    let handle = handle?;
     Ok(Opened {
         path,
         attrs,
@@ -98,7 +109,7 @@ async fn send_file(
     tasks.spawn(async move {
         let mut sent: u64 = 0;
         let mut digest = Digest::start();
-        let mut reader = sftp.reader(handle, &log_path);
+        let mut reader = sftp.reader(handle, &log_path, attrs.size);
         // Read to the end, whatever the size said (see `transfer`).
         let outcome = loop {
             match reader.next_chunk().await {
@@ -116,7 +127,7 @@ async fn send_file(
                 }
             }
         };
-        let _ = sftp.close(reader.into_handle(), &log_path, false).await;
+        sftp.close_unwaited(reader.into_handle());
         let mut end = end
             .result(outcome)
             .detail("resolved", log_path.as_str())

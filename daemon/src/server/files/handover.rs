@@ -333,9 +333,9 @@ async fn fetch_into(
             let _ = writing
                 .write_all(&event_line(&FetchEvent::Started(started)))
                 .await;
-            let mut reader = sftp.reader(handle, &path);
+            let mut reader = sftp.reader(handle, &path, attrs.size);
             let copied = copy_into(&mut reader, file, gone).await;
-            let _ = sftp.close(reader.into_handle(), &path, false).await;
+            sftp.close_unwaited(reader.into_handle());
             let (bytes, sha256) = copied?;
             session
                 .lease()

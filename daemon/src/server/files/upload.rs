@@ -269,9 +269,10 @@ pub(super) async fn write_target(
 ) -> Result<Uploaded, Error> {
     let path = sftp.expand(path).await?;
     let path = confine(&mut *sftp, allowed, &path).await?;
-    let path = sftp.follow_links(&path).await?;
+    // What is at the link chain's end is what is there after confining
+    // too: the same file, its parents resolved.
+    let (path, existing) = sftp.follow_links(&path).await?;
     let path = confine(&mut *sftp, allowed, &path).await?;
-    let existing = sftp.existing(&path).await?;
     if existing
         .as_ref()
         .is_some_and(|a| sftp::kind_of(a) == FileKind::Dir)
@@ -297,8 +298,12 @@ pub(super) async fn write_target(
                 ),
                 _ => error,
             })?;
-        let finished = match stream_into(sftp, handle, &mut source, &temporary).await {
-            Ok(done) => finish(sftp, &temporary, &path, &attrs).await.map(|()| done),
+        let finished = match stream_into(sftp, handle, &mut source, &temporary, &attrs).await {
+            Ok(done) => sftp
+                .replace(&temporary, &path, existing.is_some())
+                .await
+                .map(|()| done)
+                .map_err(Into::into),
             Err(Error::Remote(error)) => Err(Error::Remote(
                 sftp.explain_write_failure(&path, error).await,
             )),
@@ -353,13 +358,14 @@ fn final_attributes(wanted: &Wanted, existing: Option<&FileAttributes>) -> FileA
     attrs
 }
 
-/// Writes the body into the open file at `handle` (pipelined), then closes
-/// it after `fsync`; the bytes and their SHA-256.
+/// Writes the body into the open file at `handle` (pipelined), gives it
+/// `attrs`, then closes it after `fsync`; the bytes and their SHA-256.
 async fn stream_into(
     sftp: &Sftp,
     handle: String,
     source: &mut Source<'_>,
     path: &str,
+    attrs: &FileAttributes,
 ) -> Result<(u64, String), Error> {
     let mut digest = Digest::start();
     let mut writer = sftp.writer(handle, path);
@@ -375,14 +381,14 @@ async fn stream_into(
         let _ = sftp.close(writer.into_handle(), path, false).await;
         return Err(error);
     }
-    let (written, handle) = match writer.finish().await {
+    let (written, handle) = match writer.finish_with(attrs, sftp.extensions.fsync).await {
         Ok(done) => done,
         Err((error, handle)) => {
             let _ = sftp.close(handle, path, false).await;
             return Err(error.into());
         }
     };
-    sftp.close(handle, path, true).await?;
+    sftp.close(handle, path, false).await?;
     Ok((written, digest.finish().await?))
 }
 
@@ -397,7 +403,7 @@ async fn write_in_place(
 ) -> Result<(u64, String), Error> {
     let flags = OpenFlags::CREATE | OpenFlags::TRUNCATE;
     let handle = sftp.open_write(path, flags, private_attributes()).await?;
-    let done = stream_into(sftp, handle, source, path)
+    let done = stream_into(sftp, handle, source, path, attrs)
         .await
         .map_err(|error| {
             Error::Remote(RemoteError::new(
@@ -406,19 +412,5 @@ async fn write_in_place(
                 format!("{error}; written in place, so it is now incomplete"),
             ))
         })?;
-    sftp.set_attributes(path, attrs).await?;
     Ok(done)
-}
-
-/// Gives the complete temporary file its final attributes, then renames it
-/// over the target.
-async fn finish(
-    sftp: &Sftp,
-    temporary: &str,
-    path: &str,
-    attrs: &FileAttributes,
-) -> Result<(), Error> {
-    sftp.set_attributes(temporary, attrs).await?;
-    sftp.rename(temporary, path).await?;
-    Ok(())
 }

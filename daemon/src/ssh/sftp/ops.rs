@@ -303,32 +303,22 @@ impl Sftp {
         path: &str,
         attrs: &FileAttributes,
     ) -> Result<(), RemoteError> {
-        if let (Some(uid), Some(gid)) = (attrs.uid, attrs.gid) {
-            let owner = FileAttributes {
-                uid: Some(uid),
-                gid: Some(gid),
-                ..FileAttributes::empty()
-            };
-            let _ = self.set_attrs(path, owner).await;
+        for (attrs, required) in super::transfer::settable(attrs) {
+            match self.set_attrs(path, attrs).await {
+                Err(error) if required => return Err(error),
+                _ => {}
+            }
         }
-        if attrs.permissions.is_none() && attrs.mtime.is_none() {
-            return Ok(());
-        }
-        self.set_attrs(
-            path,
-            FileAttributes {
-                permissions: attrs.permissions,
-                atime: attrs.atime,
-                mtime: attrs.mtime,
-                ..FileAttributes::empty()
-            },
-        )
-        .await
+        Ok(())
     }
 
     /// The path a chain of symlinks at `path` ends at (itself when it is no
-    /// link); a dangling chain ends where the file would be created.
-    pub async fn follow_links(&self, path: &str) -> Result<String, RemoteError> {
+    /// link), with what is there; a dangling chain ends where the file
+    /// would be created, with nothing there.
+    pub async fn follow_links(
+        &self,
+        path: &str,
+    ) -> Result<(String, Option<FileAttributes>), RemoteError> {
         let mut current = path.to_owned();
         for _ in 0..MAX_LINKS {
             match self.existing(&current).await? {
@@ -340,7 +330,7 @@ impl Sftp {
                         join(parent(&current), &target)
                     };
                 }
-                _ => return Ok(current),
+                found => return Ok((current, found)),
             }
         }
         Err(RemoteError::new(
@@ -442,16 +432,23 @@ impl Sftp {
                 "is a directory: name the new path inside it",
             ));
         }
-        if existing.is_none() {
+        self.replace(from, to, existing.is_some()).await
+    }
+
+    /// Renames `from` over `to` (whose existence the caller knows), as
+    /// [`rename`](Self::rename) does but without its checks: one request
+    /// where the server has `posix-rename@openssh.com`.
+    pub async fn replace(&self, from: &str, to: &str, exists: bool) -> Result<(), RemoteError> {
+        if self.extensions.posix_rename {
+            return self.posix_rename(from, to).await;
+        }
+        if !exists {
             return self
                 .raw()
                 .rename(from, to)
                 .await
                 .map(drop)
                 .map_err(Self::failed(to));
-        }
-        if self.extensions.posix_rename {
-            return self.posix_rename(from, to).await;
         }
         let aside = format!(
             "{}/.{}.tether-{}.old",
@@ -604,7 +601,7 @@ impl Sftp {
     /// A small file's bytes; a file over `limit` is an error.
     pub async fn read_small(&self, path: &str, limit: usize) -> Result<Vec<u8>, RemoteError> {
         let handle = self.open_read(path).await?;
-        let mut reader = self.reader(handle, path);
+        let mut reader = self.reader(handle, path, None);
         let mut out = Vec::new();
         let read = async {
             while let Some(chunk) = reader.next_chunk().await? {

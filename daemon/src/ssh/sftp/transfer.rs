@@ -5,7 +5,11 @@
 //! - [`Reader`] reads at increasing offsets and hands the data back in
 //!   order, to the end of the file whatever its size said: a short read
 //!   (a growing log, a `/proc` file) drops the requests beyond it and goes
-//!   on from where the data ended; only the server's EOF ends it.
+//!   on from where the data ended; only the server's EOF ends it. Told the
+//!   size, it asks for exactly that much and one request beyond, which
+//!   finds the end (or growth) in the same round trip: a small file is one
+//!   round trip of two requests, not one of [`IN_FLIGHT`] mostly past its
+//!   end.
 //! - [`Writer`] gathers what it is given into full-size requests (callers
 //!   hand it whatever the socket delivered), and keeps them in flight; an
 //!   error from any of them ends the write.
@@ -13,13 +17,14 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::{FuturesOrdered, FuturesUnordered};
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpErr;
-use russh_sftp::protocol::StatusCode;
+use russh_sftp::protocol::{FileAttributes, StatusCode};
 
 use super::{IN_FLIGHT, Sftp};
 use crate::remote::RemoteError;
@@ -40,6 +45,10 @@ pub struct Reader {
     len: u32,
     /// Where the next request starts.
     next: u64,
+    /// The size the file is expected to have, until data beyond it came.
+    expected: Option<u64>,
+    /// Whether the one request beyond the expected size is out.
+    probing: bool,
     pending: FuturesOrdered<Pending<ReadAnswer>>,
     done: bool,
 }
@@ -49,7 +58,18 @@ impl Reader {
         while !self.done && self.pending.len() < IN_FLIGHT {
             let raw = self.raw.clone();
             let handle = self.handle.clone();
-            let (offset, asked) = (self.next, self.len);
+            let asked = match self.expected {
+                Some(size) if self.next < size => {
+                    u32::try_from(size - self.next).map_or(self.len, |left| left.min(self.len))
+                }
+                Some(_) if self.probing => break,
+                Some(_) => {
+                    self.probing = true;
+                    self.len
+                }
+                None => self.len,
+            };
+            let offset = self.next;
             self.next += u64::from(asked);
             self.pending.push_back(Box::pin(async move {
                 let result = raw.read(handle, offset, asked).await.map(|d| d.data);
@@ -77,9 +97,14 @@ impl Reader {
                 Ok(None)
             }
             Ok(data) => {
+                if self.expected.is_some_and(|size| answer.offset >= size) {
+                    // The file grew: read on at full speed.
+                    self.expected = None;
+                }
                 if data.len() < answer.asked as usize {
                     // A short read: what was asked beyond it is void.
                     self.pending = FuturesOrdered::new();
+                    self.probing = false;
                     self.next = answer.offset + data.len() as u64;
                 }
                 Ok(Some(Bytes::from(data)))
@@ -137,10 +162,24 @@ impl Writer {
         let offset = self.offset;
         self.offset += piece.len() as u64;
         self.written += piece.len() as u64;
-        self.pending.push(Box::pin(async move {
+        self.queue(Box::pin(async move {
             raw.write(handle, offset, Vec::from(piece)).await.map(drop)
-        }));
-        Ok(())
+        }))
+    }
+
+    /// Sends `request` now (its first poll sends it) and keeps it among
+    /// those in flight: requests go out in the order they are made, whatever
+    /// order the set polls them in, so an fsync follows the writes it is to
+    /// cover.
+    fn queue(&mut self, mut request: Pending<Result<(), SftpErr>>) -> Result<(), RemoteError> {
+        match sent(&mut request) {
+            Poll::Ready(Err(error)) => Err(RemoteError::from_sftp(&self.path, error)),
+            Poll::Ready(Ok(())) => Ok(()),
+            Poll::Pending => {
+                self.pending.push(request);
+                Ok(())
+            }
+        }
     }
 
     async fn settle_one(&mut self) -> Result<(), RemoteError> {
@@ -152,11 +191,36 @@ impl Writer {
 
     /// Sends what is gathered and waits for every request; the bytes
     /// written, and the handle, for closing.
-    pub async fn finish(mut self) -> Result<(u64, String), (RemoteError, String)> {
+    pub async fn finish(self) -> Result<(u64, String), (RemoteError, String)> {
+        self.finish_with(&FileAttributes::empty(), false).await
+    }
+
+    /// As [`finish`](Self::finish), with `attrs` set on the handle and (with
+    /// `fsync`) the file flushed to the server's disk, both sent behind the
+    /// last write rather than a round trip each after it. As with
+    /// [`Sftp::set_attributes`], a refused owner is not an error.
+    pub async fn finish_with(
+        mut self,
+        attrs: &FileAttributes,
+        fsync: bool,
+    ) -> Result<(u64, String), (RemoteError, String)> {
         let rest = self.gathered.split().freeze();
         let flushed = async {
             if !rest.is_empty() {
                 self.send(rest).await?;
+            }
+            for (attrs, required) in settable(attrs) {
+                let (raw, handle) = (self.raw.clone(), self.handle.clone());
+                self.queue(Box::pin(async move {
+                    match raw.fsetstat(handle, attrs).await {
+                        Err(_) if !required => Ok(()),
+                        done => done.map(drop),
+                    }
+                }))?;
+            }
+            if fsync {
+                let (raw, handle) = (self.raw.clone(), self.handle.clone());
+                self.queue(Box::pin(async move { raw.fsync(handle).await.map(drop) }))?;
             }
             while !self.pending.is_empty() {
                 self.settle_one().await?;
@@ -176,15 +240,63 @@ impl Writer {
     }
 }
 
+/// Polls `request` once, which sends it (a request of the raw session is
+/// sent on its first poll); its outcome where that came at once (a failure
+/// to send).
+fn sent<T>(request: &mut Pending<T>) -> Poll<T> {
+    request
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// The requests that set `attrs`, each with whether its failure counts:
+/// owner and group first (a server that does not allow them keeps its
+/// own, silently, as scp does), then mode and times.
+pub(super) fn settable(attrs: &FileAttributes) -> Vec<(FileAttributes, bool)> {
+    let mut requests = Vec::new();
+    if let (Some(uid), Some(gid)) = (attrs.uid, attrs.gid) {
+        let owner = FileAttributes {
+            uid: Some(uid),
+            gid: Some(gid),
+            ..FileAttributes::empty()
+        };
+        requests.push((owner, false));
+    }
+    if attrs.permissions.is_some() || attrs.mtime.is_some() {
+        let rest = FileAttributes {
+            permissions: attrs.permissions,
+            atime: attrs.atime,
+            mtime: attrs.mtime,
+            ..FileAttributes::empty()
+        };
+        requests.push((rest, true));
+    }
+    requests
+}
+
 impl Sftp {
-    /// A pipelined reader of an open file.
-    pub fn reader(&self, handle: String, path: &str) -> Reader {
+    /// Closes a handle opened for reading without waiting for the answer,
+    /// which says nothing a reader needs: the round trip is saved, and the
+    /// answer, when it comes, is dropped by the session.
+    pub fn close_unwaited(&self, handle: String) {
+        let raw = self.raw().clone();
+        let mut close: Pending<()> = Box::pin(async move {
+            let _ = raw.close(handle).await;
+        });
+        let _ = sent(&mut close);
+    }
+
+    /// A pipelined reader of an open file, `expected` to be that long
+    /// where its size is known.
+    pub fn reader(&self, handle: String, path: &str, expected: Option<u64>) -> Reader {
         Reader {
             raw: self.raw().clone(),
             handle,
             path: path.to_owned(),
             len: self.read_len,
             next: 0,
+            expected,
+            probing: false,
             pending: FuturesOrdered::new(),
             done: false,
         }
