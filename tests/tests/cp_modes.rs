@@ -165,6 +165,15 @@ fn symlinked_targets_are_written_through() {
     );
     assert_eq!(fs::read(remote.join("real/config")).unwrap(), b"new");
     assert_eq!(mode(&remote.join("real/config")), 0o600);
+    // No temporary left beside the link or its end (the first look opens
+    // one beside the link, before it knows it is one).
+    for dir in [remote.clone(), remote.join("real")] {
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains(".tether-")), "{names:?}");
+    }
 
     fs::create_dir(local.path().join("real")).unwrap();
     fs::write(local.path().join("real/target"), "old").unwrap();

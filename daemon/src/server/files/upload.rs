@@ -269,51 +269,32 @@ pub(super) async fn write_target(
 ) -> Result<Uploaded, Error> {
     let path = sftp.expand(path).await?;
     let path = confine(&mut *sftp, allowed, &path).await?;
-    // What is at the link chain's end is what is there after confining
-    // too: the same file, its parents resolved.
-    let (path, existing) = sftp.follow_links(&path).await?;
-    let path = confine(&mut *sftp, allowed, &path).await?;
-    if existing
-        .as_ref()
-        .is_some_and(|a| sftp::kind_of(a) == FileKind::Dir)
-    {
-        return Err(RemoteError::new(RemoteKind::Failed, &path, "is a directory").into());
-    }
-    let attrs = final_attributes(wanted, existing.as_ref());
-    let (bytes, sha256) = if wanted.inplace {
-        write_in_place(sftp, &path, &mut source, &attrs).await?
+    let (path, existing, temporary) = if wanted.inplace {
+        let (path, existing) = look(sftp, allowed, &path).await?;
+        (path, existing, None)
     } else {
-        let temporary = temporary_name(&path)?;
-        let flags = OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::TRUNCATE;
-        let handle = sftp
-            .open_write(&temporary, flags, private_attributes())
-            .await
-            .map_err(|error| match (error.kind.clone(), &existing) {
-                (RemoteKind::PermissionDenied, Some(_)) => RemoteError::new(
-                    RemoteKind::PermissionDenied,
-                    &path,
-                    "cannot create a temporary file beside it: its directory is not writable. \
-                     The file itself may be: `tether cp --inplace` writes into it directly (not \
-                     atomic: an interrupted copy leaves it partly written, as scp does)",
-                ),
-                _ => error,
-            })?;
-        let finished = match stream_into(sftp, handle, &mut source, &temporary, &attrs).await {
-            Ok(done) => sftp
-                .replace(&temporary, &path, existing.is_some())
-                .await
-                .map(|()| done)
-                .map_err(Into::into),
-            Err(Error::Remote(error)) => Err(Error::Remote(
-                sftp.explain_write_failure(&path, error).await,
-            )),
-            Err(error) => Err(error),
-        };
-        if finished.is_err() {
-            // Never leave the partial file behind; the target is untouched.
-            let _ = sftp.remove_file(&temporary).await;
+        let (path, existing, opened) = look_and_open(sftp, allowed, &path).await?;
+        (path, existing, Some(opened))
+    };
+    let attrs = final_attributes(wanted, existing.as_ref());
+    let (bytes, sha256) = match temporary {
+        None => write_in_place(sftp, &path, &mut source, &attrs).await?,
+        Some((temporary, handle)) => {
+            let into = Some((path.as_str(), existing.is_some()));
+            let finished =
+                match stream_into(sftp, handle, &mut source, &temporary, &attrs, into).await {
+                    Ok(done) => Ok(done),
+                    Err(Error::Remote(error)) => Err(Error::Remote(
+                        sftp.explain_write_failure(&path, error).await,
+                    )),
+                    Err(error) => Err(error),
+                };
+            if finished.is_err() {
+                // Never leave the partial file behind; the target is untouched.
+                let _ = sftp.remove_file(&temporary).await;
+            }
+            finished?
         }
-        finished?
     };
     Ok(Uploaded {
         path,
@@ -321,6 +302,85 @@ pub(super) async fn write_target(
         sha256,
         warnings: Vec::new(),
     })
+}
+
+/// Where an upload to `path` goes (a symlink there written through) and
+/// what is there now; a directory is refused.
+async fn look(
+    sftp: &mut Sftp,
+    allowed: &Allowed,
+    path: &str,
+) -> Result<(String, Option<FileAttributes>), Error> {
+    // What is at the link chain's end is what is there after confining
+    // too: the same file, its parents resolved.
+    let (path, existing) = sftp.follow_links(path).await?;
+    let path = confine(&mut *sftp, allowed, &path).await?;
+    refuse_directory(&path, existing.as_ref())?;
+    Ok((path, existing))
+}
+
+fn refuse_directory(path: &str, existing: Option<&FileAttributes>) -> Result<(), Error> {
+    if existing.is_some_and(|a| sftp::kind_of(a) == FileKind::Dir) {
+        return Err(RemoteError::new(RemoteKind::Failed, path, "is a directory").into());
+    }
+    Ok(())
+}
+
+/// As [`look`], with the temporary file beside the target opened: in one
+/// round trip where it can (the target looked at and the temporary opened
+/// at once), the long way where a symlink is at the target (its temporary
+/// belongs beside the link's end) or the grant has path prefixes (checked
+/// again after following).
+async fn look_and_open(
+    sftp: &mut Sftp,
+    allowed: &Allowed,
+    path: &str,
+) -> Result<(String, Option<FileAttributes>, (String, String)), Error> {
+    let flags = OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::TRUNCATE;
+    if allowed.paths.is_none() {
+        let temporary = temporary_name(path)?;
+        let (found, opened) = tokio::join!(
+            sftp.existing(path),
+            sftp.open_write(&temporary, flags, private_attributes())
+        );
+        let usable = match &found {
+            Ok(Some(attrs)) => sftp::kind_of(attrs) == FileKind::File,
+            Ok(None) => true,
+            Err(_) => false,
+        };
+        if usable {
+            let existing = found?;
+            let handle = opened.map_err(|error| cannot_create(path, existing.as_ref(), error))?;
+            return Ok((path.to_owned(), existing, (temporary, handle)));
+        }
+        if let Ok(handle) = opened {
+            let _ = sftp.close(handle, &temporary, false).await;
+            let _ = sftp.remove_file(&temporary).await;
+        }
+        found?;
+    }
+    let (path, existing) = look(sftp, allowed, path).await?;
+    let temporary = temporary_name(&path)?;
+    let handle = sftp
+        .open_write(&temporary, flags, private_attributes())
+        .await
+        .map_err(|error| cannot_create(&path, existing.as_ref(), error))?;
+    Ok((path, existing, (temporary, handle)))
+}
+
+/// A temporary file that could not be created beside `path`, said as what
+/// to do about it where the directory is the reason.
+fn cannot_create(path: &str, existing: Option<&FileAttributes>, error: RemoteError) -> RemoteError {
+    match (&error.kind, existing) {
+        (RemoteKind::PermissionDenied, Some(_)) => RemoteError::new(
+            RemoteKind::PermissionDenied,
+            path,
+            "cannot create a temporary file beside it: its directory is not writable. The \
+             file itself may be: `tether cp --inplace` writes into it directly (not atomic: an \
+             interrupted copy leaves it partly written, as scp does)",
+        ),
+        _ => error,
+    }
 }
 
 /// What the request asks the finished file to get.
@@ -359,13 +419,15 @@ fn final_attributes(wanted: &Wanted, existing: Option<&FileAttributes>) -> FileA
 }
 
 /// Writes the body into the open file at `handle` (pipelined), gives it
-/// `attrs`, then closes it after `fsync`; the bytes and their SHA-256.
+/// `attrs`, then closes it after `fsync` and, with `into`, renames it over
+/// that target (which exists or not); the bytes and their SHA-256.
 async fn stream_into(
     sftp: &Sftp,
     handle: String,
     source: &mut Source<'_>,
     path: &str,
     attrs: &FileAttributes,
+    into: Option<(&str, bool)>,
 ) -> Result<(u64, String), Error> {
     let mut digest = Digest::start();
     let mut writer = sftp.writer(handle, path);
@@ -381,14 +443,34 @@ async fn stream_into(
         let _ = sftp.close(writer.into_handle(), path, false).await;
         return Err(error);
     }
-    let (written, handle) = match writer.finish_with(attrs, sftp.extensions.fsync).await {
+    let synced = sftp.extensions.fsync;
+    let (written, handle) = match writer.finish_with(attrs, synced).await {
         Ok(done) => done,
         Err((error, handle)) => {
             let _ = sftp.close(handle, path, false).await;
             return Err(error.into());
         }
     };
-    sftp.close(handle, path, false).await?;
+    match into {
+        // Synced, the bytes are on the server's disk: the close has nothing
+        // more to say about them, and the rename goes with it (sent after
+        // it) rather than a round trip later.
+        Some((target, exists)) if synced => {
+            let (closed, renamed) = tokio::join!(
+                sftp.close(handle, path, false),
+                sftp.replace(path, target, exists)
+            );
+            renamed?;
+            if let Err(error) = closed {
+                tracing::warn!(%error, "closing a written and synced file failed");
+            }
+        }
+        Some((target, exists)) => {
+            sftp.close(handle, path, false).await?;
+            sftp.replace(path, target, exists).await?;
+        }
+        None => sftp.close(handle, path, false).await?,
+    }
     Ok((written, digest.finish().await?))
 }
 
@@ -403,7 +485,7 @@ async fn write_in_place(
 ) -> Result<(u64, String), Error> {
     let flags = OpenFlags::CREATE | OpenFlags::TRUNCATE;
     let handle = sftp.open_write(path, flags, private_attributes()).await?;
-    let done = stream_into(sftp, handle, source, path, attrs)
+    let done = stream_into(sftp, handle, source, path, attrs, None)
         .await
         .map_err(|error| {
             Error::Remote(RemoteError::new(
