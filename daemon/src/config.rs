@@ -21,6 +21,8 @@
 //! keepalive_secs = 30                  # silence before a keepalive; 3 missed end it
 //! idle_timeout_secs = 600              # pooled connections with no channel close after this
 //! sftp_timeout_secs = 60               # an SFTP server's answer to one request
+//! upload_channels = 4                  # SFTP sessions a large upload is spread over ...
+//! upload_channels_rtt_ms = 5           # ... when the server's round trip is at least this
 //!
 //! [ftp]                                # FTP and FTPS profiles ([ssh]'s connect,
 //!                                      # keepalive and idle timeouts apply too)
@@ -121,6 +123,10 @@ impl Limits {
     }
 }
 
+/// Sessions one upload may be spread over, at most: below OpenSSH's default
+/// `MaxSessions`, so a spread upload leaves the connection room.
+pub const MAX_UPLOAD_CHANNELS: usize = 8;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SshSettings {
@@ -129,6 +135,13 @@ pub struct SshSettings {
     pub idle_timeout_secs: u64,
     /// How long an SFTP server may take to answer one request.
     pub sftp_timeout_secs: u64,
+    /// SFTP sessions (channels) one large upload is spread over, at most:
+    /// a channel's window, which the server grants, caps what one carries
+    /// per round trip (2 MiB on OpenSSH).
+    pub upload_channels: usize,
+    /// ... where the server answers no sooner than this (on a near server,
+    /// more channels only share the same CPUs).
+    pub upload_channels_rtt_ms: u64,
 }
 
 impl Default for SshSettings {
@@ -138,6 +151,8 @@ impl Default for SshSettings {
             keepalive_secs: 30,
             idle_timeout_secs: 600,
             sftp_timeout_secs: 60,
+            upload_channels: 4,
+            upload_channels_rtt_ms: 5,
         }
     }
 }
@@ -305,6 +320,11 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "ftp.max_connections must be at least 2".into(),
             ));
+        }
+        if !(1..=MAX_UPLOAD_CHANNELS).contains(&self.ssh.upload_channels) {
+            return Err(ConfigError::Invalid(format!(
+                "ssh.upload_channels must be from 1 to {MAX_UPLOAD_CHANNELS}"
+            )));
         }
         if limits.max_connections_per_uid == 0 {
             return Err(ConfigError::Invalid(

@@ -488,6 +488,31 @@ fn sftp_operations() {
         .fails_with("profile_not_found");
 }
 
+/// An sshd whose sftp-server logs every request (`-l DEBUG1`) to the file
+/// returned, in the directory returned.
+fn sshd_logging_sftp() -> Option<(Sshd, std::path::PathBuf, tempfile::TempDir)> {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Path::new("/usr/lib/openssh/sftp-server");
+    if !server.exists() {
+        eprintln!("skipped: no {}", server.display());
+        return None;
+    }
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("sftp.log");
+    fs::write(&log, "").unwrap();
+    fs::set_permissions(logs.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&log, fs::Permissions::from_mode(0o666)).unwrap();
+    let options = tether_e2e::SshdOptions {
+        sftp: Some(format!(
+            "{} -e -l DEBUG1 2>>{}",
+            server.display(),
+            log.display()
+        )),
+        ..Default::default()
+    };
+    Some((Sshd::start_with(options)?, log, logs))
+}
+
 /// Requests named `what` in an sftp-server log.
 fn logged_requests(log: &Path, what: &str) -> usize {
     fs::read_to_string(log)
@@ -507,26 +532,7 @@ fn logged_requests(log: &Path, what: &str) -> usize {
 /// stat'ed twice.
 #[test]
 fn a_small_file_takes_few_requests() {
-    let server = Path::new("/usr/lib/openssh/sftp-server");
-    if !server.exists() {
-        eprintln!("skipped: no {}", server.display());
-        return;
-    }
-    let logs = tempfile::tempdir().unwrap();
-    let log = logs.path().join("sftp.log");
-    fs::write(&log, "").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(logs.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::set_permissions(&log, fs::Permissions::from_mode(0o666)).unwrap();
-    let options = tether_e2e::SshdOptions {
-        sftp: Some(format!(
-            "{} -e -l DEBUG1 2>>{}",
-            server.display(),
-            log.display()
-        )),
-        ..Default::default()
-    };
-    let Some(sshd) = Sshd::start_with(options) else {
+    let Some((sshd, log, _logs)) = sshd_logging_sftp() else {
         return;
     };
     let daemon = Daemon::start();
@@ -564,4 +570,49 @@ fn a_small_file_takes_few_requests() {
         [1, 1, 1, 1],
         "{log_text}"
     );
+}
+
+/// A large upload to a far server is spread over several SFTP sessions
+/// (each channel's window carries its share per round trip); the file
+/// arrives whole. Here every server counts as far.
+#[test]
+fn a_large_upload_to_a_far_server_goes_over_several_channels() {
+    let Some((sshd, log, _logs)) = sshd_logging_sftp() else {
+        return;
+    };
+    let daemon = Daemon::start_with_config("[ssh]\nupload_channels_rtt_ms = 0\n");
+    let key = tether_e2e::keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
+    daemon.add_key_profile("web1", &sshd, &key).ok();
+    let remote = sshd.user_dir("remote");
+    sshd.give(&remote);
+    let local = tempfile::tempdir().unwrap();
+    let big = local.path().join("big");
+    let data = pattern(40 << 20, 9);
+    fs::write(&big, &data).unwrap();
+    daemon
+        .run(&["cp", s(&big), &format!("web1:{}/big", s(&remote))])
+        .ok();
+    assert!(fs::read(remote.join("big")).unwrap() == data);
+    // The temporary opened by four sessions: created by one, opened to
+    // write by three (40 MiB, 8 MiB per extra session, four at most).
+    let text = fs::read_to_string(&log).unwrap();
+    let opens = text
+        .lines()
+        .filter(|line| line.contains("open \"") && line.contains(".tether-"))
+        .count();
+    assert_eq!(opens, 4, "{text}");
+    let names: Vec<_> = fs::read_dir(&remote)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["big"]);
+    // And back, and a second time over the target.
+    daemon
+        .run(&["cp", s(&big), &format!("web1:{}/big", s(&remote))])
+        .ok();
+    let back = local.path().join("back");
+    daemon
+        .run(&["cp", &format!("web1:{}/big", s(&remote)), s(&back)])
+        .ok();
+    assert!(fs::read(&back).unwrap() == data);
 }

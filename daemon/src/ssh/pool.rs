@@ -111,7 +111,7 @@ pub struct Connection {
     /// One session channel at a time, opened only when no process of the
     /// last can still be running (a server whose process exits close new
     /// channels: [`super::reply::closes_new_channels`]).
-    exclusive: bool,
+    pub exclusive: bool,
     /// Streams whose caller has stopped reading (see [`Lease::stall`]).
     stalled: AtomicUsize,
     pub bytes_in: AtomicU64,

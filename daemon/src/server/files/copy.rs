@@ -125,7 +125,7 @@ async fn write_to(
         Remote::Sftp(Session {
             mut sftp,
             lease: _lease,
-        }) => write_target(&mut sftp, write, &copy.to_path, wanted, source).await,
+        }) => write_target(&mut sftp, &[], write, &copy.to_path, wanted, source).await,
         Remote::Ftp(mut lease) => {
             let to = ftp::Destination {
                 app,

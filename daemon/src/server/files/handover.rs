@@ -146,6 +146,8 @@ async fn accepted(on_upgrade: hyper::upgrade::OnUpgrade) -> Option<Accepted> {
 /// data connection is one stream, with nothing else in flight to cover a
 /// wait).
 pub(in crate::server) struct HandedOver {
+    /// Its size when it was handed over.
+    size: u64,
     pieces: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
     gone: CancellationToken,
 }
@@ -181,7 +183,16 @@ impl HandedOver {
                 }
             }
         });
-        Ok(Self { pieces, gone })
+        Ok(Self {
+            size: u64::try_from(size).unwrap_or(u64::MAX),
+            pieces,
+            gone,
+        })
+    }
+
+    /// Its size when it was handed over (it may change while it is read).
+    pub(in crate::server) fn size(&self) -> u64 {
+        self.size
     }
 
     /// The next piece; `None` at the end; an error once the CLI is gone.

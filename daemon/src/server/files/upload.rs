@@ -199,7 +199,18 @@ pub(super) async fn write_from(
 ) -> Result<Uploaded, Error> {
     let done = match remote {
         Remote::Sftp(mut session) => {
-            let done = write_target(&mut session.sftp, allowed, path, wanted, source).await?;
+            let helpers = match &source {
+                Source::File(file) => helpers(app, caller, name, &session, file.size()).await,
+                _ => Vec::new(),
+            };
+            let lanes: Vec<&Sftp> = helpers.iter().map(|helper| &helper.sftp).collect();
+            let done = write_target(&mut session.sftp, &lanes, allowed, path, wanted, source).await;
+            if done.is_ok() {
+                for helper in helpers {
+                    helper.done(app, name);
+                }
+            }
+            let done = done?;
             session
                 .lease()
                 .connection
@@ -221,6 +232,43 @@ pub(super) async fn write_from(
     };
     tracing::info!(profile = %name, path = %done.path, bytes = done.bytes, "upload finished");
     Ok(done)
+}
+
+/// Bytes of an upload per extra session it is spread over, at least.
+const BYTES_PER_LANE: u64 = 8 << 20;
+
+/// The extra SFTP sessions an upload of `size` bytes is spread over: none
+/// for a near server (`ssh.upload_channels_rtt_ms`), a small file, or a
+/// connection of one channel at a time; otherwise up to
+/// `ssh.upload_channels` in all, one per [`BYTES_PER_LANE`]. One that
+/// cannot be had is done without.
+async fn helpers(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    session: &super::Session,
+    size: u64,
+) -> Vec<super::Session> {
+    let settings = &app.config().ssh;
+    let far = session.sftp.round_trip
+        >= std::time::Duration::from_millis(settings.upload_channels_rtt_ms);
+    if !far || session.lease().connection.exclusive {
+        return Vec::new();
+    }
+    let wanted = usize::try_from(size / BYTES_PER_LANE)
+        .unwrap_or(usize::MAX)
+        .min(settings.upload_channels.saturating_sub(1));
+    let mut helpers = Vec::new();
+    for _ in 0..wanted {
+        match super::session(app, caller, name).await {
+            Ok(helper) => helpers.push(helper),
+            Err(error) => {
+                tracing::debug!(profile = %name, %error, "an upload goes on fewer channels");
+                break;
+            }
+        }
+    }
+    helpers
 }
 
 /// Where the bytes of a new remote file come from.
@@ -262,6 +310,7 @@ impl Source<'_> {
 /// `inplace` straight into it; the finished file's mode as scp gives it.
 pub(super) async fn write_target(
     sftp: &mut Sftp,
+    lanes: &[&Sftp],
     allowed: &Allowed,
     path: &str,
     wanted: &Wanted,
@@ -278,17 +327,17 @@ pub(super) async fn write_target(
     };
     let attrs = final_attributes(wanted, existing.as_ref());
     let (bytes, sha256) = match temporary {
-        None => write_in_place(sftp, &path, &mut source, &attrs).await?,
+        None => write_in_place(sftp, lanes, &path, &mut source, &attrs).await?,
         Some((temporary, handle)) => {
             let into = Some((path.as_str(), existing.is_some()));
-            let finished =
-                match stream_into(sftp, handle, &mut source, &temporary, &attrs, into).await {
-                    Ok(done) => Ok(done),
-                    Err(Error::Remote(error)) => Err(Error::Remote(
-                        sftp.explain_write_failure(&path, error).await,
-                    )),
-                    Err(error) => Err(error),
-                };
+            let streamed = stream_into(sftp, lanes, handle, &mut source, &temporary, &attrs, into);
+            let finished = match streamed.await {
+                Ok(done) => Ok(done),
+                Err(Error::Remote(error)) => Err(Error::Remote(
+                    sftp.explain_write_failure(&path, error).await,
+                )),
+                Err(error) => Err(error),
+            };
             if finished.is_err() {
                 // Never leave the partial file behind; the target is untouched.
                 let _ = sftp.remove_file(&temporary).await;
@@ -418,11 +467,13 @@ fn final_attributes(wanted: &Wanted, existing: Option<&FileAttributes>) -> FileA
     attrs
 }
 
-/// Writes the body into the open file at `handle` (pipelined), gives it
-/// `attrs`, then closes it after `fsync` and, with `into`, renames it over
-/// that target (which exists or not); the bytes and their SHA-256.
+/// Writes the body into the open file at `handle` (pipelined, and spread
+/// over the sessions of `lanes` that can open it too), gives it `attrs`,
+/// then closes it after `fsync` and, with `into`, renames it over that
+/// target (which exists or not); the bytes and their SHA-256.
 async fn stream_into(
     sftp: &Sftp,
+    lanes: &[&Sftp],
     handle: String,
     source: &mut Source<'_>,
     path: &str,
@@ -431,6 +482,17 @@ async fn stream_into(
 ) -> Result<(u64, String), Error> {
     let mut digest = Digest::start();
     let mut writer = sftp.writer(handle, path);
+    let opened = futures_util::future::join_all(
+        lanes
+            .iter()
+            .map(|lane| lane.open_write(path, OpenFlags::empty(), FileAttributes::empty())),
+    )
+    .await;
+    for (lane, opened) in lanes.iter().zip(opened) {
+        if let Ok(handle) = opened {
+            writer.spread(lane, handle);
+        }
+    }
     let streamed: Result<(), Error> = async {
         while let Some(data) = source.next(path).await? {
             digest.update(&data).await;
@@ -479,13 +541,14 @@ async fn stream_into(
 /// the target partly written, and the error says so.
 async fn write_in_place(
     sftp: &Sftp,
+    lanes: &[&Sftp],
     path: &str,
     source: &mut Source<'_>,
     attrs: &FileAttributes,
 ) -> Result<(u64, String), Error> {
     let flags = OpenFlags::CREATE | OpenFlags::TRUNCATE;
     let handle = sftp.open_write(path, flags, private_attributes()).await?;
-    let done = stream_into(sftp, handle, source, path, attrs, None)
+    let done = stream_into(sftp, lanes, handle, source, path, attrs, None)
         .await
         .map_err(|error| {
             Error::Remote(RemoteError::new(

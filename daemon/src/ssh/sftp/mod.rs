@@ -95,6 +95,8 @@ pub struct Sftp {
     symlink_order: AtomicU8,
     /// The first guess at the order, from the extensions offered.
     symlink_guess: SymlinkOrder,
+    /// How long the server took to answer the session's first request.
+    pub round_trip: Duration,
 }
 
 /// Starts the SFTP subsystem on `channel` and checks the server's answer
@@ -131,6 +133,7 @@ pub async fn open(
         request_timeout_secs: timeout.as_secs().max(1),
     };
     let mut raw = RawSftpSession::new_with_config(channel.into_stream(), config);
+    let asked = std::time::Instant::now();
     // Bytes that are not SFTP (most often a login script that prints) end
     // in a parse error or, when they read as a long packet's length, in a
     // timeout: both get the hint.
@@ -144,6 +147,7 @@ pub async fn open(
              breaks: the remote shell must produce no output for non-interactive sessions"
         ))
     })?;
+    let round_trip = asked.elapsed();
     let offered = |name: &str| version.extensions.contains_key(name);
     let extensions = Extensions {
         posix_rename: offered("posix-rename@openssh.com"),
@@ -175,6 +179,7 @@ pub async fn open(
         read_len: read_len as u32,
         write_len: write_len as u32,
         symlink_order: AtomicU8::new(0),
+        round_trip,
     })
 }
 

@@ -140,6 +140,12 @@ pub struct Writer {
     gathered: BytesMut,
     pending: FuturesUnordered<Pending<Result<(), SftpErr>>>,
     written: u64,
+    /// Other sessions with the same file open, which take their turn with
+    /// this one's: each channel's window carries its own share (see
+    /// [`Writer::spread`]).
+    lanes: Vec<(Arc<RawSftpSession>, String)>,
+    /// Pieces sent, for the turns.
+    pieces: usize,
 }
 
 impl Writer {
@@ -157,14 +163,37 @@ impl Writer {
         while self.pending.len() >= IN_FLIGHT {
             self.settle_one().await?;
         }
-        let raw = self.raw.clone();
-        let handle = self.handle.clone();
+        let turn = self.pieces % (self.lanes.len() + 1);
+        self.pieces += 1;
+        let (raw, handle) = match turn.checked_sub(1) {
+            Some(lane) => self.lanes[lane].clone(),
+            None => (self.raw.clone(), self.handle.clone()),
+        };
         let offset = self.offset;
         self.offset += piece.len() as u64;
         self.written += piece.len() as u64;
         self.queue(Box::pin(async move {
             raw.write(handle, offset, Vec::from(piece)).await.map(drop)
         }))
+    }
+
+    /// Spreads the writes over `sftp` too, which has the same file open at
+    /// `handle`: pieces take turns. A channel carries only as much as its
+    /// window (which the server grants) per round trip, so over a long one
+    /// several channels carry more.
+    pub fn spread(&mut self, sftp: &Sftp, handle: String) {
+        self.lanes.push((sftp.raw().clone(), handle));
+    }
+
+    /// Closes the other sessions' handles without waiting (their writes are
+    /// answered, or abandoned).
+    fn close_lanes(&mut self) {
+        for (raw, handle) in self.lanes.drain(..) {
+            let mut close: Pending<()> = Box::pin(async move {
+                let _ = raw.close(handle).await;
+            });
+            let _ = sent(&mut close);
+        }
     }
 
     /// Sends `request` now (its first poll sends it) and keeps it among
@@ -209,6 +238,14 @@ impl Writer {
             if !rest.is_empty() {
                 self.send(rest).await?;
             }
+            if !self.lanes.is_empty() {
+                // Other sessions' writes are not ordered with this one's
+                // requests: the fsync waits for them to be answered.
+                while !self.pending.is_empty() {
+                    self.settle_one().await?;
+                }
+                self.close_lanes();
+            }
             for (attrs, required) in settable(attrs) {
                 let (raw, handle) = (self.raw.clone(), self.handle.clone());
                 self.queue(Box::pin(async move {
@@ -228,6 +265,7 @@ impl Writer {
             Ok::<(), RemoteError>(())
         }
         .await;
+        self.close_lanes();
         match flushed {
             Ok(()) => Ok((self.written, self.handle)),
             Err(error) => Err((error, self.handle)),
@@ -235,8 +273,9 @@ impl Writer {
     }
 
     /// The handle, when the write is abandoned.
-    pub fn into_handle(self) -> String {
-        self.handle
+    pub fn into_handle(mut self) -> String {
+        self.close_lanes();
+        std::mem::take(&mut self.handle)
     }
 }
 
@@ -313,6 +352,8 @@ impl Sftp {
             gathered: BytesMut::with_capacity(self.write_len as usize),
             pending: FuturesUnordered::new(),
             written: 0,
+            lanes: Vec::new(),
+            pieces: 0,
         }
     }
 }
