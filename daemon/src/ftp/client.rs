@@ -11,7 +11,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsStream, ImplAsyncFtpStream};
+use suppaftp::tokio::ImplAsyncFtpStream;
+
+use super::read_ahead::{Connector, Tls};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, Mode, Status};
 use tether_api::types::{Protocol, host_and_port};
@@ -22,7 +24,7 @@ use crate::store::{Credential, KeyInfo};
 use crate::witness::{Destination, LoginOutcome, Witness};
 
 /// suppaftp's client over rustls (plain FTP uses it without TLS).
-pub type Stream = ImplAsyncFtpStream<AsyncRustlsStream>;
+pub type Stream = ImplAsyncFtpStream<Tls>;
 
 /// Where and as whom to log in.
 #[derive(Debug, Clone, Copy)]
@@ -263,7 +265,7 @@ pub async fn connect(
             addr: addr.clone(),
             message,
         })?;
-        let connector = AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(config));
+        let connector = Connector::from(tokio_rustls::TlsConnector::from(config));
         Some((connector, seen))
     } else {
         None

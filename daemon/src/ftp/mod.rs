@@ -28,6 +28,7 @@ use crate::remote::{RemoteError, RemoteKind};
 pub mod client;
 pub mod ops;
 pub mod pool;
+mod read_ahead;
 pub mod tls;
 pub mod transfer;
 

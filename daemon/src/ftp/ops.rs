@@ -11,7 +11,9 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use suppaftp::list::{File, ListParser};
-use suppaftp::tokio::{AsyncRustlsStream, TransferStream};
+use suppaftp::tokio::TransferStream;
+
+use super::read_ahead::Tls;
 use suppaftp::{FtpError, FtpResult, Mode, Status};
 use tether_api::files::{FileInfo, FileKind};
 use tokio::time::error::Elapsed;
@@ -24,7 +26,7 @@ use crate::remote::{
 };
 
 /// A data connection of a transfer in progress.
-pub type Transfer = TransferStream<AsyncRustlsStream>;
+pub type Transfer = TransferStream<Tls>;
 
 /// The commands that open a data connection.
 enum DataCommand<'a> {
