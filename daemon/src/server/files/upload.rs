@@ -403,7 +403,7 @@ async fn look_and_open(
             return Ok((path.to_owned(), existing, (temporary, handle)));
         }
         if let Ok(handle) = opened {
-            let _ = sftp.close(handle, &temporary, false).await;
+            let _ = sftp.close(handle, &temporary).await;
             let _ = sftp.remove_file(&temporary).await;
         }
         found?;
@@ -502,14 +502,14 @@ async fn stream_into(
     }
     .await;
     if let Err(error) = streamed {
-        let _ = sftp.close(writer.into_handle(), path, false).await;
+        let _ = sftp.close(writer.into_handle(), path).await;
         return Err(error);
     }
     let synced = sftp.extensions.fsync;
-    let (written, handle) = match writer.finish_with(attrs, synced).await {
+    let (written, handle) = match writer.finish(attrs, synced).await {
         Ok(done) => done,
         Err((error, handle)) => {
-            let _ = sftp.close(handle, path, false).await;
+            let _ = sftp.close(handle, path).await;
             return Err(error.into());
         }
     };
@@ -518,20 +518,18 @@ async fn stream_into(
         // more to say about them, and the rename goes with it (sent after
         // it) rather than a round trip later.
         Some((target, exists)) if synced => {
-            let (closed, renamed) = tokio::join!(
-                sftp.close(handle, path, false),
-                sftp.replace(path, target, exists)
-            );
+            let (closed, renamed) =
+                tokio::join!(sftp.close(handle, path), sftp.replace(path, target, exists));
             renamed?;
             if let Err(error) = closed {
                 tracing::warn!(%error, "closing a written and synced file failed");
             }
         }
         Some((target, exists)) => {
-            sftp.close(handle, path, false).await?;
+            sftp.close(handle, path).await?;
             sftp.replace(path, target, exists).await?;
         }
-        None => sftp.close(handle, path, false).await?,
+        None => sftp.close(handle, path).await?,
     }
     Ok((written, digest.finish().await?))
 }

@@ -580,15 +580,10 @@ impl Sftp {
             .handle)
     }
 
-    /// Closes a handle; for a written file, after `fsync@openssh.com` where
-    /// offered, so that "done" means on the server's disk.
-    pub async fn close(&self, handle: String, path: &str, sync: bool) -> Result<(), RemoteError> {
-        if sync && self.extensions.fsync {
-            self.raw()
-                .fsync(handle.as_str())
-                .await
-                .map_err(Self::failed(path))?;
-        }
+    /// Closes a handle (a written file is synced by
+    /// [`Writer::finish`](super::transfer::Writer::finish), behind its last
+    /// write).
+    pub async fn close(&self, handle: String, path: &str) -> Result<(), RemoteError> {
         self.raw()
             .close(handle)
             .await
@@ -617,7 +612,7 @@ impl Sftp {
             Ok(())
         }
         .await;
-        let _ = self.close(reader.into_handle(), path, false).await;
+        let _ = self.close(reader.into_handle(), path).await;
         read.map(|()| out)
     }
 
@@ -643,9 +638,15 @@ impl Sftp {
         let mut writer = self.writer(handle, &temporary);
         let written = async {
             writer.write(bytes).await?;
-            let (_, handle) = writer.finish().await.map_err(|(error, _)| error)?;
-            self.close(handle, &temporary, true).await?;
-            self.chmod(&temporary, mode).await?;
+            let attrs = FileAttributes {
+                permissions: Some(mode & 0o7777),
+                ..FileAttributes::empty()
+            };
+            let (_, handle) = writer
+                .finish(&attrs, self.extensions.fsync)
+                .await
+                .map_err(|(error, _)| error)?;
+            self.close(handle, &temporary).await?;
             self.rename(&temporary, path).await
         }
         .await;

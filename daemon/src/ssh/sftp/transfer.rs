@@ -189,10 +189,7 @@ impl Writer {
     /// answered, or abandoned).
     fn close_lanes(&mut self) {
         for (raw, handle) in self.lanes.drain(..) {
-            let mut close: Pending<()> = Box::pin(async move {
-                let _ = raw.close(handle).await;
-            });
-            let _ = sent(&mut close);
+            close_unwaited(raw, handle);
         }
     }
 
@@ -218,17 +215,12 @@ impl Writer {
         }
     }
 
-    /// Sends what is gathered and waits for every request; the bytes
-    /// written, and the handle, for closing.
-    pub async fn finish(self) -> Result<(u64, String), (RemoteError, String)> {
-        self.finish_with(&FileAttributes::empty(), false).await
-    }
-
-    /// As [`finish`](Self::finish), with `attrs` set on the handle and (with
+    /// Sends what is gathered, then `attrs` set on the handle and (with
     /// `fsync`) the file flushed to the server's disk, both sent behind the
-    /// last write rather than a round trip each after it. As with
-    /// [`Sftp::set_attributes`], a refused owner is not an error.
-    pub async fn finish_with(
+    /// last write rather than a round trip each after it, and waits for
+    /// every request; the bytes written, and the handle, for closing. As
+    /// with [`Sftp::set_attributes`], a refused owner is not an error.
+    pub async fn finish(
         mut self,
         attrs: &FileAttributes,
         fsync: bool,
@@ -288,6 +280,15 @@ fn sent<T>(request: &mut Pending<T>) -> Poll<T> {
         .poll(&mut Context::from_waker(Waker::noop()))
 }
 
+/// Sends the close of `handle` on `raw` and does not wait for its answer,
+/// which the session drops when it comes.
+fn close_unwaited(raw: Arc<RawSftpSession>, handle: String) {
+    let mut close: Pending<()> = Box::pin(async move {
+        let _ = raw.close(handle).await;
+    });
+    let _ = sent(&mut close);
+}
+
 /// The requests that set `attrs`, each with whether its failure counts:
 /// owner and group first (a server that does not allow them keeps its
 /// own, silently, as scp does), then mode and times.
@@ -318,11 +319,7 @@ impl Sftp {
     /// which says nothing a reader needs: the round trip is saved, and the
     /// answer, when it comes, is dropped by the session.
     pub fn close_unwaited(&self, handle: String) {
-        let raw = self.raw().clone();
-        let mut close: Pending<()> = Box::pin(async move {
-            let _ = raw.close(handle).await;
-        });
-        let _ = sent(&mut close);
+        close_unwaited(self.raw().clone(), handle);
     }
 
     /// A pipelined reader of an open file, `expected` to be that long
