@@ -91,7 +91,7 @@ pub fn trusted_server(socket: &Path, server: u32, me: u32) -> bool {
     server == 0 || (server == me && socket != Path::new(crate::paths::SYSTEM_SOCKET))
 }
 
-fn protocol(error: impl std::fmt::Display) -> ClientError {
+pub(crate) fn protocol(error: impl std::fmt::Display) -> ClientError {
     ClientError::Protocol(error.to_string())
 }
 
@@ -298,7 +298,7 @@ impl Client {
 
     /// Calls an endpoint that upgrades the connection to `protocol`: the
     /// connection, and what the daemon sent after its answer.
-    async fn upgrade<E: Endpoint>(
+    pub(crate) async fn upgrade<E: Endpoint>(
         &self,
         endpoint: &E,
         body: &E::Body,

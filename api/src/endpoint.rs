@@ -299,6 +299,12 @@ endpoints! {
     /// Writes a remote file into a local file the caller created and hands
     /// over ([`crate::files::FetchEvent`]).
     DownloadHandover { name } ? FileQuery = POST "/v1/profiles/{name}/files/fetch", SftpRead, () => Handover;
+    /// Writes many remote files from local files the caller hands over on
+    /// the upgraded connection ([`crate::files::BATCH_PROTOCOL`]).
+    UploadBatch { name } = POST "/v1/profiles/{name}/files/batch/upload", SftpWrite, () => Handover;
+    /// Writes many remote files into local files the caller hands over
+    /// ([`crate::files::BATCH_PROTOCOL`]).
+    DownloadBatch { name } = POST "/v1/profiles/{name}/files/batch/download", SftpRead, () => Handover;
     /// One file operation (ls, stat, mkdir, rm, mv, chmod, ln -s, ...).
     FileOperation { name } = POST "/v1/profiles/{name}/sftp", Sftp, SftpRequest => SftpResponse;
     /// A TCP connection made by the profile's server, bridged to the

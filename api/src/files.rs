@@ -222,6 +222,56 @@ pub struct Downloaded {
     pub sha256: String,
 }
 
+/// `Upgrade:` token of a batch: the files of one copy, each handed over as
+/// in [`HANDOVER_PROTOCOL`], on one connection
+/// (`POST /v1/profiles/{name}/files/batch/upload` or `.../download`).
+///
+/// The CLI sends items: a 4-byte big-endian length, that many bytes of a
+/// JSON [`BatchItem`], then one byte carrying the open local file
+/// (`SCM_RIGHTS`, as [`crate::agent::send_fd`]); an item of length 0 says
+/// that no more come. tetherd works on up to [`FILES_IN_FLIGHT`] items at a
+/// time and answers JSON lines of [`BatchEvent`], each naming its item;
+/// after the last item's answer it writes the batch's audit records to
+/// disk, answers [`BatchEvent::Finished`] and closes. The CLI closing its
+/// side before the empty item ends the batch: files under way are left as
+/// a broken single transfer leaves them (no half target).
+pub const BATCH_PROTOCOL: &str = "tether-batch/1";
+
+/// Longest item a batch takes.
+pub const MAX_BATCH_ITEM: usize = 64 * 1024;
+
+/// One file of a batch: an upload's target (with its mode and time) or a
+/// download's source (`path` alone).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    /// The CLI's number for it, unique within the batch.
+    pub id: u64,
+    pub query: FileQuery,
+}
+
+/// What tetherd answers on a batch, a JSON line each.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchEvent {
+    /// A download's remote file is open.
+    Started { id: u64, started: FetchStarted },
+    /// An upload is in place.
+    Uploaded { id: u64, uploaded: Uploaded },
+    /// A download is written into its handed-over file.
+    Downloaded { id: u64, downloaded: Downloaded },
+    /// An item failed; the others go on.
+    Failed {
+        id: u64,
+        error: crate::error::ApiError,
+    },
+    /// Every item is answered and on the audit trail, on disk.
+    Finished,
+    /// The batch as a whole failed: what the items' answers said did
+    /// happen, but is not on record as it should be.
+    Error(crate::error::ApiError),
+}
+
 /// What tetherd answers on a hand-over's upgraded connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -309,14 +359,19 @@ mod tests {
 
 /// The query of `GET`/`PUT /v1/profiles/{name}/files`: the remote path,
 /// and for an upload the mode and mtime to give it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileQuery {
     pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtime: Option<u64>,
     /// Give the file `mode` and `mtime` even where it exists (`cp -p`).
+    #[serde(default)]
     pub preserve: bool,
     /// Write into the file as it is, instead of a new file renamed over it.
+    #[serde(default)]
     pub inplace: bool,
 }
 

@@ -17,6 +17,7 @@
 pub mod access;
 pub mod agent;
 pub mod audit;
+pub mod batch;
 pub mod client;
 pub mod endpoint;
 pub mod error;

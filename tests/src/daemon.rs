@@ -363,6 +363,27 @@ pub fn hold_connections(socket: &Path, n: usize) -> Vec<std::os::unix::net::Unix
 }
 
 /// Runs `command` with no input and collects what it printed.
+/// Sends the HTTP `request` (one that upgrades) on a new connection to
+/// `socket` and reads the answer's head, which must be `101`: the
+/// connection, upgraded (reads time out after 20 s).
+pub fn raw_upgrade(socket: &Path, request: &[u8]) -> std::os::unix::net::UnixStream {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "no answer");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream
+}
+
 pub fn run_command(command: &mut Command) -> Run {
     Run::from(command.stdin(Stdio::null()).output().unwrap())
 }

@@ -2,6 +2,7 @@
 //! TOTP, named actions, SFTP path prefixes, lockout. Needs root (to create
 //! users and run the system daemon); skips otherwise.
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, SystemTime};
 
 use tether_e2e::{Daemon, Run, Sshd, ensure_user, is_root, keygen, skip};
@@ -436,6 +437,31 @@ fn sftp_stays_inside_the_granted_paths() {
         std::fs::read(remote.join("secret/data")).unwrap(),
         b"secret"
     );
+
+    // Trees go on one batch each way, confined the same.
+    let local = tempfile::tempdir().unwrap();
+    let tree = local.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("one"), b"1").unwrap();
+    std::fs::write(tree.join("sub/two"), b"2").unwrap();
+    std::fs::set_permissions(local.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let back = local.path().join("back");
+    std::fs::create_dir(&back).unwrap();
+    let uid = ensure_user(alice, &[SOCKET_GROUP]);
+    std::os::unix::fs::chown(&back, Some(uid), None).unwrap();
+    let (tree, back_tree) = (tree.to_str().unwrap(), back.join("tree"));
+    as_user(&daemon, alice, &["cp", "-r", tree, &w("allowed/tree")]).ok();
+    assert_eq!(
+        std::fs::read(remote.join("allowed/tree/sub/two")).unwrap(),
+        b"2"
+    );
+    as_user(&daemon, alice, &["cp", "-r", tree, &w("secret/tree")]).fails_with("path_not_allowed");
+    assert!(!remote.join("secret/tree").exists());
+    let back_tree = back_tree.to_str().unwrap();
+    as_user(&daemon, alice, &["cp", "-r", &w("allowed/tree"), back_tree]).ok();
+    assert_eq!(std::fs::read(back.join("tree/sub/two")).unwrap(), b"2");
+    as_user(&daemon, alice, &["cp", "-r", &w("secret"), back_tree]).fails_with("path_not_allowed");
+    assert!(!back.join("tree/secret").exists());
 
     // Read-only grants read.
     daemon

@@ -37,20 +37,7 @@ fn exec_request(body: &str) -> String {
 
 /// Starts the exec request `body` on web1 over a raw upgraded connection.
 fn raw_exec_body(daemon: &Daemon, body: &str) -> UnixStream {
-    let mut stream = UnixStream::connect(&daemon.socket).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(exec_request(body).as_bytes()).unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut byte).unwrap(), 1, "no answer");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    stream
+    tether_e2e::raw_upgrade(&daemon.socket, exec_request(body).as_bytes())
 }
 
 fn sleeping_on_server(sshd: &Sshd) -> bool {

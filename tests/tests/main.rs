@@ -8,6 +8,7 @@ mod access;
 mod agent;
 mod api;
 mod audit;
+mod batch;
 mod boundary;
 mod cli_ux;
 mod cp_modes;

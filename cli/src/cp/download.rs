@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use tether_api::client::Client;
 use tether_api::endpoint as ep;
-use tether_api::files::{FetchEvent, FileKind, FileQuery, SftpRequest, SftpResponse};
+use tether_api::files::{BatchEvent, FetchEvent, FileKind, FileQuery, SftpRequest, SftpResponse};
 use tokio::io::AsyncWriteExt;
 
 use super::{Copier, Place, bump, file_name, io_error, join, set_partial, unreachable_usage};
@@ -185,12 +185,16 @@ impl Copier<'_> {
         file: &std::fs::File,
         base: &str,
     ) -> Result<(u64, u32, u64)> {
+        let query = FileQuery {
+            path: path.to_owned(),
+            ..FileQuery::default()
+        };
+        if self.batching {
+            return self.fetch_in_batch(query, file, base).await;
+        }
         let fetch = ep::DownloadHandover {
             name: self.profile.clone(),
-            query: FileQuery {
-                path: path.to_owned(),
-                ..FileQuery::default()
-            },
+            query,
         };
         let mut events = self.client.hand_over_download(&fetch, file).await?;
         let started = match Client::fetch_event(&mut events).await? {
@@ -203,6 +207,32 @@ impl Copier<'_> {
             FetchEvent::Done(done) => {
                 self.progress.add(done.bytes.saturating_sub(shown));
                 Ok((done.bytes, started.mode, started.mtime))
+            }
+            _ => Err(Failure::new(
+                "protocol_error",
+                "the download ended without its end",
+            )),
+        }
+    }
+
+    /// [`Copier::fetch_into`] as an item of the copy's batch.
+    async fn fetch_in_batch(
+        &self,
+        query: FileQuery,
+        file: &std::fs::File,
+        base: &str,
+    ) -> Result<(u64, u32, u64)> {
+        let mut events = self.batch(false).await?.send(query, file).await?;
+        let started = match events.next().await? {
+            BatchEvent::Started { started, .. } => started,
+            _ => return Err(Failure::new("protocol_error", "the download did not start")),
+        };
+        self.progress.start_file(base, Some(started.size));
+        let (answer, shown) = self.following(file, events.next()).await;
+        match answer? {
+            BatchEvent::Downloaded { downloaded, .. } => {
+                self.progress.add(downloaded.bytes.saturating_sub(shown));
+                Ok((downloaded.bytes, started.mode, started.mtime))
             }
             _ => Err(Failure::new(
                 "protocol_error",

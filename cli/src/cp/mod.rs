@@ -13,6 +13,7 @@ use std::time::{Instant, SystemTime};
 
 use clap::Args;
 use serde::Serialize;
+use tether_api::batch::Batch;
 use tether_api::client::Client;
 use tether_api::files::FILES_IN_FLIGHT;
 use tether_api::files::{SftpRequest, SftpResponse};
@@ -110,6 +111,10 @@ struct Copier<'a> {
     client: &'a Client,
     /// One per file in flight, whatever the depth of the tree.
     turns: tokio::sync::Semaphore,
+    /// Several files: they go on one batch to tetherd, opened with the
+    /// first.
+    batching: bool,
+    batch: tokio::sync::OnceCell<Batch>,
     profile: String,
     preserve: bool,
     inplace: bool,
@@ -179,6 +184,8 @@ async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
         if !sources.is_empty() && remote_sources.len() == sources.len() {
             let copier = Copier {
                 turns: tokio::sync::Semaphore::new(FILES_IN_FLIGHT),
+                batching: false,
+                batch: tokio::sync::OnceCell::new(),
                 client,
                 profile: dest_profile.clone(),
                 preserve: args.preserve,
@@ -232,8 +239,10 @@ async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
     } else {
         (None, None)
     };
-    let copier = Copier {
+    let mut copier = Copier {
         turns: tokio::sync::Semaphore::new(FILES_IN_FLIGHT),
+        batching: args.recursive || sources.len() > 1,
+        batch: tokio::sync::OnceCell::new(),
         client,
         profile,
         preserve: args.preserve,
@@ -270,6 +279,7 @@ async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
             copier.download_to_stdout(path).await?;
         }
     }
+    copier.finish_batch().await?;
     copier.done(started, args.json)
 }
 
@@ -372,6 +382,28 @@ impl Copier<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// The batch the files of this copy go on, opened with the first
+    /// (uploads or downloads: a copy goes one way).
+    async fn batch(&self, upload: bool) -> Result<&Batch> {
+        let open = async {
+            if upload {
+                self.client.upload_batch(&self.profile).await
+            } else {
+                self.client.download_batch(&self.profile).await
+            }
+        };
+        Ok(self.batch.get_or_try_init(|| open).await?)
+    }
+
+    /// Ends the batch, if one was opened: tetherd has every file on record
+    /// when it answers.
+    async fn finish_batch(&mut self) -> Result<()> {
+        match self.batch.take() {
+            Some(batch) => Ok(batch.finish().await?),
+            None => Ok(()),
         }
     }
 

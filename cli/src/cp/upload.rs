@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tether_api::client::Client;
 use tether_api::endpoint as ep;
-use tether_api::files::{FileQuery, SftpRequest};
+use tether_api::files::{BatchEvent, FileQuery, SftpRequest};
 use tokio::io::AsyncReadExt;
 
 use super::{Copier, Place, bump, file_name, io_error, join, mtime_of, unreachable_usage};
@@ -142,15 +142,33 @@ impl Copier<'_> {
         mtime: Option<u64>,
     ) -> Result<()> {
         let _turn = self.turns.acquire().await;
-        let upload = ep::UploadHandover {
-            name: self.profile.clone(),
-            query: self.file_query(target, mode, mtime),
+        let query = self.file_query(target, mode, mtime);
+        let uploaded = if self.batching {
+            let mut events = self.batch(true).await?.send(query, &file).await?;
+            self.progress
+                .start_file(file_name(target).unwrap_or(target), Some(size));
+            let (answer, shown) = self.following(&file, events.next()).await;
+            match answer? {
+                BatchEvent::Uploaded { uploaded, .. } => (uploaded, shown),
+                _ => {
+                    return Err(Failure::new(
+                        "protocol_error",
+                        "the upload ended without its end",
+                    ));
+                }
+            }
+        } else {
+            let upload = ep::UploadHandover {
+                name: self.profile.clone(),
+                query,
+            };
+            self.progress
+                .start_file(file_name(target).unwrap_or(target), Some(size));
+            let stream = self.client.hand_over_upload(&upload, &file).await?;
+            let (answer, shown) = self.following(&file, Client::upload_reply(stream)).await;
+            (answer?, shown)
         };
-        self.progress
-            .start_file(file_name(target).unwrap_or(target), Some(size));
-        let stream = self.client.hand_over_upload(&upload, &file).await?;
-        let (answer, shown) = self.following(&file, Client::upload_reply(stream)).await;
-        let uploaded = answer.map_err(Failure::from)?;
+        let (uploaded, shown) = uploaded;
         self.progress.add(uploaded.bytes.saturating_sub(shown));
         self.finished(&uploaded);
         Ok(())

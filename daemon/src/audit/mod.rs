@@ -57,6 +57,25 @@ pub struct Audit {
     settings: AuditSettings,
 }
 
+/// An event queued by [`Audit::record_later`], on disk once this resolves.
+pub struct Later(tokio::sync::oneshot::Receiver<Result<u64, Error>>);
+
+impl Later {
+    /// One that will never be written, for `error`.
+    pub fn failed(error: Error) -> Later {
+        let (written, fate) = tokio::sync::oneshot::channel();
+        let _ = written.send(Err(error));
+        Later(fate)
+    }
+
+    /// Its number on the trail, once it is on disk.
+    pub async fn written(self) -> Result<u64, Error> {
+        self.0
+            .await
+            .unwrap_or_else(|_| Err(Error::Internal("an audit write was lost".into())))
+    }
+}
+
 /// An event waiting for its commit.
 struct Waiting {
     event: AuditEvent,
@@ -277,14 +296,7 @@ impl Audit {
     /// disk before its caller goes on.
     pub async fn record(&self, store: &Store, event: Event) -> Result<u64, Error> {
         let keys = self.keys.get().ok_or(Error::Store(StoreError::Sealed))?;
-        let (written, mut fate) = tokio::sync::oneshot::channel();
-        self.waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Waiting {
-                event: event.0,
-                written,
-            });
+        let Later(mut fate) = self.queue(event);
         let mut head = self.head.lock().await;
         if let Ok(done) = fate.try_recv() {
             // The writer before us took ours along.
@@ -293,8 +305,43 @@ impl Audit {
         let batch = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
         self.commit_batch(store, keys, &mut head, batch).await;
         drop(head);
-        fate.await
-            .unwrap_or_else(|_| Err(Error::Internal("an audit write was lost".into())))
+        Later(fate).written().await
+    }
+
+    /// Puts `event` in the queue of the next commit.
+    fn queue(&self, event: Event) -> Later {
+        let (written, fate) = tokio::sync::oneshot::channel();
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Waiting {
+                event: event.0,
+                written,
+            });
+        Later(fate)
+    }
+
+    /// Queues `event` for the next commit without making one: for the
+    /// many records of one batch of files, each written with others by a
+    /// later [`Audit::record`] or [`Audit::flush`]. What comes back says
+    /// when it is on disk; a caller must wait for that before it reports
+    /// success.
+    pub fn record_later(&self, event: Event) -> Result<Later, Error> {
+        self.keys.get().ok_or(Error::Store(StoreError::Sealed))?;
+        Ok(self.queue(event))
+    }
+
+    /// Commits the events queued by [`Audit::record_later`] (and any other
+    /// waiting), in one transaction.
+    pub async fn flush(&self, store: &Store) {
+        let Some(keys) = self.keys.get() else {
+            return;
+        };
+        let mut head = self.head.lock().await;
+        let batch = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
+        if !batch.is_empty() {
+            self.commit_batch(store, keys, &mut head, batch).await;
+        }
     }
 
     /// Chains and writes `batch` in one transaction, and tells each waiter.
@@ -595,6 +642,43 @@ mod tests {
             commits < 64,
             "{commits} commits for 64 events recorded at once"
         );
+        let verified = audit.verify(&store).await.unwrap();
+        assert!(verified.ok, "{verified:?}");
+    }
+
+    #[tokio::test]
+    async fn events_recorded_later_wait_for_a_commit_and_are_chained() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let audit = Audit::new(dir.path(), &AuditSettings::default());
+        audit.unlock(&store).await.unwrap();
+        let before = store.generation();
+        let later: Vec<Later> = (0..10)
+            .map(|n| {
+                let event = Event::daemon(0, "test.later").detail("n", n);
+                audit.record_later(event).unwrap()
+            })
+            .collect();
+        assert_eq!(store.generation(), before, "queued, not written");
+        // The next event recorded takes the queue along, in one commit.
+        let own = audit
+            .record(&store, Event::daemon(0, "test.now"))
+            .await
+            .unwrap();
+        assert_eq!(store.generation(), before + 1);
+        let mut seqs = Vec::new();
+        for later in later {
+            seqs.push(later.written().await.unwrap());
+        }
+        seqs.push(own);
+        seqs.sort_unstable();
+        assert_eq!(seqs, (seqs[0]..seqs[0] + 11).collect::<Vec<_>>());
+        // A flush writes what waits, and nothing when nothing does.
+        let last = audit.record_later(Event::daemon(0, "test.later")).unwrap();
+        audit.flush(&store).await;
+        assert_eq!(last.written().await.unwrap(), seqs[10] + 1);
+        audit.flush(&store).await;
+        assert_eq!(store.generation(), before + 2);
         let verified = audit.verify(&store).await.unwrap();
         assert!(verified.ok, "{verified:?}");
     }

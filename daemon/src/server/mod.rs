@@ -208,6 +208,16 @@ impl App {
         self.audit.record(&self.store, event).await
     }
 
+    /// Queues `event` for a later commit ([`crate::audit::Audit::record_later`]).
+    pub fn record_later(&self, event: Event) -> Result<crate::audit::Later, Error> {
+        self.audit.record_later(event)
+    }
+
+    /// Commits the events queued by [`App::record_later`].
+    pub async fn flush_records(&self) {
+        self.audit.flush(&self.store).await;
+    }
+
     /// Puts the end of an operation on record (a failure is logged).
     pub async fn record_after(&self, event: Event) {
         self.audit.record_after(&self.store, event).await;

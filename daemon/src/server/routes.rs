@@ -126,6 +126,10 @@ async fn route(app: Arc<App>, caller: &Caller, request: Request<Incoming>) -> Re
         Route::UploadFile { name } => files::upload(app, caller, &name, request).await,
         Route::UploadHandover { name } => files::hand_over(shared, caller, &name, request).await,
         Route::DownloadHandover { name } => files::fetch(shared, caller, &name, request).await,
+        Route::UploadBatch { name } => files::upload_batch(shared, caller, &name, request).await,
+        Route::DownloadBatch { name } => {
+            files::download_batch(shared, caller, &name, request).await
+        }
         Route::FileOperation { name } => {
             files::operation(app, caller, &name, body!(ep::FileOperation)).await
         }

@@ -157,7 +157,7 @@ const READ_AHEAD: usize = 8;
 
 impl HandedOver {
     /// Takes `fd` if it is a regular file opened for reading.
-    fn take(fd: OwnedFd, gone: CancellationToken) -> Result<Self, Error> {
+    pub(super) fn take(fd: OwnedFd, gone: CancellationToken) -> Result<Self, Error> {
         let (file, size) = regular_file(fd, Access::Reading)?;
         // A small file gets a small buffer: eight files in flight should
         // not each hold a piece's worth.
@@ -259,7 +259,7 @@ pub async fn download(
 
 /// What a handed-over descriptor must be open for.
 #[derive(Clone, Copy)]
-enum Access {
+pub(super) enum Access {
     Reading,
     Writing,
 }
@@ -267,7 +267,7 @@ enum Access {
 /// `fd` as a file, with its size, if it is a regular file open for
 /// `access`: a hand-over takes nothing else (no pipe, socket or device,
 /// nothing the CLI could not itself read or write).
-fn regular_file(fd: OwnedFd, access: Access) -> Result<(std::fs::File, usize), Error> {
+pub(super) fn regular_file(fd: OwnedFd, access: Access) -> Result<(std::fs::File, usize), Error> {
     use rustix::fs::{FileType, OFlags};
     let size = rustix::fs::fstat(&fd)
         .ok()
@@ -290,10 +290,23 @@ fn regular_file(fd: OwnedFd, access: Access) -> Result<(std::fs::File, usize), E
 }
 
 /// An event as the line it is sent as.
-fn event_line(event: &FetchEvent) -> Vec<u8> {
+pub(super) fn event_line(event: &impl serde::Serialize) -> Vec<u8> {
     let mut line = serde_json::to_vec(event).unwrap_or_default();
     line.push(b'\n');
     line
+}
+
+/// Where a download says that its remote file is open, and what it is.
+pub(super) trait Announce {
+    async fn started(&mut self, started: FetchStarted);
+}
+
+impl Announce for OwnedWriteHalf {
+    async fn started(&mut self, started: FetchStarted) {
+        let _ = self
+            .write_all(&event_line(&FetchEvent::Started(started)))
+            .await;
+    }
 }
 
 /// Where a download's pieces come from: an SFTP reader or an FTP data
@@ -318,14 +331,14 @@ impl Pieces for crate::ftp::transfer::Download {
 /// Reads the remote file into `file` (after telling the CLI what it is),
 /// hashing it beside; the CLI going away ends it.
 #[allow(clippy::too_many_arguments)]
-async fn fetch_into(
+pub(super) async fn fetch_into(
     app: &App,
     caller: &Caller,
     name: &str,
     allowed: &crate::access::policy::Allowed,
     path: &str,
     file: std::fs::File,
-    writing: &mut OwnedWriteHalf,
+    announce: &mut impl Announce,
     gone: &CancellationToken,
 ) -> Result<Downloaded, Error> {
     match remote(app, caller, name).await? {
@@ -341,9 +354,7 @@ async fn fetch_into(
                 mode: attrs.permissions.unwrap_or(0o644) & 0o7777,
                 mtime: u64::from(attrs.mtime.unwrap_or(0)),
             };
-            let _ = writing
-                .write_all(&event_line(&FetchEvent::Started(started)))
-                .await;
+            announce.started(started).await;
             let mut reader = sftp.reader(handle, &path, attrs.size);
             let copied = copy_into(&mut reader, file, gone).await;
             sftp.close_unwaited(reader.into_handle());
@@ -371,9 +382,7 @@ async fn fetch_into(
                 mode: info.mode & 0o7777,
                 mtime: info.mtime,
             };
-            let _ = writing
-                .write_all(&event_line(&FetchEvent::Started(started)))
-                .await;
+            announce.started(started).await;
             let copied = copy_into(&mut download, file, gone).await;
             let (bytes, sha256) = match copied {
                 // The server's verdict: a data connection that ended early

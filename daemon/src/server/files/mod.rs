@@ -28,6 +28,7 @@ use crate::ssh::SshError;
 use crate::ssh::pool::Lease;
 use crate::ssh::sftp::{self, Sftp};
 
+mod batch;
 mod copy;
 mod digest;
 mod download;
@@ -35,6 +36,7 @@ mod ftp;
 mod handover;
 mod upload;
 
+pub use batch::{download as download_batch, upload as upload_batch};
 pub use copy::copy;
 pub use download::download;
 pub use handover::{download as fetch, upload as hand_over};

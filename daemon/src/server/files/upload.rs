@@ -5,7 +5,7 @@ use ::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
-use tether_api::files::{FileKind, Uploaded, query_value};
+use tether_api::files::{FileKind, FileQuery, Uploaded, query_value};
 
 use super::digest::Digest;
 use super::ftp::FtpSource;
@@ -175,14 +175,28 @@ pub(super) fn wanted_of(uri: &::http::Uri) -> Result<(String, Wanted), Error> {
             .flatten()
             .is_some_and(|v| v == "1")
     };
-    let wanted = Wanted {
+    let query = FileQuery {
         mode: number_param(uri, "mode")?.map(|m| (m & 0o7777) as u32),
         mtime: number_param(uri, "mtime")?,
         preserve: flag("preserve"),
         inplace: flag("inplace"),
+        path,
     };
-    temporary_name(&path)?;
-    Ok((path, wanted))
+    let wanted = wanted_from(&query)?;
+    Ok((query.path, wanted))
+}
+
+/// What an upload's target should get, from the query that names it (its
+/// path checked).
+pub(super) fn wanted_from(query: &FileQuery) -> Result<Wanted, Error> {
+    crate::remote::check_path(&query.path)?;
+    temporary_name(&query.path)?;
+    Ok(Wanted {
+        mode: query.mode.map(|m| m & 0o7777),
+        mtime: query.mtime,
+        preserve: query.preserve,
+        inplace: query.inplace,
+    })
 }
 
 /// Writes `source` to `path` on `remote`, either protocol.
