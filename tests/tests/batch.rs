@@ -341,3 +341,22 @@ fn a_batch_closes_what_it_was_handed() {
     // Pooled connections may stay; twenty files may not.
     assert!(open_files() < before + 10, "{before} -> {}", open_files());
 }
+
+#[test]
+fn a_remote_glob_downloads_its_matches_in_one_batch() {
+    let Some((sshd, daemon)) = tether_e2e::with_web1() else {
+        return;
+    };
+    let remote = sshd.user_dir("remote");
+    for (name, data) in [("a.txt", "A"), ("b.txt", "B"), ("c.log", "C")] {
+        fs::write(remote.join(name), data).unwrap();
+    }
+    let local = tempfile::tempdir().unwrap();
+    let pattern = format!("web1:{}/*.txt", s(&remote));
+    daemon.run(&["cp", &pattern, s(local.path())]).ok();
+    assert_eq!(fs::read(local.path().join("a.txt")).unwrap(), b"A");
+    assert_eq!(fs::read(local.path().join("b.txt")).unwrap(), b"B");
+    assert!(!local.path().join("c.log").exists());
+    let (_, end) = batch_of(&daemon, "download");
+    assert_eq!(end["details"]["files"], 2, "{end}");
+}

@@ -241,7 +241,7 @@ async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
     };
     let mut copier = Copier {
         turns: tokio::sync::Semaphore::new(FILES_IN_FLIGHT),
-        batching: args.recursive || sources.len() > 1,
+        batching: false,
         batch: tokio::sync::OnceCell::new(),
         client,
         profile,
@@ -267,6 +267,7 @@ async fn copy(client: &Client, args: CpArgs) -> Result<u8> {
         }
     }
     let sources = sources_expanded;
+    copier.batching = args.recursive || sources.len() > 1;
     match &dest {
         Place::Remote { path, .. } => copier.upload_all(&sources, path, args.recursive).await?,
         Place::Local(path) => copier.download_all(&sources, path, args.recursive).await?,
