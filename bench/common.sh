@@ -24,17 +24,20 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a/b }'; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status"; }
 
-# A transfer's median rate in MB/s over ROUNDS runs of the command after
-# OUT; each run's OUT is checked against the source's SHA-256 (`sum`, of
-# `bytes` bytes), so a fast wrong answer cannot count.
-rate() {
+# One timed run of the command after OUT, as MB/s; OUT is checked against
+# the source's SHA-256 (`sum`, of `bytes` bytes), so a fast wrong answer
+# cannot count.
+once() {
     local out=$1; shift
-    for _ in $(seq "$ROUNDS"); do
-        rm -f "$out"
-        local t0; t0=$(now)
-        "$@" >/dev/null
-        local ns=$(( $(now) - t0 ))
-        [ "$(sha256sum < "$out" | cut -d' ' -f1)" = "$sum" ] || { echo "bench: $* produced a wrong file" >&2; exit 1; }
-        awk -v b="$bytes" -v ns="$ns" 'BEGIN { printf "%.0f\n", b / (ns / 1e9) / 1e6 }'
-    done | median
+    rm -f "$out"
+    local t0; t0=$(now)
+    "$@" >/dev/null
+    local ns=$(( $(now) - t0 ))
+    [ "$(sha256sum < "$out" | cut -d' ' -f1)" = "$sum" ] || { echo "bench: $* produced a wrong file" >&2; exit 1; }
+    awk -v b="$bytes" -v ns="$ns" 'BEGIN { printf "%.0f\n", b / (ns / 1e9) / 1e6 }'
 }
+
+# Results of interleaved rounds, by case: `runs[CASE]+="$(once ...) "`
+# each round, then `med CASE` for the median.
+declare -A runs
+med() { tr ' ' '\n' <<<"${runs[$1]}" | grep . | median; }

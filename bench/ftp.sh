@@ -110,29 +110,16 @@ lftp_rc() {
 lftp_rc plain "$plain_port"
 lftp_rc tls "$tls_port"
 
-# One timed run of the command after OUT, as MB/s; OUT is checked.
-once() {
-    local out=$1; shift
-    rm -f "$out"
-    local t0; t0=$(now)
-    "$@" >/dev/null 2>>"$work/errors.log"
-    local ns=$(( $(now) - t0 ))
-    [ "$(sha256sum < "$out" | cut -d' ' -f1)" = "$sum" ] || { echo "bench: $* produced a wrong file" >&2; exit 1; }
-    awk -v b="$bytes" -v ns="$ns" 'BEGIN { printf "%.0f\n", b / (ns / 1e9) / 1e6 }'
-}
-
-declare -A results
 for mode in plain tls; do
     rc=$work/lftp-$mode.rc
     "$TETHER" files "$mode" ls "$files/remote" >/dev/null   # the pooled connection, as in use
     for _ in $(seq "$ROUNDS"); do
-        results[$mode.up.t]+="$(once "$files/remote/up" "$TETHER" cp "$files/local/src" "$mode:$files/remote/up") "
-        results[$mode.up.l]+="$(once "$files/remote/up" lftp -f "$rc.up") "
-        results[$mode.down.t]+="$(once "$files/local/down" "$TETHER" cp "$mode:$files/remote/src" "$files/local/down") "
-        results[$mode.down.l]+="$(once "$files/local/down" lftp -f "$rc.down") "
+        runs[$mode.up.t]+="$(once "$files/remote/up" "$TETHER" cp "$files/local/src" "$mode:$files/remote/up") "
+        runs[$mode.up.l]+="$(once "$files/remote/up" lftp -f "$rc.up") "
+        runs[$mode.down.t]+="$(once "$files/local/down" "$TETHER" cp "$mode:$files/remote/src" "$files/local/down") "
+        runs[$mode.down.l]+="$(once "$files/local/down" lftp -f "$rc.down") "
     done
 done
-med() { tr ' ' '\n' <<<"${results[$1]}" | grep . | median; }
 
 cat <<REPORT
 tether vs lftp $(lftp --version | head -1 | awk '{print $4}') against vsftpd, ${SIZE_MIB} MiB in RAM, $ROUNDS interleaved rounds, median MB/s

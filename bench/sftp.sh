@@ -41,16 +41,21 @@ cp "$files/local/src" "$files/remote/src"
 [ "$(id -u)" = 0 ] && chown "$user" "$files/remote/src"
 "$TETHER" exec bench -- true   # the pooled connection, as in use
 
-up_t=$(rate "$files/remote/up" "$TETHER" cp "$files/local/src" "bench:$files/remote/up")
-up_s=$(rate "$files/remote/up" sftp_put)
-up_c=$(rate "$files/remote/up" "${SCP[@]}" "$files/local/src" "$target:$files/remote/up")
-down_t=$(rate "$files/local/down" "$TETHER" cp "bench:$files/remote/src" "$files/local/down")
-down_s=$(rate "$files/local/down" sftp_get)
-down_c=$(rate "$files/local/down" "${SCP[@]}" "$target:$files/remote/src" "$files/local/down")
+# Rounds interleaved: a busy moment of this machine hits every client.
+for _ in $(seq "$ROUNDS"); do
+    runs[up.t]+="$(once "$files/remote/up" "$TETHER" cp "$files/local/src" "bench:$files/remote/up") "
+    runs[up.s]+="$(once "$files/remote/up" sftp_put) "
+    runs[up.c]+="$(once "$files/remote/up" "${SCP[@]}" "$files/local/src" "$target:$files/remote/up") "
+    runs[down.t]+="$(once "$files/local/down" "$TETHER" cp "bench:$files/remote/src" "$files/local/down") "
+    runs[down.s]+="$(once "$files/local/down" sftp_get) "
+    runs[down.c]+="$(once "$files/local/down" "${SCP[@]}" "$target:$files/remote/src" "$files/local/down") "
+done
+up_t=$(med up.t); up_s=$(med up.s); up_c=$(med up.c)
+down_t=$(med down.t); down_s=$(med down.s); down_c=$(med down.c)
 peak=$(awk '/^VmHWM:/ {print $2}' "/proc/$daemon/status")
 
 cat <<REPORT
-tether cp vs OpenSSH $(ssh -V 2>&1 | cut -d, -f1) sftp and scp, $SIZE_MIB MiB, $ROUNDS rounds, median MB/s, aes128-gcm
+tether cp vs OpenSSH $(ssh -V 2>&1 | cut -d, -f1) sftp and scp, $SIZE_MIB MiB, $ROUNDS interleaved rounds, median MB/s, aes128-gcm
 
 | direction | tether | sftp | scp | tether/sftp | tether/scp |
 |---|---|---|---|---|---|
