@@ -103,6 +103,7 @@ fn start(
         caller: caller.clone(),
         name: name.to_owned(),
         direction,
+        file_event: event_name(app, name, direction.what()),
     };
     app.spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
@@ -136,6 +137,8 @@ struct Batch {
     caller: Caller,
     name: String,
     direction: Direction,
+    /// Its files' events on the trail: `sftp.upload`, `ftp.download`.
+    file_event: String,
 }
 
 /// What a batch's items share while they run.
@@ -269,13 +272,10 @@ impl Batch {
     /// One item: its transfer, its end event queued, its answer.
     async fn item(&self, shared: &Shared, item: BatchItem, fd: OwnedFd) {
         let BatchItem { id, query } = item;
-        let event = Event::new(
-            &self.caller,
-            &event_name(&self.app, &self.name, self.direction.what()),
-        )
-        .profile(&self.name)
-        .detail("path", query.path.as_str())
-        .detail("batch", shared.seq);
+        let event = Event::new(&self.caller, &self.file_event)
+            .profile(&self.name)
+            .detail("path", query.path.as_str())
+            .detail("batch", shared.seq);
         let (answer, end) = match self.direction {
             Direction::Upload => match self.upload(shared, &query, fd).await {
                 Ok(uploaded) => (
