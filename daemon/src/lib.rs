@@ -22,6 +22,7 @@ pub mod error;
 pub mod ftp;
 pub mod notify;
 pub mod offline;
+pub mod pieces;
 pub mod remote;
 pub mod server;
 pub mod ssh;

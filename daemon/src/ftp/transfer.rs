@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
 use super::ops::Transfer;
@@ -32,7 +32,8 @@ pub struct Download {
     transfer: Transfer,
     addr: String,
     timeout: Duration,
-    buffer: BytesMut,
+    /// Buffers of pieces the transfer let go of, used again.
+    spares: crate::pieces::Spares,
 }
 
 impl Download {
@@ -41,17 +42,17 @@ impl Download {
             transfer,
             addr: addr.to_owned(),
             timeout,
-            buffer: BytesMut::new(),
+            spares: crate::pieces::Spares::default(),
         }
     }
 
     /// The next chunk, or `None` at the end of the file.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, Failed> {
-        self.buffer.reserve(CHUNK);
-        let read = tokio::time::timeout(self.timeout, self.transfer.read_buf(&mut self.buffer));
+        let mut buffer = self.spares.buffer(CHUNK);
+        let read = tokio::time::timeout(self.timeout, self.transfer.read_buf(&mut buffer));
         match read.await {
             Ok(Ok(0)) => Ok(None),
-            Ok(Ok(_)) => Ok(Some(self.buffer.split().freeze())),
+            Ok(Ok(_)) => Ok(Some(self.spares.piece(buffer))),
             Ok(Err(error)) => Err(lost(&self.addr, "while reading", &error)),
             Err(_) => Err(stalled(&self.addr, self.timeout)),
         }

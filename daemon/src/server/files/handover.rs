@@ -167,17 +167,14 @@ impl HandedOver {
         // drops its end of the queue.
         tokio::task::spawn_blocking(move || {
             use std::io::Read;
-            let spares = Spares::default();
+            // Each piece's buffer used again once the transfer let go.
+            let spares = crate::pieces::Spares::default();
             loop {
-                let mut piece = spares.take().unwrap_or_else(|| Vec::with_capacity(piece_len));
+                let mut piece = spares.buffer(piece_len);
                 match (&file).take(piece_len as u64).read_to_end(&mut piece) {
                     Ok(0) => return,
                     Ok(_) => {
-                        let piece = Bytes::from_owner(Piece {
-                            data: piece,
-                            spares: spares.clone(),
-                        });
-                        if ready.blocking_send(Ok(piece)).is_err() {
+                        if ready.blocking_send(Ok(spares.piece(piece))).is_err() {
                             return;
                         }
                     }
@@ -215,44 +212,6 @@ impl HandedOver {
                     "reading the handed-over file failed: {error}"
                 ))),
             },
-        }
-    }
-}
-
-/// Buffers of a handed-over file's pieces that the transfer has let go
-/// of, for the next pieces: a new 256 KiB buffer is a new mapping whose
-/// pages fault in (and are cleared) as it is filled, about a tenth of
-/// tetherd's time in a plain FTP upload's profile.
-#[derive(Clone, Default)]
-struct Spares(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
-
-impl Spares {
-    fn take(&self) -> Option<Vec<u8>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop()
-    }
-}
-
-/// A piece of a handed-over file; its buffer goes back to the spares when
-/// the last reference to it is dropped (after the send and the hash).
-struct Piece {
-    data: Vec<u8>,
-    spares: Spares,
-}
-
-impl AsRef<[u8]> for Piece {
-    fn as_ref(&self) -> &[u8] {
-        &self.data
-    }
-}
-
-impl Drop for Piece {
-    fn drop(&mut self) {
-        let mut data = std::mem::take(&mut self.data);
-        data.clear();
-        let mut spares = self.spares.0.lock().unwrap_or_else(|e| e.into_inner());
-        // As many as can be under way: read ahead, and queued for the hash.
-        if spares.len() < READ_AHEAD * 2 {
-            spares.push(data);
         }
     }
 }
@@ -496,26 +455,3 @@ async fn copy_into(
     Ok((bytes, digest.finish().await?))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_piece_gives_its_buffer_back_once_nothing_holds_it() {
-        let spares = Spares::default();
-        let mut data = Vec::with_capacity(4096);
-        data.extend_from_slice(b"piece");
-        let piece = Bytes::from_owner(Piece {
-            data,
-            spares: spares.clone(),
-        });
-        let hashed = piece.clone();
-        drop(piece);
-        assert!(spares.take().is_none(), "still held by the hash");
-        assert_eq!(&hashed[..], b"piece");
-        drop(hashed);
-        let back = spares.take().expect("the buffer came back");
-        assert!(back.is_empty());
-        assert!(back.capacity() >= 4096);
-    }
-}
