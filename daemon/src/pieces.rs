@@ -69,7 +69,10 @@ mod tests {
         let piece = spares.piece(data);
         let hashed = piece.clone();
         drop(piece);
-        assert!(spares.0.lock().unwrap().is_empty(), "still held by the hash");
+        assert!(
+            spares.0.lock().unwrap().is_empty(),
+            "still held by the hash"
+        );
         assert_eq!(&hashed[..], b"piece");
         drop(hashed);
         let back = spares.buffer(4096);

@@ -360,3 +360,29 @@ fn a_remote_glob_downloads_its_matches_in_one_batch() {
     let (_, end) = batch_of(&daemon, "download");
     assert_eq!(end["details"]["files"], 2, "{end}");
 }
+
+#[test]
+fn a_files_end_is_on_disk_within_a_second_while_its_batch_goes_on() {
+    let Some((sshd, daemon)) = tether_e2e::with_web1() else {
+        return;
+    };
+    let local = tempfile::tempdir().unwrap();
+    let remote = sshd.user_dir("remote");
+    fs::write(local.path().join("a"), b"first").unwrap();
+    let target = remote.join("a");
+    runtime().block_on(async {
+        let client = Client::new(&daemon.socket);
+        let batch = client.upload_batch("web1").await.unwrap();
+        let file = fs::File::open(local.path().join("a")).unwrap();
+        let mut answers = batch.send(query(&target), &file).await.unwrap();
+        answers.next().await.unwrap();
+        // No other file comes to carry its record along.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let ended = events(&daemon, "sftp.upload.end");
+        assert!(
+            ended.iter().any(|e| e["details"]["path"] == s(&target)),
+            "{ended:?}"
+        );
+        batch.finish().await.unwrap();
+    });
+}

@@ -7,7 +7,8 @@
 //! connection, a request, and two audit records each flushed to disk
 //! before the file goes on. The batch's own start event is on disk before
 //! its first file is touched; each file's end event (path, bytes, SHA-256,
-//! result) is written with others, every 64 files or every second, and all
+//! result) is written with others, once 64 wait or the first has waited a
+//! second, and all
 //! are on disk before the batch answers [`BatchEvent::Finished`], which the
 //! CLI waits for before it reports success.
 
@@ -157,9 +158,12 @@ struct Shared {
     records: Mutex<Records>,
 }
 
+/// A batch's end events since its last commit: at most [`FLUSH_EVERY`]
+/// are kept, however many files the batch has.
 struct Records {
     written: Vec<Later>,
-    since_flush: usize,
+    /// The first that could not be written.
+    failure: Option<Error>,
     flushed_at: Instant,
 }
 
@@ -195,7 +199,7 @@ impl Batch {
             bytes: AtomicU64::new(0),
             records: Mutex::new(Records {
                 written: Vec::new(),
-                since_flush: 0,
+                failure: None,
                 flushed_at: Instant::now(),
             }),
         });
@@ -253,8 +257,11 @@ impl Batch {
             .detail("bytes", shared.bytes.load(Ordering::SeqCst));
         // Commits the files' queued events with it.
         let recorded = self.app.record(end).await;
-        let written = std::mem::take(&mut lock(&shared.records).written);
-        let mut failure = recorded.err();
+        let (written, failure) = {
+            let mut records = lock(&shared.records);
+            (std::mem::take(&mut records.written), records.failure.take())
+        };
+        let mut failure = failure.or(recorded.err());
         for later in written {
             if let Err(error) = later.written().await {
                 failure.get_or_insert(error);
@@ -369,26 +376,38 @@ impl Batch {
     }
 
     /// Queues a file's end event; commits the queue when it has grown to
-    /// [`FLUSH_EVERY`] or its oldest has waited [`FLUSH_AFTER`].
+    /// [`FLUSH_EVERY`] or its oldest has waited [`FLUSH_AFTER`], and keeps
+    /// only the first failure of what was committed.
     async fn queue_record(&self, shared: &Shared, end: Event) {
-        let flush = {
+        let committing = {
             let mut records = lock(&shared.records);
             match self.app.record_later(end) {
                 Ok(later) => records.written.push(later),
                 // The trail is not open: the batch's end says so.
                 Err(error) => records.written.push(Later::failed(error)),
             }
-            records.since_flush += 1;
             let due =
-                records.since_flush >= FLUSH_EVERY || records.flushed_at.elapsed() >= FLUSH_AFTER;
-            if due {
-                records.since_flush = 0;
-                records.flushed_at = Instant::now();
+                records.written.len() >= FLUSH_EVERY || records.flushed_at.elapsed() >= FLUSH_AFTER;
+            if !due {
+                if records.written.len() == 1 {
+                    // The first of a group waits a second at most, even if
+                    // the next file takes longer.
+                    let app = self.app.clone();
+                    self.app.spawn(async move {
+                        tokio::time::sleep(FLUSH_AFTER).await;
+                        app.flush_records().await;
+                    });
+                }
+                return;
             }
-            due
+            records.flushed_at = Instant::now();
+            std::mem::take(&mut records.written)
         };
-        if flush {
-            self.app.flush_records().await;
+        self.app.flush_records().await;
+        for later in committing {
+            if let Err(error) = later.written().await {
+                lock(&shared.records).failure.get_or_insert(error);
+            }
         }
     }
 }

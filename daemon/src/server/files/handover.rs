@@ -454,4 +454,3 @@ async fn copy_into(
     written.map_err(|e| Error::BadRequest(format!("writing the handed-over file failed: {e}")))?;
     Ok((bytes, digest.finish().await?))
 }
-
