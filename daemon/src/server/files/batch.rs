@@ -158,6 +158,25 @@ struct Shared {
     records: Mutex<Records>,
 }
 
+impl Shared {
+    fn new(seq: u64, replies: UnboundedSender<Vec<u8>>) -> Shared {
+        Shared {
+            seq,
+            gone: CancellationToken::new(),
+            replies,
+            unanswered: AtomicUsize::new(0),
+            files: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            records: Mutex::new(Records {
+                written: Vec::new(),
+                failure: None,
+                flushed_at: Instant::now(),
+            }),
+        }
+    }
+}
+
 /// A batch's end events since its last commit: at most [`FLUSH_EVERY`]
 /// are kept, however many files the batch has.
 struct Records {
@@ -189,20 +208,7 @@ impl Batch {
             Ok(seq) => seq,
             Err(error) => return BatchEvent::Error(error.to_api()),
         };
-        let shared = Arc::new(Shared {
-            seq,
-            gone: CancellationToken::new(),
-            replies: replies.clone(),
-            unanswered: AtomicUsize::new(0),
-            files: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            records: Mutex::new(Records {
-                written: Vec::new(),
-                failure: None,
-                flushed_at: Instant::now(),
-            }),
-        });
+        let shared = Arc::new(Shared::new(seq, replies.clone()));
         let batch = Arc::new(self);
         let mut items = tokio::task::JoinSet::new();
         let ended = loop {
@@ -279,6 +285,11 @@ impl Batch {
     /// One item: its transfer, its end event queued, its answer.
     async fn item(&self, shared: &Shared, item: BatchItem, fd: OwnedFd) {
         let BatchItem { id, query } = item;
+        let mut pending = Pending {
+            id,
+            shared,
+            answered: false,
+        };
         let event = Event::new(&self.caller, &self.file_event)
             .profile(&self.name)
             .detail("path", query.path.as_str())
@@ -316,10 +327,7 @@ impl Batch {
             _ => shared.files.fetch_add(1, Ordering::SeqCst),
         };
         self.queue_record(shared, end).await;
-        // Counted out before the answer goes: the CLI may send the next
-        // item as soon as it has it.
-        shared.unanswered.fetch_sub(1, Ordering::SeqCst);
-        let _ = shared.replies.send(event_line(&answer));
+        pending.answer(&answer);
     }
 
     async fn upload(
@@ -412,6 +420,37 @@ impl Batch {
     }
 }
 
+/// An item until it is answered; one whose task ends without an answer (a
+/// panic) is answered as failed, so the CLI does not wait for it forever.
+struct Pending<'a> {
+    id: u64,
+    shared: &'a Shared,
+    answered: bool,
+}
+
+impl Pending<'_> {
+    fn answer(&mut self, answer: &BatchEvent) {
+        self.answered = true;
+        // Counted out before the answer goes: the CLI may send the next
+        // item as soon as it has it.
+        self.shared.unanswered.fetch_sub(1, Ordering::SeqCst);
+        let _ = self.shared.replies.send(event_line(answer));
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.shared.failed.fetch_add(1, Ordering::SeqCst);
+            let error = Error::Internal("the file's transfer ended without an answer".into());
+            self.answer(&BatchEvent::Failed {
+                id: self.id,
+                error: error.to_api(),
+            });
+        }
+    }
+}
+
 fn lock(records: &Mutex<Records>) -> std::sync::MutexGuard<'_, Records> {
     records.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -487,4 +526,42 @@ async fn next_item(reading: &mut OwnedReadHalf) -> Result<Next, Error> {
         .map_err(|e| Error::BadRequest(format!("not a batch item: {e}")))?;
     let fd = crate::server::http::received_fd(reading.as_ref(), &[], "file").await?;
     Ok(Next::Item(item, fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_item_that_ends_without_an_answer_is_answered_as_failed() {
+        let (replies, mut sent) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Shared::new(1, replies);
+        shared.unanswered.store(1, Ordering::SeqCst);
+        drop(Pending {
+            id: 7,
+            shared: &shared,
+            answered: false,
+        });
+        let line = sent.try_recv().expect("an answer");
+        match serde_json::from_slice::<BatchEvent>(&line).unwrap() {
+            BatchEvent::Failed { id, error } => {
+                assert_eq!(id, 7);
+                assert_eq!(error.code.as_str(), "internal");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(shared.unanswered.load(Ordering::SeqCst), 0);
+        assert_eq!(shared.failed.load(Ordering::SeqCst), 1);
+        // An answered item is answered once.
+        shared.unanswered.store(1, Ordering::SeqCst);
+        let mut answered = Pending {
+            id: 8,
+            shared: &shared,
+            answered: false,
+        };
+        answered.answer(&BatchEvent::Finished);
+        drop(answered);
+        assert!(sent.try_recv().is_ok());
+        assert!(sent.try_recv().is_err());
+    }
 }
