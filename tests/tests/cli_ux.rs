@@ -499,6 +499,15 @@ fn a_daemon_on_a_terminal_is_quiet() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let screen = tmux.screen();
     assert!(screen.trim().is_empty(), "the terminal shows: {screen}");
+    // Ending the terminal would not end the daemon (a hangup makes it read
+    // its configuration again): ended here, by the PID the kernel gives
+    // for the socket's listener.
+    let listener = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    let pid = rustix::net::sockopt::socket_peercred(&listener)
+        .unwrap()
+        .pid;
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    drop(tmux);
 
     // With --log-file, what it does goes to the file.
     let log = dir.path().join("tetherd.log");
