@@ -55,7 +55,7 @@ pub struct Caller {
 
 impl Caller {
     pub fn resolve(peer: &Peer, mode: Mode, daemon_uid: u32) -> Caller {
-        let Account { name, groups } = account(peer.uid);
+        let Account { name, groups } = look_up(peer.uid);
         let admin = peer.uid == 0 || (mode == Mode::User && peer.uid == daemon_uid);
         let exe = peer.pid.and_then(program_of);
         Caller {
@@ -82,46 +82,15 @@ impl Caller {
 }
 
 /// A uid's name and groups, as the user database gives them.
-#[derive(Clone)]
 struct Account {
     name: Option<String>,
     /// Every group the user is in, the primary one included, sorted.
     groups: Vec<u32>,
 }
 
-/// How long a uid's account, once looked up, answers for it: a `tether cp
-/// -r` makes a request per file, and each lookup reads and parses
-/// /etc/passwd and /etc/group (about fifteen system calls, a tenth of
-/// tetherd's work per file in a tree copy). A change to a user's groups
-/// counts for new requests after at most this long.
-const ACCOUNT_FOR: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Accounts looked up within [`ACCOUNT_FOR`], at most this many.
-const ACCOUNTS_KEPT: usize = 256;
-
-/// `uid`'s account. Groups from the user database only: the process's
-/// effective gid (SO_PEERCRED) can be anything a setgid program runs with.
-fn account(uid: u32) -> Account {
-    use std::collections::HashMap;
-    use std::sync::{LazyLock, Mutex};
-    use std::time::Instant;
-    static KEPT: LazyLock<Mutex<HashMap<u32, (Instant, Account)>>> = LazyLock::new(Mutex::default);
-    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((looked, account)) = kept.get(&uid) {
-        if looked.elapsed() < ACCOUNT_FOR {
-            return account.clone();
-        }
-    }
-    let account = look_up(uid);
-    if kept.len() >= ACCOUNTS_KEPT {
-        kept.retain(|_, (looked, _)| looked.elapsed() < ACCOUNT_FOR);
-    }
-    if kept.len() < ACCOUNTS_KEPT {
-        kept.insert(uid, (Instant::now(), account.clone()));
-    }
-    account
-}
-
+/// `uid`'s account, looked up for each caller. Groups from the user
+/// database only: the process's effective gid (SO_PEERCRED) can be
+/// anything a setgid program runs with.
 fn look_up(uid: u32) -> Account {
     let user = User::from_uid(Uid::from_raw(uid)).ok().flatten();
     let mut groups = Vec::new();
@@ -213,16 +182,6 @@ pub fn group_name(gid: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_kept_account_is_the_uid_it_was_looked_up_for() {
-        for uid in [0, nix::unistd::getuid().as_raw(), 65534, 4_000_000_000] {
-            let (kept, fresh) = (account(uid), look_up(uid));
-            assert_eq!(kept.name, fresh.name, "{uid}");
-            assert_eq!(kept.groups, fresh.groups, "{uid}");
-            assert_eq!(account(uid).groups, fresh.groups, "{uid}");
-        }
-    }
 
     #[test]
     fn our_own_login_session_is_found() {

@@ -176,7 +176,7 @@ pub(super) fn wanted_of(uri: &::http::Uri) -> Result<(String, Wanted), Error> {
             .is_some_and(|v| v == "1")
     };
     let query = FileQuery {
-        mode: number_param(uri, "mode")?.map(|m| (m & 0o7777) as u32),
+        mode: number_param(uri, "mode")?.map(|m| m as u32),
         mtime: number_param(uri, "mtime")?,
         preserve: flag("preserve"),
         inplace: flag("inplace"),
