@@ -572,6 +572,17 @@ fn a_small_file_takes_few_requests() {
     );
 }
 
+/// A daemon to which every server counts as far (uploads are spread over
+/// several sessions), with `web1` on `sshd`, and a remote directory.
+fn far_daemon(sshd: &Sshd) -> (Daemon, std::path::PathBuf) {
+    let daemon = Daemon::start_with_config("[ssh]\nupload_channels_rtt_ms = 0\n");
+    let key = tether_e2e::keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
+    daemon.add_key_profile("web1", sshd, &key).ok();
+    let remote = sshd.user_dir("remote");
+    sshd.give(&remote);
+    (daemon, remote)
+}
+
 /// A large upload to a far server is spread over several SFTP sessions
 /// (each channel's window carries its share per round trip); the file
 /// arrives whole. Here every server counts as far.
@@ -580,11 +591,7 @@ fn a_large_upload_to_a_far_server_goes_over_several_channels() {
     let Some((sshd, log, _logs)) = sshd_logging_sftp() else {
         return;
     };
-    let daemon = Daemon::start_with_config("[ssh]\nupload_channels_rtt_ms = 0\n");
-    let key = tether_e2e::keygen(sshd.dir.path(), "id_ed25519", "ed25519", "");
-    daemon.add_key_profile("web1", &sshd, &key).ok();
-    let remote = sshd.user_dir("remote");
-    sshd.give(&remote);
+    let (daemon, remote) = far_daemon(&sshd);
     let local = tempfile::tempdir().unwrap();
     let big = local.path().join("big");
     let data = pattern(40 << 20, 9);
@@ -615,4 +622,63 @@ fn a_large_upload_to_a_far_server_goes_over_several_channels() {
         .run(&["cp", &format!("web1:{}/big", s(&remote)), s(&back)])
         .ok();
     assert!(fs::read(&back).unwrap() == data);
+}
+
+/// Ctrl-C during an upload spread over several sessions: every session
+/// stops, the temporary goes, no half target is left, and the next copy
+/// works on the same connection.
+#[test]
+fn ctrl_c_in_a_spread_upload_leaves_no_temporary() {
+    let Some(sshd) = Sshd::start() else {
+        return;
+    };
+    let (daemon, remote) = far_daemon(&sshd);
+    let local = tempfile::tempdir().unwrap();
+    // Read faster than it can be sent, but not so fast that it is done
+    // before the signal: 2 GiB, sparse.
+    let big = local.path().join("big");
+    fs::File::create(&big).unwrap().set_len(2 << 30).unwrap();
+    let entries = || {
+        fs::read_dir(&remote)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+    };
+    let child = daemon
+        .tether()
+        .args(["cp", s(&big), &format!("web1:{}/big", s(&remote))])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Past the first lane's share, so that every session is writing.
+    tether_e2e::wait_until(
+        "the upload to be well under way",
+        std::time::Duration::from_secs(30),
+        || {
+            fs::read_dir(&remote).unwrap().flatten().any(|e| {
+                e.file_name().to_string_lossy().starts_with(".big.tether-")
+                    && e.metadata().is_ok_and(|m| m.len() > 64 << 20)
+            })
+        },
+    );
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error[interrupted]"), "{stderr}");
+    tether_e2e::wait_until(
+        "the temporary to be removed",
+        std::time::Duration::from_secs(20),
+        || entries().is_empty(),
+    );
+    // Nothing wrote it back afterwards.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(entries().is_empty(), "{:?}", entries());
+    let small = local.path().join("small");
+    fs::write(&small, pattern(3000, 2)).unwrap();
+    daemon
+        .run(&["cp", s(&small), &format!("web1:{}/small", s(&remote))])
+        .ok();
+    assert_eq!(entries(), ["small"]);
 }
