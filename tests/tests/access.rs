@@ -139,6 +139,24 @@ fn only_granted_uids_see_anything() {
     ] {
         as_user(&daemon, "tether-carol", args).fails_with("profile_not_found");
     }
+    // Nor copies of trees, which go as one batch each way.
+    let local = tempfile::tempdir().unwrap();
+    let tree = local.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("sub/one"), b"1").unwrap();
+    std::fs::set_permissions(local.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tree = tree.to_str().unwrap();
+    // Somewhere either user could write, were it allowed.
+    let nowhere = format!("/tmp/tether-no-grant-{}", std::process::id());
+    let remote_nowhere = format!("web1:{nowhere}");
+    let tree_copies = [
+        ["cp", "-r", tree, &remote_nowhere],
+        ["cp", "-r", "web1:/etc/ssh", &nowhere],
+    ];
+    for args in &tree_copies {
+        as_user(&daemon, "tether-carol", args).fails_with("profile_not_found");
+    }
+    assert!(!std::path::Path::new(&nowhere).exists());
     as_user(
         &daemon,
         "tether-carol",
@@ -162,6 +180,10 @@ fn only_granted_uids_see_anything() {
     as_user(&daemon, "tether-bob", &["profile", "show", "web1"]).ok();
     // Viewers view.
     as_user(&daemon, "tether-bob", &["exec", "web1", "--", "true"]).fails_with("forbidden");
+    for args in &tree_copies {
+        as_user(&daemon, "tether-bob", args).fails_with("forbidden");
+    }
+    assert!(!std::path::Path::new(&nowhere).exists());
     as_user(
         &daemon,
         "tether-bob",
@@ -475,6 +497,12 @@ fn sftp_stays_inside_the_granted_paths() {
         .run_as(alice, &["cp", "-", &w("allowed/other")], b"x", false)
         .fails_with("forbidden");
     as_user(&daemon, alice, &["sftp", "web1", "rm", &r("allowed/data")]).fails_with("forbidden");
+    // A tree both ways under it: read, not written.
+    as_user(&daemon, alice, &["cp", "-r", tree, &w("allowed/tree2")]).fails_with("forbidden");
+    assert!(!remote.join("allowed/tree2").exists());
+    std::fs::remove_dir_all(back.join("tree")).unwrap();
+    as_user(&daemon, alice, &["cp", "-r", &w("allowed/tree"), back_tree]).ok();
+    assert_eq!(std::fs::read(back.join("tree/sub/two")).unwrap(), b"2");
 }
 
 #[test]
