@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -191,6 +192,21 @@ fn query(path: &Path) -> FileQuery {
     }
 }
 
+/// Sends each of `fds` for `target`; each item fails as a bad request
+/// whose message says what the descriptor should have been.
+async fn each_refused<const N: usize>(batch: &Batch, target: &Path, fds: [OwnedFd; N], says: &str) {
+    for fd in fds {
+        let mut events = batch.send(query(target), fd).await.unwrap();
+        match events.next().await {
+            Err(ClientError::Api(error)) => {
+                assert_eq!(error.code.as_str(), "bad_request", "{error}");
+                assert!(error.message.contains(says), "{error}");
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+}
+
 #[test]
 fn what_is_not_a_file_fails_its_item_and_the_batch_goes_on() {
     let Some((sshd, daemon)) = tether_e2e::with_web1() else {
@@ -208,19 +224,8 @@ fn what_is_not_a_file_fails_its_item_and_the_batch_goes_on() {
             .write(true)
             .open(local.path().join("a"))
             .unwrap();
-        for fd in [
-            std::os::fd::OwnedFd::from(socket),
-            std::os::fd::OwnedFd::from(write_only),
-        ] {
-            let mut events = batch.send(query(&remote.join("x")), fd).await.unwrap();
-            match events.next().await {
-                Err(ClientError::Api(error)) => {
-                    assert_eq!(error.code.as_str(), "bad_request", "{error}");
-                    assert!(error.message.contains("not a regular file"), "{error}");
-                }
-                other => panic!("{:?}", other.map(|_| ())),
-            }
-        }
+        let refused = [OwnedFd::from(socket), OwnedFd::from(write_only)];
+        each_refused(&batch, &remote.join("x"), refused, "open for reading").await;
         let file = fs::File::open(local.path().join("a")).unwrap();
         let mut events = batch.send(query(&remote.join("a")), &file).await.unwrap();
         assert!(matches!(
@@ -235,6 +240,48 @@ fn what_is_not_a_file_fails_its_item_and_the_batch_goes_on() {
     assert_eq!(end["result"], "ok", "{end}");
     assert_eq!(end["details"]["files"], 1, "{end}");
     assert_eq!(end["details"]["failed"], 2, "{end}");
+}
+
+/// A download's sibling: a socket, a file open for reading only and one
+/// open for appending (where a write at an offset lands at the end) are
+/// not taken, and untouched.
+#[test]
+fn what_cannot_be_written_at_offsets_fails_its_item_and_the_batch_goes_on() {
+    let Some((sshd, daemon)) = tether_e2e::with_web1() else {
+        return;
+    };
+    let local = tempfile::tempdir().unwrap();
+    let remote = sshd.user_dir("remote");
+    fs::write(remote.join("a"), b"remote").unwrap();
+    let mine = local.path().join("mine");
+    fs::write(&mine, b"mine").unwrap();
+    runtime().block_on(async {
+        let client = Client::new(&daemon.socket);
+        let batch = client.download_batch("web1").await.unwrap();
+        let (socket, _other) = UnixStream::pair().unwrap();
+        let read_only = fs::File::open(&mine).unwrap();
+        let appending = fs::OpenOptions::new().append(true).open(&mine).unwrap();
+        let refused = [
+            OwnedFd::from(socket),
+            OwnedFd::from(read_only),
+            OwnedFd::from(appending),
+        ];
+        each_refused(&batch, &remote.join("a"), refused, "open for writing").await;
+        let target = local.path().join("a");
+        let file = fs::File::create(&target).unwrap();
+        let mut events = batch.send(query(&remote.join("a")), &file).await.unwrap();
+        let started = events.next().await.unwrap();
+        assert!(matches!(started, BatchEvent::Started { .. }), "{started:?}");
+        let event = events.next().await.unwrap();
+        assert!(matches!(event, BatchEvent::Downloaded { .. }), "{event:?}");
+        batch.finish().await.unwrap();
+    });
+    assert_eq!(fs::read(local.path().join("a")).unwrap(), b"remote");
+    assert_eq!(fs::read(&mine).unwrap(), b"mine");
+    let (_, end) = batch_of(&daemon, "download");
+    assert_eq!(end["result"], "ok", "{end}");
+    assert_eq!(end["details"]["files"], 1, "{end}");
+    assert_eq!(end["details"]["failed"], 3, "{end}");
 }
 
 #[test]

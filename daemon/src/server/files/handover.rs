@@ -268,7 +268,9 @@ pub(super) enum Access {
 
 /// `fd` as a file, with its size, if it is a regular file open for
 /// `access`: a hand-over takes nothing else (no pipe, socket or device,
-/// nothing the CLI could not itself read or write).
+/// nothing the CLI could not itself read or write). A file to write must
+/// not be open for appending: a download writes at offsets, which such a
+/// file would put at its end.
 pub(super) fn regular_file(fd: OwnedFd, access: Access) -> Result<(std::fs::File, usize), Error> {
     use rustix::fs::{FileType, OFlags};
     let size = rustix::fs::fstat(&fd)
@@ -277,11 +279,12 @@ pub(super) fn regular_file(fd: OwnedFd, access: Access) -> Result<(std::fs::File
         .map(|stat| usize::try_from(stat.st_size).unwrap_or(0));
     let (wanted, what) = match access {
         Access::Reading => (OFlags::RDONLY, "reading"),
-        Access::Writing => (OFlags::WRONLY, "writing"),
+        Access::Writing => (OFlags::WRONLY, "writing (not appending)"),
     };
     let open_for = rustix::fs::fcntl_getfl(&fd).is_ok_and(|flags| {
         let mode = flags & OFlags::RWMODE;
-        mode == wanted || mode == OFlags::RDWR
+        let appending = matches!(access, Access::Writing) && flags.contains(OFlags::APPEND);
+        (mode == wanted || mode == OFlags::RDWR) && !appending
     });
     match size {
         Some(size) if open_for => Ok((std::fs::File::from(fd), size)),
