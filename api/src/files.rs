@@ -280,6 +280,15 @@ pub enum UploadReply {
     Error(crate::error::ApiError),
 }
 
+/// Whether `name`, as a server listed it in a directory, names an entry of
+/// that directory: not empty, not `.` or `..`, no `/` and no NUL. A name
+/// that is not (`../x`, `a/b`) is a server's lie; joined to a local target
+/// it would reach outside it (scp's CVE-2019-6111), so a listing leaves it
+/// out and a tree's copy refuses it.
+pub fn is_entry_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
 /// Percent-encodes a query value (everything but unreserved characters).
 pub fn encode_query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -336,6 +345,16 @@ pub fn query_value(query: &str, key: &str) -> Result<Option<String>, String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_names_of_entries_are_entry_names() {
+        for name in ["a", ".hidden", "...", "a b", "a\\b", "é", "-rf"] {
+            assert!(is_entry_name(name), "{name}");
+        }
+        for name in ["", ".", "..", "../x", "a/b", "/etc", "a/", "a\0b"] {
+            assert!(!is_entry_name(name), "{name:?}");
+        }
+    }
 
     #[test]
     fn paths_survive_the_query_string() {

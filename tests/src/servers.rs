@@ -197,6 +197,19 @@ if "no-posix-rename" in options:
     handler._extensions = [e for e in handler._extensions
                            if e[0] != b"posix-rename@openssh.com"]
 
+sftp_factory = True
+if "hostile-names" in options:
+    # A lying SFTP server: beside each file named "payload" a listing
+    # names others that climb out of the directory listed.
+    class HostileSFTP(asyncssh.SFTPServer):
+        async def scandir(self, path):
+            async for name in super().scandir(path):
+                yield name
+                if name.filename == b"payload":
+                    for crafted in (b"../escaped", b"sub/../../escaped2"):
+                        yield asyncssh.SFTPName(crafted, attrs=name.attrs)
+    sftp_factory = HostileSFTP
+
 class Server(asyncssh.SSHServer):
     def connection_made(self, conn):
         self._conn = conn
@@ -240,7 +253,7 @@ async def main():
         "127.0.0.1", port,
         server_factory=Server,
         server_host_keys=[host_key],
-        sftp_factory=True,
+        sftp_factory=sftp_factory,
         allow_scp=False,
         process_factory=run,
         encoding=None,
@@ -267,7 +280,9 @@ impl AsyncSsh {
     }
 
     /// With `options` for the script: `no-posix-rename` takes that
-    /// extension away from its SFTP server.
+    /// extension away from its SFTP server; `hostile-names` makes it list,
+    /// beside each file named `payload`, names that climb out of the
+    /// directory (`../escaped`, `sub/../../escaped2`).
     pub fn start_with(options: &[&str]) -> Option<AsyncSsh> {
         let has_asyncssh = Command::new("python3")
             .args(["-c", "import asyncssh"])

@@ -196,6 +196,56 @@ fn asyncssh_passes_the_battery() {
     battery(&daemon, "as", remote.path());
 }
 
+/// A server that lists names with a `/` in them (`../escaped`) cannot make
+/// a tree's download write outside its target, as scp's CVE-2019-6111
+/// let one do, nor a recursive removal remove outside the tree: such names
+/// are left out of every listing.
+#[test]
+fn names_a_server_lies_about_stay_inside_the_target() {
+    let Some(server) = AsyncSsh::start_with(&["hostile-names"]) else {
+        return;
+    };
+    let daemon = daemon_for(&server, "liar");
+    let remote = owned_dir(None);
+    let tree = remote.path().join("tree");
+    fs::create_dir_all(tree.join("sub")).unwrap();
+    fs::write(tree.join("payload"), b"P").unwrap();
+    // What the crafted names reach on the server, so that their download
+    // would succeed.
+    fs::write(remote.path().join("escaped"), b"E").unwrap();
+    fs::write(remote.path().join("escaped2"), b"E2").unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let out = local.path().join("out");
+    fs::create_dir(&out).unwrap();
+    daemon
+        .run(&["cp", "-r", &format!("liar:{}", s(&tree)), s(&out)])
+        .ok();
+    assert_eq!(fs::read(out.join("tree/payload")).unwrap(), b"P");
+    for escaped in ["escaped", "escaped2"] {
+        assert!(!out.join(escaped).exists(), "{escaped} written outside");
+        assert!(
+            !local.path().join(escaped).exists(),
+            "{escaped} written outside"
+        );
+    }
+    let listed = daemon
+        .run(&["sftp", "liar", "ls", "-a", "--json", s(&tree)])
+        .ok()
+        .json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["payload", "sub"], "{listed}");
+    // Nor can they make a recursive removal reach outside.
+    daemon.run(&["sftp", "liar", "rm", "-r", s(&tree)]).ok();
+    assert!(!tree.exists());
+    assert_eq!(fs::read(remote.path().join("escaped")).unwrap(), b"E");
+    assert_eq!(fs::read(remote.path().join("escaped2")).unwrap(), b"E2");
+}
+
 #[test]
 fn a_server_without_posix_rename_still_replaces_files_whole() {
     let Some(server) = AsyncSsh::start_with(&["no-posix-rename"]) else {

@@ -10,11 +10,14 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use tether_api::client::Client;
 use tether_api::endpoint as ep;
-use tether_api::files::{BatchEvent, FetchEvent, FileKind, FileQuery, SftpRequest, SftpResponse};
+use tether_api::files::{
+    BatchEvent, FetchEvent, FileInfo, FileKind, FileQuery, SftpRequest, SftpResponse, is_entry_name,
+};
 use tokio::io::AsyncWriteExt;
 
 use super::{Copier, Place, bump, file_name, io_error, join, set_partial, unreachable_usage};
-use crate::failure::{Failure, Result};
+use crate::failure::{Failure, PROTOCOL_ERROR, Result};
+use crate::output::printable;
 
 impl Copier<'_> {
     pub(super) async fn download_all(
@@ -82,6 +85,7 @@ impl Copier<'_> {
                     SftpResponse::Entries(entries) => entries,
                     _ => Vec::new(),
                 };
+                only_entry_names(path, &entries)?;
                 // Several entries at a time (see the upload's tree); a plain
                 // file listed as one needs no stat of its own.
                 let mut downloads = futures_util::stream::iter(entries)
@@ -333,6 +337,23 @@ impl Copier<'_> {
     }
 }
 
+/// Refuses a listing of `dir` with a name that is not an entry's (`../x`,
+/// `a/b`): joined to the local target it would reach outside it. tetherd
+/// leaves such names out; this holds whatever answered.
+fn only_entry_names(dir: &str, entries: &[FileInfo]) -> Result<()> {
+    match entries.iter().find(|e| !is_entry_name(&e.name)) {
+        None => Ok(()),
+        Some(lie) => Err(Failure::new(
+            PROTOCOL_ERROR,
+            format!(
+                "{} was listed in {}: not a name of an entry; nothing more copied",
+                printable(&lie.name),
+                printable(dir)
+            ),
+        )),
+    }
+}
+
 /// A name beside `target` for writing before the rename into place.
 fn temporary_beside(target: &Path) -> PathBuf {
     let dir = target
@@ -447,4 +468,31 @@ fn set_local_attributes(path: &Path, mode: u32, mtime: u64) -> Result<()> {
             )
         })
         .map_err(|e| io_error(path, "set the time of", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An entry as tetherd sends it.
+    fn entry(name: &str) -> FileInfo {
+        let sent = serde_json::json!({
+            "name": name, "kind": "file", "size": 1, "mode": 420, "mtime": 0, "uid": 0, "gid": 0,
+        });
+        serde_json::from_value(sent).unwrap()
+    }
+
+    #[test]
+    fn a_listing_that_climbs_out_is_refused() {
+        let plain = [entry("a"), entry(".b")];
+        assert!(only_entry_names("/srv", &plain).is_ok());
+        for lie in ["../x", "a/b", "/etc/passwd", "..", ""] {
+            let listed = [entry("a"), entry(lie)];
+            let refused = only_entry_names("/srv", &listed).unwrap_err();
+            assert_eq!(refused.code, PROTOCOL_ERROR, "{lie}");
+        }
+        // Named as a terminal shows it safely.
+        let refused = only_entry_names("/srv", &[entry("../\x1b[2Jx")]).unwrap_err();
+        assert!(!refused.message.contains('\x1b'), "{}", refused.message);
+    }
 }

@@ -15,7 +15,7 @@ use suppaftp::tokio::TransferStream;
 
 use super::read_ahead::Tls;
 use suppaftp::{FtpError, FtpResult, Mode, Status};
-use tether_api::files::{FileInfo, FileKind};
+use tether_api::files::{FileInfo, FileKind, is_entry_name};
 use tokio::time::error::Elapsed;
 
 use super::client::{Control, Stream};
@@ -208,7 +208,7 @@ impl Control {
     }
 
     /// The lines of a directory listing and the entries parsed from them
-    /// (`.` and `..` left out; lines suppaftp cannot parse are skipped).
+    /// ([`entries_of`]).
     async fn listing(&mut self, dir: &str) -> Result<Vec<(File, String)>, Failed> {
         let (command, mlsd) = if self.offered.mlst {
             (DataCommand::Mlsd(dir), true)
@@ -218,24 +218,7 @@ impl Control {
         let DataAnswer::Lines(lines) = self.data(command, dir, "a directory listing").await? else {
             return Ok(Vec::new());
         };
-        Ok(lines
-            .into_iter()
-            .filter_map(|line| {
-                let parsed = if mlsd {
-                    ListParser::parse_mlsd(&line)
-                } else {
-                    ListParser::parse_posix(&line).or_else(|_| ListParser::parse_dos(&line))
-                };
-                match parsed {
-                    Ok(file) if file.name() != "." && file.name() != ".." => Some((file, line)),
-                    Ok(_) => None,
-                    Err(error) => {
-                        tracing::debug!(%error, "unparsed listing line");
-                        None
-                    }
-                }
-            })
-            .collect())
+        Ok(entries_of(lines, mlsd, dir))
     }
 
     /// The entry `base` in the directory `dir`, or `None`.
@@ -719,6 +702,36 @@ impl Resolve for Control {
     }
 }
 
+/// The entries parsed from a listing's `lines` of `dir` (MLSD's or LIST's):
+/// `.` and `..` left out, and any name with a `/` a lying server sends
+/// ([`is_entry_name`]); lines suppaftp cannot parse are skipped.
+fn entries_of(lines: Vec<String>, mlsd: bool, dir: &str) -> Vec<(File, String)> {
+    lines
+        .into_iter()
+        .filter_map(|line| {
+            let parsed = if mlsd {
+                ListParser::parse_mlsd(&line)
+            } else {
+                ListParser::parse_posix(&line).or_else(|_| ListParser::parse_dos(&line))
+            };
+            match parsed {
+                Ok(file) if is_entry_name(file.name()) => Some((file, line)),
+                Ok(file) => {
+                    if file.name() != "." && file.name() != ".." {
+                        tracing::warn!(%dir, name = ?file.name(),
+                            "the server listed a name that is not an entry's; left out");
+                    }
+                    None
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "unparsed listing line");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,5 +758,31 @@ mod tests {
             (shown.kind, shown.target.as_deref(), shown.owner),
             (FileKind::Symlink, Some("/etc"), None)
         );
+    }
+
+    /// A lying server's names with a `/` in them are left out of a
+    /// listing, in LIST's form and in MLSD's.
+    #[test]
+    fn names_that_climb_out_are_left_out() {
+        let list = [
+            "-rw-r--r-- 1 u g 1 Nov 5 2025 payload",
+            "-rw-r--r-- 1 u g 1 Nov 5 2025 ../escaped",
+            "-rw-r--r-- 1 u g 1 Nov 5 2025 sub/../../escaped2",
+            "drwxr-xr-x 2 u g 6 Nov 5 2025 ..",
+        ];
+        let mlsd = [
+            "type=file;size=1; payload",
+            "type=file;size=1; ../escaped",
+            "type=file;size=1; /etc/passwd",
+            "type=pdir;size=1; ..",
+        ];
+        for (lines, is_mlsd) in [(&list[..], false), (&mlsd[..], true)] {
+            let lines = lines.iter().map(|l| (*l).to_owned()).collect();
+            let names: Vec<String> = entries_of(lines, is_mlsd, "/srv")
+                .iter()
+                .map(|(file, _)| file.name().to_owned())
+                .collect();
+            assert_eq!(names, ["payload"], "mlsd: {is_mlsd}");
+        }
     }
 }

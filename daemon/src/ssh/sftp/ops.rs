@@ -4,7 +4,7 @@
 
 use russh_sftp::client::error::Error as SftpErr;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
-use tether_api::files::{FileInfo, FileKind};
+use tether_api::files::{FileInfo, FileKind, is_entry_name};
 
 use super::{Sftp, SymlinkOrder, info, is_dir, is_symlink};
 use crate::remote::{MAX_DEPTH, MAX_LINKS, RemoteError, RemoteKind, join, owner_and_group, parent};
@@ -181,7 +181,8 @@ impl Sftp {
         Ok(info(path.to_owned(), &attrs, target))
     }
 
-    /// A directory's entries (`.` and `..` left out), sorted by name, with
+    /// A directory's entries (`.` and `..` left out, and any name with a
+    /// `/` a lying server sends: [`is_entry_name`]), sorted by name, with
     /// user and group names where the server gives them.
     pub async fn list(&self, path: &str) -> Result<Vec<FileInfo>, RemoteError> {
         let raw = self.raw();
@@ -192,7 +193,11 @@ impl Sftp {
                 match raw.readdir(handle.as_str()).await {
                     Ok(name) => {
                         for file in name.files {
-                            if file.filename == "." || file.filename == ".." {
+                            if !is_entry_name(&file.filename) {
+                                if file.filename != "." && file.filename != ".." {
+                                    tracing::warn!(dir = %path, name = ?file.filename,
+                                        "the server listed a name that is not an entry's; left out");
+                                }
                                 continue;
                             }
                             let (owner, group) = owner_and_group(&file.longname);
