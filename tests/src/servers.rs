@@ -200,13 +200,13 @@ if "no-posix-rename" in options:
 sftp_factory = True
 if "hostile-names" in options:
     # A lying SFTP server: beside each file named "payload" a listing
-    # names others that climb out of the directory listed.
+    # names others that climb out of the directory listed, and itself again.
     class HostileSFTP(asyncssh.SFTPServer):
         async def scandir(self, path):
             async for name in super().scandir(path):
                 yield name
                 if name.filename == b"payload":
-                    for crafted in (b"../escaped", b"sub/../../escaped2"):
+                    for crafted in (b"../escaped", b"sub/../../escaped2", b"payload"):
                         yield asyncssh.SFTPName(crafted, attrs=name.attrs)
     sftp_factory = HostileSFTP
 
@@ -282,7 +282,7 @@ impl AsyncSsh {
     /// With `options` for the script: `no-posix-rename` takes that
     /// extension away from its SFTP server; `hostile-names` makes it list,
     /// beside each file named `payload`, names that climb out of the
-    /// directory (`../escaped`, `sub/../../escaped2`).
+    /// directory (`../escaped`, `sub/../../escaped2`) and `payload` again.
     pub fn start_with(options: &[&str]) -> Option<AsyncSsh> {
         let has_asyncssh = Command::new("python3")
             .args(["-c", "import asyncssh"])

@@ -194,6 +194,52 @@ fn symlinked_targets_are_written_through() {
     assert_eq!(fs::read(local.path().join("real/target")).unwrap(), b"new");
 }
 
+/// A tree's download copies links as links; a later download of the same
+/// tree, where the server now has a file or a directory under a link's
+/// name, replaces the link and never writes through it: whoever controls
+/// the server's files cannot reach outside the target in two steps.
+#[test]
+fn a_tree_download_never_writes_through_links_the_server_made() {
+    let Some((sshd, daemon)) = tether_e2e::with_web1() else {
+        return;
+    };
+    let local = tempfile::tempdir().unwrap();
+    let outside = local.path().join("outside");
+    fs::create_dir_all(outside.join("dir")).unwrap();
+    fs::write(outside.join("victim"), "mine").unwrap();
+    let remote = sshd.user_dir("remote");
+    let tree = remote.join("t");
+    fs::create_dir(&tree).unwrap();
+    std::os::unix::fs::symlink(outside.join("victim"), tree.join("x")).unwrap();
+    std::os::unix::fs::symlink(outside.join("dir"), tree.join("d")).unwrap();
+    let sync = local.path().join("sync");
+    fs::create_dir(&sync).unwrap();
+    let from = format!("web1:{}", s(&tree));
+    daemon.run(&["cp", "-r", &from, s(&sync)]).ok();
+    let copied = sync.join("t");
+    assert!(fs::symlink_metadata(copied.join("x")).unwrap().is_symlink());
+    assert!(fs::symlink_metadata(copied.join("d")).unwrap().is_symlink());
+    // The server's side changes: the links become a file and a directory.
+    fs::remove_file(tree.join("x")).unwrap();
+    fs::remove_file(tree.join("d")).unwrap();
+    fs::write(tree.join("x"), "theirs").unwrap();
+    fs::create_dir(tree.join("d")).unwrap();
+    fs::write(tree.join("d/f"), "theirs").unwrap();
+    daemon.run(&["cp", "-r", &from, s(&sync)]).ok();
+    assert_eq!(fs::read_to_string(outside.join("victim")).unwrap(), "mine");
+    assert!(!outside.join("dir/f").exists());
+    assert_eq!(fs::read_to_string(copied.join("x")).unwrap(), "theirs");
+    assert_eq!(fs::read_to_string(copied.join("d/f")).unwrap(), "theirs");
+    assert!(!fs::symlink_metadata(copied.join("d")).unwrap().is_symlink());
+    // In place, a link cannot be replaced: it is refused, not followed.
+    fs::remove_file(copied.join("x")).unwrap();
+    std::os::unix::fs::symlink(outside.join("victim"), copied.join("x")).unwrap();
+    let run = daemon.run(&["cp", "-r", "--inplace", &from, s(&sync)]);
+    run.fails_with("io_error");
+    assert!(run.stderr.contains("/t/x"), "{}", run.stderr);
+    assert_eq!(fs::read_to_string(outside.join("victim")).unwrap(), "mine");
+}
+
 #[test]
 fn a_writable_file_in_a_locked_directory_takes_inplace() {
     let Some((sshd, daemon)) = tether_e2e::with_web1() else {

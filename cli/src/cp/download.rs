@@ -44,12 +44,19 @@ impl Copier<'_> {
             } else {
                 dest.to_owned()
             };
-            self.download_path(path, &target, recursive).await?;
+            self.download_path(path, &target, recursive, Named::ByCaller)
+                .await?;
         }
         Ok(())
     }
 
-    async fn download_path(&self, path: &str, target: &Path, recursive: bool) -> Result<()> {
+    async fn download_path(
+        &self,
+        path: &str,
+        target: &Path,
+        recursive: bool,
+        named: Named,
+    ) -> Result<()> {
         let info = self.stat_on(&self.profile, path, self.follow).await?;
         match info.kind {
             FileKind::Symlink => {
@@ -70,9 +77,19 @@ impl Copier<'_> {
                         "{path} is a directory: copy it with -r"
                     )));
                 }
+                // A link the server's side made earlier is replaced, not
+                // entered: what is below it is outside the target.
+                if named == Named::ByServer && is_link(target) {
+                    std::fs::remove_file(target)
+                        .map_err(|e| io_error(target, "replace the link", e))?;
+                }
+                let there = |target: &Path| match named {
+                    Named::ByCaller => target.is_dir(),
+                    Named::ByServer => std::fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()),
+                };
                 match std::fs::create_dir(target) {
                     Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && target.is_dir() => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && there(target) => {}
                     Err(e) => return Err(io_error(target, "create", e)),
                 }
                 bump(&self.summary.dirs, 1);
@@ -95,9 +112,10 @@ impl Copier<'_> {
                         let plain = entry.kind == FileKind::File && !self.follow;
                         async move {
                             if plain {
-                                self.download_file(&from, &to).await
+                                self.download_file(&from, &to, Named::ByServer).await
                             } else {
-                                Box::pin(self.download_path(&from, &to, true)).await
+                                let walk = self.download_path(&from, &to, true, Named::ByServer);
+                                Box::pin(walk).await
                             }
                         }
                     })
@@ -110,17 +128,22 @@ impl Copier<'_> {
                 }
                 Ok(())
             }
-            _ => self.download_file(path, target).await,
+            _ => self.download_file(path, target, named).await,
         }
     }
 
-    async fn download_file(&self, path: &str, target: &Path) -> Result<()> {
+    async fn download_file(&self, path: &str, target: &Path, named: Named) -> Result<()> {
         let _turn = self.turns.acquire().await;
-        // A symlink at the target is written through, as scp does: the file
-        // it points to is replaced, in its own directory.
-        let target = follow_links(target)?;
+        // A symlink at a target the caller named is written through, as scp
+        // does: the file it points to is replaced, in its own directory. One
+        // at an entry of a tree is replaced itself.
+        let target = match named {
+            Named::ByCaller => follow_links(target)?,
+            Named::ByServer => target.to_owned(),
+        };
         let target = target.as_path();
         let existing = match std::fs::symlink_metadata(target) {
+            Ok(meta) if meta.is_symlink() => None,
             Ok(meta) if meta.is_dir() => {
                 return Err(Failure::new(
                     "io_error",
@@ -136,7 +159,9 @@ impl Copier<'_> {
             .unwrap_or_default();
         if self.inplace {
             // Nothing may touch the target before the server's file is open.
-            return self.download_in_place(path, target, existing, &base).await;
+            return self
+                .download_in_place(path, target, existing, &base, named)
+                .await;
         }
         // A temporary file of ours beside the target, handed to tetherd to
         // write into: the bytes do not cross the socket and this process.
@@ -253,14 +278,22 @@ impl Copier<'_> {
         target: &Path,
         existing: Option<std::fs::Metadata>,
         base: &str,
+        named: Named,
     ) -> Result<()> {
         let (meta, mut body) = self.client.download(&self.download_of(path)).await?;
         // Owner-only while it is written; its final mode only when complete.
+        // A link at a tree's entry is not written through (nor, in place,
+        // replaced).
+        let no_follow = match named {
+            Named::ByCaller => 0,
+            Named::ByServer => rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+        };
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
+            .custom_flags(no_follow)
             .open(target)
             .map_err(|e| io_error(target, "open", e))?;
         // The size is what stat said before the copy: for progress only; the
@@ -335,6 +368,22 @@ impl Copier<'_> {
         let _ = std::io::stderr().flush();
         Ok(())
     }
+}
+
+/// Whose name a download's target is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Named {
+    /// The caller's (the destination given, or the source's own name in a
+    /// directory given): a symlink there is written through, as scp does.
+    ByCaller,
+    /// The server's (an entry of a tree): a symlink there is replaced and
+    /// never followed, since whoever controls the server's files may have
+    /// made it, in an earlier copy, to point outside the target.
+    ByServer,
+}
+
+fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink())
 }
 
 /// Refuses a listing of `dir` with a name that is not an entry's (`../x`,

@@ -347,6 +347,8 @@ impl Control {
             .map(|(file, line)| info(file.name().to_owned(), &file, &line))
             .collect();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
+        // A name twice is a server's lie too: the first is kept.
+        entries.dedup_by(|later, first| later.name == first.name);
         Ok(entries)
     }
 

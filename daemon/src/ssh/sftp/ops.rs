@@ -182,8 +182,8 @@ impl Sftp {
     }
 
     /// A directory's entries (`.` and `..` left out, and any name with a
-    /// `/` a lying server sends: [`is_entry_name`]), sorted by name, with
-    /// user and group names where the server gives them.
+    /// `/` a lying server sends: [`is_entry_name`]), sorted by name, each
+    /// name once, with user and group names where the server gives them.
     pub async fn list(&self, path: &str) -> Result<Vec<FileInfo>, RemoteError> {
         let raw = self.raw();
         let handle = raw.opendir(path).await.map_err(Self::failed(path))?.handle;
@@ -221,6 +221,8 @@ impl Sftp {
             entry.target = self.read_link(&join(path, &entry.name)).await.ok();
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        // A name twice is a server's lie too: the first is kept.
+        out.dedup_by(|later, first| later.name == first.name);
         Ok(out)
     }
 
