@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tether_api::files::FileInfo;
+use tether_api::files::{FileInfo, is_entry_name};
 
 /// Why a remote file operation failed, for the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +147,27 @@ pub fn base_name(path: &str) -> &str {
     trimmed.rsplit_once('/').map_or(trimmed, |(_, base)| base)
 }
 
+/// Whether a listing of `dir` keeps the entry the server named `name`:
+/// not `.` or `..`, nor a name that is not an entry's at all
+/// ([`is_entry_name`]: `../x`, `a/b`), which a lying server sends and
+/// which is logged.
+pub fn listed(dir: &str, name: &str) -> bool {
+    if is_entry_name(name) {
+        return true;
+    }
+    if name != "." && name != ".." {
+        tracing::warn!(%dir, ?name, "the server listed a name that is not an entry's; left out");
+    }
+    false
+}
+
+/// A listing sorted by name, each name once: a name twice is a server's
+/// lie too, and the first is kept.
+pub fn sort_listing(entries: &mut Vec<FileInfo>) {
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries.dedup_by(|later, first| later.name == first.name);
+}
+
 /// User and group names from an `ls -l`-style line: an SFTP `longname`
 /// (OpenSSH gives one) or an FTP `LIST` line: `-rw-r--r--  1 alice staff  12 Jan 1 00:00 x`.
 pub fn owner_and_group(longname: &str) -> (Option<String>, Option<String>) {
@@ -163,6 +184,27 @@ pub fn owner_and_group(longname: &str) -> (Option<String>, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A listing's names and sizes, sorted, each name once: the first
+    /// the server sent is kept.
+    #[test]
+    fn a_listing_names_each_entry_once() {
+        let entry = |name: &str, size: u64| -> FileInfo {
+            let sent = serde_json::json!({
+                "name": name, "kind": "file", "size": size, "mode": 420, "mtime": 0, "uid": 0,
+                "gid": 0,
+            });
+            serde_json::from_value(sent).unwrap()
+        };
+        let mut entries = vec![entry("b", 1), entry("a", 2), entry("b", 3)];
+        sort_listing(&mut entries);
+        let kept: Vec<_> = entries.iter().map(|e| (e.name.as_str(), e.size)).collect();
+        assert_eq!(kept, [("a", 2), ("b", 1)]);
+        assert!(listed("/srv", "a") && listed("/srv", ".a"));
+        for lie in [".", "..", "../x", "a/b", ""] {
+            assert!(!listed("/srv", lie), "{lie:?}");
+        }
+    }
 
     #[test]
     fn parents_of_server_paths() {

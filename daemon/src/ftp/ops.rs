@@ -15,14 +15,14 @@ use suppaftp::tokio::TransferStream;
 
 use super::read_ahead::Tls;
 use suppaftp::{FtpError, FtpResult, Mode, Status};
-use tether_api::files::{FileInfo, FileKind, is_entry_name};
+use tether_api::files::{FileInfo, FileKind};
 use tokio::time::error::Elapsed;
 
 use super::client::{Control, Stream};
 use super::{Failed, FtpFailure, reply_code, reply_text};
 use crate::remote::{
-    MAX_DEPTH, MAX_LINKS, RemoteError, RemoteKind, Resolve, base_name, join, owner_and_group,
-    parent,
+    MAX_DEPTH, MAX_LINKS, RemoteError, RemoteKind, Resolve, base_name, join, listed,
+    owner_and_group, parent, sort_listing,
 };
 
 /// A data connection of a transfer in progress.
@@ -346,9 +346,7 @@ impl Control {
             .into_iter()
             .map(|(file, line)| info(file.name().to_owned(), &file, &line))
             .collect();
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        // A name twice is a server's lie too: the first is kept.
-        entries.dedup_by(|later, first| later.name == first.name);
+        sort_listing(&mut entries);
         Ok(entries)
     }
 
@@ -704,9 +702,8 @@ impl Resolve for Control {
     }
 }
 
-/// The entries parsed from a listing's `lines` of `dir` (MLSD's or LIST's):
-/// `.` and `..` left out, and any name with a `/` a lying server sends
-/// ([`is_entry_name`]); lines suppaftp cannot parse are skipped.
+/// The entries parsed from a listing's `lines` of `dir` (MLSD's or LIST's),
+/// as [`listed`] keeps them; lines suppaftp cannot parse are skipped.
 fn entries_of(lines: Vec<String>, mlsd: bool, dir: &str) -> Vec<(File, String)> {
     lines
         .into_iter()
@@ -717,14 +714,8 @@ fn entries_of(lines: Vec<String>, mlsd: bool, dir: &str) -> Vec<(File, String)> 
                 ListParser::parse_posix(&line).or_else(|_| ListParser::parse_dos(&line))
             };
             match parsed {
-                Ok(file) if is_entry_name(file.name()) => Some((file, line)),
-                Ok(file) => {
-                    if file.name() != "." && file.name() != ".." {
-                        tracing::warn!(%dir, name = ?file.name(),
-                            "the server listed a name that is not an entry's; left out");
-                    }
-                    None
-                }
+                Ok(file) if listed(dir, file.name()) => Some((file, line)),
+                Ok(_) => None,
                 Err(error) => {
                     tracing::debug!(%error, "unparsed listing line");
                     None

@@ -4,10 +4,13 @@
 
 use russh_sftp::client::error::Error as SftpErr;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
-use tether_api::files::{FileInfo, FileKind, is_entry_name};
+use tether_api::files::{FileInfo, FileKind};
 
 use super::{Sftp, SymlinkOrder, info, is_dir, is_symlink};
-use crate::remote::{MAX_DEPTH, MAX_LINKS, RemoteError, RemoteKind, join, owner_and_group, parent};
+use crate::remote::{
+    MAX_DEPTH, MAX_LINKS, RemoteError, RemoteKind, join, listed, owner_and_group, parent,
+    sort_listing,
+};
 
 impl crate::remote::Resolve for Sftp {
     async fn realpath(&mut self, path: &str) -> Result<String, RemoteError> {
@@ -181,9 +184,9 @@ impl Sftp {
         Ok(info(path.to_owned(), &attrs, target))
     }
 
-    /// A directory's entries (`.` and `..` left out, and any name with a
-    /// `/` a lying server sends: [`is_entry_name`]), sorted by name, each
-    /// name once, with user and group names where the server gives them.
+    /// A directory's entries (as [`listed`] keeps them), sorted by name,
+    /// each name once, with user and group names where the server gives
+    /// them.
     pub async fn list(&self, path: &str) -> Result<Vec<FileInfo>, RemoteError> {
         let raw = self.raw();
         let handle = raw.opendir(path).await.map_err(Self::failed(path))?.handle;
@@ -193,11 +196,7 @@ impl Sftp {
                 match raw.readdir(handle.as_str()).await {
                     Ok(name) => {
                         for file in name.files {
-                            if !is_entry_name(&file.filename) {
-                                if file.filename != "." && file.filename != ".." {
-                                    tracing::warn!(dir = %path, name = ?file.filename,
-                                        "the server listed a name that is not an entry's; left out");
-                                }
+                            if !listed(path, &file.filename) {
                                 continue;
                             }
                             let (owner, group) = owner_and_group(&file.longname);
@@ -217,12 +216,10 @@ impl Sftp {
         .await;
         let _ = raw.close(handle).await;
         read?;
+        sort_listing(&mut out);
         for entry in out.iter_mut().filter(|e| e.kind == FileKind::Symlink) {
             entry.target = self.read_link(&join(path, &entry.name)).await.ok();
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        // A name twice is a server's lie too: the first is kept.
-        out.dedup_by(|later, first| later.name == first.name);
         Ok(out)
     }
 
